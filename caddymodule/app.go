@@ -1,0 +1,202 @@
+// Package caddymodule is keygate's Caddy glue: the keygate app, the
+// keygate_package and keygate_api handlers, the keygate reverse_proxy
+// transport, their Caddyfile directives and the CLI commands. The rules
+// live in policy/ and the data in store/; this package only connects them
+// to Caddy.
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/keygate/keygate/policy"
+	"github.com/keygate/keygate/store"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// App is the keygate app: it owns the encrypted store, keygate's own
+// signing keys and the audit queue, and is shared by every keygate handler
+// and transport of a config. The store survives config reloads (see
+// storepool.go), so a reload under traffic keeps it open.
+//
+// With neither master_key nor admin_token configured, keygate creates both
+// as files of mode 0600 in its data directory on first run and logs their
+// paths, never their values.
+type App struct {
+	// Directory of the Badger store. Default: <caddy data dir>/keygate.
+	Storage string `json:"storage,omitempty"`
+
+	// Master keys, "BASE64" or "id1:BASE64,id2:BASE64" (the first seals).
+	// Placeholders such as {env.KEYGATE_MASTER_KEY} or {file./path} are
+	// expanded at provisioning.
+	MasterKey string `json:"master_key,omitempty"`
+
+	// Admin token for keygate_api. Placeholders are expanded.
+	AdminToken string `json:"admin_token,omitempty"`
+
+	// Lifetime of invocation tokens. Default: 5m.
+	InvocationTTL caddy.Duration `json:"invocation_ttl,omitempty"`
+
+	// Largest secret value in bytes. Default: 8192.
+	MaxValueBytes int `json:"max_value_bytes,omitempty"`
+
+	// How long audit events are kept. Default: 2160h (90 days).
+	AuditRetention caddy.Duration `json:"audit_retention,omitempty"`
+
+	// Per-keychain rate limit shared by every keygate_package site.
+	// Unset means no per-keychain limit.
+	KeychainRate *RateLimit `json:"keychain_rate,omitempty"`
+
+	// Public URL of the keygate_api site, used in links to the owners'
+	// page in problem responses, e.g. "https://keys.example.com".
+	PublicURL string `json:"public_url,omitempty"`
+
+	dir        string
+	shared     *shared
+	tokens     *policy.Tokens
+	adminToken []byte
+	logger     *zap.Logger
+	metrics    *metrics
+	kcLimiter  *policy.Limiter
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "keygate",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision opens (or joins) the store and loads the signing keys.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	if a.InvocationTTL == 0 {
+		a.InvocationTTL = caddy.Duration(5 * time.Minute)
+	}
+	if a.MaxValueBytes == 0 {
+		a.MaxValueBytes = 8192
+	}
+	if a.AuditRetention == 0 {
+		a.AuditRetention = caddy.Duration(90 * 24 * time.Hour)
+	}
+	a.dir = a.Storage
+	if a.dir == "" {
+		a.dir = filepath.Join(caddy.AppDataDir(), "keygate")
+	}
+	if err := os.MkdirAll(a.dir, 0o700); err != nil {
+		return fmt.Errorf("keygate: creating storage directory %s: %w", a.dir, err)
+	}
+
+	repl := caddy.NewReplacer()
+	masterSpec, err := expandSecretSetting(repl, "master_key", a.MasterKey)
+	if err != nil {
+		return err
+	}
+	adminToken, err := expandSecretSetting(repl, "admin_token", a.AdminToken)
+	if err != nil {
+		return err
+	}
+	if masterSpec == "" {
+		if masterSpec, err = loadOrCreateMasterKeyFile(a.dir, a.logger); err != nil {
+			return err
+		}
+	}
+	if adminToken == "" {
+		if adminToken, err = loadOrCreateAdminTokenFile(a.dir, a.logger); err != nil {
+			return err
+		}
+	}
+	a.adminToken = []byte(adminToken)
+
+	keyring, err := store.ParseMasterKeys(masterSpec)
+	if err != nil {
+		return fmt.Errorf("keygate: master_key: %w", err)
+	}
+	a.shared, err = openShared(a.dir, keyring, a.MaxValueBytes, a.logger)
+	if err != nil {
+		return err
+	}
+	a.tokens, err = a.shared.loadTokens(time.Duration(a.InvocationTTL))
+	if err != nil {
+		return err
+	}
+	a.metrics = provisionMetrics(ctx)
+	if a.KeychainRate != nil {
+		a.kcLimiter = a.KeychainRate.limiter()
+	}
+	a.PublicURL = strings.TrimRight(a.PublicURL, "/")
+	return nil
+}
+
+// Validate checks the configuration.
+func (a *App) Validate() error {
+	if a.MaxValueBytes < 1 || a.MaxValueBytes > 64<<10 {
+		return fmt.Errorf("keygate: max_value_bytes must be between 1 and 65536, got %d", a.MaxValueBytes)
+	}
+	if a.InvocationTTL < caddy.Duration(time.Second) || a.InvocationTTL > caddy.Duration(time.Hour) {
+		return fmt.Errorf("keygate: invocation_ttl must be between 1s and 1h")
+	}
+	if a.KeychainRate != nil {
+		if err := a.KeychainRate.validate("keychain_rate"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Start starts nothing of its own: the shared state runs its loops from
+// the moment it is first opened, so that a reload does not restart them.
+func (a *App) Start() error { return nil }
+
+// Stop does nothing; Cleanup releases the shared store.
+func (a *App) Stop() error { return nil }
+
+// Cleanup releases this config's hold on the shared store; the last
+// config to let go closes it.
+func (a *App) Cleanup() error {
+	if a.shared == nil {
+		return nil
+	}
+	return releaseShared(a.dir, a.logger)
+}
+
+// Store returns the encrypted store.
+func (a *App) Store() *store.Store { return a.shared.store }
+
+// Tokens returns the token signer and verifier.
+func (a *App) Tokens() *policy.Tokens { return a.tokens }
+
+// expandSecretSetting expands {env.*} and {file.*} placeholders in a
+// setting whose value is secret. The error names the setting only.
+func expandSecretSetting(repl *caddy.Replacer, name, v string) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	out, err := repl.ReplaceOrErr(v, true, true)
+	if err != nil {
+		return "", fmt.Errorf("keygate: %s: placeholder is unknown or empty", name)
+	}
+	return strings.TrimSpace(out), nil
+}
+
+// errAuditUnavailable fails requests closed when the audit sink fails.
+var errAuditUnavailable = errors.New("audit log unavailable")
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

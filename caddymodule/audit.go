@@ -1,0 +1,188 @@
+package caddymodule
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/keygate/keygate/store"
+)
+
+// Audit batching: requests hand events to a bounded queue and never wait
+// on an fsync of their own; one goroutine writes them in batches. A full
+// queue makes requests wait (events are never dropped), and while the sink
+// is failing, requests fail closed with 503.
+const (
+	auditQueueSize = 8192
+	auditBatchMax  = 512
+	auditFlushWait = 5 * time.Millisecond
+)
+
+type auditSink interface {
+	AppendAudit([]store.AuditEvent) error
+}
+
+type auditQueue struct {
+	sink    auditSink
+	logger  *zap.Logger
+	ch      chan store.AuditEvent
+	failing atomic.Bool
+
+	// subscribers get every written event (keygate audit --follow).
+	subMu sync.Mutex
+	subs  map[chan store.AuditEvent]struct{}
+}
+
+func newAuditQueue(sink auditSink, logger *zap.Logger) *auditQueue {
+	return &auditQueue{
+		sink:   sink,
+		logger: logger,
+		ch:     make(chan store.AuditEvent, auditQueueSize),
+		subs:   make(map[chan store.AuditEvent]struct{}),
+	}
+}
+
+// record queues ev, waiting while the queue is full. It fails when the sink
+// is failing or ctx ends first, and the caller must then refuse the request.
+func (q *auditQueue) record(ctx context.Context, ev store.AuditEvent) error {
+	if q.failing.Load() {
+		return errAuditUnavailable
+	}
+	if ev.Time.IsZero() {
+		ev.Time = time.Now().UTC()
+	}
+	select {
+	case q.ch <- ev:
+		return nil
+	default:
+	}
+	select {
+	case q.ch <- ev:
+		return nil
+	case <-ctx.Done():
+		return errAuditUnavailable
+	}
+}
+
+// run writes queued events until ctx ends, then drains what is left.
+func (q *auditQueue) run(ctx context.Context) {
+	batch := make([]store.AuditEvent, 0, auditBatchMax)
+	for {
+		select {
+		case ev := <-q.ch:
+			batch = append(batch[:0], ev)
+		case <-ctx.Done():
+			q.drain(batch[:0])
+			return
+		}
+		// Gather what arrives within a short window, so one fsync covers
+		// many requests under load and a lone event is not held long.
+		timer := time.NewTimer(auditFlushWait)
+	gather:
+		for len(batch) < auditBatchMax {
+			select {
+			case ev := <-q.ch:
+				batch = append(batch, ev)
+			case <-timer.C:
+				break gather
+			}
+		}
+		timer.Stop()
+		q.write(batch)
+	}
+}
+
+func (q *auditQueue) drain(batch []store.AuditEvent) {
+	for {
+		select {
+		case ev := <-q.ch:
+			batch = append(batch, ev)
+			if len(batch) == auditBatchMax {
+				q.write(batch)
+				batch = batch[:0]
+			}
+		default:
+			if len(batch) > 0 {
+				q.write(batch)
+			}
+			return
+		}
+	}
+}
+
+// write stores a batch, retrying until it succeeds: an event that was
+// accepted is never dropped. While it fails, new requests are refused.
+func (q *auditQueue) write(batch []store.AuditEvent) {
+	for attempt := 0; ; attempt++ {
+		err := q.sink.AppendAudit(batch)
+		if err == nil {
+			break
+		}
+		if !q.failing.Swap(true) {
+			q.logger.Error("audit sink failing; refusing requests until it recovers", zap.Error(err))
+		}
+		if attempt >= 50 {
+			q.logger.Error("audit batch could not be written", zap.Int("events", len(batch)), zap.Error(err))
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if q.failing.Swap(false) {
+		q.logger.Info("audit sink recovered")
+	}
+	for i := range batch {
+		q.log(&batch[i])
+	}
+	q.publish(batch)
+}
+
+func (q *auditQueue) log(ev *store.AuditEvent) {
+	ce := q.logger.Check(zap.InfoLevel, "audit")
+	if ce == nil {
+		return
+	}
+	ce.Write(
+		zap.String("id", ev.ID),
+		zap.Time("time", ev.Time),
+		zap.String("actor", ev.Actor),
+		zap.String("action", ev.Action),
+		zap.String("keychain", ev.Keychain),
+		zap.String("package", ev.Package),
+		zap.Strings("keys", ev.Keys),
+		zap.String("decision", ev.Decision),
+		zap.Int("status", ev.Status),
+		zap.String("reason", ev.Reason),
+		zap.String("host", ev.Host),
+		zap.String("request_id", ev.RequestID),
+	)
+}
+
+func (q *auditQueue) subscribe() (<-chan store.AuditEvent, func()) {
+	ch := make(chan store.AuditEvent, 256)
+	q.subMu.Lock()
+	q.subs[ch] = struct{}{}
+	q.subMu.Unlock()
+	return ch, func() {
+		q.subMu.Lock()
+		delete(q.subs, ch)
+		q.subMu.Unlock()
+	}
+}
+
+// publish hands events to followers; a follower that falls behind misses
+// events on its stream (they are all in the store), it never slows writes.
+func (q *auditQueue) publish(batch []store.AuditEvent) {
+	q.subMu.Lock()
+	defer q.subMu.Unlock()
+	for ch := range q.subs {
+		for _, ev := range batch {
+			select {
+			case ch <- ev:
+			default:
+			}
+		}
+	}
+}

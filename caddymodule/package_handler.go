@@ -1,0 +1,348 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"go.uber.org/zap"
+
+	"github.com/keygate/keygate/policy"
+	"github.com/keygate/keygate/store"
+)
+
+func init() {
+	caddy.RegisterModule(PackageHandler{})
+}
+
+// Modes of delivering keys to a package.
+const (
+	modeSealed    = "sealed"
+	modePlaintext = "plaintext"
+)
+
+// PackageHandler serves a package site (SPEC Flow 1): it authenticates the
+// agent's keychain token, finds the package from the request host, checks
+// the keychain's grant and the package's required keys, applies rate
+// limits, audits, and forwards the request to the package's upstream with
+// an invocation token (mode sealed) or the secrets themselves (mode
+// plaintext) in place of the keychain token.
+//
+// It is a terminal handler: it proxies to the upstream named in the
+// package's manifest through Caddy's reverse proxy, whose transport works
+// on its own copy of the request, so the reverse proxy's debug log of the
+// outbound request never holds a token or a value.
+//
+// Placeholders set: `{keygate.package}` (package name) and
+// `{keygate.keychain}` (keychain id), for logs.
+type PackageHandler struct {
+	// Domain suffix: a request for <host>.<suffix> goes to the package
+	// whose manifest host is <host>. Required.
+	Suffix string `json:"suffix,omitempty"`
+
+	// "sealed" (default): the package gets an invocation token.
+	// "plaintext": the package gets each usable secret in a
+	// Keygate-Secret-<NAME> header (underscores become dashes).
+	Mode string `json:"mode,omitempty"`
+
+	// Rate limit per keychain and package. Unset means none.
+	Rate *RateLimit `json:"rate,omitempty"`
+
+	app     *App
+	suffix  string
+	limiter *policy.Limiter
+	proxy   *reverseproxy.Handler
+	logger  *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (PackageHandler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.keygate_package",
+		New: func() caddy.Module { return new(PackageHandler) },
+	}
+}
+
+// upstreamPlaceholder is the proxy's dial address, set per request to the
+// package's upstream.
+const upstreamPlaceholder = "keygate.upstream"
+
+// Provision sets up the handler and its internal reverse proxy.
+func (h *PackageHandler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	app, err := ctx.App("keygate")
+	if err != nil {
+		return err
+	}
+	h.app = app.(*App)
+	if h.Mode == "" {
+		h.Mode = modeSealed
+	}
+	h.suffix = "." + strings.Trim(strings.ToLower(h.Suffix), ".")
+	if h.Rate != nil {
+		h.limiter = h.Rate.limiter()
+	}
+	tr := &ingressTransport{app: h.app, mode: h.Mode}
+	if err := tr.provision(ctx); err != nil {
+		return err
+	}
+	h.proxy = &reverseproxy.Handler{
+		Upstreams: reverseproxy.UpstreamPool{{Dial: "{" + upstreamPlaceholder + "}"}},
+		Transport: tr,
+	}
+	return h.proxy.Provision(ctx)
+}
+
+// Validate checks the configuration.
+func (h *PackageHandler) Validate() error {
+	if strings.Trim(h.Suffix, ".") == "" {
+		return fmt.Errorf("keygate_package: suffix is required (e.g. instant.host)")
+	}
+	if h.Mode != modeSealed && h.Mode != modePlaintext {
+		return fmt.Errorf("keygate_package: mode must be %q or %q, got %q", modeSealed, modePlaintext, h.Mode)
+	}
+	if h.Rate != nil {
+		return h.Rate.validate("keygate_package: rate")
+	}
+	return nil
+}
+
+// Cleanup releases the internal proxy.
+func (h *PackageHandler) Cleanup() error {
+	if h.proxy != nil {
+		return h.proxy.Cleanup()
+	}
+	return nil
+}
+
+// ingressCall is what the handler decided, handed to the transport.
+type ingressCall struct {
+	keychain string
+	pkg      string
+	keys     []string
+	token    string // invocation token, mode sealed
+	scheme   string
+	basePath string
+}
+
+type ingressCtxKey struct{}
+
+func (h *PackageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	start := time.Now()
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	ev := store.AuditEvent{Actor: "agent", Action: "ingress", RequestID: requestID(repl)}
+
+	call, u, prob := h.decide(r, &ev)
+	if prob != nil {
+		ev.Decision, ev.Status, ev.Reason = "deny", prob.Status, prob.Reason
+		if err := h.app.shared.audit.record(r.Context(), ev); err != nil {
+			prob = toProblem(err)
+		}
+		h.app.metrics.observe("ingress", "deny", prob.Reason, start)
+		writeProblem(w, prob)
+		return nil
+	}
+	ev.Decision, ev.Status = "allow", http.StatusOK
+	if err := h.app.shared.audit.record(r.Context(), ev); err != nil {
+		h.app.metrics.observe("ingress", "deny", "audit-unavailable", start)
+		writeProblem(w, toProblem(err))
+		return nil
+	}
+	h.app.metrics.observe("ingress", "allow", "", start)
+
+	repl.Set(upstreamPlaceholder, u.Host)
+	repl.Set("keygate.package", call.pkg)
+	repl.Set("keygate.keychain", call.keychain)
+	r = r.WithContext(context.WithValue(r.Context(), ingressCtxKey{}, call))
+	return h.proxy.ServeHTTP(w, r, next)
+}
+
+// decide runs SPEC Flow 1 steps 1 to 5. It fills ev as it learns who is
+// calling.
+func (h *PackageHandler) decide(r *http.Request, ev *store.AuditEvent) (*ingressCall, *url.URL, *Problem) {
+	st := h.app.Store()
+	tok, ok := bearerToken(r.Header.Get("Authorization"))
+	if !ok {
+		return nil, nil, unauthorized("send the keychain token as Authorization: Bearer <token>")
+	}
+	claims, err := h.app.tokens.VerifyKeychainToken(tok)
+	if err != nil {
+		return nil, nil, toProblem(err)
+	}
+	ev.Keychain = claims.Keychain
+	kc, err := st.GetKeychain(claims.Keychain)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil, unauthorized("the keychain of this token no longer exists")
+		}
+		return nil, nil, toProblem(err)
+	}
+	if kc.TokenVersion != claims.Version {
+		return nil, nil, unauthorized("the token was rotated; use the keychain's newest token")
+	}
+
+	label, ok := packageLabel(r.Host, h.suffix)
+	if !ok {
+		return nil, nil, newProblem(http.StatusNotFound, "unknown-package", "no package is served at this host")
+	}
+	pkg, err := st.GetPackageByHost(label)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil, newProblem(http.StatusNotFound, "unknown-package", fmt.Sprintf("no package is registered with host %q", label))
+		}
+		return nil, nil, toProblem(err)
+	}
+	ev.Package = pkg.Name
+
+	var grant *store.Grant
+	if g, err := st.GetGrant(kc.ID, pkg.Name); err == nil {
+		grant = &g
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, nil, toProblem(err)
+	}
+	var lookupErr error
+	has := func(name string) bool {
+		ok, err := st.HasSecret(kc.ID, name)
+		if err != nil {
+			lookupErr = err
+		}
+		return ok
+	}
+	usable, err := policy.Decide(&pkg, grant, has)
+	if lookupErr != nil {
+		return nil, nil, toProblem(lookupErr)
+	}
+	if err != nil {
+		return nil, nil, h.explainDenial(err, kc.ID, &pkg)
+	}
+	ev.Keys = usable
+
+	if lim := h.app.kcLimiter; lim != nil {
+		if ok, wait := lim.Allow(kc.ID); !ok {
+			return nil, nil, tooManyRequests(wait)
+		}
+	}
+	if h.limiter != nil {
+		if ok, wait := h.limiter.Allow(kc.ID + "|" + pkg.Name); !ok {
+			return nil, nil, tooManyRequests(wait)
+		}
+	}
+
+	u, err := url.Parse(pkg.Upstream)
+	if err != nil {
+		return nil, nil, toProblem(err)
+	}
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+		u.Host = net.JoinHostPort(u.Hostname(), port)
+	}
+	call := &ingressCall{
+		keychain: kc.ID,
+		pkg:      pkg.Name,
+		keys:     usable,
+		scheme:   u.Scheme,
+		basePath: strings.TrimRight(u.Path, "/"),
+	}
+	if h.Mode == modeSealed {
+		call.token, err = h.app.tokens.MintInvocationToken(policy.Invocation{
+			Keychain:        kc.ID,
+			Package:         pkg.Name,
+			SHA256:          pkg.SHA256,
+			KeychainVersion: kc.TokenVersion,
+			Keys:            usable,
+			AppKeys:         h.appKeys(&pkg),
+			RequestID:       ev.RequestID,
+		})
+		if err != nil {
+			return nil, nil, toProblem(err)
+		}
+	}
+	return call, u, nil
+}
+
+// appKeys lists the package's app keys that have a value.
+func (h *PackageHandler) appKeys(pkg *store.Manifest) []string {
+	var out []string
+	for _, k := range pkg.AppKeys {
+		if ok, _ := h.app.Store().HasAppSecret(pkg.Name, k.Name); ok {
+			out = append(out, k.Name)
+		}
+	}
+	return out
+}
+
+// explainDenial adds to a denial where the owner can fix it.
+func (h *PackageHandler) explainDenial(err error, kc string, pkg *store.Manifest) *Problem {
+	p := toProblem(err)
+	switch p.Reason {
+	case "missing_keys":
+		for i := range p.MissingKeys {
+			p.MissingKeys[i].SetWith = fmt.Sprintf("keygate secret set %s %s && keygate grant %s %s %s",
+				kc, p.MissingKeys[i].Name, kc, pkg.Name, p.MissingKeys[i].Name)
+		}
+		p.SetURL = h.app.ownerPageURL(kc, pkg.Name)
+	case "no_grant", "stale_grant":
+		p.Detail += fmt.Sprintf("; the keychain owner approves it with: keygate grant %s %s KEY...", kc, pkg.Name)
+		p.SetURL = h.app.ownerPageURL(kc, pkg.Name)
+	}
+	return p
+}
+
+// ownerPageURL links to the owners' page for a keychain and package, when
+// the public URL of the API site is known.
+func (a *App) ownerPageURL(kc, pkg string) string {
+	if a.PublicURL == "" {
+		return ""
+	}
+	return a.PublicURL + "/ui/keychains/" + url.PathEscape(kc) + "?package=" + url.QueryEscape(pkg)
+}
+
+// packageLabel returns the package host label of a request host such as
+// "stripe-tools.instant.host:443" for suffix ".instant.host".
+func packageLabel(hostport, suffix string) (string, bool) {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	label, ok := strings.CutSuffix(host, suffix)
+	if !ok || label == "" || strings.Contains(label, ".") {
+		return "", false
+	}
+	return label, true
+}
+
+// bearerToken reads "Bearer <token>" (scheme case-insensitive).
+func bearerToken(h string) (string, bool) {
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	tok := strings.TrimSpace(h[len(prefix):])
+	return tok, tok != ""
+}
+
+// requestID is Caddy's per-request UUID, the same one its logs can show.
+func requestID(repl *caddy.Replacer) string {
+	v, _ := repl.GetString("http.request.uuid")
+	return v
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*PackageHandler)(nil)
+	_ caddy.Validator             = (*PackageHandler)(nil)
+	_ caddy.CleanerUpper          = (*PackageHandler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*PackageHandler)(nil)
+)

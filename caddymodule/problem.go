@@ -1,0 +1,171 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/keygate/keygate/policy"
+	"github.com/keygate/keygate/store"
+)
+
+// problemTypeBase prefixes the `type` of every problem keygate answers.
+const problemTypeBase = "https://keygate.dev/problems/"
+
+// Problem is an RFC 9457 problem details object. Detail and the extra
+// fields name keys, packages and fields, never a value or a token.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+
+	MissingKeys  []missingKey `json:"missing_keys,omitempty"`
+	Package      string       `json:"package,omitempty"`
+	GrantedSHA   string       `json:"granted_sha256,omitempty"`
+	CurrentSHA   string       `json:"current_sha256,omitempty"`
+	Key          string       `json:"key,omitempty"`
+	Field        string       `json:"field,omitempty"`
+	SetURL       string       `json:"set_url,omitempty"`
+	RetryAfterS  int          `json:"retry_after,omitempty"`
+	Reason       string       `json:"reason,omitempty"`
+	headersExtra http.Header
+}
+
+type missingKey struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	SetWith     string `json:"set_with,omitempty"`
+}
+
+func newProblem(status int, kind, detail string) *Problem {
+	return &Problem{
+		Type:   problemTypeBase + kind,
+		Title:  http.StatusText(status),
+		Status: status,
+		Detail: detail,
+		Reason: kind,
+	}
+}
+
+// Error makes a Problem usable as an error inside keygate.
+func (p *Problem) Error() string { return p.Title + ": " + p.Detail }
+
+// writeProblem writes p as application/problem+json.
+func writeProblem(w http.ResponseWriter, p *Problem) {
+	h := w.Header()
+	for k, v := range p.headersExtra {
+		h[k] = v
+	}
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// problemResponse builds a whole response for p, for the egress transport,
+// whose refusals must reach the client as they are rather than as upstream
+// errors that reverse_proxy would retry or turn into 502.
+func problemResponse(req *http.Request, p *Problem) *http.Response {
+	body, _ := json.Marshal(p)
+	h := make(http.Header, 4)
+	for k, v := range p.headersExtra {
+		h[k] = v
+	}
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	return &http.Response{
+		Status:        strconv.Itoa(p.Status) + " " + http.StatusText(p.Status),
+		StatusCode:    p.Status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          io.NopCloser(bytes.NewReader(body)),
+		ContentLength: int64(len(body)),
+		Request:       req,
+	}
+}
+
+// toProblem is the one place where domain errors become HTTP statuses.
+func toProblem(err error) *Problem {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p
+	}
+	var denial *policy.Denial
+	if errors.As(err, &denial) {
+		return denialProblem(denial)
+	}
+	var verr *store.ValidationError
+	switch {
+	case errors.As(err, &verr):
+		pr := newProblem(http.StatusBadRequest, "invalid", verr.Error())
+		pr.Field = verr.Field
+		return pr
+	case errors.Is(err, store.ErrInvalid):
+		return newProblem(http.StatusBadRequest, "invalid", err.Error())
+	case errors.Is(err, store.ErrNotFound):
+		return newProblem(http.StatusNotFound, "not-found", err.Error())
+	case errors.Is(err, store.ErrConflict):
+		return newProblem(http.StatusConflict, "conflict", err.Error())
+	case errors.Is(err, policy.ErrTokenExpired):
+		return unauthorized("the token has expired")
+	case errors.Is(err, policy.ErrTokenInvalid):
+		return unauthorized("the token is not valid")
+	case errors.Is(err, errAuditUnavailable):
+		return newProblem(http.StatusServiceUnavailable, "audit-unavailable",
+			"the audit log cannot be written; keygate refuses requests until it recovers")
+	}
+	// Anything else is ours: say nothing of its text, which may name
+	// internals.
+	return newProblem(http.StatusInternalServerError, "internal", "keygate could not complete the request; see its log")
+}
+
+func unauthorized(detail string) *Problem {
+	p := newProblem(http.StatusUnauthorized, "unauthorized", detail)
+	p.headersExtra = http.Header{"Www-Authenticate": {`Bearer realm="keygate"`}}
+	return p
+}
+
+func denialProblem(d *policy.Denial) *Problem {
+	var p *Problem
+	switch d.Reason {
+	case "missing_keys":
+		p = newProblem(http.StatusPreconditionRequired, "missing-keys", d.Error())
+		for _, k := range d.Missing {
+			p.MissingKeys = append(p.MissingKeys, missingKey{Name: k.Name, Description: k.Description})
+		}
+	case "stale_grant":
+		p = newProblem(http.StatusForbidden, "stale-grant", d.Error())
+		p.GrantedSHA, p.CurrentSHA = d.GrantedSHA, d.CurrentSHA
+	case "no_grant":
+		p = newProblem(http.StatusForbidden, "no-grant", d.Error())
+	case "not_requested":
+		p = newProblem(http.StatusBadRequest, "not-requested", d.Error())
+		p.Key = d.Key
+	default:
+		p = newProblem(http.StatusForbidden, string(d.Reason), d.Error())
+		p.Key = d.Key
+	}
+	p.Reason = string(d.Reason)
+	p.Package = d.Package
+	return p
+}
+
+func tooManyRequests(wait time.Duration) *Problem {
+	secs := int((wait + time.Second - 1) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	p := newProblem(http.StatusTooManyRequests, "rate-limited", "too many requests for this keychain; retry later")
+	p.RetryAfterS = secs
+	p.headersExtra = http.Header{"Retry-After": {strconv.Itoa(secs)}}
+	return p
+}

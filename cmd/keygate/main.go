@@ -1,0 +1,15 @@
+// Command keygate is Caddy with keygate's modules built in: every caddy
+// command (run, reload, adapt, validate, version, ...) plus keygate's own.
+package main
+
+import (
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	_ "github.com/keygate/keygate/caddymodule"
+)
+
+func main() {
+	caddycmd.Main()
+}
