@@ -153,7 +153,7 @@ func jsonProblem(err error) error {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &mbe):
-		return newProblem(http.StatusRequestEntityTooLarge, "body-too-large",
+		return newProblem(http.StatusRequestEntityTooLarge, "body_too_large",
 			fmt.Sprintf("the request body exceeds %d bytes", mbe.Limit))
 	case errors.Is(err, io.EOF):
 		return badRequest("a JSON body is required")

@@ -38,7 +38,7 @@ func (h *APIHandler) routes() {
 	m.HandleFunc("GET /v1/audit", h.admin(h.queryAudit))
 
 	m.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, newProblem(http.StatusNotFound, "not-found", "no such API route: "+r.Method+" "+r.URL.Path))
+		writeProblem(w, newProblem(http.StatusNotFound, "not_found", "no such API route: "+r.Method+" "+r.URL.Path))
 	})
 	h.uiRoutes()
 }

@@ -74,7 +74,7 @@ func TestIngressDenials(t *testing.T) {
 		{name: "no token", host: "tools", status: 401, reason: "unauthorized"},
 		{name: "garbage token", host: "tools", token: "not.a.token", status: 401, reason: "unauthorized"},
 		{name: "forged signature", host: "tools", token: forge(s.token), status: 401, reason: "unauthorized"},
-		{name: "unknown package", host: "nope", token: s.token, status: 404, reason: "unknown-package"},
+		{name: "unknown package", host: "nope", token: s.token, status: 404, reason: "unknown_package"},
 		{name: "no grant", host: "tools", token: other.Token, status: 403, reason: "no_grant"},
 	}
 	for _, tc := range tests {
@@ -186,8 +186,8 @@ func TestEgressDenials(t *testing.T) {
 		{name: "keychain token at egress", path: "/api/x", token: s.token, status: 401, reason: "unauthorized"},
 		{name: "forged invocation token", path: "/api/x", token: forge(inv), status: 401, reason: "unauthorized"},
 		{name: "app key not in token", path: "/app/x", token: inv, status: 403, reason: "not_approved"},
-		{name: "route dials a host outside allowed_hosts", path: "/elsewhere/x", token: inv, status: 403, reason: "host-not-allowed"},
-		{name: "Host header cannot widen hosts", path: "/elsewhere/x", token: inv, hdr: map[string]string{"Host": "127.0.0.1"}, status: 403, reason: "host-not-allowed"},
+		{name: "route dials a host outside allowed_hosts", path: "/elsewhere/x", token: inv, status: 403, reason: "host_not_allowed"},
+		{name: "Host header cannot widen hosts", path: "/elsewhere/x", token: inv, hdr: map[string]string{"Host": "127.0.0.1"}, status: 403, reason: "host_not_allowed"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -152,7 +152,7 @@ func (h *PackageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next 
 	}
 	ev.Decision, ev.Status = "allow", http.StatusOK
 	if err := h.app.shared.audit.record(r.Context(), ev); err != nil {
-		h.app.metrics.observe("ingress", "deny", "audit-unavailable", start)
+		h.app.metrics.observe("ingress", "deny", "audit_unavailable", start)
 		writeProblem(w, toProblem(err))
 		return nil
 	}
@@ -191,12 +191,12 @@ func (h *PackageHandler) decide(r *http.Request, ev *store.AuditEvent) (*ingress
 
 	label, ok := packageLabel(r.Host, h.suffix)
 	if !ok {
-		return nil, nil, newProblem(http.StatusNotFound, "unknown-package", "no package is served at this host")
+		return nil, nil, newProblem(http.StatusNotFound, "unknown_package", "no package is served at this host")
 	}
 	pkg, err := st.GetPackageByHost(label)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, nil, newProblem(http.StatusNotFound, "unknown-package", fmt.Sprintf("no package is registered with host %q", label))
+			return nil, nil, newProblem(http.StatusNotFound, "unknown_package", fmt.Sprintf("no package is registered with host %q", label))
 		}
 		return nil, nil, toProblem(err)
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 // problemTypeBase prefixes the `type` of every problem keygate answers.
-const problemTypeBase = "https://keygate.dev/problems/"
+const problemTypeBase = "urn:keygate:problem:"
 
 // Problem is an RFC 9457 problem details object. Detail and the extra
 // fields name keys, packages and fields, never a value or a token.
@@ -112,7 +112,7 @@ func toProblem(err error) *Problem {
 	case errors.Is(err, store.ErrInvalid):
 		return newProblem(http.StatusBadRequest, "invalid", err.Error())
 	case errors.Is(err, store.ErrNotFound):
-		return newProblem(http.StatusNotFound, "not-found", err.Error())
+		return newProblem(http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, store.ErrConflict):
 		return newProblem(http.StatusConflict, "conflict", err.Error())
 	case errors.Is(err, policy.ErrTokenExpired):
@@ -120,7 +120,7 @@ func toProblem(err error) *Problem {
 	case errors.Is(err, policy.ErrTokenInvalid):
 		return unauthorized("the token is not valid")
 	case errors.Is(err, errAuditUnavailable):
-		return newProblem(http.StatusServiceUnavailable, "audit-unavailable",
+		return newProblem(http.StatusServiceUnavailable, "audit_unavailable",
 			"the audit log cannot be written; keygate refuses requests until it recovers")
 	}
 	// Anything else is ours: say nothing of its text, which may name
@@ -138,17 +138,17 @@ func denialProblem(d *policy.Denial) *Problem {
 	var p *Problem
 	switch d.Reason {
 	case "missing_keys":
-		p = newProblem(http.StatusPreconditionRequired, "missing-keys", d.Error())
+		p = newProblem(http.StatusPreconditionRequired, "missing_keys", d.Error())
 		for _, k := range d.Missing {
 			p.MissingKeys = append(p.MissingKeys, missingKey{Name: k.Name, Description: k.Description})
 		}
 	case "stale_grant":
-		p = newProblem(http.StatusForbidden, "stale-grant", d.Error())
+		p = newProblem(http.StatusForbidden, "stale_grant", d.Error())
 		p.GrantedSHA, p.CurrentSHA = d.GrantedSHA, d.CurrentSHA
 	case "no_grant":
-		p = newProblem(http.StatusForbidden, "no-grant", d.Error())
+		p = newProblem(http.StatusForbidden, "no_grant", d.Error())
 	case "not_requested":
-		p = newProblem(http.StatusBadRequest, "not-requested", d.Error())
+		p = newProblem(http.StatusBadRequest, "not_requested", d.Error())
 		p.Key = d.Key
 	default:
 		p = newProblem(http.StatusForbidden, string(d.Reason), d.Error())
@@ -164,7 +164,7 @@ func tooManyRequests(wait time.Duration) *Problem {
 	if secs < 1 {
 		secs = 1
 	}
-	p := newProblem(http.StatusTooManyRequests, "rate-limited", "too many requests for this keychain; retry later")
+	p := newProblem(http.StatusTooManyRequests, "rate_limited", "too many requests for this keychain; retry later")
 	p.RetryAfterS = secs
 	p.headersExtra = http.Header{"Retry-After": {strconv.Itoa(secs)}}
 	return p

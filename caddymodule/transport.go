@@ -146,7 +146,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	ev.Decision, ev.Status = "allow", http.StatusOK
 	if err := t.app.shared.audit.record(req.Context(), ev); err != nil {
-		t.app.metrics.observe("egress", "deny", "audit-unavailable", start)
+		t.app.metrics.observe("egress", "deny", "audit_unavailable", start)
 		return problemResponse(req, toProblem(err)), nil
 	}
 	t.app.metrics.observe("egress", "allow", "", start)
@@ -176,7 +176,7 @@ func (t *Transport) authorize(req *http.Request, ev *store.AuditEvent, host, por
 	st := t.app.Store()
 	pkg, err := st.GetPackage(claims.Package)
 	if err != nil {
-		return nil, forbidden("package-gone", "the package of this token is no longer registered")
+		return nil, forbidden("package_gone", "the package of this token is no longer registered")
 	}
 	if pkg.SHA256 != claims.SHA256 {
 		return nil, forbidden("stale_grant", "the package's code changed since this token was minted; the owner must approve it again")
@@ -189,7 +189,7 @@ func (t *Transport) authorize(req *http.Request, ev *store.AuditEvent, host, por
 		return nil, forbidden("not_requested", fmt.Sprintf("package %s does not request key %s", pkg.Name, t.Secret))
 	}
 	if len(spec.Hosts) > 0 && !policy.HostAllowed(spec.Hosts, host, port) {
-		return nil, forbidden("host-not-allowed", fmt.Sprintf("key %s may not be sent to %s: not among the package's hosts for it", t.Secret, host))
+		return nil, forbidden("host_not_allowed", fmt.Sprintf("key %s may not be sent to %s: not among the package's hosts for it", t.Secret, host))
 	}
 
 	out := outboundCopy(req)
@@ -207,9 +207,9 @@ func (t *Transport) authorize(req *http.Request, ev *store.AuditEvent, host, por
 	}
 	switch {
 	case errors.Is(err, errHostNotAllowed):
-		return nil, forbidden("host-not-allowed", fmt.Sprintf("secret %s may not be sent to %s: not among its allowed_hosts", t.Secret, host))
+		return nil, forbidden("host_not_allowed", fmt.Sprintf("secret %s may not be sent to %s: not among its allowed_hosts", t.Secret, host))
 	case errors.Is(err, store.ErrNotFound):
-		p := newProblem(http.StatusPreconditionRequired, "missing-keys", fmt.Sprintf("secret %s has no value", t.Secret))
+		p := newProblem(http.StatusPreconditionRequired, "missing_keys", fmt.Sprintf("secret %s has no value", t.Secret))
 		p.MissingKeys = []missingKey{{Name: spec.Name, Description: spec.Description}}
 		return nil, p
 	case err != nil:
