@@ -1,0 +1,231 @@
+package store
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+const (
+	defaultAuditLimit = 100
+	maxAuditLimit     = 1000
+	// auditBatch is the most events written per transaction; larger
+	// batches split (and so do batches Badger finds too big).
+	auditBatch   = 1000
+	maxAuditID   = 128
+	maxAuditText = 1024
+)
+
+// newAuditID returns "ev_" + 16 hex of the time + 16 random hex: unique,
+// and sortable by time.
+func newAuditID(t time.Time) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixNano())^(1<<63))
+	rand.Read(b[8:])
+	return "ev_" + hex.EncodeToString(b[:])
+}
+
+// AppendAudit writes events in one transaction (one fsync) per 1000
+// events. Empty IDs and zero times are filled in.
+func (s *Store) AppendAudit(events []AuditEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	evs := make([]AuditEvent, len(events))
+	now := s.now()
+	for i, ev := range events {
+		if ev.Time.IsZero() {
+			ev.Time = now
+		}
+		ev.Time = ev.Time.UTC()
+		if ev.ID == "" {
+			ev.ID = newAuditID(ev.Time)
+		}
+		if err := checkAuditEvent(i, &ev); err != nil {
+			return err
+		}
+		evs[i] = ev
+	}
+	for len(evs) > 0 {
+		n := min(len(evs), auditBatch)
+		if err := s.appendAudit(evs[:n]); err != nil {
+			return err
+		}
+		evs = evs[n:]
+	}
+	return nil
+}
+
+func (s *Store) appendAudit(evs []AuditEvent) error {
+	err := s.update(func(w writer) error {
+		for _, ev := range evs {
+			if err := setJSON(w, auditKey(ev.Time, ev.ID), ev); err != nil {
+				return err
+			}
+			if ev.Keychain != "" {
+				if err := w.Set(auditIndexKey(pfxAuditByKC, ev.Keychain, ev.Time, ev.ID), nil); err != nil {
+					return err
+				}
+			}
+			if ev.Package != "" {
+				if err := w.Set(auditIndexKey(pfxAuditByPkg, ev.Package, ev.Time, ev.ID), nil); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, errTxnTooBig) && len(evs) > 1 {
+		half := len(evs) / 2
+		if err := s.appendAudit(evs[:half]); err != nil {
+			return err
+		}
+		return s.appendAudit(evs[half:])
+	}
+	return err
+}
+
+// checkAuditEvent refuses what would break the key layout or bloat the
+// log; the fields come from keygate itself, not from users.
+func checkAuditEvent(i int, ev *AuditEvent) error {
+	field := fmt.Sprintf("events[%d]", i)
+	if len(ev.ID) > maxAuditID || strings.IndexByte(ev.ID, sep) >= 0 {
+		return invalid(field+".id", "must be at most 128 bytes without NUL")
+	}
+	for _, f := range [...]struct{ name, v string }{
+		{"keychain", ev.Keychain}, {"package", ev.Package}, {"actor", ev.Actor}, {"action", ev.Action},
+		{"decision", ev.Decision}, {"reason", ev.Reason}, {"request_id", ev.RequestID}, {"host", ev.Host},
+	} {
+		if len(f.v) > maxAuditText || strings.IndexByte(f.v, sep) >= 0 {
+			return invalid(field+"."+f.name, "must be at most 1024 bytes without NUL")
+		}
+	}
+	return nil
+}
+
+// QueryAudit returns matching events, newest first. It walks a
+// time-ordered key space backwards (the per-keychain or per-package index
+// when filtered), so it reads little more than it returns.
+func (s *Store) QueryAudit(q AuditQuery) ([]AuditEvent, error) {
+	limit := q.Limit
+	switch {
+	case limit < 0:
+		return nil, invalid("limit", "must not be negative")
+	case limit == 0:
+		limit = defaultAuditLimit
+	case limit > maxAuditLimit:
+		limit = maxAuditLimit
+	}
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	out := []AuditEvent{}
+	if strings.IndexByte(q.Keychain, sep) >= 0 || strings.IndexByte(q.Package, sep) >= 0 {
+		return out, nil
+	}
+	var prefix []byte
+	switch {
+	case q.Keychain != "":
+		prefix = scope(pfxAuditByKC, q.Keychain)
+	case q.Package != "":
+		prefix = scope(pfxAuditByPkg, q.Package)
+	default:
+		prefix = []byte(pfxAudit)
+	}
+	indexed := q.Keychain != "" || q.Package != ""
+	err := s.be.View(func(r reader) error {
+		return r.Iterate(iterOptions{Prefix: prefix, Reverse: true, KeysOnly: indexed}, func(k, v []byte) error {
+			rest := k[len(prefix):]
+			if len(rest) < auditTimeLength {
+				return fmt.Errorf("audit key is short: %w", ErrCorrupt)
+			}
+			if !q.Since.IsZero() && auditKeyTime(rest) < q.Since.UnixNano() {
+				return errStop
+			}
+			if indexed {
+				raw, err := r.Get(auditKeyFromIndex(k, len(prefix)))
+				if errors.Is(err, errNoKey) {
+					return nil // pruned between index and event: skip
+				}
+				if err != nil {
+					return err
+				}
+				v = raw
+			}
+			var ev AuditEvent
+			if err := decodeJSON(v, &ev); err != nil {
+				return err
+			}
+			if q.Package != "" && ev.Package != q.Package {
+				return nil
+			}
+			out = append(out, ev)
+			if len(out) >= limit {
+				return errStop
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// PruneAudit deletes events older than before (and their index entries),
+// in batches, and returns how many it deleted.
+func (s *Store) PruneAudit(before time.Time) (int, error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.leave()
+	limit := before.UnixNano()
+	total := 0
+	for {
+		n := 0
+		err := s.update(func(w writer) error {
+			n = 0
+			var dels [][]byte
+			err := w.Iterate(iterOptions{Prefix: []byte(pfxAudit)}, func(k, v []byte) error {
+				if auditKeyTime(k[len(pfxAudit):]) >= limit || n >= purgeBatch {
+					return errStop
+				}
+				var ev AuditEvent
+				if err := decodeJSON(v, &ev); err != nil {
+					return err
+				}
+				dels = append(dels, append([]byte(nil), k...))
+				if ev.Keychain != "" {
+					dels = append(dels, auditIndexKey(pfxAuditByKC, ev.Keychain, ev.Time, ev.ID))
+				}
+				if ev.Package != "" {
+					dels = append(dels, auditIndexKey(pfxAuditByPkg, ev.Package, ev.Time, ev.ID))
+				}
+				n++
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for _, k := range dels {
+				if err := w.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < purgeBatch {
+			return total, nil
+		}
+	}
+}

@@ -1,0 +1,53 @@
+package store
+
+import "errors"
+
+// backend is the storage under the store: ordered byte keys in
+// transactions. It only ever sees sealed values; sealing sits above it.
+// Badger is the embedded default; a shared backend on a distributed
+// database would implement the same four ideas.
+type backend interface {
+	// Get reads one key in its own snapshot: the hot path's single read.
+	Get(key []byte) ([]byte, error)
+	// View runs fn in a read-only snapshot.
+	View(fn func(r reader) error) error
+	// Update runs fn in a read-write transaction and commits it durably.
+	// fn may run more than once (on a write conflict) and must have no
+	// effects outside the transaction.
+	Update(fn func(w writer) error) error
+	// GC reclaims space; errNothingToCollect when there was none.
+	GC() error
+	// Exclusive reports whether this process is the only writer, which
+	// the metadata cache needs to stay correct.
+	Exclusive() bool
+	Close() error
+}
+
+type reader interface {
+	// Get returns a copy of the value, or errNoKey.
+	Get(key []byte) ([]byte, error)
+	// Iterate calls fn for each key with o.Prefix, in key order (or
+	// reverse), starting at o.Start when set. key and value are only valid
+	// during the call. Return errStop to end early without error.
+	Iterate(o iterOptions, fn func(key, value []byte) error) error
+}
+
+type writer interface {
+	reader
+	Set(key, value []byte) error
+	Delete(key []byte) error
+}
+
+type iterOptions struct {
+	Prefix   []byte
+	Start    []byte // first key (forward) or last key (reverse) to visit; nil = whole prefix
+	Reverse  bool
+	KeysOnly bool
+}
+
+var (
+	errNoKey            = errors.New("no such key")
+	errStop             = errors.New("stop iteration")
+	errTxnTooBig        = errors.New("transaction too big")
+	errNothingToCollect = errors.New("nothing to collect")
+)

@@ -1,0 +1,150 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// PutGrant approves pkg's current sha256 for the keychain, with the given
+// keys (deduplicated and sorted). Every key must be one the manifest
+// requests; app keys are the package's own and need no grant.
+func (s *Store) PutGrant(kc, pkg string, keys []string) (Grant, error) {
+	if err := s.enter(); err != nil {
+		return Grant{}, err
+	}
+	defer s.leave()
+	if checkKeychainID(kc) != nil {
+		return Grant{}, notFound("keychain", kc)
+	}
+	if checkPackageName("package", pkg) != nil {
+		return Grant{}, notFound("package", pkg)
+	}
+	for i, k := range keys {
+		if err := checkSecretName(fmt.Sprintf("keys[%d]", i), k); err != nil {
+			return Grant{}, err
+		}
+	}
+	keys = slices.Compact(slices.Sorted(slices.Values(keys)))
+	if keys == nil {
+		keys = []string{}
+	}
+	now := s.now()
+	var g Grant
+	err := s.update(func(w writer) error {
+		ok, err := exists(w, key(pfxKeychain, kc))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return notFound("keychain", kc)
+		}
+		var m Manifest
+		if err := getJSON(w, key(pfxPackage, pkg), &m); err != nil {
+			if errors.Is(err, errNoKey) {
+				return notFound("package", pkg)
+			}
+			return err
+		}
+		for _, k := range keys {
+			if _, ok := m.Key(k); !ok {
+				return invalid("keys", fmt.Sprintf("%s is not requested by package %s", k, pkg))
+			}
+		}
+		g = Grant{Keychain: kc, Package: pkg, Keys: keys, SHA256: m.SHA256, CreatedAt: now, UpdatedAt: now}
+		var old Grant
+		switch err := getJSON(w, key(pfxGrant, kc, pkg), &old); {
+		case err == nil:
+			g.CreatedAt = old.CreatedAt
+		case !errors.Is(err, errNoKey):
+			return err
+		}
+		if err := setJSON(w, key(pfxGrant, kc, pkg), g); err != nil {
+			return err
+		}
+		return w.Set(key(pfxGrantByPkg, pkg, kc), nil)
+	})
+	if err != nil {
+		return Grant{}, err
+	}
+	return g.clone(), nil
+}
+
+// GetGrant returns the keychain's grant for pkg; served from the metadata
+// cache.
+func (s *Store) GetGrant(kc, pkg string) (Grant, error) {
+	if err := s.enter(); err != nil {
+		return Grant{}, err
+	}
+	defer s.leave()
+	if checkKeychainID(kc) != nil || checkPackageName("package", pkg) != nil {
+		return Grant{}, grantNotFound(kc, pkg)
+	}
+	v, err := s.cachedGet(key(pfxGrant, kc, pkg), decodeGrant)
+	if err != nil {
+		return Grant{}, err
+	}
+	if v == nil {
+		return Grant{}, grantNotFound(kc, pkg)
+	}
+	return v.(*Grant).clone(), nil
+}
+
+func grantNotFound(kc, pkg string) error {
+	return fmt.Errorf("grant of package %q in keychain %q: %w", pkg, kc, ErrNotFound)
+}
+
+func decodeGrant(raw []byte) (any, error) {
+	var g Grant
+	if err := decodeJSON(raw, &g); err != nil {
+		return nil, err
+	}
+	return &g, nil
+}
+
+// ListGrants returns the keychain's grants by package name.
+func (s *Store) ListGrants(kc string) ([]Grant, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	if _, err := s.getKeychain(kc); err != nil {
+		return nil, err
+	}
+	out := []Grant{}
+	err := s.be.View(func(r reader) error {
+		return r.Iterate(iterOptions{Prefix: scope(pfxGrant, kc)}, func(_, v []byte) error {
+			var g Grant
+			if err := decodeJSON(v, &g); err != nil {
+				return err
+			}
+			out = append(out, g)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// DeleteGrant revokes the keychain's grant for pkg at once.
+func (s *Store) DeleteGrant(kc, pkg string) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	if checkKeychainID(kc) != nil || checkPackageName("package", pkg) != nil {
+		return grantNotFound(kc, pkg)
+	}
+	return s.update(func(w writer) error {
+		ok, err := exists(w, key(pfxGrant, kc, pkg))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return grantNotFound(kc, pkg)
+		}
+		if err := w.Delete(key(pfxGrant, kc, pkg)); err != nil {
+			return err
+		}
+		return w.Delete(key(pfxGrantByPkg, pkg, kc))
+	})
+}

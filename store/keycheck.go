@@ -1,0 +1,177 @@
+package store
+
+import (
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// keycheck.json lets Open tell a wrong or missing master key apart from a
+// good one before Badger touches a file. For each master key id it holds
+// the known constant sealed under that key; in_use marks ids whose key
+// may have sealed data, which Open therefore demands.
+const (
+	keycheckName     = "keycheck.json"
+	keycheckFormat   = 1
+	keycheckConstant = "keygate keycheck v1"
+	keycheckLabel    = "keygate/keycheck/v1"
+	// badgerManifest is a file every Badger directory with data has.
+	badgerManifest = "MANIFEST"
+)
+
+type keycheckDoc struct {
+	Format int             `json:"format"`
+	Keys   []keycheckEntry `json:"keys"`
+}
+
+type keycheckEntry struct {
+	ID    string `json:"id"`
+	Check string `json:"check"` // base64(nonce || GCM(constant))
+	InUse bool   `json:"in_use"`
+}
+
+// readKeycheck returns the document, or ok=false when the file is absent.
+func readKeycheck(dir string) (doc keycheckDoc, ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, keycheckName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return keycheckDoc{}, false, nil
+	}
+	if err != nil {
+		return keycheckDoc{}, false, fmt.Errorf("read %s: %w", keycheckName, err)
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return keycheckDoc{}, false, fmt.Errorf("%s is not valid JSON: %w", keycheckName, ErrMasterKey)
+	}
+	if doc.Format != keycheckFormat {
+		return keycheckDoc{}, false, fmt.Errorf("%s has unknown format %d: %w", keycheckName, doc.Format, ErrMasterKey)
+	}
+	return doc, true, nil
+}
+
+// planKeycheck verifies the keyring against dir's keycheck.json without
+// writing anything. It returns the document Open should hold, whether it
+// differs from the file, and whether the file is new.
+func planKeycheck(dir string, kr *Keyring) (next keycheckDoc, changed, fresh bool, err error) {
+	doc, ok, err := readKeycheck(dir)
+	if err != nil {
+		return keycheckDoc{}, false, false, err
+	}
+	if !ok {
+		if _, err := os.Stat(filepath.Join(dir, badgerManifest)); err == nil {
+			return keycheckDoc{}, false, false, &MasterKeyError{
+				ID:      kr.CurrentID(),
+				Problem: fmt.Sprintf("cannot verify master keys: %s is missing from a directory that holds data", keycheckName),
+			}
+		}
+		next = keycheckDoc{Format: keycheckFormat}
+		for _, id := range kr.order {
+			next.Keys = append(next.Keys, newKeycheckEntry(kr, id, id == kr.current))
+		}
+		return next, true, true, nil
+	}
+
+	next = keycheckDoc{Format: keycheckFormat}
+	seen := make(map[string]bool, len(doc.Keys))
+	// Wrong keys first: a typo in a configured key is the likelier mistake.
+	for _, e := range doc.Keys {
+		if aead, ok := kr.aead(e.ID); ok && !verifyKeycheck(aead, e) {
+			return keycheckDoc{}, false, false, wrongMasterKey(e.ID)
+		}
+	}
+	for _, e := range doc.Keys {
+		if _, ok := kr.aead(e.ID); !ok {
+			if e.InUse {
+				return keycheckDoc{}, false, false, missingMasterKey(e.ID)
+			}
+			changed = true // unused and no longer configured: forget it
+			continue
+		}
+		if e.ID == kr.current && !e.InUse {
+			e.InUse, changed = true, true
+		}
+		seen[e.ID] = true
+		next.Keys = append(next.Keys, e)
+	}
+	for _, id := range kr.order {
+		if !seen[id] {
+			next.Keys = append(next.Keys, newKeycheckEntry(kr, id, id == kr.current))
+			changed = true
+		}
+	}
+	return next, changed, false, nil
+}
+
+func newKeycheckEntry(kr *Keyring, id string, inUse bool) keycheckEntry {
+	aead, _ := kr.aead(id)
+	nonce := make([]byte, nonceSize, nonceSize+len(keycheckConstant)+tagSize)
+	rand.Read(nonce)
+	sealed := aead.Seal(nonce, nonce, []byte(keycheckConstant), keycheckAAD(id))
+	return keycheckEntry{ID: id, Check: base64.StdEncoding.EncodeToString(sealed), InUse: inUse}
+}
+
+func verifyKeycheck(aead cipher.AEAD, e keycheckEntry) bool {
+	b, err := base64.StdEncoding.DecodeString(e.Check)
+	if err != nil || len(b) < nonceSize+tagSize {
+		return false
+	}
+	pt, err := aead.Open(nil, b[:nonceSize], b[nonceSize:], keycheckAAD(e.ID))
+	return err == nil && string(pt) == keycheckConstant
+}
+
+func keycheckAAD(id string) []byte {
+	return appendLP(appendLP(nil, keycheckLabel), id)
+}
+
+// keycheckAfterRewrap keeps only the current key: nothing else is
+// referenced any more, so older keys may leave the configuration.
+func keycheckAfterRewrap(dir string, kr *Keyring) error {
+	doc := keycheckDoc{Format: keycheckFormat, Keys: []keycheckEntry{newKeycheckEntry(kr, kr.current, true)}}
+	return writeKeycheck(dir, doc)
+}
+
+func writeKeycheck(dir string, doc keycheckDoc) error {
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(dir, keycheckName, append(b, '\n'))
+}
+
+// writeFileAtomic replaces dir/name with data: temp file, fsync, rename,
+// fsync of the directory, so a crash leaves the old or the new file whole.
+func writeFileAtomic(dir, name string, data []byte) (err error) {
+	tmp, err := os.CreateTemp(dir, name+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", name, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", name, err)
+	}
+	if err = os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
+		return fmt.Errorf("rename %s: %w", name, err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync dir: %w", err)
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,98 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"time"
+)
+
+// Key layout. Prefixes are short ASCII; parts are joined by NUL, which no
+// id, name or owner may contain, so a prefix scan never strays into a
+// neighbour ("@a/b" vs "@a/bc").
+//
+//	kc/<id>                      Keychain JSON
+//	kco/<owner>\0<id>            owner index (empty value)
+//	sec/<kc>\0<name>             user secret: sealed record
+//	app/<pkg>\0<name>            app secret: sealed record
+//	pkg/<name>                   Manifest JSON
+//	pkh/<host>                   host index: package name
+//	gr/<kc>\0<pkg>               Grant JSON
+//	grp/<pkg>\0<kc>              grants by package (empty value)
+//	au/<time8><id>               AuditEvent JSON, time-ordered
+//	auk/<kc>\0<time8><id>        audit by keychain (empty value)
+//	aup/<pkg>\0<time8><id>       audit by package (empty value)
+//	sk/<id>                      signing key: sealed record
+const (
+	pfxKeychain     = "kc/"
+	pfxOwner        = "kco/"
+	pfxSecret       = "sec/"
+	pfxAppSecret    = "app/"
+	pfxPackage      = "pkg/"
+	pfxPackageHost  = "pkh/"
+	pfxGrant        = "gr/"
+	pfxGrantByPkg   = "grp/"
+	pfxAudit        = "au/"
+	pfxAuditByKC    = "auk/"
+	pfxAuditByPkg   = "aup/"
+	pfxSigningKey   = "sk/"
+	sep             = 0
+	auditTimeLength = 8
+)
+
+// cacheablePrefixes are the records the metadata cache may hold.
+var cacheablePrefixes = []string{pfxKeychain, pfxSecret, pfxAppSecret, pfxPackage, pfxPackageHost, pfxGrant}
+
+func key(prefix string, parts ...string) []byte {
+	n := len(prefix)
+	for _, p := range parts {
+		n += len(p) + 1
+	}
+	b := make([]byte, 0, n)
+	b = append(b, prefix...)
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, sep)
+		}
+		b = append(b, p...)
+	}
+	return b
+}
+
+// scope returns the prefix of every key under prefix+owner+NUL.
+func scope(prefix, owner string) []byte {
+	return append(key(prefix, owner), sep)
+}
+
+// lastPart returns what follows the last NUL (or the prefix) in k.
+func lastPart(k []byte, prefix string) string {
+	k = k[len(prefix):]
+	if i := bytes.LastIndexByte(k, sep); i >= 0 {
+		k = k[i+1:]
+	}
+	return string(k)
+}
+
+// auditTime encodes t so that byte order is time order, before 1970 too.
+func auditTime(t time.Time) []byte {
+	return binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano())^(1<<63))
+}
+
+func auditKey(t time.Time, id string) []byte {
+	b := append([]byte(pfxAudit), auditTime(t)...)
+	return append(b, id...)
+}
+
+func auditIndexKey(prefix, owner string, t time.Time, id string) []byte {
+	b := append(scope(prefix, owner), auditTime(t)...)
+	return append(b, id...)
+}
+
+// auditKeyFromIndex rebuilds the primary key from an index key.
+func auditKeyFromIndex(idx []byte, scopeLen int) []byte {
+	return append([]byte(pfxAudit), idx[scopeLen:]...)
+}
+
+// auditKeyTime decodes the time part that follows prefix in k.
+func auditKeyTime(rest []byte) int64 {
+	return int64(binary.BigEndian.Uint64(rest[:auditTimeLength]) ^ (1 << 63))
+}

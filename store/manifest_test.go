@@ -1,0 +1,131 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+const goodManifest = `{
+  "name": "@acme/stripe-tools",
+  "version": "1.4.0",
+  "sha256": "9F2C000000000000000000000000000000000000000000000000000000000001",
+  "host": "Stripe-Tools",
+  "upstream": "http://127.0.0.1:9001",
+  "keys": [
+    {"name": "STRIPE_SECRET_KEY", "required": true,
+     "description": "Stripe secret key: Dashboard -> Developers -> API keys.",
+     "hosts": ["API.stripe.com"]}
+  ],
+  "app_keys": [{"name": "WEBHOOK_SIGNING_SECRET", "required": false, "description": "..."}]
+}`
+
+func TestDecodeManifestGood(t *testing.T) {
+	m, err := DecodeManifest([]byte(goodManifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Host != "stripe-tools" || m.SHA256 != strings.ToLower(m.SHA256) || m.Keys[0].Hosts[0] != "api.stripe.com" {
+		t.Fatalf("not normalised: %+v", m)
+	}
+	if k, ok := m.Key("STRIPE_SECRET_KEY"); !ok || !k.Required {
+		t.Fatal("Key lookup failed")
+	}
+	if _, ok := m.AppKey("WEBHOOK_SIGNING_SECRET"); !ok {
+		t.Fatal("AppKey lookup failed")
+	}
+	if _, ok := m.Key("WEBHOOK_SIGNING_SECRET"); ok {
+		t.Fatal("Key found an app key")
+	}
+}
+
+// edit returns goodManifest with one top-level field replaced (nil removes it).
+func edit(t *testing.T, field string, value any) []byte {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(goodManifest), &m); err != nil {
+		t.Fatal(err)
+	}
+	if value == nil {
+		delete(m, field)
+	} else {
+		m[field] = value
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+func TestDecodeManifestBad(t *testing.T) {
+	key := func(name string, hosts ...string) map[string]any {
+		return map[string]any{"name": name, "hosts": hosts}
+	}
+	for _, tc := range []struct {
+		name  string
+		data  []byte
+		field string
+	}{
+		{"unknown field", []byte(strings.Replace(goodManifest, `"version"`, `"extra": 1, "version"`, 1)), "manifest"},
+		{"two objects", []byte(goodManifest + goodManifest), "manifest"},
+		{"trailing junk", []byte(goodManifest + "x"), "manifest"},
+		{"array", []byte(`[` + goodManifest + `]`), "manifest"},
+		{"empty", []byte(``), "manifest"},
+		{"not json", []byte(`{"name":`), "manifest"},
+		{"too big", []byte(`{"name":"` + strings.Repeat("x", MaxManifestBytes) + `"}`), "manifest"},
+		{"wrong type", edit(t, "version", 1), "manifest"},
+		{"no name", edit(t, "name", nil), "name"},
+		{"unscoped name", edit(t, "name", "stripe-tools"), "name"},
+		{"uppercase name", edit(t, "name", "@Acme/stripe"), "name"},
+		{"name two slashes", edit(t, "name", "@acme/a/b"), "name"},
+		{"name empty part", edit(t, "name", "@acme/"), "name"},
+		{"name leading dot", edit(t, "name", "@acme/.x"), "name"},
+		{"no version", edit(t, "version", nil), "version"},
+		{"version space", edit(t, "version", "1 0"), "version"},
+		{"short sha", edit(t, "sha256", "abc"), "sha256"},
+		{"non-hex sha", edit(t, "sha256", strings.Repeat("g", 64)), "sha256"},
+		{"host with dot", edit(t, "host", "a.b"), "host"},
+		{"host empty", edit(t, "host", ""), "host"},
+		{"host underscore", edit(t, "host", "a_b"), "host"},
+		{"upstream relative", edit(t, "upstream", "/x"), "upstream"},
+		{"upstream ftp", edit(t, "upstream", "ftp://h/"), "upstream"},
+		{"upstream userinfo", edit(t, "upstream", "http://u:p@h/"), "upstream"},
+		{"upstream query", edit(t, "upstream", "http://h/?a=1"), "upstream"},
+		{"upstream empty query", edit(t, "upstream", "http://h/?"), "upstream"},
+		{"upstream fragment", edit(t, "upstream", "http://h/#f"), "upstream"},
+		{"upstream no host", edit(t, "upstream", "http:///x"), "upstream"},
+		{"upstream opaque", edit(t, "upstream", "http:h"), "upstream"},
+		{"upstream bad port", edit(t, "upstream", "http://h:99999/"), "upstream"},
+		{"bad key name", edit(t, "keys", []any{key("1BAD")}), "keys[0].name"},
+		{"duplicate key", edit(t, "keys", []any{key("A"), key("A")}), "keys[1].name"},
+		{"key repeats app key", edit(t, "keys", []any{key("WEBHOOK_SIGNING_SECRET")}), "app_keys[0].name"},
+		{"bad key host", edit(t, "keys", []any{key("A", "https://x.com")}), "keys[0].hosts[0]"},
+		{"wildcard tld", edit(t, "keys", []any{key("A", "*.com")}), "keys[0].hosts[0]"},
+		{"long description", edit(t, "keys", []any{map[string]any{"name": "A", "description": strings.Repeat("d", 4097)}}), "keys[0].description"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DecodeManifest(tc.data)
+			var ve *ValidationError
+			if !errors.As(err, &ve) || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("err = %v, want a ValidationError", err)
+			}
+			if ve.Field != tc.field {
+				t.Fatalf("field = %q (%v), want %q", ve.Field, err, tc.field)
+			}
+		})
+	}
+}
+
+func TestValidateManifestAcceptsEdges(t *testing.T) {
+	for _, up := range []string{"https://pkg.internal:8443/base/path", "http://[::1]:9001", "HTTP://h"} {
+		m := testManifest("@a/b", "b")
+		m.Upstream = up
+		if err := ValidateManifest(&m); err != nil {
+			t.Errorf("upstream %q: %v", up, err)
+		}
+	}
+	m := testManifest("@a-1/b.c_d~e", "b")
+	m.Keys[0].Description = strings.Repeat("d", 4096)
+	if err := ValidateManifest(&m); err != nil {
+		t.Fatal(err)
+	}
+}

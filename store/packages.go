@@ -1,0 +1,208 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// PutPackage registers or replaces a package from its manifest; created is
+// true on the first put. A host already used by another package is
+// ErrConflict.
+func (s *Store) PutPackage(m Manifest) (created bool, err error) {
+	m = m.clone() // ValidateManifest normalises in place; leave the caller's slices alone
+	if err := ValidateManifest(&m); err != nil {
+		return false, err
+	}
+	if err := s.enter(); err != nil {
+		return false, err
+	}
+	defer s.leave()
+	m.UpdatedAt = s.now()
+	err = s.update(func(w writer) error {
+		deleting, err := exists(w, pendingKey(pendingPackage, m.Name))
+		if err != nil {
+			return err
+		}
+		if deleting {
+			return fmt.Errorf("package %q is still being deleted: %w", m.Name, ErrConflict)
+		}
+		switch owner, err := w.Get(key(pfxPackageHost, m.Host)); {
+		case err == nil && string(owner) != m.Name:
+			return fmt.Errorf("host %q is used by package %q: %w", m.Host, string(owner), ErrConflict)
+		case err != nil && !errors.Is(err, errNoKey):
+			return err
+		}
+		var old Manifest
+		switch err := getJSON(w, key(pfxPackage, m.Name), &old); {
+		case errors.Is(err, errNoKey):
+			created = true
+		case err != nil:
+			return err
+		case old.Host != m.Host:
+			if err := w.Delete(key(pfxPackageHost, old.Host)); err != nil {
+				return err
+			}
+		}
+		if err := w.Set(key(pfxPackageHost, m.Host), []byte(m.Name)); err != nil {
+			return err
+		}
+		return setJSON(w, key(pfxPackage, m.Name), m)
+	})
+	return created, err
+}
+
+// GetPackage returns a package's manifest; served from the metadata cache.
+func (s *Store) GetPackage(name string) (Manifest, error) {
+	if err := s.enter(); err != nil {
+		return Manifest{}, err
+	}
+	defer s.leave()
+	m, err := s.getPackage(name)
+	if err != nil {
+		return Manifest{}, err
+	}
+	return m.clone(), nil
+}
+
+// getPackage returns the cached manifest; callers clone before handing it out.
+func (s *Store) getPackage(name string) (*Manifest, error) {
+	if checkPackageName("package", name) != nil {
+		return nil, notFound("package", name)
+	}
+	v, err := s.cachedGet(key(pfxPackage, name), decodeManifestRecord)
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, notFound("package", name)
+	}
+	return v.(*Manifest), nil
+}
+
+func decodeManifestRecord(raw []byte) (any, error) {
+	var m Manifest
+	if err := decodeJSON(raw, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// GetPackageByHost finds the package agents reach as <host>.<suffix>.
+// host is matched case-insensitively; one that is not a DNS label is
+// simply not found.
+func (s *Store) GetPackageByHost(host string) (Manifest, error) {
+	if err := s.enter(); err != nil {
+		return Manifest{}, err
+	}
+	defer s.leave()
+	host = strings.ToLower(host)
+	if !validDNSLabel(host) {
+		return Manifest{}, notFound("package host", host)
+	}
+	v, err := s.cachedGet(key(pfxPackageHost, host), func(raw []byte) (any, error) { return string(raw), nil })
+	if err != nil {
+		return Manifest{}, err
+	}
+	if v == nil {
+		return Manifest{}, notFound("package host", host)
+	}
+	m, err := s.getPackage(v.(string))
+	if err != nil {
+		return Manifest{}, err
+	}
+	return m.clone(), nil
+}
+
+// ListPackages returns every package by name.
+func (s *Store) ListPackages() ([]Manifest, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	out := []Manifest{}
+	err := s.be.View(func(r reader) error {
+		return r.Iterate(iterOptions{Prefix: []byte(pfxPackage)}, func(_, v []byte) error {
+			var m Manifest
+			if err := decodeJSON(v, &m); err != nil {
+				return err
+			}
+			out = append(out, m)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// DeletePackage removes the package, its app secrets and every grant on
+// it. The package disappears in one transaction; the rest follows in
+// batches, resumed by the next Open if the process dies meanwhile.
+func (s *Store) DeletePackage(name string) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	if checkPackageName("package", name) != nil {
+		return notFound("package", name)
+	}
+	err := s.update(func(w writer) error {
+		var m Manifest
+		if err := getJSON(w, key(pfxPackage, name), &m); err != nil {
+			if errors.Is(err, errNoKey) {
+				return notFound("package", name)
+			}
+			return err
+		}
+		if err := w.Delete(key(pfxPackage, name)); err != nil {
+			return err
+		}
+		if err := w.Delete(key(pfxPackageHost, m.Host)); err != nil {
+			return err
+		}
+		return w.Set(pendingKey(pendingPackage, name), nil)
+	})
+	if err != nil {
+		return err
+	}
+	return s.purgePackage(name)
+}
+
+// purgePackage removes a deleted package's app secrets and grants, a batch
+// per transaction, then its pending mark.
+func (s *Store) purgePackage(name string) error {
+	for {
+		done := false
+		err := s.update(func(w writer) error {
+			secrets, err := collectKeys(w, scope(pfxAppSecret, name), purgeBatch)
+			if err != nil {
+				return err
+			}
+			byPkg, err := collectKeys(w, scope(pfxGrantByPkg, name), purgeBatch-len(secrets))
+			if err != nil {
+				return err
+			}
+			for _, k := range secrets {
+				if err := w.Delete(k); err != nil {
+					return err
+				}
+			}
+			for _, k := range byPkg {
+				kc := lastPart(k, pfxGrantByPkg)
+				if err := w.Delete(k); err != nil {
+					return err
+				}
+				if err := w.Delete(key(pfxGrant, kc, name)); err != nil {
+					return err
+				}
+			}
+			done = len(secrets)+len(byPkg) < purgeBatch
+			if done {
+				return w.Delete(pendingKey(pendingPackage, name))
+			}
+			return nil
+		})
+		if err != nil || done {
+			return err
+		}
+	}
+}

@@ -1,0 +1,129 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+)
+
+// Rewrap re-wraps every stored data key (user secrets, app secrets,
+// signing keys) under the current master key and returns how many records
+// it changed. It runs online: a page of records per transaction, so reads
+// and writes go on meanwhile (a write that races a page makes the page
+// retry). Each record is rewrapped at most once, so an interrupted run is
+// finished by running it again. When it completes, keycheck.json keeps
+// only the current key: older keys may then leave the configuration.
+func (s *Store) Rewrap(ctx context.Context) (n int, err error) {
+	s.rewrapMu.Lock()
+	defer s.rewrapMu.Unlock()
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	kr := s.kr
+	s.leave()
+	for _, sc := range []struct{ prefix, scope string }{
+		{pfxSecret, scopeUser}, {pfxAppSecret, scopeApp}, {pfxSigningKey, scopeSigning},
+	} {
+		var start []byte
+		for {
+			if err := ctx.Err(); err != nil {
+				return n, err
+			}
+			changed, next, err := s.rewrapPageOf(kr, sc.prefix, sc.scope, start)
+			n += changed
+			if err != nil {
+				return n, err
+			}
+			if s.rewrapHook != nil {
+				if err := s.rewrapHook(n); err != nil {
+					return n, err
+				}
+			}
+			if next == nil {
+				break
+			}
+			start = next
+		}
+	}
+	if s.dir == "" {
+		return n, nil
+	}
+	if err := s.enter(); err != nil {
+		return n, err
+	}
+	defer s.leave()
+	if s.kr != kr {
+		return n, errKeyringChanged
+	}
+	if err := keycheckAfterRewrap(s.dir, kr); err != nil {
+		return n, err
+	}
+	s.infof("keygate store: rewrap done (%d records); key check now lists only master key %q", n, kr.CurrentID())
+	return n, nil
+}
+
+// errKeyringChanged stops a Rewrap that SetKeyring overtook: records it
+// already did are under the old current key, so it must run again.
+var errKeyringChanged = fmt.Errorf("master keys changed during rewrap; run it again: %w", ErrConflict)
+
+// rewrapPageOf rewraps up to s.rewrapPage records from start and returns
+// the key to resume at (nil when the prefix is done).
+func (s *Store) rewrapPageOf(kr *Keyring, prefix, scopeName string, start []byte) (changed int, next []byte, err error) {
+	if err := s.enter(); err != nil {
+		return 0, nil, err
+	}
+	defer s.leave()
+	if s.kr != kr {
+		return 0, nil, errKeyringChanged
+	}
+	err = s.update(func(w writer) error {
+		changed, next = 0, nil
+		var keys, values [][]byte
+		err := w.Iterate(iterOptions{Prefix: []byte(prefix), Start: start}, func(k, v []byte) error {
+			if len(keys) == s.rewrapPage {
+				next = append([]byte(nil), k...)
+				return errStop
+			}
+			keys = append(keys, append([]byte(nil), k...))
+			values = append(values, append([]byte(nil), v...))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for i, k := range keys {
+			ref := refFromKey(prefix, scopeName, k)
+			rec, err := decodeRecord(values[i])
+			if err != nil {
+				return fmt.Errorf("%s: %w", ref.describe(), err)
+			}
+			ctx := ref.sealContext(rec.version, rec.meta)
+			blob, did, err := rewrap(kr, &ctx, rec.blob)
+			if err != nil {
+				return fmt.Errorf("%s: %w", ref.describe(), err)
+			}
+			if !did {
+				continue
+			}
+			if err := w.Set(k, encodeRecord(rec.version, rec.meta, blob)); err != nil {
+				return err
+			}
+			changed++
+		}
+		return nil
+	})
+	return changed, next, err
+}
+
+// refFromKey rebuilds the seal context's owner and name from a record key.
+func refFromKey(prefix, scopeName string, k []byte) secretRef {
+	rest := k[len(prefix):]
+	if scopeName == scopeSigning {
+		return signingRef(string(rest))
+	}
+	owner, name := rest, []byte(nil)
+	if i := bytes.LastIndexByte(rest, sep); i >= 0 {
+		owner, name = rest[:i], rest[i+1:]
+	}
+	return secretRef{scope: scopeName, prefix: prefix, owner: string(owner), name: string(name)}
+}

@@ -1,0 +1,330 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Secrets of both scopes share this code: a user secret is owned by a
+// keychain, an app secret by a package.
+
+const maxRotationHintDays = 36500
+
+type secretRef struct {
+	scope  string // scopeUser or scopeApp
+	prefix string // pfxSecret or pfxAppSecret
+	owner  string // keychain id or package name
+	name   string
+}
+
+func userSecret(kc, name string) secretRef {
+	return secretRef{scope: scopeUser, prefix: pfxSecret, owner: kc, name: name}
+}
+
+func appSecret(pkg, name string) secretRef {
+	return secretRef{scope: scopeApp, prefix: pfxAppSecret, owner: pkg, name: name}
+}
+
+func (r secretRef) key() []byte { return key(r.prefix, r.owner, r.name) }
+
+// wellFormed reports whether the ref could name a stored record.
+func (r secretRef) wellFormed() bool {
+	if checkSecretName("name", r.name) != nil {
+		return false
+	}
+	if r.scope == scopeUser {
+		return checkKeychainID(r.owner) == nil
+	}
+	return checkPackageName("package", r.owner) == nil
+}
+
+func (r secretRef) notFound() error {
+	if r.scope == scopeUser {
+		return fmt.Errorf("secret %q in keychain %q: %w", r.name, r.owner, ErrNotFound)
+	}
+	return fmt.Errorf("app secret %q of package %q: %w", r.name, r.owner, ErrNotFound)
+}
+
+func (r secretRef) describe() string {
+	return fmt.Sprintf("%s secret %q of %q", r.scope, r.name, r.owner)
+}
+
+func (r secretRef) sealContext(version uint64, meta []byte) sealContext {
+	return sealContext{Scope: r.scope, Owner: r.owner, Name: r.name, Version: version, Meta: meta}
+}
+
+// storedSecret is a decoded secret record as the cache holds it: metadata
+// and ciphertext, never plaintext.
+type storedSecret struct {
+	meta SecretMeta
+	rec  sealedRecord
+}
+
+func decodeSecret(raw []byte) (any, error) {
+	rec, err := decodeRecord(raw)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := decodeSecretMeta(rec.meta, rec.version)
+	if err != nil {
+		return nil, err
+	}
+	return &storedSecret{meta: meta, rec: rec}, nil
+}
+
+// PutSecret stores (or replaces) a user secret. A replacement keeps
+// CreatedAt, bumps Version and UpdatedAt and takes the given options.
+func (s *Store) PutSecret(kc, name string, value []byte, o SecretOptions) (SecretMeta, error) {
+	if err := s.enter(); err != nil {
+		return SecretMeta{}, err
+	}
+	defer s.leave()
+	if checkKeychainID(kc) != nil {
+		return SecretMeta{}, notFound("keychain", kc)
+	}
+	hosts, err := normalizeHostPatterns("allowed_hosts", o.AllowedHosts)
+	if err != nil {
+		return SecretMeta{}, err
+	}
+	if o.RotationHintDays < 0 || o.RotationHintDays > maxRotationHintDays {
+		return SecretMeta{}, invalid("rotation_hint_days", fmt.Sprintf("must be 0 to %d", maxRotationHintDays))
+	}
+	o = SecretOptions{AllowedHosts: hosts, RotationHintDays: o.RotationHintDays}
+	return s.putSecret(userSecret(kc, name), value, func(r reader) (SecretOptions, error) {
+		ok, err := exists(r, key(pfxKeychain, kc))
+		if err == nil && !ok {
+			err = notFound("keychain", kc)
+		}
+		return o, err
+	})
+}
+
+// putSecret validates and seals value and writes the record. options runs
+// inside the transaction: it confirms the owner exists and returns the
+// secret's (already validated) options.
+func (s *Store) putSecret(ref secretRef, value []byte, options func(r reader) (SecretOptions, error)) (SecretMeta, error) {
+	if err := checkSecretName("name", ref.name); err != nil {
+		return SecretMeta{}, err
+	}
+	if err := ValidateSecretValue(value, s.maxValue); err != nil {
+		return SecretMeta{}, err
+	}
+	now := s.now()
+	var meta SecretMeta
+	err := s.update(func(w writer) error {
+		o, err := options(w)
+		if err != nil {
+			return err
+		}
+		if o.AllowedHosts == nil {
+			o.AllowedHosts = []string{}
+		}
+		meta = SecretMeta{Name: ref.name, AllowedHosts: o.AllowedHosts, RotationHintDays: o.RotationHintDays, CreatedAt: now, UpdatedAt: now, Version: 1}
+		k := ref.key()
+		switch old, err := w.Get(k); {
+		case err == nil:
+			prev, err := decodeSecret(old)
+			if err != nil {
+				return err
+			}
+			meta.CreatedAt = prev.(*storedSecret).meta.CreatedAt
+			meta.Version = prev.(*storedSecret).meta.Version + 1
+		case !errors.Is(err, errNoKey):
+			return err
+		}
+		metaBytes := encodeSecretMeta(&meta)
+		ctx := ref.sealContext(meta.Version, metaBytes)
+		blob, err := seal(s.kr, &ctx, value)
+		if err != nil {
+			return err
+		}
+		return w.Set(k, encodeRecord(meta.Version, metaBytes, blob))
+	})
+	if err != nil {
+		return SecretMeta{}, err
+	}
+	return meta.clone(), nil
+}
+
+// getSecret returns the stored record, or nil when there is none.
+func (s *Store) getSecret(ref secretRef) (*storedSecret, error) {
+	if !ref.wellFormed() {
+		return nil, nil
+	}
+	v, err := s.cachedGet(ref.key(), decodeSecret)
+	if err != nil || v == nil {
+		return nil, err
+	}
+	return v.(*storedSecret), nil
+}
+
+// GetSecretMeta returns a user secret's metadata.
+func (s *Store) GetSecretMeta(kc, name string) (SecretMeta, error) {
+	return s.secretMeta(userSecret(kc, name))
+}
+
+func (s *Store) secretMeta(ref secretRef) (SecretMeta, error) {
+	if err := s.enter(); err != nil {
+		return SecretMeta{}, err
+	}
+	defer s.leave()
+	ss, err := s.getSecret(ref)
+	if err != nil {
+		return SecretMeta{}, err
+	}
+	if ss == nil {
+		return SecretMeta{}, ref.notFound()
+	}
+	return ss.meta.clone(), nil
+}
+
+// HasSecret reports whether the keychain holds a value for name.
+func (s *Store) HasSecret(kc, name string) (bool, error) {
+	return s.hasSecret(userSecret(kc, name))
+}
+
+func (s *Store) hasSecret(ref secretRef) (bool, error) {
+	if err := s.enter(); err != nil {
+		return false, err
+	}
+	defer s.leave()
+	ss, err := s.getSecret(ref)
+	return ss != nil, err
+}
+
+// ListSecrets returns the keychain's secret metadata by name, never values.
+func (s *Store) ListSecrets(kc string) ([]SecretMeta, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	if _, err := s.getKeychain(kc); err != nil {
+		return nil, err
+	}
+	return s.listSecrets(pfxSecret, kc)
+}
+
+func (s *Store) listSecrets(prefix, owner string) ([]SecretMeta, error) {
+	out := []SecretMeta{}
+	err := s.be.View(func(r reader) error {
+		return r.Iterate(iterOptions{Prefix: scope(prefix, owner)}, func(_, v []byte) error {
+			ss, err := decodeSecret(v)
+			if err != nil {
+				return err
+			}
+			out = append(out, ss.(*storedSecret).meta.clone())
+			return nil
+		})
+	})
+	return out, err
+}
+
+// DeleteSecret removes a user secret.
+func (s *Store) DeleteSecret(kc, name string) error {
+	return s.deleteSecret(userSecret(kc, name))
+}
+
+func (s *Store) deleteSecret(ref secretRef) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	if !ref.wellFormed() {
+		return ref.notFound()
+	}
+	return s.update(func(w writer) error {
+		k := ref.key()
+		ok, err := exists(w, k)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ref.notFound()
+		}
+		return w.Delete(k)
+	})
+}
+
+// OpenSecret decrypts a user secret into a buffer that is zeroed after fn
+// returns; fn must not retain value.
+func (s *Store) OpenSecret(kc, name string, fn func(meta SecretMeta, value []byte) error) error {
+	return s.openSecret(userSecret(kc, name), fn)
+}
+
+func (s *Store) openSecret(ref secretRef, fn func(SecretMeta, []byte) error) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	ss, err := s.getSecret(ref)
+	kr := s.kr
+	// Leave before fn runs: fn may call the store, and a Close waiting
+	// on the lock would otherwise deadlock it.
+	s.leave()
+	if err != nil {
+		return err
+	}
+	if ss == nil {
+		return ref.notFound()
+	}
+	ctx := ref.sealContext(ss.rec.version, ss.rec.meta)
+	value, err := open(kr, &ctx, ss.rec.blob, make([]byte, 0, len(ss.rec.blob)))
+	defer clear(value)
+	if err != nil {
+		return fmt.Errorf("%s: %w", ref.describe(), err)
+	}
+	return fn(ss.meta.clone(), value)
+}
+
+// PutAppSecret stores a package's app secret. The name must be one of the
+// manifest's app_keys; the secret's allowed hosts are that key's hosts.
+func (s *Store) PutAppSecret(pkg, name string, value []byte) (SecretMeta, error) {
+	if err := s.enter(); err != nil {
+		return SecretMeta{}, err
+	}
+	defer s.leave()
+	if checkPackageName("package", pkg) != nil {
+		return SecretMeta{}, notFound("package", pkg)
+	}
+	return s.putSecret(appSecret(pkg, name), value, func(r reader) (SecretOptions, error) {
+		var m Manifest
+		if err := getJSON(r, key(pfxPackage, pkg), &m); err != nil {
+			if errors.Is(err, errNoKey) {
+				return SecretOptions{}, notFound("package", pkg)
+			}
+			return SecretOptions{}, err
+		}
+		spec, ok := m.AppKey(name)
+		if !ok {
+			return SecretOptions{}, invalid("name", fmt.Sprintf("%s is not one of package %s's app_keys", name, pkg))
+		}
+		return SecretOptions{AllowedHosts: spec.Hosts}, nil
+	})
+}
+
+// ListAppSecrets returns a package's app secret metadata by name.
+func (s *Store) ListAppSecrets(pkg string) ([]SecretMeta, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	if _, err := s.getPackage(pkg); err != nil {
+		return nil, err
+	}
+	return s.listSecrets(pfxAppSecret, pkg)
+}
+
+// DeleteAppSecret removes a package's app secret.
+func (s *Store) DeleteAppSecret(pkg, name string) error {
+	return s.deleteSecret(appSecret(pkg, name))
+}
+
+// HasAppSecret reports whether the package has a value for name.
+func (s *Store) HasAppSecret(pkg, name string) (bool, error) {
+	return s.hasSecret(appSecret(pkg, name))
+}
+
+// OpenAppSecret decrypts an app secret into a buffer that is zeroed after
+// fn returns; fn must not retain value.
+func (s *Store) OpenAppSecret(pkg, name string, fn func(meta SecretMeta, value []byte) error) error {
+	return s.openSecret(appSecret(pkg, name), fn)
+}

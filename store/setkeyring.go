@@ -1,0 +1,30 @@
+package store
+
+// SetKeyring replaces the keyring of an open store, for a config reload
+// that brings a new master key: the new current key seals from now on, and
+// every configured key still opens. The keyring is checked against the key
+// check first, with the same errors as Open; on error nothing changes.
+func (s *Store) SetKeyring(kr *Keyring) error {
+	if kr == nil {
+		return invalid("keyring", "is required")
+	}
+	// Exclusive, like Close: no call is using the old keyring meanwhile.
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.dir != "" {
+		doc, changed, _, err := planKeycheck(s.dir, kr)
+		if err != nil {
+			return err
+		}
+		if changed {
+			if err := writeKeycheck(s.dir, doc); err != nil {
+				return err
+			}
+		}
+	}
+	s.kr = kr
+	return nil
+}

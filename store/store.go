@@ -1,0 +1,265 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+)
+
+// Logger receives the store's and Badger's log lines. Lines name files,
+// ids and counts, never values.
+type Logger interface {
+	Errorf(format string, args ...any)
+	Warningf(format string, args ...any)
+	Infof(format string, args ...any)
+	Debugf(format string, args ...any)
+}
+
+// Options configure Open.
+type Options struct {
+	Dir           string // Badger directory (created 0700). Empty + InMemory for tests.
+	InMemory      bool
+	Keyring       *Keyring // required
+	MaxValueBytes int      // 0 = 8192
+	Logger        Logger   // optional; without one, Badger's chatter is discarded
+	Now           func() time.Time
+	// CacheBytes bounds the in-process metadata cache: 0 = DefaultCacheBytes,
+	// < 0 disables it.
+	CacheBytes int64
+}
+
+// Store is keygate's database. It is safe for concurrent use.
+type Store struct {
+	kr       *Keyring
+	be       backend
+	cache    *metaCache
+	dir      string // "" in memory: no keycheck file
+	maxValue int
+	log      Logger
+	nowFn    func() time.Time
+
+	life   sync.RWMutex // held shared by every call, exclusively by Close
+	closed bool
+
+	rewrapMu   sync.Mutex
+	rewrapPage int             // records per Rewrap transaction
+	rewrapHook func(int) error // test hook: called after each page with the running total
+}
+
+// Open opens (or creates) the store. A wrong or missing master key is
+// reported, wrapping ErrMasterKey, before any Badger file is touched.
+func Open(opts Options) (*Store, error) {
+	if opts.Keyring == nil {
+		return nil, invalid("keyring", "is required")
+	}
+	if !opts.InMemory && opts.Dir == "" {
+		return nil, invalid("dir", "is required unless in memory")
+	}
+	if opts.MaxValueBytes < 0 {
+		return nil, invalid("max_value_bytes", "must not be negative")
+	}
+	s := &Store{
+		kr:         opts.Keyring,
+		maxValue:   opts.MaxValueBytes,
+		log:        opts.Logger,
+		nowFn:      opts.Now,
+		rewrapPage: 256,
+	}
+	if s.maxValue == 0 {
+		s.maxValue = DefaultMaxValueBytes
+	}
+	if s.nowFn == nil {
+		s.nowFn = time.Now
+	}
+
+	var (
+		doc            keycheckDoc
+		changed, fresh bool
+	)
+	if !opts.InMemory {
+		s.dir = opts.Dir
+		if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create store dir: %w", err)
+		}
+		var err error
+		if doc, changed, fresh, err = planKeycheck(opts.Dir, opts.Keyring); err != nil {
+			return nil, err
+		}
+		// A new store records its key first, so a crash before Badger
+		// creates files cannot leave data without a key check.
+		if fresh {
+			if err := writeKeycheck(opts.Dir, doc); err != nil {
+				return nil, err
+			}
+			changed = false
+		}
+	}
+
+	be, err := openBadger(opts.Dir, opts.InMemory, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	s.be = be
+	if changed {
+		// Only after Badger took its directory lock: a second process
+		// must not rewrite the key check of a store it cannot open.
+		if err := writeKeycheck(opts.Dir, doc); err != nil {
+			be.Close()
+			return nil, err
+		}
+		s.infof("keygate store: key check updated for master keys %v", opts.Keyring.IDs())
+	}
+	cacheBytes := opts.CacheBytes
+	if cacheBytes == 0 {
+		cacheBytes = DefaultCacheBytes
+	}
+	if be.Exclusive() {
+		s.cache = newMetaCache(cacheBytes)
+	}
+	if err := s.finishPendingDeletes(); err != nil {
+		be.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the database; later calls return ErrClosed.
+func (s *Store) Close() error {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.be.Close()
+}
+
+// enter guards one call against Close; pair with leave.
+func (s *Store) enter() error {
+	s.life.RLock()
+	if s.closed {
+		s.life.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (s *Store) leave() { s.life.RUnlock() }
+
+func (s *Store) now() time.Time { return s.nowFn().UTC() }
+
+func (s *Store) infof(format string, args ...any) {
+	if s.log != nil {
+		s.log.Infof(format, args...)
+	}
+}
+
+func (s *Store) warnf(format string, args ...any) {
+	if s.log != nil {
+		s.log.Warningf(format, args...)
+	}
+}
+
+// update runs fn in a write transaction and afterwards drops every cached
+// record it wrote, whether the commit succeeded or not.
+func (s *Store) update(fn func(w writer) error) error {
+	var touched []string
+	err := s.be.Update(func(w writer) error {
+		return fn(trackingWriter{writer: w, touched: &touched})
+	})
+	s.cache.invalidate(touched)
+	return err
+}
+
+type trackingWriter struct {
+	writer
+	touched *[]string
+}
+
+func (t trackingWriter) Set(k, v []byte) error {
+	if cacheable(k) {
+		*t.touched = append(*t.touched, string(k))
+	}
+	return t.writer.Set(k, v)
+}
+
+func (t trackingWriter) Delete(k []byte) error {
+	if cacheable(k) {
+		*t.touched = append(*t.touched, string(k))
+	}
+	return t.writer.Delete(k)
+}
+
+// cachedGet returns decode(value of k), from the cache when it can; nil
+// when k is absent.
+func (s *Store) cachedGet(k []byte, decode func(raw []byte) (any, error)) (any, error) {
+	v, found, gen := s.cache.get(k)
+	if found {
+		return v, nil
+	}
+	raw, err := s.be.Get(k)
+	if errors.Is(err, errNoKey) {
+		s.cache.put(k, nil, 0, gen)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if v, err = decode(raw); err != nil {
+		return nil, err
+	}
+	s.cache.put(k, v, len(raw), gen)
+	return v, nil
+}
+
+// getJSON reads and decodes one JSON record inside a transaction.
+func getJSON(r reader, k []byte, v any) error {
+	raw, err := r.Get(k)
+	if err != nil {
+		return err
+	}
+	return decodeJSON(raw, v)
+}
+
+func decodeJSON(raw []byte, v any) error {
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("stored record does not decode: %w", ErrCorrupt)
+	}
+	return nil
+}
+
+func setJSON(w writer, k []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return w.Set(k, b)
+}
+
+// exists reports whether k is stored.
+func exists(r reader, k []byte) (bool, error) {
+	_, err := r.Get(k)
+	if errors.Is(err, errNoKey) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// collectKeys returns copies of up to max keys with prefix.
+func collectKeys(r reader, prefix []byte, max int) ([][]byte, error) {
+	if max <= 0 {
+		return nil, nil
+	}
+	var keys [][]byte
+	err := r.Iterate(iterOptions{Prefix: prefix, KeysOnly: true}, func(k, _ []byte) error {
+		keys = append(keys, append([]byte(nil), k...))
+		if len(keys) >= max {
+			return errStop
+		}
+		return nil
+	})
+	return keys, err
+}

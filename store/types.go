@@ -1,0 +1,154 @@
+package store
+
+import (
+	"slices"
+	"time"
+)
+
+// Keychain groups one owner's secrets and grants in one environment.
+type Keychain struct {
+	ID           string    `json:"id"` // "kc_" + 26 lowercase base32 chars
+	Owner        string    `json:"owner"`
+	Environment  string    `json:"environment"` // default "production"
+	Name         string    `json:"name,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	TokenVersion uint64    `json:"token_version"` // starts at 1, +1 per rotation
+}
+
+// SecretMeta is everything about a secret except its value.
+type SecretMeta struct {
+	Name             string    `json:"name"`
+	AllowedHosts     []string  `json:"allowed_hosts"`
+	RotationHintDays int       `json:"rotation_hint_days,omitempty"`
+	CreatedAt        time.Time `json:"created_at"`
+	UpdatedAt        time.Time `json:"updated_at"`
+	Version          uint64    `json:"version"` // 1 on create, +1 per PutSecret
+}
+
+// RotationDue reports whether UpdatedAt + RotationHintDays is before now
+// (false when no hint).
+func (m SecretMeta) RotationDue(now time.Time) bool {
+	if m.RotationHintDays <= 0 {
+		return false
+	}
+	return m.UpdatedAt.AddDate(0, 0, m.RotationHintDays).Before(now)
+}
+
+func (m SecretMeta) clone() SecretMeta {
+	m.AllowedHosts = cloneStrings(m.AllowedHosts)
+	return m
+}
+
+// SecretOptions are the caller-settable metadata of a secret.
+type SecretOptions struct {
+	AllowedHosts     []string // validated: exact host, host:port, *.wildcard, IP literal
+	RotationHintDays int      // 0 = none; < 0 refused
+}
+
+// KeySpec is one key a package requests.
+type KeySpec struct {
+	Name        string   `json:"name"`
+	Required    bool     `json:"required"`
+	Description string   `json:"description,omitempty"`
+	Hosts       []string `json:"hosts,omitempty"`
+}
+
+// Manifest is a registered package (keygate.package.json).
+type Manifest struct {
+	Name      string    `json:"name"` // @scope/name
+	Version   string    `json:"version"`
+	SHA256    string    `json:"sha256"`   // 64 lowercase hex (uppercase accepted, normalised to lower)
+	Host      string    `json:"host"`     // one DNS label, lowercased
+	Upstream  string    `json:"upstream"` // absolute http(s) URL
+	Keys      []KeySpec `json:"keys,omitempty"`
+	AppKeys   []KeySpec `json:"app_keys,omitempty"`
+	UpdatedAt time.Time `json:"updated_at,omitempty"` // set by the store
+}
+
+// Key returns the user-scope key spec with that name.
+func (m *Manifest) Key(name string) (KeySpec, bool) { return findKey(m.Keys, name) }
+
+// AppKey returns the app-scope key spec with that name.
+func (m *Manifest) AppKey(name string) (KeySpec, bool) { return findKey(m.AppKeys, name) }
+
+func findKey(keys []KeySpec, name string) (KeySpec, bool) {
+	for _, k := range keys {
+		if k.Name == name {
+			k.Hosts = cloneStrings(k.Hosts)
+			return k, true
+		}
+	}
+	return KeySpec{}, false
+}
+
+// clone deep-copies m so callers cannot alter a cached manifest.
+func (m Manifest) clone() Manifest {
+	m.Keys = cloneKeySpecs(m.Keys)
+	m.AppKeys = cloneKeySpecs(m.AppKeys)
+	return m
+}
+
+func cloneKeySpecs(in []KeySpec) []KeySpec {
+	if in == nil {
+		return nil
+	}
+	out := make([]KeySpec, len(in))
+	for i, k := range in {
+		k.Hosts = cloneStrings(k.Hosts)
+		out[i] = k
+	}
+	return out
+}
+
+// Grant is one keychain's approval of one package.
+type Grant struct {
+	Keychain  string    `json:"keychain"`
+	Package   string    `json:"package"`
+	Keys      []string  `json:"keys"`   // sorted, unique
+	SHA256    string    `json:"sha256"` // package sha256 approved
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func (g Grant) clone() Grant {
+	g.Keys = cloneStrings(g.Keys)
+	return g
+}
+
+// AuditEvent records one injection, denial or management action.
+type AuditEvent struct {
+	ID        string    `json:"id"` // set by the store if empty (sortable)
+	Time      time.Time `json:"time"`
+	Actor     string    `json:"actor"`  // "admin", "agent", "package", "owner:<id>"
+	Action    string    `json:"action"` // "ingress", "egress", "secret.put", "grant.put", ...
+	Keychain  string    `json:"keychain,omitempty"`
+	Package   string    `json:"package,omitempty"`
+	Keys      []string  `json:"keys,omitempty"`
+	Decision  string    `json:"decision"` // "allow" | "deny" | "ok"
+	Status    int       `json:"status,omitempty"`
+	Reason    string    `json:"reason,omitempty"` // short machine word, never a value
+	RequestID string    `json:"request_id,omitempty"`
+	Host      string    `json:"host,omitempty"` // upstream host, egress only
+}
+
+// AuditQuery selects audit events, newest first.
+type AuditQuery struct {
+	Keychain, Package string
+	Since             time.Time // zero = no bound
+	Limit             int       // 0 = 100; capped at 1000
+}
+
+// SigningKey is keygate's own JWT key material; stored sealed like a secret.
+type SigningKey struct {
+	ID        string // kid
+	Secret    []byte // 32 random bytes
+	CreatedAt time.Time
+	Retired   bool // retired keys no longer verify
+}
+
+func cloneStrings(in []string) []string {
+	if in == nil {
+		return nil
+	}
+	return slices.Clone(in)
+}
