@@ -1,0 +1,953 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"text/template"
+	"time"
+)
+
+// Bounds on every wait in the harness.
+const (
+	buildTimeout  = 10 * time.Minute
+	readyTimeout  = 30 * time.Second
+	readyPoll     = 50 * time.Millisecond
+	stopTimeout   = 15 * time.Second
+	killTimeout   = 10 * time.Second
+	cliTimeout    = 60 * time.Second
+	startAttempts = 3 // new ports each time, when a port was taken meanwhile
+)
+
+var (
+	binPath  string // the keygate binary under test
+	buildErr error
+)
+
+// TestMain builds the keygate binary once for every test of the run.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		buildErr = errors.New("integration tests skipped in -short mode")
+		os.Exit(m.Run())
+	}
+	if p := os.Getenv("KEYGATE_TEST_BINARY"); p != "" {
+		binPath = p
+		os.Exit(m.Run())
+	}
+	dir, err := os.MkdirTemp("", "keygate-integration-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		os.Exit(1)
+	}
+	binPath = filepath.Join(dir, "keygate")
+	if runtime.GOOS == "windows" {
+		binPath += ".exe"
+	}
+	if err := buildBinary(binPath); err != nil {
+		fmt.Fprintln(os.Stderr, "integration: building keygate:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func buildBinary(out string) error {
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goTool(), "build", "-o", out, "./cmd/keygate")
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%v\n%s", err, b)
+	}
+	return nil
+}
+
+// repoRoot is the directory of go.mod: from this file's path, else from
+// `go env GOMOD`.
+func repoRoot() (string, error) {
+	if _, file, _, ok := runtime.Caller(0); ok {
+		dir := filepath.Dir(filepath.Dir(file))
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+	}
+	b, err := exec.Command(goTool(), "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(b))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("not inside the keygate module")
+	}
+	return filepath.Dir(mod), nil
+}
+
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return filepath.Join(runtime.GOROOT(), "bin", "go")
+}
+
+// Binary returns the path of the keygate binary under test, or skips t.
+func Binary(t testing.TB) string {
+	t.Helper()
+	if binPath == "" {
+		t.Skip(buildErr)
+	}
+	return binPath
+}
+
+// DefaultCaddyfile is the Caddyfile Start renders when Config.Template is
+// empty. Its fields are those of Vars. Copy it to write your own.
+const DefaultCaddyfile = `{
+	admin {{.AdminAddr}}
+	persist_config off
+	{{.GlobalOptions}}
+	keygate {
+{{- if not .FirstRun}}
+		storage badger {{.Store}}
+		master_key {{.MasterKey}}
+		admin_token {{.AdminToken}}
+{{- end}}
+		{{.KeygateOptions}}
+	}
+}
+
+http://:{{.APIPort}} {
+	bind 127.0.0.1
+	keygate_api
+}
+
+http://*.{{.Suffix}}:{{.IngressPort}} {
+	bind 127.0.0.1
+	keygate_package {
+		suffix {{.Suffix}}
+		{{.PackageOptions}}
+	}
+}
+
+http://:{{.EgressPort}} {
+	bind 127.0.0.1
+	route /api/* {
+		uri strip_prefix /api
+		reverse_proxy {{.Upstream}} {
+			transport keygate {
+				secret {{.Secret}}
+				{{.TransportOptions}}
+			}
+		}
+	}
+}
+{{.ExtraSites}}
+`
+
+// Config describes a keygate instance. Zero values get defaults.
+type Config struct {
+	// Template is a text/template of the Caddyfile over Vars.
+	// Default: DefaultCaddyfile.
+	Template string
+
+	// Suffix of the package site. Default: pkg.test.
+	Suffix string
+	// Upstream (host:port) that the egress route /api/* dials. Default:
+	// the instance's own recording Upstream.
+	Upstream string
+	// Secret the egress route injects. Default: API_KEY.
+	Secret string
+
+	// MasterKey is the master_key setting ("BASE64" or "id:BASE64,...").
+	// Default: a new random key, kept for restarts.
+	MasterKey string
+	// AdminToken is the admin_token setting. Default: a new random token.
+	AdminToken string
+	// FirstRun leaves storage, master_key and admin_token unset, as on a
+	// first run: keygate creates the key and token files in its default
+	// data directory (under the instance's XDG_DATA_HOME), and the CLI
+	// finds the token file there.
+	FirstRun bool
+
+	// Extra Caddyfile lines: in the global options, in the keygate global
+	// option, in keygate_package, in the egress route's keygate transport,
+	// and whole sites after the others. Each is itself a template over
+	// Vars, so ExtraSites can say "http://:{{index .Extra 0}}".
+	GlobalOptions, KeygateOptions, PackageOptions, TransportOptions, ExtraSites string
+
+	// ExtraPorts reserves this many more free ports (Vars.Extra).
+	ExtraPorts int
+
+	// Env adds KEY=VALUE settings to the process's environment (and the
+	// CLI's).
+	Env []string
+}
+
+// Vars are the fields of a Caddyfile template.
+type Vars struct {
+	Config
+	AdminAddr                        string // 127.0.0.1:<port> of Caddy's admin endpoint
+	APIPort, IngressPort, EgressPort int
+	Extra                            []int  // Config.ExtraPorts more free ports
+	Store                            string // Badger directory
+	Dir                              string // the instance's temporary directory
+}
+
+// Instance is one keygate process and everything around it.
+type Instance struct {
+	t      testing.TB
+	Config Config // as rendered last; change it and Restart, or Reload
+
+	Dir        string   // temporary root: Caddyfile, data, logs, HOME
+	Env        []string // environment of the process and of CLI runs
+	Caddyfile  string   // path of the rendered Caddyfile
+	StoreDir   string   // Badger directory (the default one on FirstRun)
+	StdoutPath string
+	StderrPath string
+
+	AdminAddr  string // Caddy's admin endpoint, for keygate reload --address
+	APIURL     string // http://127.0.0.1:<port>, the management API
+	IngressURL string // http://127.0.0.1:<port>, the package site
+	EgressURL  string // http://127.0.0.1:<port>, the egress site
+	Ports      struct {
+		Admin, API, Ingress, Egress int
+		Extra                       []int
+	}
+	// AdminToken is the token for the API and the CLI (on FirstRun, read
+	// from the file keygate created).
+	AdminToken string
+	// Upstream is the default stand-in third-party API behind /api/*.
+	Upstream *Upstream
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	done    chan struct{} // closed when the process has exited
+	waitErr error
+	cliOut  bytes.Buffer // every CLI run's output, for leak scans
+}
+
+// Start runs keygate from cfg and waits until it serves; the test's
+// cleanup stops it.
+func Start(t testing.TB, cfg Config) *Instance {
+	t.Helper()
+	Binary(t) // skips without a binary
+	dir := t.TempDir()
+	in := &Instance{t: t, Dir: dir, Caddyfile: filepath.Join(dir, "Caddyfile"),
+		StdoutPath: filepath.Join(dir, "keygate.stdout.log"), StderrPath: filepath.Join(dir, "keygate.stderr.log")}
+	for _, sub := range []string{"home", "xdg-data", "xdg-config", "data"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in.Env = append([]string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + filepath.Join(dir, "home"),
+		"XDG_DATA_HOME=" + filepath.Join(dir, "xdg-data"),
+		"XDG_CONFIG_HOME=" + filepath.Join(dir, "xdg-config"),
+		"TMPDIR=" + os.TempDir(),
+	}, cfg.Env...)
+	if cfg.Suffix == "" {
+		cfg.Suffix = "pkg.test"
+	}
+	if cfg.Secret == "" {
+		cfg.Secret = "API_KEY"
+	}
+	if cfg.Upstream == "" {
+		in.Upstream = NewUpstream(t, nil)
+		cfg.Upstream = in.Upstream.Addr
+	}
+	if cfg.MasterKey == "" {
+		cfg.MasterKey = base64.StdEncoding.EncodeToString(randomBytes(t, 32))
+	}
+	if cfg.AdminToken == "" {
+		cfg.AdminToken = RandomToken(t, "kgadm_test_")
+	}
+	in.StoreDir = filepath.Join(dir, "data", "store")
+	if cfg.FirstRun {
+		in.StoreDir = filepath.Join(dir, "xdg-data", "caddy", "keygate")
+	}
+	in.Config = cfg
+	t.Cleanup(in.Stop)
+
+	for attempt := 1; ; attempt++ {
+		in.pickPorts(cfg.ExtraPorts)
+		in.render(in.Config)
+		before := len(in.Logs())
+		err := in.start()
+		if err == nil {
+			break
+		}
+		if attempt < startAttempts && strings.Contains(in.Logs()[before:], "address already in use") {
+			t.Logf("keygate start, attempt %d: a port was taken; retrying with others", attempt)
+			continue
+		}
+		t.Fatalf("starting keygate: %v\n%s", err, tail(in.Logs(), 40))
+	}
+	if cfg.FirstRun {
+		b, err := os.ReadFile(filepath.Join(in.StoreDir, "admin.token"))
+		if err != nil {
+			t.Fatalf("first run: no admin token file: %v", err)
+		}
+		in.AdminToken = strings.TrimSpace(string(b))
+	} else {
+		in.AdminToken = cfg.AdminToken
+	}
+	return in
+}
+
+func (in *Instance) pickPorts(extra int) {
+	ports := FreePorts(in.t, 4+extra)
+	in.Ports.Admin, in.Ports.API, in.Ports.Ingress, in.Ports.Egress = ports[0], ports[1], ports[2], ports[3]
+	in.Ports.Extra = ports[4:]
+	in.AdminAddr = "127.0.0.1:" + strconv.Itoa(in.Ports.Admin)
+	in.APIURL = "http://127.0.0.1:" + strconv.Itoa(in.Ports.API)
+	in.IngressURL = "http://127.0.0.1:" + strconv.Itoa(in.Ports.Ingress)
+	in.EgressURL = "http://127.0.0.1:" + strconv.Itoa(in.Ports.Egress)
+}
+
+// RenderCaddyfile returns the Caddyfile for cfg with this instance's
+// ports and directories.
+func (in *Instance) RenderCaddyfile(cfg Config) string {
+	in.t.Helper()
+	src := cfg.Template
+	if src == "" {
+		src = DefaultCaddyfile
+	}
+	tmpl, err := template.New("Caddyfile").Parse(src)
+	if err != nil {
+		in.t.Fatalf("Caddyfile template: %v", err)
+	}
+	vars := Vars{
+		Config: cfg, AdminAddr: in.AdminAddr,
+		APIPort: in.Ports.API, IngressPort: in.Ports.Ingress, EgressPort: in.Ports.Egress,
+		Extra: in.Ports.Extra, Store: filepath.Join(in.Dir, "data", "store"), Dir: in.Dir,
+	}
+	for _, snippet := range []*string{&vars.GlobalOptions, &vars.KeygateOptions, &vars.PackageOptions,
+		&vars.TransportOptions, &vars.ExtraSites} {
+		*snippet = in.execTemplate(*snippet, vars)
+	}
+	var b bytes.Buffer
+	if err := tmpl.Execute(&b, vars); err != nil {
+		in.t.Fatalf("Caddyfile template: %v", err)
+	}
+	return b.String()
+}
+
+func (in *Instance) execTemplate(src string, vars Vars) string {
+	in.t.Helper()
+	if !strings.Contains(src, "{{") {
+		return src
+	}
+	tmpl, err := template.New("snippet").Parse(src)
+	if err != nil {
+		in.t.Fatalf("Caddyfile snippet template: %v", err)
+	}
+	var b bytes.Buffer
+	if err := tmpl.Execute(&b, vars); err != nil {
+		in.t.Fatalf("Caddyfile snippet template: %v", err)
+	}
+	return b.String()
+}
+
+func (in *Instance) render(cfg Config) {
+	in.t.Helper()
+	if err := os.WriteFile(in.Caddyfile, []byte(in.RenderCaddyfile(cfg)), 0o600); err != nil {
+		in.t.Fatal(err)
+	}
+}
+
+// Start starts the process again (after Stop or Kill) with the current
+// Caddyfile and data, and waits until it serves.
+func (in *Instance) Start() {
+	in.t.Helper()
+	if err := in.start(); err != nil {
+		in.t.Fatalf("starting keygate: %v\n%s", err, tail(in.Logs(), 40))
+	}
+}
+
+func (in *Instance) start() error {
+	in.mu.Lock()
+	if in.cmd != nil {
+		in.mu.Unlock()
+		return errors.New("already running")
+	}
+	stdout, err := os.OpenFile(in.StdoutPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		in.mu.Unlock()
+		return err
+	}
+	stderr, err := os.OpenFile(in.StderrPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		stdout.Close()
+		in.mu.Unlock()
+		return err
+	}
+	cmd := exec.Command(Binary(in.t), "run", "--config", in.Caddyfile, "--adapter", "caddyfile")
+	cmd.Dir = in.Dir
+	cmd.Env = in.Env
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		stdout.Close()
+		stderr.Close()
+		in.mu.Unlock()
+		return err
+	}
+	done := make(chan struct{})
+	in.cmd, in.done = cmd, done
+	in.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		stdout.Close()
+		stderr.Close()
+		in.mu.Lock()
+		in.waitErr = err
+		in.mu.Unlock()
+		close(done)
+	}()
+	if err := in.waitReady(done); err != nil {
+		in.Kill()
+		return err
+	}
+	return nil
+}
+
+// waitReady polls until the API answers and the other sites accept
+// connections, the process exits, or readyTimeout passes.
+func (in *Instance) waitReady(done chan struct{}) error {
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(readyTimeout)
+	for i := 0; i < int(readyTimeout/readyPoll)+1 && time.Now().Before(deadline); i++ {
+		select {
+		case <-done:
+			in.mu.Lock()
+			err := in.waitErr
+			in.mu.Unlock()
+			return fmt.Errorf("keygate exited during start-up: %v", err)
+		case <-time.After(readyPoll):
+		}
+		resp, err := client.Get(in.APIURL + "/v1/keychains")
+		if err != nil {
+			continue
+		}
+		resp.Body.Close()
+		if dialOK(in.IngressURL) && dialOK(in.EgressURL) {
+			return nil
+		}
+	}
+	return fmt.Errorf("keygate did not serve within %s", readyTimeout)
+}
+
+func dialOK(u string) bool {
+	c, err := net.DialTimeout("tcp", strings.TrimPrefix(u, "http://"), time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// Running reports whether the process is running.
+func (in *Instance) Running() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.cmd != nil
+}
+
+// Stop ends the process gracefully: SIGTERM, then SIGKILL after
+// stopTimeout. It does nothing if the process is not running.
+func (in *Instance) Stop() {
+	in.halt(syscall.SIGTERM, stopTimeout)
+}
+
+// Kill ends the process with SIGKILL, as a crash would (kill -9).
+func (in *Instance) Kill() {
+	in.halt(syscall.SIGKILL, killTimeout)
+}
+
+func (in *Instance) halt(sig syscall.Signal, wait time.Duration) {
+	in.mu.Lock()
+	cmd, done := in.cmd, in.done
+	in.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(wait):
+		in.t.Errorf("keygate (pid %d) did not exit within %s of %v; killing it", cmd.Process.Pid, wait, sig)
+		_ = cmd.Process.Kill()
+		select {
+		case <-done:
+		case <-time.After(killTimeout):
+			in.t.Errorf("keygate (pid %d) did not exit after SIGKILL", cmd.Process.Pid)
+		}
+	}
+	in.mu.Lock()
+	in.cmd, in.done = nil, nil
+	in.mu.Unlock()
+}
+
+// Restart stops the process gracefully and starts it again.
+func (in *Instance) Restart() {
+	in.t.Helper()
+	in.Stop()
+	in.render(in.Config)
+	in.Start()
+}
+
+// Reload renders cfg (with this instance's ports and directories) and
+// applies it to the running process with `keygate reload`, failing the
+// test if the reload fails. in.Config becomes cfg.
+func (in *Instance) Reload(cfg Config) Result {
+	in.t.Helper()
+	if n := cfg.ExtraPorts - len(in.Ports.Extra); n > 0 {
+		in.Ports.Extra = append(in.Ports.Extra, FreePorts(in.t, n)...)
+	}
+	in.render(cfg)
+	r := RunBinary(in.t, in.Env, "", "reload", "--config", in.Caddyfile, "--adapter", "caddyfile", "--address", in.AdminAddr)
+	if r.Code != 0 {
+		in.t.Fatalf("keygate reload: %s", r)
+	}
+	in.Config = cfg
+	return r
+}
+
+// Logs returns everything the process wrote to stdout and stderr, over
+// all its runs.
+func (in *Instance) Logs() string {
+	var b strings.Builder
+	for _, p := range []string{in.StdoutPath, in.StderrPath} {
+		data, _ := os.ReadFile(p)
+		b.Write(data)
+	}
+	return b.String()
+}
+
+// CLIOutput returns the stdout and stderr of every CLI run so far.
+func (in *Instance) CLIOutput() string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.cliOut.String()
+}
+
+// Result is one run of the binary.
+type Result struct {
+	Args           []string
+	Stdout, Stderr string
+	Code           int // exit code; -1 if it did not exit normally
+}
+
+func (r Result) String() string {
+	return fmt.Sprintf("keygate %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(r.Args, " "), r.Code, r.Stdout, r.Stderr)
+}
+
+// cliEnv is the instance's environment for a CLI run, with overrides
+// applied: "KEY=VALUE" sets, "KEY" alone removes.
+func (in *Instance) cliEnv(overrides []string) []string {
+	base := append(append([]string{}, in.Env...), "KEYGATE_API="+in.APIURL, "KEYGATE_ADMIN_TOKEN="+in.AdminToken)
+	return mergeEnv(base, overrides)
+}
+
+func mergeEnv(base, overrides []string) []string {
+	out := append([]string{}, base...)
+	for _, o := range overrides {
+		key, _, set := strings.Cut(o, "=")
+		kept := out[:0]
+		for _, kv := range out {
+			if k, _, _ := strings.Cut(kv, "="); k != key {
+				kept = append(kept, kv)
+			}
+		}
+		out = kept
+		if set {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// CLI runs the binary with args against this instance, with stdin.
+func (in *Instance) CLI(stdin string, args ...string) Result {
+	in.t.Helper()
+	return in.CLIEnv(nil, stdin, args...)
+}
+
+// CLIEnv is CLI with environment overrides ("KEY=VALUE" sets, "KEY"
+// removes), e.g. "KEYGATE_ADMIN_TOKEN" to run without a token.
+func (in *Instance) CLIEnv(env []string, stdin string, args ...string) Result {
+	in.t.Helper()
+	r := RunBinary(in.t, in.cliEnv(env), stdin, args...)
+	in.mu.Lock()
+	in.cliOut.WriteString(r.Stdout)
+	in.cliOut.WriteString(r.Stderr)
+	in.mu.Unlock()
+	return r
+}
+
+// MustCLI is CLI that fails the test unless the command exits 0.
+func (in *Instance) MustCLI(stdin string, args ...string) Result {
+	in.t.Helper()
+	r := in.CLI(stdin, args...)
+	if r.Code != 0 {
+		in.t.Fatalf("%s", r)
+	}
+	return r
+}
+
+// RunBinary runs the keygate binary with env (the whole environment) and
+// stdin, within cliTimeout.
+func RunBinary(t testing.TB, env []string, stdin string, args ...string) Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, Binary(t), args...)
+	cmd.Env = env
+	cmd.Stdin = strings.NewReader(stdin)
+	cmd.WaitDelay = 5 * time.Second
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	r := Result{Args: args, Stdout: out.String(), Stderr: errOut.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.Code = ee.ExitCode()
+	default:
+		t.Fatalf("running keygate %s: %v", strings.Join(args, " "), err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("keygate %s did not finish within %s", strings.Join(args, " "), cliTimeout)
+	}
+	return r
+}
+
+// Proc is a CLI command running in the background.
+type Proc struct {
+	t       testing.TB
+	in      *Instance
+	cmd     *exec.Cmd
+	out     *syncBuffer
+	errOut  *syncBuffer
+	done    chan struct{}
+	waitErr error
+}
+
+// StartCLI starts a CLI command against this instance in the background
+// (audit --follow, say). Stop it with Signal and Wait; the test's cleanup
+// kills it if it still runs.
+func (in *Instance) StartCLI(args ...string) *Proc {
+	in.t.Helper()
+	p := &Proc{t: in.t, in: in, out: new(syncBuffer), errOut: new(syncBuffer), done: make(chan struct{})}
+	p.cmd = exec.Command(Binary(in.t), args...)
+	p.cmd.Env = in.cliEnv(nil)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.errOut
+	if err := p.cmd.Start(); err != nil {
+		in.t.Fatal(err)
+	}
+	go func() {
+		p.waitErr = p.cmd.Wait()
+		close(p.done)
+	}()
+	in.t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// WaitOutput waits until stdout contains s, within timeout.
+func (p *Proc) WaitOutput(s string, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for i := 0; i < int(timeout/readyPoll)+1 && time.Now().Before(deadline); i++ {
+		if strings.Contains(p.out.String(), s) {
+			return true
+		}
+		select {
+		case <-p.done:
+			return strings.Contains(p.out.String(), s)
+		case <-time.After(readyPoll):
+		}
+	}
+	return strings.Contains(p.out.String(), s)
+}
+
+// Signal sends sig to the command.
+func (p *Proc) Signal(sig os.Signal) { _ = p.cmd.Process.Signal(sig) }
+
+// Wait waits for the command to exit (killing it after timeout) and
+// returns its result.
+func (p *Proc) Wait(timeout time.Duration) Result {
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		p.t.Errorf("keygate %s did not exit within %s; killing it", strings.Join(p.cmd.Args[1:], " "), timeout)
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	r := Result{Args: p.cmd.Args[1:], Stdout: p.out.String(), Stderr: p.errOut.String(), Code: p.cmd.ProcessState.ExitCode()}
+	p.in.mu.Lock()
+	p.in.cliOut.WriteString(r.Stdout)
+	p.in.cliOut.WriteString(r.Stderr)
+	p.in.mu.Unlock()
+	return r
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// httpClient is the harness's client: bounded, no redirects followed.
+var httpClient = &http.Client{
+	Timeout:       30 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// API calls the management API with the admin token; body, when not nil,
+// is sent as JSON (a []byte or string as it is).
+func (in *Instance) API(method, path string, body any) (int, []byte) {
+	in.t.Helper()
+	h := http.Header{"Authorization": {"Bearer " + in.AdminToken}}
+	status, _, b := in.Do(method, in.APIURL+path, "", h, body)
+	return status, b
+}
+
+// Ingress calls package host as an agent: Host is <host>.<suffix>:<port>
+// and the keychain token goes in Authorization (when not empty).
+func (in *Instance) Ingress(host, token, method, path string, hdr http.Header, body any) (int, http.Header, []byte) {
+	in.t.Helper()
+	h := hdr.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	return in.Do(method, in.IngressURL+path, host+"."+in.Config.Suffix+":"+strconv.Itoa(in.Ports.Ingress), h, body)
+}
+
+// Egress calls the egress site as package code does, with an invocation
+// token in Authorization (when not empty).
+func (in *Instance) Egress(invocationToken, method, path string, hdr http.Header, body any) (int, http.Header, []byte) {
+	in.t.Helper()
+	h := hdr.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	if invocationToken != "" {
+		h.Set("Authorization", "Bearer "+invocationToken)
+	}
+	return in.Do(method, in.EgressURL+path, "", h, body)
+}
+
+// Do makes one HTTP request (host, when set, overrides the Host header)
+// and returns the status, headers and body.
+func (in *Instance) Do(method, url, host string, hdr http.Header, body any) (int, http.Header, []byte) {
+	in.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(b)
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			in.t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	if body != nil && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if host != "" {
+		req.Host = host
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		in.t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		in.t.Fatalf("%s %s: reading body: %v", method, url, err)
+	}
+	return resp.StatusCode, resp.Header, b
+}
+
+// Upstream is a recording HTTP server on 127.0.0.1, standing in for a
+// package's code or a third-party API.
+type Upstream struct {
+	URL  string // http://127.0.0.1:<port>
+	Addr string // 127.0.0.1:<port>
+
+	srv     *httptest.Server
+	handler http.HandlerFunc
+	mu      sync.Mutex
+	reqs    []Request
+}
+
+// Request is what an Upstream received.
+type Request struct {
+	Method, Host, Path, RawQuery string
+	Header                       http.Header
+	Body                         []byte
+}
+
+// NewUpstream starts an Upstream that answers with h, or with 200 and
+// "upstream ok" when h is nil. The test's cleanup closes it.
+func NewUpstream(t testing.TB, h http.HandlerFunc) *Upstream {
+	u := &Upstream{handler: h}
+	u.srv = httptest.NewServer(http.HandlerFunc(u.serve))
+	t.Cleanup(u.srv.Close)
+	u.URL = u.srv.URL
+	u.Addr = strings.TrimPrefix(u.srv.URL, "http://")
+	return u
+}
+
+func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+	u.mu.Lock()
+	u.reqs = append(u.reqs, Request{Method: r.Method, Host: r.Host, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
+		Header: r.Header.Clone(), Body: body})
+	u.mu.Unlock()
+	if u.handler != nil {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		u.handler(w, r)
+		return
+	}
+	io.WriteString(w, "upstream ok")
+}
+
+// Requests returns what the upstream received so far.
+func (u *Upstream) Requests() []Request {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]Request(nil), u.reqs...)
+}
+
+// Count returns how many requests the upstream received.
+func (u *Upstream) Count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.reqs)
+}
+
+// Last returns the latest request, failing t if there is none.
+func (u *Upstream) Last(t testing.TB) Request {
+	t.Helper()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.reqs) == 0 {
+		t.Fatal("the upstream received no request")
+	}
+	return u.reqs[len(u.reqs)-1]
+}
+
+// FreePorts returns n distinct free TCP ports on 127.0.0.1. Another
+// process may take one before keygate binds it; Start retries then.
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ls := make([]net.Listener, 0, n)
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}
+
+// RandomToken returns prefix and 32 random hex characters.
+func RandomToken(t testing.TB, prefix string) string {
+	return prefix + hex.EncodeToString(randomBytes(t, 16))
+}
+
+func randomBytes(t testing.TB, n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// AssertNotContains fails t for each named output that contains needle.
+// The needle is named by what, not printed.
+func AssertNotContains(t testing.TB, what, needle string, outputs map[string]string) {
+	t.Helper()
+	if needle == "" {
+		t.Fatal("AssertNotContains: empty needle")
+	}
+	for name, out := range outputs {
+		if i := strings.Index(out, needle); i >= 0 {
+			t.Errorf("%s appears in %s at byte %d", what, name, i)
+		}
+	}
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
