@@ -138,11 +138,13 @@ func (h *APIHandler) rotateToken(r *http.Request) (int, any, error) {
 }
 
 // secretBody is a secret as PUT sends it. The value is held only as long
-// as the request.
+// as the request. A metadata field left out keeps its stored value, so
+// replacing a value does not silently widen or drop where it may go;
+// "allowed_hosts": [] clears the hosts.
 type secretBody struct {
 	Value            *string  `json:"value"`
 	AllowedHosts     []string `json:"allowed_hosts"`
-	RotationHintDays int      `json:"rotation_hint_days"`
+	RotationHintDays *int     `json:"rotation_hint_days"`
 }
 
 func (h *APIHandler) putSecret(r *http.Request) (int, any, error) {
@@ -158,11 +160,25 @@ func (h *APIHandler) putSecret(r *http.Request) (int, any, error) {
 	if _, err := st.GetKeychain(id); err != nil {
 		return 0, nil, err
 	}
-	_, err := st.PutSecret(id, name, []byte(*body.Value), store.SecretOptions{
-		AllowedHosts:     body.AllowedHosts,
-		RotationHintDays: body.RotationHintDays,
-	})
-	if err != nil {
+	opts := store.SecretOptions{AllowedHosts: body.AllowedHosts}
+	if body.RotationHintDays != nil {
+		opts.RotationHintDays = *body.RotationHintDays
+	}
+	if body.AllowedHosts == nil || body.RotationHintDays == nil {
+		old, err := st.GetSecretMeta(id, name)
+		switch {
+		case err == nil:
+			if body.AllowedHosts == nil {
+				opts.AllowedHosts = old.AllowedHosts
+			}
+			if body.RotationHintDays == nil {
+				opts.RotationHintDays = old.RotationHintDays
+			}
+		case !errors.Is(err, store.ErrNotFound):
+			return 0, nil, err
+		}
+	}
+	if _, err := st.PutSecret(id, name, []byte(*body.Value), opts); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusNoContent, nil, h.audit(r, "secret.put", id, "", name)

@@ -3,8 +3,8 @@ package caddymodule
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"time"

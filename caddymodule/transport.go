@@ -65,8 +65,8 @@ func (Transport) CaddyModule() caddy.ModuleInfo {
 }
 
 const (
-	scopeUser        = "user"
-	scopeApp         = "app"
+	scopeUser         = "user"
+	scopeApp          = "app"
 	secretPlaceholder = "{secret}"
 )
 

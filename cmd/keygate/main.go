@@ -3,6 +3,7 @@
 package main
 
 import (
+	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
@@ -11,5 +12,6 @@ import (
 )
 
 func main() {
+	caddy.CustomBinaryName = "keygate"
 	caddycmd.Main()
 }
