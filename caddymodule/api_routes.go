@@ -36,6 +36,7 @@ func (h *APIHandler) routes() {
 	m.HandleFunc("GET /v1/packages", h.admin(h.listPackages))
 	m.HandleFunc("GET /v1/keychains/{id}/grants", h.admin(h.listGrants))
 	m.HandleFunc("GET /v1/audit", h.admin(h.queryAudit))
+	m.HandleFunc("POST /v1/rewrap", h.admin(h.rewrap))
 
 	m.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, newProblem(http.StatusNotFound, "not_found", "no such API route: "+r.Method+" "+r.URL.Path))
@@ -419,6 +420,19 @@ func (h *APIHandler) queryAudit(r *http.Request) (int, any, error) {
 		evs = []store.AuditEvent{}
 	}
 	return http.StatusOK, evs, nil
+}
+
+// rewrap re-wraps every stored data key under the current master key, so
+// that older master keys can leave the configuration afterwards.
+func (h *APIHandler) rewrap(r *http.Request) (int, any, error) {
+	n, err := h.app.Store().Rewrap(r.Context())
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := h.audit(r, "master_key.rewrap", "", ""); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]any{"rewrapped": n, "master_key_id": h.app.masterKeyID}, nil
 }
 
 func fieldProblem(field, detail string) *Problem {

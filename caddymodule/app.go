@@ -61,13 +61,14 @@ type App struct {
 	// page in problem responses, e.g. "https://keys.example.com".
 	PublicURL string `json:"public_url,omitempty"`
 
-	dir        string
-	shared     *shared
-	tokens     *policy.Tokens
-	adminToken []byte
-	logger     *zap.Logger
-	metrics    *metrics
-	kcLimiter  *policy.Limiter
+	dir         string
+	masterKeyID string
+	shared      *shared
+	tokens      *policy.Tokens
+	adminToken  []byte
+	logger      *zap.Logger
+	metrics     *metrics
+	kcLimiter   *policy.Limiter
 }
 
 // CaddyModule returns the Caddy module information.
@@ -123,6 +124,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("keygate: master_key: %w", err)
 	}
+	a.masterKeyID = keyring.CurrentID()
 	a.shared, err = openShared(a.dir, keyring, a.MaxValueBytes, a.logger)
 	if err != nil {
 		return err

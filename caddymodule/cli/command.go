@@ -62,6 +62,7 @@ client secret, for example). Its value is read like a secret's.
 		single("grants", grantsCmd()),
 		single("revoke", revokeCmd()),
 		single("audit", auditCmd()),
+		single("rewrap", rewrapCmd()),
 	}
 }
 
