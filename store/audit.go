@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -64,21 +65,25 @@ func (s *Store) AppendAudit(events []AuditEvent) error {
 	return nil
 }
 
+// appendAudit writes evs as one segment: a single record holding the
+// batch, keyed by its first event's time and id, plus one index entry per
+// distinct keychain and package in it. One record per batch rather than
+// three per event is what keeps auditing every proxied request cheap.
 func (s *Store) appendAudit(evs []AuditEvent) error {
+	first := evs[0]
+	kcs, pkgs := auditOwners(evs)
 	err := s.update(func(w writer) error {
-		for _, ev := range evs {
-			if err := setJSON(w, auditKey(ev.Time, ev.ID), ev); err != nil {
+		if err := setJSON(w, auditKey(first.Time, first.ID), evs); err != nil {
+			return err
+		}
+		for _, kc := range kcs {
+			if err := w.Set(auditIndexKey(pfxAuditByKC, kc, first.Time, first.ID), nil); err != nil {
 				return err
 			}
-			if ev.Keychain != "" {
-				if err := w.Set(auditIndexKey(pfxAuditByKC, ev.Keychain, ev.Time, ev.ID), nil); err != nil {
-					return err
-				}
-			}
-			if ev.Package != "" {
-				if err := w.Set(auditIndexKey(pfxAuditByPkg, ev.Package, ev.Time, ev.ID), nil); err != nil {
-					return err
-				}
+		}
+		for _, pkg := range pkgs {
+			if err := w.Set(auditIndexKey(pfxAuditByPkg, pkg, first.Time, first.ID), nil); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -91,6 +96,19 @@ func (s *Store) appendAudit(evs []AuditEvent) error {
 		return s.appendAudit(evs[half:])
 	}
 	return err
+}
+
+// auditOwners returns the distinct keychains and packages of evs.
+func auditOwners(evs []AuditEvent) (kcs, pkgs []string) {
+	for _, ev := range evs {
+		if ev.Keychain != "" && !slices.Contains(kcs, ev.Keychain) {
+			kcs = append(kcs, ev.Keychain)
+		}
+		if ev.Package != "" && !slices.Contains(pkgs, ev.Package) {
+			pkgs = append(pkgs, ev.Package)
+		}
+	}
+	return kcs, pkgs
 }
 
 // checkAuditEvent refuses what would break the key layout or bloat the
@@ -142,34 +160,43 @@ func (s *Store) QueryAudit(q AuditQuery) ([]AuditEvent, error) {
 		prefix = []byte(pfxAudit)
 	}
 	indexed := q.Keychain != "" || q.Package != ""
+	since := q.Since.UnixNano()
 	err := s.be.View(func(r reader) error {
 		return r.Iterate(iterOptions{Prefix: prefix, Reverse: true, KeysOnly: indexed}, func(k, v []byte) error {
 			rest := k[len(prefix):]
 			if len(rest) < auditTimeLength {
 				return fmt.Errorf("audit key is short: %w", ErrCorrupt)
 			}
-			if !q.Since.IsZero() && auditKeyTime(rest) < q.Since.UnixNano() {
-				return errStop
-			}
 			if indexed {
 				raw, err := r.Get(auditKeyFromIndex(k, len(prefix)))
 				if errors.Is(err, errNoKey) {
-					return nil // pruned between index and event: skip
+					return nil // pruned between index and segment: skip
 				}
 				if err != nil {
 					return err
 				}
 				v = raw
 			}
-			var ev AuditEvent
-			if err := decodeJSON(v, &ev); err != nil {
+			var seg []AuditEvent
+			if err := decodeJSON(v, &seg); err != nil {
 				return err
 			}
-			if q.Package != "" && ev.Package != q.Package {
-				return nil
+			for i := len(seg) - 1; i >= 0; i-- {
+				ev := seg[i]
+				if (q.Keychain != "" && ev.Keychain != q.Keychain) || (q.Package != "" && ev.Package != q.Package) {
+					continue
+				}
+				if !q.Since.IsZero() && ev.Time.UnixNano() < since {
+					continue
+				}
+				out = append(out, ev)
+				if len(out) >= limit {
+					return errStop
+				}
 			}
-			out = append(out, ev)
-			if len(out) >= limit {
+			// A segment is keyed by its first event: older segments hold
+			// only older events.
+			if !q.Since.IsZero() && auditKeyTime(rest) < since {
 				return errStop
 			}
 			return nil
@@ -178,8 +205,9 @@ func (s *Store) QueryAudit(q AuditQuery) ([]AuditEvent, error) {
 	return out, err
 }
 
-// PruneAudit deletes events older than before (and their index entries),
-// in batches, and returns how many it deleted.
+// PruneAudit deletes events older than before, in batches of segments,
+// and returns how many it deleted. A segment that holds both older and
+// newer events is rewritten with the newer ones.
 func (s *Store) PruneAudit(before time.Time) (int, error) {
 	if err := s.enter(); err != nil {
 		return 0, err
@@ -188,27 +216,60 @@ func (s *Store) PruneAudit(before time.Time) (int, error) {
 	limit := before.UnixNano()
 	total := 0
 	for {
-		n := 0
+		segs, deleted, done := 0, 0, false
 		err := s.update(func(w writer) error {
-			n = 0
+			segs, deleted, done = 0, 0, false
+			type rewrite struct {
+				key  []byte
+				keep []AuditEvent
+			}
 			var dels [][]byte
+			var rewrites []rewrite
 			err := w.Iterate(iterOptions{Prefix: []byte(pfxAudit)}, func(k, v []byte) error {
-				if auditKeyTime(k[len(pfxAudit):]) >= limit || n >= purgeBatch {
+				rest := k[len(pfxAudit):]
+				if auditKeyTime(rest) >= limit {
+					done = true
 					return errStop
 				}
-				var ev AuditEvent
-				if err := decodeJSON(v, &ev); err != nil {
+				if segs >= purgeBatch {
+					return errStop
+				}
+				segs++
+				var seg []AuditEvent
+				if err := decodeJSON(v, &seg); err != nil {
 					return err
 				}
-				dels = append(dels, append([]byte(nil), k...))
-				if ev.Keychain != "" {
-					dels = append(dels, auditIndexKey(pfxAuditByKC, ev.Keychain, ev.Time, ev.ID))
+				var keep []AuditEvent
+				for _, ev := range seg {
+					if ev.Time.UnixNano() >= limit {
+						keep = append(keep, ev)
+					}
 				}
-				if ev.Package != "" {
-					dels = append(dels, auditIndexKey(pfxAuditByPkg, ev.Package, ev.Time, ev.ID))
+				deleted += len(seg) - len(keep)
+				key := append([]byte(nil), k...)
+				first := seg[0]
+				oldKCs, oldPkgs := auditOwners(seg)
+				newKCs, newPkgs := auditOwners(keep)
+				for _, kc := range oldKCs {
+					if !slices.Contains(newKCs, kc) {
+						dels = append(dels, auditIndexKey(pfxAuditByKC, kc, first.Time, first.ID))
+					}
 				}
-				n++
-				return nil
+				for _, pkg := range oldPkgs {
+					if !slices.Contains(newPkgs, pkg) {
+						dels = append(dels, auditIndexKey(pfxAuditByPkg, pkg, first.Time, first.ID))
+					}
+				}
+				if len(keep) == 0 {
+					dels = append(dels, key)
+					return nil
+				}
+				if len(keep) < len(seg) {
+					rewrites = append(rewrites, rewrite{key, keep})
+				}
+				// Segments are in time order: later ones are newer still.
+				done = true
+				return errStop
 			})
 			if err != nil {
 				return err
@@ -218,13 +279,18 @@ func (s *Store) PruneAudit(before time.Time) (int, error) {
 					return err
 				}
 			}
+			for _, rw := range rewrites {
+				if err := setJSON(w, rw.key, rw.keep); err != nil {
+					return err
+				}
+			}
 			return nil
 		})
 		if err != nil {
 			return total, err
 		}
-		total += n
-		if n < purgeBatch {
+		total += deleted
+		if done || segs < purgeBatch {
 			return total, nil
 		}
 	}

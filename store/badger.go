@@ -50,6 +50,9 @@ func badgerOptions(dir string, inMemory bool, log Logger) badger.Options {
 		WithLogger(badgerLogger(log))
 	if inMemory {
 		o.Dir, o.ValueDir = "", ""
+		// Without a value log every value must fit under the threshold;
+		// audit segments are up to a few hundred KiB.
+		o = o.WithValueThreshold(1 << 20)
 	}
 	return o
 }

@@ -18,9 +18,10 @@ import (
 //	pkh/<host>                   host index: package name
 //	gr/<kc>\0<pkg>               Grant JSON
 //	grp/<pkg>\0<kc>              grants by package (empty value)
-//	au/<time8><id>               AuditEvent JSON, time-ordered
-//	auk/<kc>\0<time8><id>        audit by keychain (empty value)
-//	aup/<pkg>\0<time8><id>       audit by package (empty value)
+//	au/<time8><id>               audit segment: JSON array of a batch of events,
+//	                             keyed by its first event, time-ordered
+//	auk/<kc>\0<time8><id>        segments with events of a keychain (empty value)
+//	aup/<pkg>\0<time8><id>       segments with events of a package (empty value)
 //	sk/<id>                      signing key: sealed record
 const (
 	pfxKeychain     = "kc/"
