@@ -129,6 +129,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	a.shared.setRetention(time.Duration(a.AuditRetention))
 	a.tokens, err = a.shared.loadTokens(time.Duration(a.InvocationTTL))
 	if err != nil {
 		return err
