@@ -36,6 +36,9 @@ type APIHandler struct {
 	// Largest request body in bytes. Default: 1 MiB.
 	MaxBodyBytes int64 `json:"max_body_bytes,omitempty"`
 
+	// Owners' sign-in to /ui/ (owner_config.go).
+	OwnerAuth
+
 	app    *App
 	mux    *http.ServeMux
 	logger *zap.Logger
@@ -59,6 +62,9 @@ func (h *APIHandler) Provision(ctx caddy.Context) error {
 	h.app = app.(*App)
 	if h.MaxBodyBytes == 0 {
 		h.MaxBodyBytes = defaultMaxBody
+	}
+	if err := h.provisionOwners(ctx); err != nil {
+		return err
 	}
 	h.mux = http.NewServeMux()
 	h.routes()
@@ -211,6 +217,7 @@ func parseAPIHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error
 //
 //	keygate_api {
 //		max_body_bytes <n>
+//		owner_issuer, owner_link_ttl, owner_session_ttl: see unmarshalOwnerOption
 //	}
 func (h *APIHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -230,7 +237,9 @@ func (h *APIHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			h.MaxBodyBytes = n
 		default:
-			return d.Errf("unrecognized keygate_api option %q", d.Val())
+			if err := h.unmarshalOwnerOption(d); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -76,6 +76,7 @@ token of the keychain stops working at once.`,
 			minArgs: 1, maxArgs: 1,
 			run: keychainToken,
 		},
+		keychainLoginLink(),
 	}
 }
 

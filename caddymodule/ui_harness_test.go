@@ -1,0 +1,253 @@
+package caddymodule_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"text/template"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+)
+
+// uiCaddyfile is the test gateway of harness_test.go reduced to what the
+// owners' page needs: the API site, with owner options, and a package
+// site; public_url points at the API site, as it would in production.
+const uiCaddyfile = `{
+	admin off
+	log {
+		output file {{.Log}}
+		format json
+		level DEBUG
+	}
+	keygate {
+		storage badger {{.Dir}}/store
+		master_key {{.MasterKey}}
+		admin_token {{.AdminToken}}
+		public_url http://127.0.0.1:{{.APIPort}}
+	}
+}
+
+http://:{{.APIPort}} {
+	bind 127.0.0.1
+	log {
+		output file {{.Log}}
+		format json
+	}
+	keygate_api {
+		{{.APIOptions}}
+	}
+}
+
+http://*.{{.Suffix}}:{{.IngressPort}} {
+	bind 127.0.0.1
+	log {
+		output file {{.Log}}
+		format json
+	}
+	keygate_package {
+		suffix {{.Suffix}}
+	}
+}
+`
+
+// startUIGateway runs keygate in this process for the owners' page tests,
+// serialized with every other in-process Caddy test. apiOptions goes into
+// the keygate_api block.
+func startUIGateway(t *testing.T, apiOptions string) *gateway {
+	t.Helper()
+	caddyMu.Lock()
+	t.Cleanup(caddyMu.Unlock)
+
+	dir := t.TempDir()
+	g := &gateway{
+		t:           t,
+		dir:         dir,
+		logPath:     filepath.Join(dir, "keygate.log"),
+		adminToken:  "admintok_" + randHex(t, 16),
+		suffix:      "pkg.test",
+		upstream:    newRecorder(t),
+		pkgUpstream: newRecorder(t),
+		bodies:      new(bytes.Buffer),
+	}
+	master := make([]byte, 32)
+	if _, err := rand.Read(master); err != nil {
+		t.Fatal(err)
+	}
+	ports := freePorts(t, 2)
+	vars := map[string]any{
+		"Log":         g.logPath,
+		"Dir":         dir,
+		"MasterKey":   base64.StdEncoding.EncodeToString(master),
+		"AdminToken":  g.adminToken,
+		"APIPort":     ports[0],
+		"IngressPort": ports[1],
+		"Suffix":      g.suffix,
+		"APIOptions":  apiOptions,
+	}
+	var cf bytes.Buffer
+	if err := template.Must(template.New("").Parse(uiCaddyfile)).Execute(&cf, vars); err != nil {
+		t.Fatal(err)
+	}
+	cfgJSON, warn, err := caddyconfig.GetAdapter("caddyfile").Adapt(cf.Bytes(), map[string]any{"filename": "Caddyfile"})
+	if err != nil {
+		t.Fatalf("adapting test Caddyfile: %v (warnings %v)", err, warn)
+	}
+	if err := caddy.Load(cfgJSON, true); err != nil {
+		t.Fatalf("loading config: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := caddy.Stop(); err != nil {
+			t.Errorf("stopping caddy: %v", err)
+		}
+	})
+	g.api = fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	g.ingress = fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	return g
+}
+
+// newKeychain creates a keychain for owner and returns its id and token.
+func (g *gateway) newKeychain(owner, name string) (id, token string) {
+	g.t.Helper()
+	var kc struct{ ID, Token string }
+	if err := json.Unmarshal(g.mustAdmin(201, "POST", "/v1/keychains", map[string]any{"owner": owner, "name": name}), &kc); err != nil {
+		g.t.Fatal(err)
+	}
+	return kc.ID, kc.Token
+}
+
+// loginLink mints a login link for kc with the admin API.
+func (g *gateway) loginLink(kc string) string {
+	g.t.Helper()
+	var out struct {
+		URL       string `json:"url"`
+		ExpiresAt string `json:"expires_at"`
+	}
+	if err := json.Unmarshal(g.mustAdmin(200, "POST", "/v1/keychains/"+kc+"/login-link", nil), &out); err != nil {
+		g.t.Fatal(err)
+	}
+	if out.URL == "" || out.ExpiresAt == "" {
+		g.t.Fatalf("login-link answer lacks url or expires_at: %+v", out)
+	}
+	return out.URL
+}
+
+// ownerClient is a browser stand-in: a cookie jar, no redirects followed,
+// and the Origin and Sec-Fetch-Site a same-origin form post carries.
+type ownerClient struct {
+	g    *gateway
+	http *http.Client
+	csrf string
+}
+
+func (g *gateway) newOwnerClient() *ownerClient {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return &ownerClient{g: g, http: &http.Client{
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// signIn follows a fresh login link for kc.
+func (c *ownerClient) signIn(kc string) {
+	c.g.t.Helper()
+	st, _, body := c.get(c.g.loginLink(kc))
+	if st != 200 || !strings.Contains(body, "Signed in") {
+		c.g.t.Fatalf("login link: status %d: %s", st, body)
+	}
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// get fetches a page and remembers the CSRF token it carries.
+func (c *ownerClient) get(u string) (int, http.Header, string) {
+	c.g.t.Helper()
+	return c.do("GET", u, nil, nil)
+}
+
+func (c *ownerClient) do(method, u string, form url.Values, hdr map[string]string) (int, http.Header, string) {
+	c.g.t.Helper()
+	if !strings.HasPrefix(u, "http") {
+		u = c.g.api + u
+	}
+	var rd io.Reader
+	if form != nil {
+		rd = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, u, rd)
+	if err != nil {
+		c.g.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		c.g.t.Fatalf("%s %s: %v", method, u, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		c.g.t.Fatal(err)
+	}
+	c.g.bodies.Write(b)
+	if m := csrfField.FindSubmatch(b); m != nil {
+		c.csrf = string(m[1])
+	}
+	return res.StatusCode, res.Header, string(b)
+}
+
+// post submits a form as the page would, with the CSRF token of the last
+// page fetched, from this origin.
+func (c *ownerClient) post(path string, form url.Values) (int, http.Header, string) {
+	c.g.t.Helper()
+	if form.Get("csrf") == "" {
+		form.Set("csrf", c.csrf)
+	}
+	return c.do("POST", path, form, map[string]string{"Origin": c.g.api, "Sec-Fetch-Site": "same-origin"})
+}
+
+// secretNames lists the names of a keychain's stored secrets.
+func (g *gateway) secretNames(kc string) []string {
+	g.t.Helper()
+	var out []struct{ Name string }
+	json.Unmarshal(g.mustAdmin(200, "GET", "/v1/keychains/"+kc+"/secrets", nil), &out)
+	var names []string
+	for _, s := range out {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
+// grantKeys returns the keys of a keychain's grant for pkg, and whether
+// there is one.
+func (g *gateway) grantKeys(kc, pkg string) ([]string, bool) {
+	g.t.Helper()
+	var out []struct {
+		Package string
+		Keys    []string
+	}
+	json.Unmarshal(g.mustAdmin(200, "GET", "/v1/keychains/"+kc+"/grants", nil), &out)
+	for _, gr := range out {
+		if gr.Package == pkg {
+			return gr.Keys, true
+		}
+	}
+	return nil, false
+}
