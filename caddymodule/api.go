@@ -80,6 +80,10 @@ func (h *APIHandler) Validate() error {
 }
 
 func (h *APIHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	if !h.app.isReady() {
+		writeProblem(w, toProblem(errNotReady))
+		return nil
+	}
 	h.mux.ServeHTTP(w, r)
 	return nil
 }

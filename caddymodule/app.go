@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -21,7 +22,7 @@ import (
 )
 
 func init() {
-	caddy.RegisterModule(App{})
+	caddy.RegisterModule(new(App))
 }
 
 // App is the keygate app: it owns the encrypted store, keygate's own
@@ -61,25 +62,28 @@ type App struct {
 	// page in problem responses, e.g. "https://keys.example.com".
 	PublicURL string `json:"public_url,omitempty"`
 
-	dir         string
-	masterKeyID string
-	shared      *shared
-	tokens      *policy.Tokens
-	adminToken  []byte
-	logger      *zap.Logger
-	metrics     *metrics
-	kcLimiter   *policy.Limiter
+	dir            string
+	masterSpec     string
+	adminTokenSpec string
+	masterKeyID    string
+	ready          atomic.Bool
+	shared         *shared
+	tokens         *policy.Tokens
+	adminToken     []byte
+	logger         *zap.Logger
+	metrics        *metrics
+	kcLimiter      *policy.Limiter
 }
 
 // CaddyModule returns the Caddy module information.
-func (App) CaddyModule() caddy.ModuleInfo {
+func (*App) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
 		ID:  "keygate",
 		New: func() caddy.Module { return new(App) },
 	}
 }
 
-// Provision opens (or joins) the store and loads the signing keys.
+// Provision fills in defaults and checks the settings; see open.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	if a.InvocationTTL == 0 {
@@ -95,19 +99,43 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.dir == "" {
 		a.dir = filepath.Join(caddy.AppDataDir(), "keygate")
 	}
+	repl := caddy.NewReplacer()
+	var err error
+	if a.masterSpec, err = expandSecretSetting(repl, "master_key", a.MasterKey); err != nil {
+		return err
+	}
+	if a.adminTokenSpec, err = expandSecretSetting(repl, "admin_token", a.AdminToken); err != nil {
+		return err
+	}
+	if a.masterSpec != "" {
+		if _, err := store.ParseMasterKeys(a.masterSpec); err != nil {
+			return fmt.Errorf("keygate: master_key: %w", err)
+		}
+	}
+	a.metrics = provisionMetrics(ctx)
+	if a.KeychainRate != nil {
+		a.kcLimiter = a.KeychainRate.limiter()
+	}
+	a.PublicURL = strings.TrimRight(a.PublicURL, "/")
+
+	// On a reload the store is already open in this process: join it now,
+	// so the new config never serves without it. Otherwise Start opens it,
+	// so that `keygate validate` (which provisions but never starts) does
+	// not touch the data directory, whose lock a running keygate holds.
+	if refs, ok := sharedPool.References(a.dir); ok && refs > 0 {
+		return a.open()
+	}
+	return nil
+}
+
+// open reads or creates the first-run key files, opens (or joins) the
+// shared store and loads the signing keys.
+func (a *App) open() error {
 	if err := os.MkdirAll(a.dir, 0o700); err != nil {
 		return fmt.Errorf("keygate: creating storage directory %s: %w", a.dir, err)
 	}
-
-	repl := caddy.NewReplacer()
-	masterSpec, err := expandSecretSetting(repl, "master_key", a.MasterKey)
-	if err != nil {
-		return err
-	}
-	adminToken, err := expandSecretSetting(repl, "admin_token", a.AdminToken)
-	if err != nil {
-		return err
-	}
+	masterSpec, adminToken := a.masterSpec, a.adminTokenSpec
+	var err error
 	if masterSpec == "" {
 		if masterSpec, err = loadOrCreateMasterKeyFile(a.dir, a.logger); err != nil {
 			return err
@@ -118,27 +146,22 @@ func (a *App) Provision(ctx caddy.Context) error {
 			return err
 		}
 	}
-	a.adminToken = []byte(adminToken)
-
 	keyring, err := store.ParseMasterKeys(masterSpec)
 	if err != nil {
 		return fmt.Errorf("keygate: master_key: %w", err)
 	}
+	sh, err := openShared(a.dir, keyring, a.MaxValueBytes, a.logger)
+	if err != nil {
+		return err
+	}
+	a.shared = sh
+	sh.setRetention(time.Duration(a.AuditRetention))
+	if a.tokens, err = sh.loadTokens(time.Duration(a.InvocationTTL)); err != nil {
+		return err
+	}
+	a.adminToken = []byte(adminToken)
 	a.masterKeyID = keyring.CurrentID()
-	a.shared, err = openShared(a.dir, keyring, a.MaxValueBytes, a.logger)
-	if err != nil {
-		return err
-	}
-	a.shared.setRetention(time.Duration(a.AuditRetention))
-	a.tokens, err = a.shared.loadTokens(time.Duration(a.InvocationTTL))
-	if err != nil {
-		return err
-	}
-	a.metrics = provisionMetrics(ctx)
-	if a.KeychainRate != nil {
-		a.kcLimiter = a.KeychainRate.limiter()
-	}
-	a.PublicURL = strings.TrimRight(a.PublicURL, "/")
+	a.ready.Store(true)
 	return nil
 }
 
@@ -158,9 +181,19 @@ func (a *App) Validate() error {
 	return nil
 }
 
-// Start starts nothing of its own: the shared state runs its loops from
-// the moment it is first opened, so that a reload does not restart them.
-func (a *App) Start() error { return nil }
+// Start opens the store unless Provision joined it already. The shared
+// state runs its loops from the moment it is first opened, so that a
+// reload does not restart them.
+func (a *App) Start() error {
+	if a.ready.Load() {
+		return nil
+	}
+	return a.open()
+}
+
+// isReady reports whether the store is open. Handlers answer 503 before:
+// Caddy may start the http app a moment before this one.
+func (a *App) isReady() bool { return a.ready.Load() }
 
 // Stop does nothing; Cleanup releases the shared store.
 func (a *App) Stop() error { return nil }
@@ -195,6 +228,9 @@ func expandSecretSetting(repl *caddy.Replacer, name, v string) (string, error) {
 
 // errAuditUnavailable fails requests closed when the audit sink fails.
 var errAuditUnavailable = errors.New("audit log unavailable")
+
+// errNotReady answers requests that arrive before the store is open.
+var errNotReady = errors.New("keygate is starting")
 
 // Interface guards
 var (

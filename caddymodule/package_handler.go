@@ -136,6 +136,10 @@ type ingressCall struct {
 type ingressCtxKey struct{}
 
 func (h *PackageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if !h.app.isReady() {
+		writeProblem(w, toProblem(errNotReady))
+		return nil
+	}
 	start := time.Now()
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	ev := store.AuditEvent{Actor: "agent", Action: "ingress", RequestID: requestID(repl)}

@@ -119,6 +119,10 @@ func toProblem(err error) *Problem {
 		return unauthorized("the token has expired")
 	case errors.Is(err, policy.ErrTokenInvalid):
 		return unauthorized("the token is not valid")
+	case errors.Is(err, errNotReady):
+		p := newProblem(http.StatusServiceUnavailable, "starting", "keygate is starting; retry in a moment")
+		p.headersExtra = http.Header{"Retry-After": {"1"}}
+		return p
 	case errors.Is(err, errAuditUnavailable):
 		return newProblem(http.StatusServiceUnavailable, "audit_unavailable",
 			"the audit log cannot be written; keygate refuses requests until it recovers")

@@ -127,6 +127,9 @@ func (t *Transport) Validate() error {
 
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !t.app.isReady() {
+		return problemResponse(req, toProblem(errNotReady)), nil
+	}
 	start := time.Now()
 	ev := store.AuditEvent{Actor: "package", Action: "egress", Keys: []string{t.Secret}}
 	if repl, ok := req.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
