@@ -26,7 +26,13 @@ type benchApp struct {
 	inv   string
 }
 
-func newBenchApp(b *testing.B) *benchApp {
+// discardSink stands in for the store as the audit sink, to measure the
+// request path apart from the batch writer's work.
+type discardSink struct{}
+
+func (discardSink) AppendAudit([]store.AuditEvent) error { return nil }
+
+func newBenchApp(b *testing.B, persistAudit bool) *benchApp {
 	b.Helper()
 	mk, err := store.GenerateMasterKey("k1")
 	if err != nil {
@@ -41,7 +47,11 @@ func newBenchApp(b *testing.B) *benchApp {
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	sh := &shared{store: st, cancel: cancel, audit: newAuditQueue(st, zap.NewNop())}
+	var sink auditSink = discardSink{}
+	if persistAudit {
+		sink = st
+	}
+	sh := &shared{store: st, cancel: cancel, audit: newAuditQueue(sink, zap.NewNop())}
 	sh.done.Add(1)
 	go func() { defer sh.done.Done(); sh.audit.run(ctx) }()
 	b.Cleanup(func() { _ = sh.Destruct() })
@@ -86,12 +96,19 @@ func newBenchApp(b *testing.B) *benchApp {
 	return &benchApp{app: app, kc: kc, token: tok, inv: inv}
 }
 
-// BenchmarkIngressDecide is the ingress hot path from handler entry to the
+// BenchmarkIngress is the ingress hot path from handler entry to the
 // request handed to the proxy: verify the keychain token, check the
 // keychain, find the package, check the grant and the required keys,
-// rate-limit, mint the invocation token, and queue the audit event.
-func BenchmarkIngressDecide(b *testing.B) {
-	ba := newBenchApp(b)
+// rate-limit, mint the invocation token, and queue the audit event. The
+// sub-benchmarks differ in whether the audit batch writer also persists
+// every event to Badger meanwhile (on the other core, off the request path).
+func BenchmarkIngress(b *testing.B) {
+	b.Run("path", func(b *testing.B) { benchIngress(b, false) })
+	b.Run("path+audit-writes", func(b *testing.B) { benchIngress(b, true) })
+}
+
+func benchIngress(b *testing.B, persistAudit bool) {
+	ba := newBenchApp(b, persistAudit)
 	h := &PackageHandler{app: ba.app, suffix: ".instant.host", Mode: modeSealed,
 		limiter: (&RateLimit{Events: 1 << 30, Window: caddy.Duration(time.Second)}).limiter()}
 	req := httptest.NewRequest("GET", "http://tools.instant.host/x", nil)
@@ -111,12 +128,17 @@ func BenchmarkIngressDecide(b *testing.B) {
 	}
 }
 
-// BenchmarkEgressAuthorize is the egress hot path up to the request handed
-// to the wrapped http transport: verify the invocation token, re-check the
+// BenchmarkEgress is the egress hot path up to the request handed to the
+// wrapped http transport: verify the invocation token, re-check the
 // keychain and grant, check the dialed host, open the secret, inject it
 // into a copy of the request, and queue the audit event.
-func BenchmarkEgressAuthorize(b *testing.B) {
-	ba := newBenchApp(b)
+func BenchmarkEgress(b *testing.B) {
+	b.Run("path", func(b *testing.B) { benchEgress(b, false) })
+	b.Run("path+audit-writes", func(b *testing.B) { benchEgress(b, true) })
+}
+
+func benchEgress(b *testing.B, persistAudit bool) {
+	ba := newBenchApp(b, persistAudit)
 	t := &Transport{app: ba.app, Secret: "API_KEY", Scope: scopeUser, Header: "Authorization", prefix: "Bearer "}
 	req := httptest.NewRequest("POST", "http://api.example.com/v1/charges", nil)
 	req.Header.Set("Authorization", "Bearer "+ba.inv)
