@@ -48,9 +48,11 @@ type gateway struct {
 }
 
 type gatewayOptions struct {
-	mode      string // keygate_package mode
-	rate      string // keygate_package rate
-	egressCfg string // extra transport options for the /api/* route
+	mode       string // keygate_package mode
+	rate       string // keygate_package rate
+	egressCfg  string // extra transport options for the /api/* route
+	apiOptions string // options in the keygate_api block
+	publicURL  bool   // set public_url to the API site, as in production
 }
 
 const gatewayCaddyfile = `{
@@ -64,6 +66,7 @@ const gatewayCaddyfile = `{
 		storage badger {{.Dir}}/store
 		master_key {{.MasterKey}}
 		admin_token {{.AdminToken}}
+		{{if .PublicURL}}public_url http://127.0.0.1:{{.APIPort}}{{end}}
 	}
 }
 
@@ -73,7 +76,9 @@ http://:{{.APIPort}} {
 		output file {{.Log}}
 		format json
 	}
-	keygate_api
+	keygate_api {
+		{{.APIOptions}}
+	}
 }
 
 http://*.{{.Suffix}}:{{.IngressPort}} {
@@ -162,11 +167,15 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 		"Mode":        o.mode,
 		"Rate":        o.rate,
 		"EgressCfg":   o.egressCfg,
+		"APIOptions":  o.apiOptions,
+		"PublicURL":   o.publicURL,
 		"Upstream":    strings.TrimPrefix(g.upstream.srv.URL, "http://"),
 		"Other":       strings.Replace(strings.TrimPrefix(other.srv.URL, "http://"), "127.0.0.1", "localhost", 1),
 	}
 	var cf bytes.Buffer
-	template.Must(template.New("").Parse(gatewayCaddyfile)).Execute(&cf, vars)
+	if err := template.Must(template.New("").Parse(gatewayCaddyfile)).Execute(&cf, vars); err != nil {
+		t.Fatal(err)
+	}
 	cfgJSON, warn, err := caddyconfig.GetAdapter("caddyfile").Adapt(cf.Bytes(), map[string]any{"filename": "Caddyfile"})
 	if err != nil {
 		t.Fatalf("adapting test Caddyfile: %v (warnings %v)", err, warn)

@@ -1,119 +1,22 @@
 package caddymodule_test
 
 import (
-	"bytes"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"text/template"
-
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 )
 
-// uiCaddyfile is the test gateway of harness_test.go reduced to what the
-// owners' page needs: the API site, with owner options, and a package
-// site; public_url points at the API site, as it would in production.
-const uiCaddyfile = `{
-	admin off
-	log {
-		output file {{.Log}}
-		format json
-		level DEBUG
-	}
-	keygate {
-		storage badger {{.Dir}}/store
-		master_key {{.MasterKey}}
-		admin_token {{.AdminToken}}
-		public_url http://127.0.0.1:{{.APIPort}}
-	}
-}
-
-http://:{{.APIPort}} {
-	bind 127.0.0.1
-	log {
-		output file {{.Log}}
-		format json
-	}
-	keygate_api {
-		{{.APIOptions}}
-	}
-}
-
-http://*.{{.Suffix}}:{{.IngressPort}} {
-	bind 127.0.0.1
-	log {
-		output file {{.Log}}
-		format json
-	}
-	keygate_package {
-		suffix {{.Suffix}}
-	}
-}
-`
-
 // startUIGateway runs keygate in this process for the owners' page tests,
-// serialized with every other in-process Caddy test. apiOptions goes into
-// the keygate_api block.
+// with public_url pointing at the API site, as it would in production.
+// apiOptions goes into the keygate_api block.
 func startUIGateway(t *testing.T, apiOptions string) *gateway {
 	t.Helper()
-	caddyMu.Lock()
-	t.Cleanup(caddyMu.Unlock)
-
-	dir := t.TempDir()
-	g := &gateway{
-		t:           t,
-		dir:         dir,
-		logPath:     filepath.Join(dir, "keygate.log"),
-		adminToken:  "admintok_" + randHex(t, 16),
-		suffix:      "pkg.test",
-		upstream:    newRecorder(t),
-		pkgUpstream: newRecorder(t),
-		bodies:      new(bytes.Buffer),
-	}
-	master := make([]byte, 32)
-	if _, err := rand.Read(master); err != nil {
-		t.Fatal(err)
-	}
-	ports := freePorts(t, 2)
-	vars := map[string]any{
-		"Log":         g.logPath,
-		"Dir":         dir,
-		"MasterKey":   base64.StdEncoding.EncodeToString(master),
-		"AdminToken":  g.adminToken,
-		"APIPort":     ports[0],
-		"IngressPort": ports[1],
-		"Suffix":      g.suffix,
-		"APIOptions":  apiOptions,
-	}
-	var cf bytes.Buffer
-	if err := template.Must(template.New("").Parse(uiCaddyfile)).Execute(&cf, vars); err != nil {
-		t.Fatal(err)
-	}
-	cfgJSON, warn, err := caddyconfig.GetAdapter("caddyfile").Adapt(cf.Bytes(), map[string]any{"filename": "Caddyfile"})
-	if err != nil {
-		t.Fatalf("adapting test Caddyfile: %v (warnings %v)", err, warn)
-	}
-	if err := caddy.Load(cfgJSON, true); err != nil {
-		t.Fatalf("loading config: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := caddy.Stop(); err != nil {
-			t.Errorf("stopping caddy: %v", err)
-		}
-	})
-	g.api = fmt.Sprintf("http://127.0.0.1:%d", ports[0])
-	g.ingress = fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	return g
+	return startGateway(t, gatewayOptions{apiOptions: apiOptions, publicURL: true})
 }
 
 // newKeychain creates a keychain for owner and returns its id and token.
