@@ -80,8 +80,8 @@ func (h *APIHandler) Validate() error {
 }
 
 func (h *APIHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	if !h.app.isReady() {
-		writeProblem(w, toProblem(errNotReady))
+	if err := h.app.awaitReady(r.Context()); err != nil {
+		writeProblem(w, toProblem(err))
 		return nil
 	}
 	h.mux.ServeHTTP(w, r)

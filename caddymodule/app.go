@@ -6,6 +6,7 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -67,6 +68,7 @@ type App struct {
 	adminTokenSpec string
 	masterKeyID    string
 	ready          atomic.Bool
+	readyCh        chan struct{} // closed once the store is open
 	shared         *shared
 	tokens         *policy.Tokens
 	adminToken     []byte
@@ -86,6 +88,7 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 // Provision fills in defaults and checks the settings; see open.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	a.readyCh = make(chan struct{})
 	if a.InvocationTTL == 0 {
 		a.InvocationTTL = caddy.Duration(5 * time.Minute)
 	}
@@ -162,6 +165,7 @@ func (a *App) open() error {
 	a.adminToken = []byte(adminToken)
 	a.masterKeyID = keyring.CurrentID()
 	a.ready.Store(true)
+	close(a.readyCh)
 	return nil
 }
 
@@ -191,9 +195,27 @@ func (a *App) Start() error {
 	return a.open()
 }
 
-// isReady reports whether the store is open. Handlers answer 503 before:
-// Caddy may start the http app a moment before this one.
-func (a *App) isReady() bool { return a.ready.Load() }
+// maxReadyWait bounds how long a request waits for the store to open.
+const maxReadyWait = 10 * time.Second
+
+// awaitReady returns once the store is open. Caddy starts its apps in no
+// set order, so on a first start the http app may take requests a moment
+// before this one has opened the store: they wait for it, bounded by their
+// own context and maxReadyWait, rather than fail.
+func (a *App) awaitReady(ctx context.Context) error {
+	if a.ready.Load() {
+		return nil
+	}
+	t := time.NewTimer(maxReadyWait)
+	defer t.Stop()
+	select {
+	case <-a.readyCh:
+		return nil
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return errNotReady
+}
 
 // Stop does nothing; Cleanup releases the shared store.
 func (a *App) Stop() error { return nil }
@@ -229,7 +251,7 @@ func expandSecretSetting(repl *caddy.Replacer, name, v string) (string, error) {
 // errAuditUnavailable fails requests closed when the audit sink fails.
 var errAuditUnavailable = errors.New("audit log unavailable")
 
-// errNotReady answers requests that arrive before the store is open.
+// errNotReady answers requests that waited too long for the store to open.
 var errNotReady = errors.New("keygate is starting")
 
 // Interface guards

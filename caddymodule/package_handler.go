@@ -136,8 +136,8 @@ type ingressCall struct {
 type ingressCtxKey struct{}
 
 func (h *PackageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if !h.app.isReady() {
-		writeProblem(w, toProblem(errNotReady))
+	if err := h.app.awaitReady(r.Context()); err != nil {
+		writeProblem(w, toProblem(err))
 		return nil
 	}
 	start := time.Now()

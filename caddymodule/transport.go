@@ -127,8 +127,8 @@ func (t *Transport) Validate() error {
 
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !t.app.isReady() {
-		return problemResponse(req, toProblem(errNotReady)), nil
+	if err := t.app.awaitReady(req.Context()); err != nil {
+		return problemResponse(req, toProblem(err)), nil
 	}
 	start := time.Now()
 	ev := store.AuditEvent{Actor: "package", Action: "egress", Keys: []string{t.Secret}}
