@@ -206,9 +206,7 @@ func (h *APIHandler) audit(r *http.Request, action, keychain, pkg string, keys .
 		Keys:     keys,
 		Decision: "ok",
 	}
-	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		ev.RequestID = requestID(repl)
-	}
+	ev.RequestID = requestID()
 	return h.app.shared.audit.record(r.Context(), ev)
 }
 

@@ -13,7 +13,13 @@ import (
 type metrics struct {
 	decisions *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
+
+	// The series every allowed request touches, bound once.
+	allowed map[string]prometheus.Counter
+	timing  map[string]prometheus.Observer
 }
+
+var flows = []string{"ingress", "egress"}
 
 func provisionMetrics(ctx caddy.Context) *metrics {
 	m := &metrics{
@@ -28,6 +34,12 @@ func provisionMetrics(ctx caddy.Context) *metrics {
 			Help:      "Time keygate spends deciding and injecting, before the upstream is called.",
 			Buckets:   []float64{5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2},
 		}, []string{"flow"}),
+	}
+	m.allowed = make(map[string]prometheus.Counter, len(flows))
+	m.timing = make(map[string]prometheus.Observer, len(flows))
+	for _, f := range flows {
+		m.allowed[f] = m.decisions.WithLabelValues(f, "allow", "")
+		m.timing[f] = m.latency.WithLabelValues(f)
 	}
 	reg := ctx.GetMetricsRegistry()
 	if reg == nil {
@@ -46,6 +58,10 @@ func provisionMetrics(ctx caddy.Context) *metrics {
 }
 
 func (m *metrics) observe(flow, decision, reason string, start time.Time) {
-	m.decisions.WithLabelValues(flow, decision, reason).Inc()
-	m.latency.WithLabelValues(flow).Observe(time.Since(start).Seconds())
+	if decision == "allow" {
+		m.allowed[flow].Inc()
+	} else {
+		m.decisions.WithLabelValues(flow, decision, reason).Inc()
+	}
+	m.timing[flow].Observe(time.Since(start).Seconds())
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
@@ -253,8 +252,6 @@ func (h *APIHandler) ownerAudit(r *http.Request, ownerID, action, keychain, pkg,
 		Decision: "ok",
 		Reason:   reason,
 	}
-	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		ev.RequestID = requestID(repl)
-	}
+	ev.RequestID = requestID()
 	return h.app.shared.audit.record(r.Context(), ev)
 }

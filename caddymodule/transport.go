@@ -131,10 +131,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return problemResponse(req, toProblem(err)), nil
 	}
 	start := time.Now()
-	ev := store.AuditEvent{Actor: "package", Action: "egress", Keys: []string{t.Secret}}
-	if repl, ok := req.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		ev.RequestID = requestID(repl)
-	}
+	ev := store.AuditEvent{Actor: "package", Action: "egress", Keys: []string{t.Secret}, RequestID: requestID()}
 	host, port := dialedHostPort(req)
 	ev.Host = host
 
