@@ -67,6 +67,8 @@ type App struct {
 	masterSpec     string
 	adminTokenSpec string
 	masterKeyID    string
+	keyring        *store.Keyring
+	replaced       *store.Keyring // the keyring Start replaced, for a rollback
 	ready          atomic.Bool
 	readyCh        chan struct{} // closed once the store is open
 	shared         *shared
@@ -163,6 +165,7 @@ func (a *App) open() error {
 		return err
 	}
 	a.adminToken = []byte(adminToken)
+	a.keyring = keyring
 	a.masterKeyID = keyring.CurrentID()
 	a.ready.Store(true)
 	close(a.readyCh)
@@ -189,10 +192,21 @@ func (a *App) Validate() error {
 // state runs its loops from the moment it is first opened, so that a
 // reload does not restart them.
 func (a *App) Start() error {
-	if a.ready.Load() {
-		return nil
+	if !a.ready.Load() {
+		return a.open()
 	}
-	return a.open()
+	// Joined at Provision (a reload): the settings that live in the shared
+	// store take effect now that this config starts, not before, since
+	// a config can still fail to start after provisioning.
+	st := a.shared.store
+	st.SetMaxValueBytes(a.MaxValueBytes)
+	if prev := st.Keyring(); prev != a.keyring {
+		if err := st.SetKeyring(a.keyring); err != nil {
+			return fmt.Errorf("keygate: master_key: %w", err)
+		}
+		a.replaced = prev
+	}
+	return nil
 }
 
 // maxReadyWait bounds how long a request waits for the store to open.
@@ -217,8 +231,25 @@ func (a *App) awaitReady(ctx context.Context) error {
 	return errNotReady
 }
 
-// Stop does nothing; Cleanup releases the shared store.
-func (a *App) Stop() error { return nil }
+// Stop undoes a keyring change when Caddy rolls back this config because
+// another app of it failed to start (the store still has this config's
+// keyring then; after a successful reload it has the next config's). The
+// shared store itself is released by Cleanup.
+func (a *App) Stop() error {
+	if a.replaced == nil || caddy.Exiting() {
+		return nil
+	}
+	st := a.shared.store
+	if st.Keyring() != a.keyring {
+		return nil
+	}
+	if err := st.SetKeyring(a.replaced); err != nil {
+		a.logger.Error("restoring the previous master keys after a failed reload", zap.Error(err))
+		return nil
+	}
+	a.logger.Info("restored the previous master keys after a failed reload", zap.String("master_key_id", a.replaced.CurrentID()))
+	return nil
+}
 
 // Cleanup releases this config's hold on the shared store; the last
 // config to let go closes it.

@@ -57,9 +57,10 @@ func openShared(dir string, keyring *store.Keyring, maxBytes int, logger *zap.Lo
 	}
 	sh := v.(*shared)
 	if loaded {
-		// A reload may bring a new master key: the store must seal with it
-		// from now on, and still open what older keys sealed.
-		if err := sh.store.SetKeyring(keyring); err != nil {
+		// A reload may bring a new master key. Check it now, so a wrong
+		// one fails the reload; the App installs it only when its config
+		// starts (see App.Start), since a config may yet fail to start.
+		if err := sh.store.CheckKeyring(keyring); err != nil {
 			_, _ = sharedPool.Delete(dir)
 			return nil, fmt.Errorf("keygate: master_key: %w", err)
 		}

@@ -92,15 +92,15 @@ func planKeycheck(dir string, kr *Keyring) (next keycheckDoc, changed, fresh boo
 			changed = true // unused and no longer configured: forget it
 			continue
 		}
-		if e.ID == kr.current && !e.InUse {
-			e.InUse, changed = true, true
-		}
 		seen[e.ID] = true
 		next.Keys = append(next.Keys, e)
 	}
+	// A key joining the keyring is not in use until it seals something
+	// (markSealerInUse): a reload that is rolled back, or a key added and
+	// removed again, must not leave the store demanding it.
 	for _, id := range kr.order {
 		if !seen[id] {
-			next.Keys = append(next.Keys, newKeycheckEntry(kr, id, id == kr.current))
+			next.Keys = append(next.Keys, newKeycheckEntry(kr, id, false))
 			changed = true
 		}
 	}
@@ -174,4 +174,70 @@ func writeFileAtomic(dir, name string, data []byte) (err error) {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// markSealerInUse records in keycheck.json that kr's current key seals
+// data, before the first record it seals is written: a crash in between
+// errs on the side of demanding the key. Callers hold s.enter, so kr is
+// the store's keyring; after the first call it costs one atomic load.
+func (s *Store) markSealerInUse(kr *Keyring) error {
+	if s.dir == "" || s.sealerMarked.Load() == kr {
+		return nil
+	}
+	s.keycheckMu.Lock()
+	defer s.keycheckMu.Unlock()
+	if s.sealerMarked.Load() == kr {
+		return nil
+	}
+	doc, ok, err := readKeycheck(s.dir)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &MasterKeyError{ID: kr.current, Problem: keycheckName + " is missing"}
+	}
+	found := false
+	for i := range doc.Keys {
+		if doc.Keys[i].ID == kr.current {
+			found = true
+			if !doc.Keys[i].InUse {
+				doc.Keys[i].InUse = true
+				if err := writeKeycheck(s.dir, doc); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if !found {
+		doc.Keys = append(doc.Keys, newKeycheckEntry(kr, kr.current, true))
+		if err := writeKeycheck(s.dir, doc); err != nil {
+			return err
+		}
+	}
+	s.sealerMarked.Store(kr)
+	return nil
+}
+
+// CheckKeyring verifies kr against the store's key check as SetKeyring
+// would, without changing anything.
+func (s *Store) CheckKeyring(kr *Keyring) error {
+	if kr == nil {
+		return invalid("keyring", "is required")
+	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	if s.dir == "" {
+		return nil
+	}
+	_, _, _, err := planKeycheck(s.dir, kr)
+	return err
+}
+
+// Keyring returns the keyring the store seals and opens with.
+func (s *Store) Keyring() *Keyring {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	return s.kr
 }

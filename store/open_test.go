@@ -95,10 +95,23 @@ func TestOpenAddsNewKeyIDs(t *testing.T) {
 	dir := t.TempDir()
 	diskStore(t, dir, testKeyring(t, "k1")).Close()
 
-	// k2 becomes current: recorded in use, k1 stays in use (it sealed data).
+	// k2 becomes current: recorded, but required only once it seals
+	// something; k1 stays in use (it sealed data).
 	diskStore(t, dir, testKeyring(t, "k2", "k1")).Close()
+	if ids := readKeycheckIDs(t, dir); !ids["k1"] || ids["k2"] {
+		t.Fatalf("after open: ids = %v", ids)
+	}
+	s := diskStore(t, dir, testKeyring(t, "k2", "k1"))
+	kc, err := s.CreateKeychain("o", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutSecret(kc.ID, "B", []byte("sealed with k2"), SecretOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
 	if ids := readKeycheckIDs(t, dir); !ids["k1"] || !ids["k2"] {
-		t.Fatalf("ids = %v", ids)
+		t.Fatalf("after a write sealed with k2: ids = %v", ids)
 	}
 	// A spare key that never sealed is recorded but not required.
 	diskStore(t, dir, testKeyring(t, "k2", "k1", "spare")).Close()

@@ -20,7 +20,11 @@ func (s *Store) Rewrap(ctx context.Context) (n int, err error) {
 		return 0, err
 	}
 	kr := s.kr
+	err = s.markSealerInUse(kr)
 	s.leave()
+	if err != nil {
+		return 0, err
+	}
 	for _, sc := range []struct{ prefix, scope string }{
 		{pfxSecret, scopeUser}, {pfxAppSecret, scopeApp}, {pfxSigningKey, scopeSigning},
 	} {

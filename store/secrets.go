@@ -134,6 +134,9 @@ func (s *Store) putSecret(ref secretRef, value []byte, options func(r reader) (S
 		}
 		metaBytes := encodeSecretMeta(&meta)
 		ctx := ref.sealContext(meta.Version, metaBytes)
+		if err := s.markSealerInUse(s.kr); err != nil {
+			return err
+		}
 		blob, err := seal(s.kr, &ctx, value)
 		if err != nil {
 			return err

@@ -28,3 +28,14 @@ func (s *Store) SetKeyring(kr *Keyring) error {
 	s.kr = kr
 	return nil
 }
+
+// SetMaxValueBytes changes the largest value accepted from now on, for a
+// config reload; values already stored are untouched.
+func (s *Store) SetMaxValueBytes(n int) {
+	if n <= 0 {
+		n = DefaultMaxValueBytes
+	}
+	s.life.Lock()
+	defer s.life.Unlock()
+	s.maxValue = n
+}

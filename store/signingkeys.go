@@ -69,6 +69,9 @@ func (s *Store) PutSigningKey(k SigningKey) error {
 			return err
 		}
 		ctx := ref.sealContext(version, metaJSON)
+		if err := s.markSealerInUse(s.kr); err != nil {
+			return err
+		}
 		blob, err := seal(s.kr, &ctx, k.Secret)
 		if err != nil {
 			return err

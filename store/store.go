@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,6 +44,9 @@ type Store struct {
 
 	life   sync.RWMutex // held shared by every call, exclusively by Close
 	closed bool
+
+	keycheckMu   sync.Mutex
+	sealerMarked atomic.Pointer[Keyring] // keyring whose current key keycheck.json marks in use
 
 	rewrapMu   sync.Mutex
 	rewrapPage int             // records per Rewrap transaction
