@@ -201,8 +201,12 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	// Hand the other options to the http transport, as a block of their
 	// own, keeping their file and line for its errors.
-	open, close := name, name
+	// The braces go on their own lines: the dispenser ends an option's
+	// arguments at a line break, so a "}" on the last option's line would
+	// read as one more argument of it.
+	open, close := name, httpTokens[len(httpTokens)-1]
 	open.Text, close.Text = "{", "}"
+	close.Line++
 	toks := append([]caddyfile.Token{name, open}, httpTokens...)
 	toks = append(toks, close)
 	return t.HTTPTransport.UnmarshalCaddyfile(caddyfile.NewDispenser(toks))

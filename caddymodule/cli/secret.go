@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/spf13/pflag"
 )
@@ -58,7 +60,7 @@ allowed hosts and rotation hint are kept.
   printf '%s' "$STRIPE_KEY" | keygate secret set kc_... STRIPE_SECRET_KEY --allow-host api.stripe.com`,
 			minArgs: 2, maxArgs: 2, tooMany: noValueArg,
 			flags: func(f *pflag.FlagSet) {
-				f.StringSlice("allow-host", nil, "a host the value may be sent to (repeatable)")
+				f.StringArray("allow-host", nil, "a host the value may be sent to (repeatable; commas separate several)")
 				f.Int("rotation-days", 0, "days after which the secret is due for rotation (0: none)")
 			},
 			run: secretSet,
@@ -89,7 +91,12 @@ func secretSet(e *env, args []string) error {
 		AllowedHosts     []string `json:"allowed_hosts"`
 		RotationHintDays int      `json:"rotation_hint_days,omitempty"`
 	}{AllowedHosts: []string{}}
-	opts.AllowedHosts, _ = e.flags.GetStringSlice("allow-host")
+	hosts, _ := e.flags.GetStringArray("allow-host")
+	allowed, err := splitHosts(hosts)
+	if err != nil {
+		return err
+	}
+	opts.AllowedHosts = allowed
 	opts.RotationHintDays, _ = e.flags.GetInt("rotation-days")
 	if opts.RotationHintDays < 0 {
 		return usageErrorf("--rotation-days must not be negative")
@@ -193,3 +200,22 @@ func secretDelete(e *env, args []string) error {
 }
 
 func formatUint(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// splitHosts splits --allow-host values at commas. It is not a CSV reader
+// (pflag's StringSlice is, and it quietly drops what follows a line
+// break): a control character anywhere refuses the whole flag, and the
+// API judges each host.
+func splitHosts(flags []string) ([]string, error) {
+	out := []string{}
+	for _, f := range flags {
+		for _, h := range strings.Split(f, ",") {
+			if strings.ContainsFunc(h, unicode.IsControl) {
+				return nil, usageErrorf("--allow-host must not contain control characters such as CR or LF")
+			}
+			if h = strings.TrimSpace(h); h != "" {
+				out = append(out, h)
+			}
+		}
+	}
+	return out, nil
+}
