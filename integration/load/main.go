@@ -41,6 +41,7 @@ var (
 	conns    = flag.Int("conns", 32, "concurrent connections")
 	threads  = flag.Int("threads", 1, "wrk threads")
 	keep     = flag.Bool("keep", false, "keep the work directory")
+	hold     = flag.Duration("hold", 0, "after setup, print the targets and wait this long (for profiling) instead of measuring")
 )
 
 func main() {
@@ -76,7 +77,7 @@ func main() {
 	master := make([]byte, 32)
 	rand.Read(master)
 	caddyfile := fmt.Sprintf(`{
-	admin off
+	admin %[9]s
 	keygate {
 		storage badger %[1]s/store
 		master_key %[2]s
@@ -108,7 +109,7 @@ http://:%[7]d {
 	bind 127.0.0.1
 	keygate_api
 }
-`, work, base64.StdEncoding.EncodeToString(master), admin, ports[0], ports[1], ports[2], ports[3], upAddr)
+`, work, base64.StdEncoding.EncodeToString(master), admin, ports[0], ports[1], ports[2], ports[3], upAddr, adminAddr())
 	cfgPath := filepath.Join(work, "Caddyfile")
 	check(os.WriteFile(cfgPath, []byte(caddyfile), 0o600))
 
@@ -167,6 +168,13 @@ http://:%[7]d {
 		}
 	}
 
+	if *hold > 0 {
+		for _, t := range targets {
+			fmt.Printf("%s: %s %q\n", t.name, t.url, t.headers)
+		}
+		time.Sleep(*hold)
+		return
+	}
 	fmt.Printf("keygate load comparison: %s, %d CPUs (%s), %s\n", time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), cpuModel(), runtime.Version())
 	fmt.Printf("wrk -t%d -c%d -d%s, %d rounds of A,B,C; small responses, keep-alive, upstream on loopback\n\n", *threads, *conns, *duration, *rounds)
 	results := make([][]wrkResult, len(targets))
@@ -371,6 +379,15 @@ func ensureTools() {
 	}
 	run("apt-get", "update", "-qq")
 	run("apt-get", append([]string{"install", "-y", "-qq"}, missing...)...)
+}
+
+// adminAddr keeps Caddy's admin endpoint (and its /debug/pprof) off,
+// except while holding for a profile.
+func adminAddr() string {
+	if *hold > 0 {
+		return "127.0.0.1:2999"
+	}
+	return "off"
 }
 
 func listen() net.Listener {
