@@ -168,7 +168,18 @@ func (h *PackageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next 
 	repl.Set("keygate.package", call.pkg)
 	repl.Set("keygate.keychain", call.keychain)
 	r = r.WithContext(context.WithValue(r.Context(), ingressCtxKey{}, call))
-	return h.proxy.ServeHTTP(w, r, next)
+	err := h.proxy.ServeHTTP(w, r, next)
+	// The proxy answers nothing itself when the package cannot be reached:
+	// say so as a problem, like every other keygate answer. Its error is
+	// logged by Caddy as usual; its text is not sent.
+	var he caddyhttp.HandlerError
+	if errors.As(err, &he) && he.StatusCode >= 500 {
+		p := newProblem(he.StatusCode, "upstream_unavailable", "the package's code could not be reached or did not answer in time")
+		p.Package = call.pkg
+		writeProblem(w, p)
+		return nil
+	}
+	return err
 }
 
 // decide runs SPEC Flow 1 steps 1 to 5. It fills ev as it learns who is

@@ -218,11 +218,17 @@ func TestUpstreamFaults(t *testing.T) {
 	ingress := func() reply { return in.callIngress(t, "faulty", tok, "GET", "/tool", nil) }
 
 	// The package's upstream.
-	failed("ingress, package down", ingress(), http.StatusBadGateway)
+	// keygate's own answer when the package cannot be reached is a problem.
+	ingressFailed := func(what string, r reply) {
+		t.Helper()
+		failed(what, r, http.StatusBadGateway)
+		wantProblem(t, what, r, http.StatusBadGateway, "upstream_unavailable")
+	}
+	ingressFailed("ingress, package down", ingress())
 	pkg.up(faultReset)
-	failed("ingress, package resets", ingress(), http.StatusBadGateway)
+	ingressFailed("ingress, package resets", ingress())
 	pkg.up(faultClose)
-	failed("ingress, package closes without answering", ingress(), http.StatusBadGateway)
+	ingressFailed("ingress, package closes without answering", ingress())
 	pkg.up(faultOK)
 	if r := ingress(); r.Status != http.StatusOK || string(r.Body) != "ok /tool" {
 		t.Fatalf("ingress once the package is back: %s", r)
