@@ -72,6 +72,9 @@ func (q *auditQueue) record(ctx context.Context, ev store.AuditEvent) error {
 // run writes queued events until ctx ends, then drains what is left.
 func (q *auditQueue) run(ctx context.Context) {
 	batch := make([]store.AuditEvent, 0, auditBatchMax)
+	timer := time.NewTimer(0)
+	<-timer.C
+	backlog := false // the last batch was full: more is waiting
 	for {
 		select {
 		case ev := <-q.ch:
@@ -80,19 +83,28 @@ func (q *auditQueue) run(ctx context.Context) {
 			q.drain(batch[:0])
 			return
 		}
-		// Gather what arrives within a short window, so one fsync covers
-		// many requests under load and a lone event is not held long.
-		timer := time.NewTimer(auditFlushWait)
+		// Let the window's events gather in the channel's buffer rather
+		// than receive each as it comes: a receive that waits makes every
+		// request's send wake this goroutine, a switch per request under
+		// load. One fsync then covers the whole window.
+		if !backlog {
+			timer.Reset(auditFlushWait)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				timer.Stop()
+			}
+		}
 	gather:
 		for len(batch) < auditBatchMax {
 			select {
 			case ev := <-q.ch:
 				batch = append(batch, ev)
-			case <-timer.C:
+			default:
 				break gather
 			}
 		}
-		timer.Stop()
+		backlog = len(batch) == auditBatchMax
 		q.write(batch)
 	}
 }
