@@ -309,3 +309,21 @@ func (e *env) printJSON(body []byte) {
 	e.stdout.Write(body)
 	io.WriteString(e.stdout, "\n")
 }
+
+// show GETs path into v. With --json it prints the API's answer as it came
+// and reports done; otherwise the caller renders v for people.
+func (e *env) show(path string, query url.Values, v any) (done bool, err error) {
+	c, err := e.api()
+	if err != nil {
+		return false, err
+	}
+	raw, err := c.getJSON(e.ctx, path, query, v)
+	if err != nil {
+		return false, err
+	}
+	if e.json {
+		e.printJSON(raw)
+		return true, nil
+	}
+	return false, nil
+}

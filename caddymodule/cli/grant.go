@@ -90,18 +90,9 @@ func grantsCmd() leaf {
 		short:   "Lists a keychain's grants and whether each works now",
 		minArgs: 1, maxArgs: 1,
 		run: func(e *env, args []string) error {
-			c, err := e.api()
-			if err != nil {
-				return err
-			}
 			var gs []grant
-			raw, err := c.getJSON(e.ctx, "/v1/keychains/"+segment(args[0])+"/grants", nil, &gs)
-			if err != nil {
+			if done, err := e.show("/v1/keychains/"+segment(args[0])+"/grants", nil, &gs); done || err != nil {
 				return err
-			}
-			if e.json {
-				e.printJSON(raw)
-				return nil
 			}
 			printGrants(e, gs)
 			return nil

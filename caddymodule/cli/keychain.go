@@ -116,18 +116,9 @@ func keychainList(e *env, _ []string) error {
 	if owner, _ := e.flags.GetString("owner"); owner != "" {
 		q.Set("owner", owner)
 	}
-	c, err := e.api()
-	if err != nil {
-		return err
-	}
 	var kcs []keychain
-	raw, err := c.getJSON(e.ctx, "/v1/keychains", q, &kcs)
-	if err != nil {
+	if done, err := e.show("/v1/keychains", q, &kcs); done || err != nil {
 		return err
-	}
-	if e.json {
-		e.printJSON(raw)
-		return nil
 	}
 	t := newTable(e.stdout, "ID", "OWNER", "ENVIRONMENT", "NAME", "CREATED")
 	for _, kc := range kcs {
@@ -138,18 +129,9 @@ func keychainList(e *env, _ []string) error {
 }
 
 func keychainShow(e *env, args []string) error {
-	c, err := e.api()
-	if err != nil {
-		return err
-	}
 	var kc keychain
-	raw, err := c.getJSON(e.ctx, "/v1/keychains/"+segment(args[0]), nil, &kc)
-	if err != nil {
+	if done, err := e.show("/v1/keychains/"+segment(args[0]), nil, &kc); done || err != nil {
 		return err
-	}
-	if e.json {
-		e.printJSON(raw)
-		return nil
 	}
 	fields(e.stdout,
 		"ID", kc.ID,

@@ -130,18 +130,9 @@ func readManifest(e *env, path string) ([]byte, error) {
 }
 
 func packageList(e *env, _ []string) error {
-	c, err := e.api()
-	if err != nil {
-		return err
-	}
 	var ms []manifest
-	raw, err := c.getJSON(e.ctx, "/v1/packages", nil, &ms)
-	if err != nil {
+	if done, err := e.show("/v1/packages", nil, &ms); done || err != nil {
 		return err
-	}
-	if e.json {
-		e.printJSON(raw)
-		return nil
 	}
 	t := newTable(e.stdout, "NAME", "VERSION", "HOST", "UPSTREAM", "KEYS", "SHA256")
 	for _, m := range ms {
@@ -160,18 +151,9 @@ func keyNames(keys []keySpec) string {
 }
 
 func packageShow(e *env, args []string) error {
-	c, err := e.api()
-	if err != nil {
-		return err
-	}
 	var m manifest
-	raw, err := c.getJSON(e.ctx, "/v1/packages/"+segment(args[0]), nil, &m)
-	if err != nil {
+	if done, err := e.show("/v1/packages/"+segment(args[0]), nil, &m); done || err != nil {
 		return err
-	}
-	if e.json {
-		e.printJSON(raw)
-		return nil
 	}
 	fields(e.stdout,
 		"Name", m.Name,

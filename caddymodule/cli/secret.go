@@ -153,18 +153,9 @@ func secretSet(e *env, args []string) error {
 }
 
 func secretList(e *env, args []string) error {
-	c, err := e.api()
-	if err != nil {
-		return err
-	}
 	var secrets []secret
-	raw, err := c.getJSON(e.ctx, "/v1/keychains/"+segment(args[0])+"/secrets", nil, &secrets)
-	if err != nil {
+	if done, err := e.show("/v1/keychains/"+segment(args[0])+"/secrets", nil, &secrets); done || err != nil {
 		return err
-	}
-	if e.json {
-		e.printJSON(raw)
-		return nil
 	}
 	printSecrets(e, secrets)
 	return nil
