@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -786,43 +785,11 @@ func (in *Instance) Egress(invocationToken, method, path string, hdr http.Header
 // and returns the status, headers and body.
 func (in *Instance) Do(method, url, host string, hdr http.Header, body any) (int, http.Header, []byte) {
 	in.t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case []byte:
-		rd = bytes.NewReader(b)
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		j, err := json.Marshal(b)
-		if err != nil {
-			in.t.Fatal(err)
-		}
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		in.t.Fatal(err)
-	}
-	for k, v := range hdr {
-		req.Header[k] = v
-	}
-	if body != nil && req.Header.Get("Content-Type") == "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if host != "" {
-		req.Host = host
-	}
-	resp, err := httpClient.Do(req)
+	r, err := tryHTTP(nil, method, url, host, hdr, body)
 	if err != nil {
 		in.t.Fatalf("%s %s: %v", method, url, err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		in.t.Fatalf("%s %s: reading body: %v", method, url, err)
-	}
-	return resp.StatusCode, resp.Header, b
+	return r.Status, r.Header, r.Body
 }
 
 // Upstream is a recording HTTP server on 127.0.0.1, standing in for a
