@@ -157,27 +157,7 @@ func TestIngressDenials(t *testing.T) {
 	t.Run("audited", func(t *testing.T) {
 		// Every denial above is in the audit log, with its reason.
 		want := []string{"unauthorized", "unknown_package", "no_grant", "stale_grant", "missing_keys"}
-		var reasons map[string]bool
-		ok := eventually(5*time.Second, 20*time.Millisecond, func() bool {
-			r := in.mustAPI(t, http.StatusOK, "GET", "/v1/audit?limit=1000", nil)
-			var evs []struct{ Action, Decision, Reason string }
-			json.Unmarshal(r.Body, &evs)
-			reasons = map[string]bool{}
-			for _, ev := range evs {
-				if ev.Action == "ingress" && ev.Decision == "deny" {
-					reasons[ev.Reason] = true
-				}
-			}
-			for _, w := range want {
-				if !reasons[w] {
-					return false
-				}
-			}
-			return true
-		})
-		if !ok {
-			t.Errorf("audited ingress denials: %v, want each of %v", reasons, want)
-		}
+		wantAuditedDenials(t, in, "ingress", want)
 	})
 }
 
@@ -393,27 +373,7 @@ http://:{{index .Extra 0}} {
 
 	t.Run("audited", func(t *testing.T) {
 		want := []string{"unauthorized", "not_approved", "host_not_allowed", "missing_keys"}
-		var reasons map[string]bool
-		ok := eventually(5*time.Second, 20*time.Millisecond, func() bool {
-			r := in.mustAPI(t, http.StatusOK, "GET", "/v1/audit?limit=1000", nil)
-			var evs []struct{ Action, Decision, Reason, Host string }
-			json.Unmarshal(r.Body, &evs)
-			reasons = map[string]bool{}
-			for _, ev := range evs {
-				if ev.Action == "egress" && ev.Decision == "deny" {
-					reasons[ev.Reason] = true
-				}
-			}
-			for _, w := range want {
-				if !reasons[w] {
-					return false
-				}
-			}
-			return true
-		})
-		if !ok {
-			t.Errorf("audited egress denials: %v, want each of %v", reasons, want)
-		}
+		wantAuditedDenials(t, in, "egress", want)
 	})
 
 	// Only the allowed calls reached the API: the spoofed-Host one and
@@ -453,5 +413,32 @@ func TestInvocationTokenExpires(t *testing.T) {
 	inv2 := w.in.mintInvocation(t, w.pkgCode, w.host, w.token)
 	if r := w.in.callEgress(t, inv2, "GET", "/api/new", nil); r.Status != http.StatusOK {
 		t.Errorf("a new invocation token: %s", r)
+	}
+}
+
+// wantAuditedDenials waits (bounded) until the audit log holds a denial of
+// flow with each of the reasons in want.
+func wantAuditedDenials(t *testing.T, in *Instance, flow string, want []string) {
+	t.Helper()
+	var reasons map[string]bool
+	ok := eventually(5*time.Second, 20*time.Millisecond, func() bool {
+		r := in.mustAPI(t, http.StatusOK, "GET", "/v1/audit?limit=1000", nil)
+		var evs []struct{ Action, Decision, Reason string }
+		json.Unmarshal(r.Body, &evs)
+		reasons = map[string]bool{}
+		for _, ev := range evs {
+			if ev.Action == flow && ev.Decision == "deny" {
+				reasons[ev.Reason] = true
+			}
+		}
+		for _, w := range want {
+			if !reasons[w] {
+				return false
+			}
+		}
+		return true
+	})
+	if !ok {
+		t.Errorf("audited %s denials: %v, want each of %v", flow, reasons, want)
 	}
 }
