@@ -104,6 +104,8 @@ func caddyconfig(v any) json.RawMessage {
 //		suffix <suffix>
 //		mode sealed|plaintext
 //		rate <events>/<window> [burst <n>]
+//		dial_timeout <duration>
+//		response_timeout <duration>
 //	}
 func parsePackageHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	ph := new(PackageHandler)
@@ -138,6 +140,18 @@ func (h *PackageHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			h.Rate = rl
+		case "dial_timeout":
+			dur, err := durationArg(d)
+			if err != nil {
+				return err
+			}
+			h.DialTimeout = dur
+		case "response_timeout":
+			dur, err := durationArg(d)
+			if err != nil {
+				return err
+			}
+			h.ResponseTimeout = dur
 		default:
 			return d.Errf("unrecognized keygate_package option %q", d.Val())
 		}

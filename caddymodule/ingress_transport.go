@@ -16,18 +16,19 @@ import (
 // secrets) to its own copy of the request, so the reverse proxy, which logs
 // the request it handed over, never holds them.
 type ingressTransport struct {
-	app   *App
-	mode  string
-	plain *reverseproxy.HTTPTransport
-	tls   *reverseproxy.HTTPTransport
+	app                          *App
+	mode                         string
+	dialTimeout, responseTimeout caddy.Duration
+	plain                        *reverseproxy.HTTPTransport
+	tls                          *reverseproxy.HTTPTransport
 }
 
 func (t *ingressTransport) provision(ctx caddy.Context) error {
-	t.plain = new(reverseproxy.HTTPTransport)
+	t.plain = &reverseproxy.HTTPTransport{DialTimeout: t.dialTimeout, ResponseHeaderTimeout: t.responseTimeout}
 	if err := t.plain.Provision(ctx); err != nil {
 		return err
 	}
-	t.tls = &reverseproxy.HTTPTransport{TLS: new(reverseproxy.TLSConfig)}
+	t.tls = &reverseproxy.HTTPTransport{TLS: new(reverseproxy.TLSConfig), DialTimeout: t.dialTimeout, ResponseHeaderTimeout: t.responseTimeout}
 	return t.tls.Provision(ctx)
 }
 

@@ -58,6 +58,11 @@ type PackageHandler struct {
 	// Rate limit per keychain and package. Unset means none.
 	Rate *RateLimit `json:"rate,omitempty"`
 
+	// How long to wait to connect to a package's code, and for its
+	// response headers. Defaults: 5s and 60s.
+	DialTimeout     caddy.Duration `json:"dial_timeout,omitempty"`
+	ResponseTimeout caddy.Duration `json:"response_timeout,omitempty"`
+
 	app     *App
 	suffix  string
 	limiter *policy.Limiter
@@ -92,7 +97,13 @@ func (h *PackageHandler) Provision(ctx caddy.Context) error {
 	if h.Rate != nil {
 		h.limiter = h.Rate.limiter()
 	}
-	tr := &ingressTransport{app: h.app, mode: h.Mode}
+	if h.DialTimeout == 0 {
+		h.DialTimeout = caddy.Duration(5 * time.Second)
+	}
+	if h.ResponseTimeout == 0 {
+		h.ResponseTimeout = caddy.Duration(time.Minute)
+	}
+	tr := &ingressTransport{app: h.app, mode: h.Mode, dialTimeout: h.DialTimeout, responseTimeout: h.ResponseTimeout}
 	if err := tr.provision(ctx); err != nil {
 		return err
 	}
@@ -110,6 +121,9 @@ func (h *PackageHandler) Validate() error {
 	}
 	if h.Mode != modeSealed && h.Mode != modePlaintext {
 		return fmt.Errorf("keygate_package: mode must be %q or %q, got %q", modeSealed, modePlaintext, h.Mode)
+	}
+	if h.DialTimeout < 0 || h.ResponseTimeout < 0 {
+		return fmt.Errorf("keygate_package: dial_timeout and response_timeout must not be negative")
 	}
 	if h.Rate != nil {
 		return h.Rate.validate("keygate_package: rate")

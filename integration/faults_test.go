@@ -282,8 +282,9 @@ func TestUpstreamFaults(t *testing.T) {
 	AssertNotContains(t, "the invocation token", inv, map[string]string{"logs": logs})
 }
 
-// TestSlowPackage documents that the package site has no timeout of its
-// own: a slow package's answer is awaited and passed on.
+// TestSlowPackage checks that a package slower than usual but within
+// response_timeout (default 60s) is awaited and its answer passed on, while
+// keygate serves others.
 func TestSlowPackage(t *testing.T) {
 	t.Parallel()
 	pkg := newFaultServer(t)
@@ -408,4 +409,20 @@ func writeTemp(t testing.TB, s string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestPackageResponseTimeout checks keygate_package's response_timeout: a
+// package slower than it gets the agent a 504 problem, not a held
+// connection.
+func TestPackageResponseTimeout(t *testing.T) {
+	t.Parallel()
+	pkg := newFaultServer(t)
+	w := newWorld(t, Config{PackageOptions: "response_timeout 300ms"})
+	w.in.putPackage(t, apiKeyManifest("@it/hung", "hung", pkg.URL))
+	w.in.grant(t, w.kc, "@it/hung", "API_KEY")
+	pkg.up(faultSlow)
+	t.Cleanup(pkg.release)
+	r := sendT(t, "GET", w.in.IngressURL+"/", w.in.ingressHost("hung"), bearer(w.token), nil)
+	wantProblem(t, "package slower than response_timeout", r, http.StatusGatewayTimeout, "upstream_unavailable")
+	w.healthy(t)
 }
