@@ -77,6 +77,7 @@ type App struct {
 	logger         *zap.Logger
 	metrics        *metrics
 	kcLimiter      *policy.Limiter
+	kcLimiterKey   string
 }
 
 // CaddyModule returns the Caddy module information.
@@ -119,7 +120,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.metrics = provisionMetrics(ctx)
 	if a.KeychainRate != nil {
-		a.kcLimiter = a.KeychainRate.limiter()
+		var err error
+		if a.kcLimiter, a.kcLimiterKey, err = a.KeychainRate.shared("keychain:" + a.dir); err != nil {
+			return err
+		}
 	}
 	a.PublicURL = strings.TrimRight(a.PublicURL, "/")
 
@@ -254,6 +258,7 @@ func (a *App) Stop() error {
 // Cleanup releases this config's hold on the shared store; the last
 // config to let go closes it.
 func (a *App) Cleanup() error {
+	releaseLimiter(a.kcLimiterKey)
 	if a.shared == nil {
 		return nil
 	}

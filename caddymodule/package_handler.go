@@ -63,11 +63,12 @@ type PackageHandler struct {
 	DialTimeout     caddy.Duration `json:"dial_timeout,omitempty"`
 	ResponseTimeout caddy.Duration `json:"response_timeout,omitempty"`
 
-	app     *App
-	suffix  string
-	limiter *policy.Limiter
-	proxy   *reverseproxy.Handler
-	logger  *zap.Logger
+	app        *App
+	suffix     string
+	limiter    *policy.Limiter
+	limiterKey string
+	proxy      *reverseproxy.Handler
+	logger     *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -95,7 +96,10 @@ func (h *PackageHandler) Provision(ctx caddy.Context) error {
 	}
 	h.suffix = "." + strings.Trim(strings.ToLower(h.Suffix), ".")
 	if h.Rate != nil {
-		h.limiter = h.Rate.limiter()
+		var err error
+		if h.limiter, h.limiterKey, err = h.Rate.shared("package:" + h.suffix); err != nil {
+			return err
+		}
 	}
 	if h.DialTimeout == 0 {
 		h.DialTimeout = caddy.Duration(5 * time.Second)
@@ -133,6 +137,7 @@ func (h *PackageHandler) Validate() error {
 
 // Cleanup releases the internal proxy.
 func (h *PackageHandler) Cleanup() error {
+	releaseLimiter(h.limiterKey)
 	if h.proxy != nil {
 		return h.proxy.Cleanup()
 	}

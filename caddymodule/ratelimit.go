@@ -59,6 +59,34 @@ func (r *RateLimit) validate(field string) error {
 	return nil
 }
 
+// limiterPool keeps rate-limit state across config reloads, as
+// mholt/caddy-ratelimit does: a reload must not hand every caller a full
+// bucket. Limiters are shared by configs whose site and settings match.
+var limiterPool = caddy.NewUsagePool()
+
+type pooledLimiter struct{ *policy.Limiter }
+
+func (pooledLimiter) Destruct() error { return nil }
+
+// shared returns the limiter for scope with these settings, the one an
+// earlier config used when there is one, and the key to release it with.
+func (r *RateLimit) shared(scope string) (*policy.Limiter, string, error) {
+	key := fmt.Sprintf("%s|%d/%s|%d", scope, r.Events, time.Duration(r.Window), r.Burst)
+	v, _, err := limiterPool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		return pooledLimiter{r.limiter()}, nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return v.(pooledLimiter).Limiter, key, nil
+}
+
+func releaseLimiter(key string) {
+	if key != "" {
+		_, _ = limiterPool.Delete(key)
+	}
+}
+
 func (r *RateLimit) limiter() *policy.Limiter {
 	burst := r.Burst
 	if burst == 0 {

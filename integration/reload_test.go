@@ -215,3 +215,34 @@ func TestReloadAppliesKeygateOptions(t *testing.T) {
 	r := in.callAPI(t, "PUT", "/v1/keychains/"+w.kc+"/secrets/LONG", map[string]string{"value": strings.Repeat("v", 100)})
 	wantProblem(t, "value over the reloaded max_value_bytes", r, http.StatusBadRequest, "invalid")
 }
+
+// TestRateLimitsSurviveReload checks that a reload keeps rate-limit state
+// (as mholt/caddy-ratelimit does): a caller who used up a bucket stays
+// limited across an unrelated config change.
+func TestRateLimitsSurviveReload(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, Config{PackageOptions: "rate 2/h burst 2", KeygateOptions: "keychain_rate 3/h burst 3"})
+	in := w.in
+	// Use the bucket up (setup already made a call of its own).
+	limited := false
+	for i := 0; i < 3 && !limited; i++ {
+		switch r := in.callIngress(t, w.host, w.token, "GET", "/", nil); r.Status {
+		case http.StatusOK:
+		case http.StatusTooManyRequests:
+			limited = true
+		default:
+			t.Fatalf("call %d: %s", i+1, r)
+		}
+	}
+	if !limited {
+		t.Fatal("rate 2/h burst 2 never limited the caller")
+	}
+
+	cfg := in.Config
+	cfg.KeygateOptions += "\n\t\tinvocation_ttl 4m"
+	if r := in.Reload(cfg); r.Code != 0 {
+		t.Fatalf("reload: %s", r.Stderr)
+	}
+	wantProblem(t, "call after the reload", in.callIngress(t, w.host, w.token, "GET", "/", nil), http.StatusTooManyRequests, "rate_limited")
+	in.mustAPI(t, http.StatusOK, "GET", "/v1/packages", nil) // still serving; the caller is limited, not keygate
+}
