@@ -70,6 +70,8 @@ func TestAdaptBadCaddyfiles(t *testing.T) {
 		{"package bad mode", ":80 {\n\tkeygate_package {\n\t\tsuffix a.b\n\t\tmode open\n\t}\n}\n", `Caddyfile:4`},
 		{"package bad rate", ":80 {\n\tkeygate_package {\n\t\tsuffix a.b\n\t\trate fast\n\t}\n}\n", `Caddyfile:4`},
 		{"package bad burst", ":80 {\n\tkeygate_package {\n\t\tsuffix a.b\n\t\trate 2/s burst lots\n\t}\n}\n", `Caddyfile:4`},
+		{"package bad response_timeout", ":80 {\n\tkeygate_package {\n\t\tsuffix a.b\n\t\tresponse_timeout forever\n\t}\n}\n", `Caddyfile:4`},
+		{"package negative dial_timeout", ":80 {\n\tkeygate_package {\n\t\tsuffix a.b\n\t\tdial_timeout -1s\n\t}\n}\n", `Caddyfile:4`},
 		{"package unknown option", ":80 {\n\tkeygate_package {\n\t\tsuffix a.b\n\t\tcolour red\n\t}\n}\n", `Caddyfile:4`},
 		{"transport without secret", ":80 {\n\treverse_proxy 127.0.0.1:1 {\n\t\ttransport keygate {\n\t\t\theader X-Key \"{secret}\"\n\t\t}\n\t}\n}\n", `Caddyfile:5`},
 		{"transport secret scope", ":80 {\n\treverse_proxy 127.0.0.1:1 {\n\t\ttransport keygate {\n\t\t\tsecret K user\n\t\t}\n\t}\n}\n", `Caddyfile:4`},
