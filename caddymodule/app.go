@@ -120,7 +120,6 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.metrics = provisionMetrics(ctx)
 	if a.KeychainRate != nil {
-		var err error
 		if a.kcLimiter, a.kcLimiterKey, err = a.KeychainRate.shared("keychain:" + a.dir); err != nil {
 			return err
 		}
@@ -164,7 +163,6 @@ func (a *App) open() error {
 		return err
 	}
 	a.shared = sh
-	sh.setRetention(time.Duration(a.AuditRetention))
 	if a.tokens, err = sh.loadTokens(time.Duration(a.InvocationTTL)); err != nil {
 		return err
 	}
@@ -197,19 +195,21 @@ func (a *App) Validate() error {
 // reload does not restart them.
 func (a *App) Start() error {
 	if !a.ready.Load() {
-		return a.open()
-	}
-	// Joined at Provision (a reload): the settings that live in the shared
-	// store take effect now that this config starts, not before, since
-	// a config can still fail to start after provisioning.
-	st := a.shared.store
-	st.SetMaxValueBytes(a.MaxValueBytes)
-	if prev := st.Keyring(); prev != a.keyring {
-		if err := st.SetKeyring(a.keyring); err != nil {
+		if err := a.open(); err != nil {
+			return err
+		}
+	} else if prev := a.shared.store.Keyring(); prev != a.keyring {
+		// Joined at Provision (a reload): the new keyring takes effect
+		// now, not before, since a config can still fail to start after
+		// provisioning (Stop undoes it then).
+		if err := a.shared.store.SetKeyring(a.keyring); err != nil {
 			return fmt.Errorf("keygate: master_key: %w", err)
 		}
 		a.replaced = prev
 	}
+	// Settings held by the shared state follow the config that starts.
+	a.shared.setRetention(time.Duration(a.AuditRetention))
+	a.shared.store.SetMaxValueBytes(a.MaxValueBytes)
 	return nil
 }
 
