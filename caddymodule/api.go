@@ -198,16 +198,21 @@ func pathPackage(r *http.Request) string {
 // audit records a management change. A failing audit sink fails the
 // change's answer closed, though the change itself is already stored.
 func (h *APIHandler) audit(r *http.Request, action, keychain, pkg string, keys ...string) error {
-	ev := store.AuditEvent{
-		Actor:    "admin",
-		Action:   action,
-		Keychain: keychain,
-		Package:  pkg,
-		Keys:     keys,
-		Decision: "ok",
-	}
-	ev.RequestID = requestID()
-	return h.app.shared.audit.record(r.Context(), ev)
+	return h.recordChange(r, "admin", action, keychain, pkg, "", keys)
+}
+
+// recordChange audits a change made through the API or the owners' page.
+func (h *APIHandler) recordChange(r *http.Request, actor, action, keychain, pkg, reason string, keys []string) error {
+	return h.app.shared.audit.record(r.Context(), store.AuditEvent{
+		Actor:     actor,
+		Action:    action,
+		Keychain:  keychain,
+		Package:   pkg,
+		Keys:      keys,
+		Decision:  "ok",
+		Reason:    reason,
+		RequestID: requestID(),
+	})
 }
 
 func parseAPIHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {

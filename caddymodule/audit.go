@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,6 +68,26 @@ func (q *auditQueue) record(ctx context.Context, ev store.AuditEvent) error {
 	case <-ctx.Done():
 		return errAuditUnavailable
 	}
+}
+
+// settle audits and counts one ingress or egress decision. It returns
+// the problem to answer, or nil when the request goes on: a denial stays
+// one, and an allowed request is refused when its event cannot be queued.
+func (a *App) settle(ctx context.Context, flow string, ev store.AuditEvent, prob *Problem, start time.Time) *Problem {
+	if prob != nil {
+		ev.Decision, ev.Status, ev.Reason = "deny", prob.Status, prob.Reason
+	} else {
+		ev.Decision, ev.Status = "allow", http.StatusOK
+	}
+	if err := a.shared.audit.record(ctx, ev); err != nil {
+		prob = toProblem(err)
+	}
+	if prob != nil {
+		a.metrics.observe(flow, "deny", prob.Reason, start)
+		return prob
+	}
+	a.metrics.observe(flow, "allow", "", start)
+	return nil
 }
 
 // run writes queued events until ctx ends, then drains what is left.

@@ -11,8 +11,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
-
-	"github.com/keygate/keygate/store"
 )
 
 // sessionCookie holds an owner's session id. Path=/ui keeps it away from
@@ -243,15 +241,5 @@ func (h *APIHandler) baseURL(r *http.Request) string {
 
 // ownerAudit records what an owner did, as "owner:<owner>".
 func (h *APIHandler) ownerAudit(r *http.Request, ownerID, action, keychain, pkg, reason string, keys ...string) error {
-	ev := store.AuditEvent{
-		Actor:    "owner:" + ownerID,
-		Action:   action,
-		Keychain: keychain,
-		Package:  pkg,
-		Keys:     keys,
-		Decision: "ok",
-		Reason:   reason,
-	}
-	ev.RequestID = requestID()
-	return h.app.shared.audit.record(r.Context(), ev)
+	return h.recordChange(r, "owner:"+ownerID, action, keychain, pkg, reason, keys)
 }

@@ -166,22 +166,10 @@ func (h *PackageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next 
 	ev := store.AuditEvent{Actor: "agent", Action: "ingress", RequestID: requestID()}
 
 	call, u, prob := h.decide(r, &ev)
-	if prob != nil {
-		ev.Decision, ev.Status, ev.Reason = "deny", prob.Status, prob.Reason
-		if err := h.app.shared.audit.record(r.Context(), ev); err != nil {
-			prob = toProblem(err)
-		}
-		h.app.metrics.observe("ingress", "deny", prob.Reason, start)
+	if prob = h.app.settle(r.Context(), "ingress", ev, prob, start); prob != nil {
 		writeProblem(w, prob)
 		return nil
 	}
-	ev.Decision, ev.Status = "allow", http.StatusOK
-	if err := h.app.shared.audit.record(r.Context(), ev); err != nil {
-		h.app.metrics.observe("ingress", "deny", "audit_unavailable", start)
-		writeProblem(w, toProblem(err))
-		return nil
-	}
-	h.app.metrics.observe("ingress", "allow", "", start)
 
 	repl.Set(upstreamPlaceholder, u.Host)
 	repl.Set("keygate.package", call.pkg)
@@ -189,10 +177,13 @@ func (h *PackageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next 
 	r = r.WithContext(context.WithValue(r.Context(), ingressCtxKey{}, call))
 	err := h.proxy.ServeHTTP(w, r, next)
 	// The proxy answers nothing itself when the package cannot be reached:
-	// say so as a problem, like every other keygate answer. Its error is
-	// logged by Caddy as usual; its text is not sent.
+	// say so as a problem, like every other keygate answer. Its error (a
+	// network error, never a header) is logged here at error level, as
+	// Caddy would have logged it had it been returned; it is not sent.
 	var he caddyhttp.HandlerError
 	if errors.As(err, &he) && he.StatusCode >= 500 {
+		h.logger.Error("package upstream unavailable",
+			zap.String("package", call.pkg), zap.Int("status", he.StatusCode), zap.Error(he.Err))
 		p := newProblem(he.StatusCode, "upstream_unavailable", "the package's code could not be reached or did not answer in time")
 		p.Package = call.pkg
 		writeProblem(w, p)

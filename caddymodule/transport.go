@@ -136,20 +136,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ev.Host = host
 
 	out, prob := t.authorize(req, &ev, host, port)
-	if prob != nil {
-		ev.Decision, ev.Status, ev.Reason = "deny", prob.Status, prob.Reason
-		if err := t.app.shared.audit.record(req.Context(), ev); err != nil {
-			prob = toProblem(err)
-		}
-		t.app.metrics.observe("egress", "deny", prob.Reason, start)
+	if prob = t.app.settle(req.Context(), "egress", ev, prob, start); prob != nil {
 		return problemResponse(req, prob), nil
 	}
-	ev.Decision, ev.Status = "allow", http.StatusOK
-	if err := t.app.shared.audit.record(req.Context(), ev); err != nil {
-		t.app.metrics.observe("egress", "deny", "audit_unavailable", start)
-		return problemResponse(req, toProblem(err)), nil
-	}
-	t.app.metrics.observe("egress", "allow", "", start)
 
 	res, err := t.HTTPTransport.RoundTrip(out)
 	if res != nil {
