@@ -230,10 +230,7 @@ func (h *APIHandler) putPackage(r *http.Request) (int, any, error) {
 	if m.Name != name {
 		return 0, nil, fieldProblem("name", fmt.Sprintf("the manifest's name %q does not match the path's %q", m.Name, name))
 	}
-	if err := store.ValidateManifest(&m); err != nil {
-		return 0, nil, err
-	}
-	created, err := h.app.Store().PutPackage(m)
+	created, err := h.app.Store().PutPackage(m) // validates at the store's door
 	if err != nil {
 		return 0, nil, err
 	}
