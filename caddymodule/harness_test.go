@@ -23,7 +23,8 @@ import (
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
-	"github.com/keygate/keygate/caddymodule"
+	_ "github.com/keygate/keygate/caddymodule"
+	kgapp "github.com/keygate/keygate/caddymodule/gateway"
 )
 
 // gateway is keygate running in this process from a Caddyfile, with a
@@ -195,13 +196,13 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 }
 
 // app returns the running keygate app.
-func (g *gateway) app() *caddymodule.App {
+func (g *gateway) app() *kgapp.App {
 	ctx := caddy.ActiveContext()
 	a, err := ctx.App("keygate")
 	if err != nil {
 		g.t.Fatal(err)
 	}
-	return a.(*caddymodule.App)
+	return a.(*kgapp.App)
 }
 
 // call makes a request and returns status, headers and body; the body is

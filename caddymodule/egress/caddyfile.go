@@ -1,0 +1,72 @@
+package egress
+
+import (
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+// UnmarshalCaddyfile reads the keygate transport:
+//
+//	transport keygate {
+//		secret <NAME> [app]
+//		header <Header> "<template with {secret}>"
+//		basic_auth <user>|{secret}
+//		query <param>
+//		# ...and any option of the http transport
+//	}
+func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // transport name
+	name := d.Token()
+	var httpTokens []caddyfile.Token
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "secret":
+			args := d.RemainingArgs()
+			if len(args) < 1 || len(args) > 2 || (len(args) == 2 && args[1] != scopeApp) {
+				return d.Err("want 'secret <NAME> [app]'")
+			}
+			t.Secret = args[0]
+			if len(args) == 2 {
+				t.Scope = scopeApp
+			}
+		case "header":
+			args := d.RemainingArgs()
+			if len(args) < 1 || len(args) > 2 {
+				return d.Err("want 'header <Header> [\"<template with {secret}>\"]'")
+			}
+			t.Header = args[0]
+			if len(args) == 2 {
+				t.Template = args[1]
+			}
+		case "basic_auth":
+			if !d.AllArgs(&t.BasicAuthUser) {
+				return d.Err("want 'basic_auth <user>' or 'basic_auth {secret}'")
+			}
+		case "query":
+			if !d.AllArgs(&t.Query) {
+				return d.Err("want 'query <parameter>'")
+			}
+		default:
+			httpTokens = append(httpTokens, d.NextSegment()...)
+		}
+	}
+	if t.Secret == "" {
+		return d.Err("the keygate transport needs 'secret <NAME>'")
+	}
+	if len(httpTokens) == 0 {
+		return nil
+	}
+	// Hand the other options to the http transport, as a block of their
+	// own, keeping their file and line for its errors.
+	// The braces go on their own lines: the dispenser ends an option's
+	// arguments at a line break, so a "}" on the last option's line would
+	// read as one more argument of it.
+	open, close := name, httpTokens[len(httpTokens)-1]
+	open.Text, close.Text = "{", "}"
+	close.Line++
+	toks := append([]caddyfile.Token{name, open}, httpTokens...)
+	toks = append(toks, close)
+	return t.HTTPTransport.UnmarshalCaddyfile(caddyfile.NewDispenser(toks))
+}
+
+// Interface guards
+var _ caddyfile.Unmarshaler = (*Transport)(nil)

@@ -1,0 +1,44 @@
+package egress
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+
+	"github.com/keygate/keygate/caddymodule/internal/hotpath"
+	"github.com/keygate/keygate/store"
+)
+
+// BenchmarkEgress is the egress hot path up to the request handed to the
+// wrapped http transport: verify the invocation token, re-check the
+// keychain and grant, check the dialed host, open the secret, inject it
+// into a copy of the request, and queue the audit event.
+func BenchmarkEgress(b *testing.B) {
+	b.Run("path", func(b *testing.B) { benchEgress(b, false) })
+	b.Run("path+audit-writes", func(b *testing.B) { benchEgress(b, true) })
+}
+
+func benchEgress(b *testing.B, persistAudit bool) {
+	ba := hotpath.New(b, persistAudit)
+	t := &Transport{app: ba.App, Secret: "API_KEY", Scope: scopeUser, Header: "Authorization", prefix: "Bearer "}
+	req := httptest.NewRequest("POST", "http://api.example.com/v1/charges", nil)
+	req.Header.Set("Authorization", "Bearer "+ba.Inv)
+	req = req.WithContext(context.WithValue(req.Context(), caddy.CtxKey("reverse_proxy.dial_info"), reverseproxy.DialInfo{Host: "api.example.com", Port: "443"}))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		ev := store.AuditEvent{Actor: "package", Action: "egress"}
+		host, port := dialedHostPort(req)
+		out, p := t.authorize(req, &ev, host, port)
+		if p != nil || out.Header.Get("Authorization") == req.Header.Get("Authorization") {
+			b.Fatalf("denied: %v", p)
+		}
+		ev.Decision = "allow"
+		if err := ba.App.Record(req.Context(), ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,329 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/keygate/keygate/policy"
+	"github.com/keygate/keygate/store"
+)
+
+func init() {
+	caddy.RegisterModule(new(App))
+}
+
+// App is the keygate app: it owns the encrypted store, keygate's own
+// signing keys and the audit queue, and is shared by every keygate handler
+// and transport of a config. The store survives config reloads (see
+// storepool.go), so a reload under traffic keeps it open.
+//
+// With neither master_key nor admin_token configured, keygate creates both
+// as files of mode 0600 in its data directory on first run and logs their
+// paths, never their values.
+type App struct {
+	// Directory of the Badger store. Default: <caddy data dir>/keygate.
+	Storage string `json:"storage,omitempty"`
+
+	// Master keys, "BASE64" or "id1:BASE64,id2:BASE64" (the first seals).
+	// Placeholders such as {env.KEYGATE_MASTER_KEY} or {file./path} are
+	// expanded at provisioning.
+	MasterKey string `json:"master_key,omitempty"`
+
+	// Admin token for keygate_api. Placeholders are expanded.
+	AdminToken string `json:"admin_token,omitempty"`
+
+	// Lifetime of invocation tokens. Default: 5m.
+	InvocationTTL caddy.Duration `json:"invocation_ttl,omitempty"`
+
+	// Largest secret value in bytes. Default: 8192.
+	MaxValueBytes int `json:"max_value_bytes,omitempty"`
+
+	// How long audit events are kept. Default: 2160h (90 days).
+	AuditRetention caddy.Duration `json:"audit_retention,omitempty"`
+
+	// Per-keychain rate limit shared by every keygate_package site.
+	// Unset means no per-keychain limit.
+	KeychainRate *RateLimit `json:"keychain_rate,omitempty"`
+
+	// Public URL of the keygate_api site, used in links to the owners'
+	// page in problem responses, e.g. "https://keys.example.com".
+	PublicURL string `json:"public_url,omitempty"`
+
+	dir            string
+	masterSpec     string
+	adminTokenSpec string
+	masterKeyID    string
+	keyring        *store.Keyring
+	replaced       *store.Keyring // the keyring Start replaced, for a rollback
+	ready          atomic.Bool
+	readyCh        chan struct{} // closed once the store is open
+	shared         *shared
+	tokens         *policy.Tokens
+	adminToken     []byte
+	logger         *zap.Logger
+	metrics        *metrics
+	kcLimiter      *policy.Limiter
+	kcLimiterKey   string
+}
+
+// CaddyModule returns the Caddy module information.
+func (*App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "keygate",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision fills in defaults and checks the settings; see open.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	a.readyCh = make(chan struct{})
+	if a.InvocationTTL == 0 {
+		a.InvocationTTL = caddy.Duration(5 * time.Minute)
+	}
+	if a.MaxValueBytes == 0 {
+		a.MaxValueBytes = 8192
+	}
+	if a.AuditRetention == 0 {
+		a.AuditRetention = caddy.Duration(90 * 24 * time.Hour)
+	}
+	a.dir = a.Storage
+	if a.dir == "" {
+		a.dir = filepath.Join(caddy.AppDataDir(), "keygate")
+	}
+	repl := caddy.NewReplacer()
+	var err error
+	if a.masterSpec, err = expandSecretSetting(repl, "master_key", a.MasterKey); err != nil {
+		return err
+	}
+	if a.adminTokenSpec, err = expandSecretSetting(repl, "admin_token", a.AdminToken); err != nil {
+		return err
+	}
+	if a.masterSpec != "" {
+		if _, err := store.ParseMasterKeys(a.masterSpec); err != nil {
+			return fmt.Errorf("keygate: master_key: %w", err)
+		}
+	}
+	a.metrics = provisionMetrics(ctx)
+	if a.KeychainRate != nil {
+		if a.kcLimiter, a.kcLimiterKey, err = a.KeychainRate.Shared("keychain:" + a.dir); err != nil {
+			return err
+		}
+	}
+	a.PublicURL = strings.TrimRight(a.PublicURL, "/")
+
+	// On a reload the store is already open in this process: join it now,
+	// so the new config never serves without it. Otherwise Start opens it,
+	// so that `keygate validate` (which provisions but never starts) does
+	// not touch the data directory, whose lock a running keygate holds.
+	if refs, ok := sharedPool.References(a.dir); ok && refs > 0 {
+		return a.open()
+	}
+	return nil
+}
+
+// open reads or creates the first-run key files, opens (or joins) the
+// shared store and loads the signing keys.
+func (a *App) open() error {
+	if err := os.MkdirAll(a.dir, 0o700); err != nil {
+		return fmt.Errorf("keygate: creating storage directory %s: %w", a.dir, err)
+	}
+	masterSpec, adminToken := a.masterSpec, a.adminTokenSpec
+	var err error
+	if masterSpec == "" {
+		if masterSpec, err = loadOrCreateMasterKeyFile(a.dir, a.logger); err != nil {
+			return err
+		}
+	}
+	if adminToken == "" {
+		if adminToken, err = loadOrCreateAdminTokenFile(a.dir, a.logger); err != nil {
+			return err
+		}
+	}
+	keyring, err := store.ParseMasterKeys(masterSpec)
+	if err != nil {
+		return fmt.Errorf("keygate: master_key: %w", err)
+	}
+	sh, err := openShared(a.dir, keyring, a.MaxValueBytes, a.logger)
+	if err != nil {
+		return err
+	}
+	a.shared = sh
+	if a.tokens, err = sh.loadTokens(time.Duration(a.InvocationTTL)); err != nil {
+		return err
+	}
+	a.adminToken = []byte(adminToken)
+	a.keyring = keyring
+	a.masterKeyID = keyring.CurrentID()
+	a.ready.Store(true)
+	close(a.readyCh)
+	return nil
+}
+
+// Validate checks the configuration.
+func (a *App) Validate() error {
+	if a.MaxValueBytes < 1 || a.MaxValueBytes > 64<<10 {
+		return fmt.Errorf("keygate: max_value_bytes must be between 1 and 65536, got %d", a.MaxValueBytes)
+	}
+	if a.InvocationTTL < caddy.Duration(time.Second) || a.InvocationTTL > caddy.Duration(time.Hour) {
+		return fmt.Errorf("keygate: invocation_ttl must be between 1s and 1h")
+	}
+	if a.KeychainRate != nil {
+		if err := a.KeychainRate.Validate("keychain_rate"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Start opens the store unless Provision joined it already. The shared
+// state runs its loops from the moment it is first opened, so that a
+// reload does not restart them.
+func (a *App) Start() error {
+	if !a.ready.Load() {
+		if err := a.open(); err != nil {
+			return err
+		}
+	} else if prev := a.shared.store.Keyring(); prev != a.keyring {
+		// Joined at Provision (a reload): the new keyring takes effect
+		// now, not before, since a config can still fail to start after
+		// provisioning (Stop undoes it then).
+		if err := a.shared.store.SetKeyring(a.keyring); err != nil {
+			return fmt.Errorf("keygate: master_key: %w", err)
+		}
+		a.replaced = prev
+	}
+	// Settings held by the shared state follow the config that starts.
+	a.shared.setRetention(time.Duration(a.AuditRetention))
+	a.shared.store.SetMaxValueBytes(a.MaxValueBytes)
+	return nil
+}
+
+// maxReadyWait bounds how long a request waits for the store to open.
+const maxReadyWait = 10 * time.Second
+
+// AwaitReady returns once the store is open. Caddy starts its apps in no
+// set order, so on a first start the http app may take requests a moment
+// before this one has opened the store: they wait for it, bounded by their
+// own context and maxReadyWait, rather than fail.
+func (a *App) AwaitReady(ctx context.Context) error {
+	if a.ready.Load() {
+		return nil
+	}
+	t := time.NewTimer(maxReadyWait)
+	defer t.Stop()
+	select {
+	case <-a.readyCh:
+		return nil
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return errNotReady
+}
+
+// Stop undoes a keyring change when Caddy rolls back this config because
+// another app of it failed to start (the store still has this config's
+// keyring then; after a successful reload it has the next config's). The
+// shared store itself is released by Cleanup.
+func (a *App) Stop() error {
+	if a.replaced == nil || caddy.Exiting() {
+		return nil
+	}
+	st := a.shared.store
+	if st.Keyring() != a.keyring {
+		return nil
+	}
+	if err := st.SetKeyring(a.replaced); err != nil {
+		a.logger.Error("restoring the previous master keys after a failed reload", zap.Error(err))
+		return nil
+	}
+	a.logger.Info("restored the previous master keys after a failed reload", zap.String("master_key_id", a.replaced.CurrentID()))
+	return nil
+}
+
+// Cleanup releases this config's hold on the shared store; the last
+// config to let go closes it.
+func (a *App) Cleanup() error {
+	ReleaseLimiter(a.kcLimiterKey)
+	if a.shared == nil {
+		return nil
+	}
+	return releaseShared(a.dir, a.logger)
+}
+
+// Store returns the encrypted store.
+func (a *App) Store() *store.Store { return a.shared.store }
+
+// Tokens returns the token signer and verifier.
+func (a *App) Tokens() *policy.Tokens { return a.tokens }
+
+// MasterKeyID names the master key that seals new records.
+func (a *App) MasterKeyID() string { return a.masterKeyID }
+
+// KeychainLimiter is the per-keychain rate limit, nil when unset.
+func (a *App) KeychainLimiter() *policy.Limiter { return a.kcLimiter }
+
+// Dir is the store directory; it names this deployment in shared state.
+func (a *App) Dir() string { return a.dir }
+
+// IsAdminToken reports whether tok is the admin token. It compares
+// SHA-256s in constant time, so neither the token's length nor its content
+// leaks through timing.
+func (a *App) IsAdminToken(tok string) bool {
+	got, want := sha256.Sum256([]byte(tok)), sha256.Sum256(a.adminToken)
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
+}
+
+// RecordChange audits a change made through the API or the owners' page.
+// A failing audit sink fails the change's answer closed, though the change
+// itself is already stored.
+func (a *App) RecordChange(ctx context.Context, actor, action, keychain, pkg, reason string, keys []string) error {
+	return a.shared.audit.record(ctx, store.AuditEvent{
+		Actor:     actor,
+		Action:    action,
+		Keychain:  keychain,
+		Package:   pkg,
+		Keys:      keys,
+		Decision:  "ok",
+		Reason:    reason,
+		RequestID: RequestID(),
+	})
+}
+
+// expandSecretSetting expands {env.*} and {file.*} placeholders in a
+// setting whose value is secret. The error names the setting only.
+func expandSecretSetting(repl *caddy.Replacer, name, v string) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	out, err := repl.ReplaceOrErr(v, true, true)
+	if err != nil {
+		return "", fmt.Errorf("keygate: %s: placeholder is unknown or empty", name)
+	}
+	return strings.TrimSpace(out), nil
+}
+
+// ErrAuditUnavailable fails requests closed when the audit sink fails.
+var ErrAuditUnavailable = errors.New("audit log unavailable")
+
+// errNotReady answers requests that waited too long for the store to open.
+var errNotReady = errors.New("keygate is starting")
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

@@ -1,0 +1,132 @@
+package gateway
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("keygate", parseGlobalOption)
+}
+
+// parseGlobalOption sets up the keygate app from the global options:
+//
+//	keygate {
+//		storage badger <dir>
+//		master_key <spec>
+//		admin_token <token>
+//		invocation_ttl <duration>
+//		max_value_bytes <n>
+//		audit_retention <duration>
+//		keychain_rate <events>/<window> [burst <n>]
+//		public_url <url>
+//	}
+func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
+	app := new(App)
+	d.Next() // option name
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "storage":
+			args := d.RemainingArgs()
+			switch {
+			case len(args) == 2 && args[0] == "badger":
+				app.Storage = args[1]
+			case len(args) == 1 && args[0] != "badger":
+				app.Storage = args[0]
+			default:
+				return nil, d.Errf("storage: want 'storage badger <directory>'")
+			}
+		case "master_key":
+			if !d.AllArgs(&app.MasterKey) {
+				return nil, d.ArgErr()
+			}
+		case "admin_token":
+			if !d.AllArgs(&app.AdminToken) {
+				return nil, d.ArgErr()
+			}
+		case "public_url":
+			if !d.AllArgs(&app.PublicURL) {
+				return nil, d.ArgErr()
+			}
+		case "invocation_ttl":
+			dur, err := DurationArg(d)
+			if err != nil {
+				return nil, err
+			}
+			app.InvocationTTL = dur
+		case "audit_retention":
+			dur, err := DurationArg(d)
+			if err != nil {
+				return nil, err
+			}
+			app.AuditRetention = dur
+		case "max_value_bytes":
+			var s string
+			if !d.AllArgs(&s) {
+				return nil, d.ArgErr()
+			}
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 {
+				return nil, d.Errf("max_value_bytes: want a whole number above 0, got %q", s)
+			}
+			app.MaxValueBytes = n
+		case "keychain_rate":
+			rl, err := RateArgs(d)
+			if err != nil {
+				return nil, err
+			}
+			app.KeychainRate = rl
+		default:
+			return nil, d.Errf("unrecognized keygate option %q", d.Val())
+		}
+	}
+	return httpcaddyfile.App{Name: "keygate", Value: caddyconfig(app)}, nil
+}
+
+func caddyconfig(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// RateArgs reads "<events>/<window> [burst <n>]".
+func RateArgs(d *caddyfile.Dispenser) (*RateLimit, error) {
+	args := d.RemainingArgs()
+	if len(args) != 1 && len(args) != 3 {
+		return nil, d.Err("want '<events>/<window> [burst <n>]', e.g. 'rate 20/s burst 40'")
+	}
+	rl, err := parseRate(args[0])
+	if err != nil {
+		return nil, d.WrapErr(err)
+	}
+	if len(args) == 3 {
+		if args[1] != "burst" {
+			return nil, d.Errf("want 'burst <n>' after the rate, got %q", args[1])
+		}
+		rl.Burst, err = strconv.Atoi(args[2])
+		if err != nil || rl.Burst < 1 {
+			return nil, d.Errf("burst must be a whole number above 0, got %q", args[2])
+		}
+	}
+	return rl, nil
+}
+
+// DurationArg reads one duration above 0 for the option at the cursor.
+func DurationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
+	opt := d.Val()
+	var s string
+	if !d.AllArgs(&s) {
+		return 0, d.ArgErr()
+	}
+	dur, err := caddy.ParseDuration(s)
+	if err != nil || dur <= 0 {
+		return 0, d.Errf("%s: want a duration above 0 such as 5m, got %q", opt, s)
+	}
+	return caddy.Duration(dur), nil
+}

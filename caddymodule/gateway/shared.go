@@ -1,0 +1,145 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/keygate/keygate/policy"
+	"github.com/keygate/keygate/store"
+)
+
+// sharedPool holds the state that must outlive a config reload: Badger
+// keeps a lock on its directory, and Caddy starts the new config before it
+// stops the old one, so both configs must share one open store (the
+// pattern of caddypki/acmeserver).
+var sharedPool = caddy.NewUsagePool()
+
+// shared is the per-directory state shared by every config.
+type shared struct {
+	store  *store.Store
+	audit  *auditQueue
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+
+	mu        sync.Mutex
+	retention time.Duration
+}
+
+func openShared(dir string, keyring *store.Keyring, maxBytes int, logger *zap.Logger) (*shared, error) {
+	v, loaded, err := sharedPool.LoadOrNew(dir, func() (caddy.Destructor, error) {
+		st, err := store.Open(store.Options{
+			Dir:           dir,
+			Keyring:       keyring,
+			MaxValueBytes: maxBytes,
+			Logger:        badgerLogger{logger.Named("store").Sugar()},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("keygate: opening store in %s: %w", dir, err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		sh := &shared{store: st, cancel: cancel}
+		sh.audit = newAuditQueue(st, caddy.Log().Named("keygate.audit"))
+		sh.done.Add(3)
+		go func() { defer sh.done.Done(); sh.audit.run(ctx) }()
+		go func() { defer sh.done.Done(); st.RunGC(ctx, 10*time.Minute) }()
+		go func() { defer sh.done.Done(); sh.pruneLoop(ctx, logger) }()
+		logger.Info("keygate store open", zap.String("dir", dir), zap.String("master_key_id", keyring.CurrentID()))
+		return sh, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sh := v.(*shared)
+	if loaded {
+		// A reload may bring a new master key. Check it now, so a wrong
+		// one fails the reload; the App installs it only when its config
+		// starts (see App.Start), since a config may yet fail to start.
+		if err := sh.store.CheckKeyring(keyring); err != nil {
+			_, _ = sharedPool.Delete(dir)
+			return nil, fmt.Errorf("keygate: master_key: %w", err)
+		}
+	}
+	return sh, nil
+}
+
+func releaseShared(dir string, logger *zap.Logger) error {
+	deleted, err := sharedPool.Delete(dir)
+	if deleted {
+		logger.Info("keygate store closed", zap.String("dir", dir))
+	}
+	return err
+}
+
+// Destruct stops the background loops, flushes the audit queue and closes
+// the store.
+func (s *shared) Destruct() error {
+	s.cancel()
+	s.done.Wait()
+	return s.store.Close()
+}
+
+func (s *shared) setRetention(d time.Duration) {
+	s.mu.Lock()
+	s.retention = d
+	s.mu.Unlock()
+}
+
+func (s *shared) pruneLoop(ctx context.Context, logger *zap.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		keep := s.retention
+		s.mu.Unlock()
+		if keep <= 0 {
+			continue
+		}
+		n, err := s.store.PruneAudit(time.Now().Add(-keep))
+		if err != nil {
+			logger.Error("pruning audit events", zap.Error(err))
+			continue
+		}
+		if n > 0 {
+			logger.Info("pruned audit events", zap.Int("count", n))
+		}
+	}
+}
+
+// loadTokens loads keygate's signing keys, creating the first one on a
+// new store.
+func (s *shared) loadTokens(ttl time.Duration) (*policy.Tokens, error) {
+	keys, err := s.store.ListSigningKeys()
+	if err != nil {
+		return nil, fmt.Errorf("keygate: loading signing keys: %w", err)
+	}
+	if len(keys) == 0 {
+		k := store.SigningKey{ID: "sk_" + RandomID(10), Secret: make([]byte, 32), CreatedAt: time.Now().UTC()}
+		if _, err := rand.Read(k.Secret); err != nil {
+			return nil, err
+		}
+		if err := s.store.PutSigningKey(k); err != nil {
+			return nil, fmt.Errorf("keygate: saving signing key: %w", err)
+		}
+		keys = []store.SigningKey{k}
+	}
+	return policy.NewTokens(keys, policy.TokenOptions{InvocationTTL: ttl})
+}
+
+// badgerLogger adapts zap to the store's (and so Badger's) logger.
+type badgerLogger struct{ s *zap.SugaredLogger }
+
+func (l badgerLogger) Errorf(f string, a ...any)   { l.s.Errorf(f, a...) }
+func (l badgerLogger) Warningf(f string, a ...any) { l.s.Warnf(f, a...) }
+func (l badgerLogger) Infof(f string, a ...any)    { l.s.Debugf(f, a...) }
+func (l badgerLogger) Debugf(f string, a ...any)   { l.s.Debugf(f, a...) }

@@ -1,0 +1,349 @@
+package ingress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"go.uber.org/zap"
+
+	"github.com/keygate/keygate/caddymodule/gateway"
+	"github.com/keygate/keygate/policy"
+	"github.com/keygate/keygate/store"
+)
+
+func init() {
+	caddy.RegisterModule(PackageHandler{})
+}
+
+// Modes of delivering keys to a package.
+const (
+	modeSealed    = "sealed"
+	modePlaintext = "plaintext"
+)
+
+// PackageHandler serves a package site (SPEC Flow 1): it authenticates the
+// agent's keychain token, finds the package from the request host, checks
+// the keychain's grant and the package's required keys, applies rate
+// limits, audits, and forwards the request to the package's upstream with
+// an invocation token (mode sealed) or the secrets themselves (mode
+// plaintext) in place of the keychain token.
+//
+// It is a terminal handler: it proxies to the upstream named in the
+// package's manifest through Caddy's reverse proxy, whose transport works
+// on its own copy of the request, so the reverse proxy's debug log of the
+// outbound request never holds a token or a value.
+//
+// Placeholders set: `{keygate.package}` (package name) and
+// `{keygate.keychain}` (keychain id), for logs.
+type PackageHandler struct {
+	// Domain suffix: a request for <host>.<suffix> goes to the package
+	// whose manifest host is <host>. Required.
+	Suffix string `json:"suffix,omitempty"`
+
+	// "sealed" (default): the package gets an invocation token.
+	// "plaintext": the package gets each usable secret in a
+	// Keygate-Secret-<NAME> header (underscores become dashes).
+	Mode string `json:"mode,omitempty"`
+
+	// Rate limit per keychain and package. Unset means none.
+	Rate *gateway.RateLimit `json:"rate,omitempty"`
+
+	// How long to wait to connect to a package's code, and for its
+	// response headers. Defaults: 5s and 60s.
+	DialTimeout     caddy.Duration `json:"dial_timeout,omitempty"`
+	ResponseTimeout caddy.Duration `json:"response_timeout,omitempty"`
+
+	app        *gateway.App
+	suffix     string
+	limiter    *policy.Limiter
+	limiterKey string
+	proxy      *reverseproxy.Handler
+	logger     *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (PackageHandler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.keygate_package",
+		New: func() caddy.Module { return new(PackageHandler) },
+	}
+}
+
+// upstreamPlaceholder is the proxy's dial address, set per request to the
+// package's upstream.
+const upstreamPlaceholder = "keygate.upstream"
+
+// Provision sets up the handler and its internal reverse proxy.
+func (h *PackageHandler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	app, err := ctx.App("keygate")
+	if err != nil {
+		return err
+	}
+	h.app = app.(*gateway.App)
+	if h.Mode == "" {
+		h.Mode = modeSealed
+	}
+	h.suffix = "." + strings.Trim(strings.ToLower(h.Suffix), ".")
+	if h.Rate != nil {
+		var err error
+		if h.limiter, h.limiterKey, err = h.Rate.Shared("package:" + h.suffix); err != nil {
+			return err
+		}
+	}
+	if h.DialTimeout == 0 {
+		h.DialTimeout = caddy.Duration(5 * time.Second)
+	}
+	if h.ResponseTimeout == 0 {
+		h.ResponseTimeout = caddy.Duration(time.Minute)
+	}
+	tr := &ingressTransport{app: h.app, mode: h.Mode, dialTimeout: h.DialTimeout, responseTimeout: h.ResponseTimeout}
+	if err := tr.provision(ctx); err != nil {
+		return err
+	}
+	h.proxy = &reverseproxy.Handler{
+		Upstreams: reverseproxy.UpstreamPool{{Dial: "{" + upstreamPlaceholder + "}"}},
+		Transport: tr,
+	}
+	return h.proxy.Provision(ctx)
+}
+
+// Validate checks the configuration.
+func (h *PackageHandler) Validate() error {
+	if strings.Trim(h.Suffix, ".") == "" {
+		return fmt.Errorf("keygate_package: suffix is required (e.g. instant.host)")
+	}
+	if h.Mode != modeSealed && h.Mode != modePlaintext {
+		return fmt.Errorf("keygate_package: mode must be %q or %q, got %q", modeSealed, modePlaintext, h.Mode)
+	}
+	if h.DialTimeout < 0 || h.ResponseTimeout < 0 {
+		return fmt.Errorf("keygate_package: dial_timeout and response_timeout must not be negative")
+	}
+	if h.Rate != nil {
+		return h.Rate.Validate("keygate_package: rate")
+	}
+	return nil
+}
+
+// Cleanup releases the internal proxy.
+func (h *PackageHandler) Cleanup() error {
+	gateway.ReleaseLimiter(h.limiterKey)
+	if h.proxy != nil {
+		return h.proxy.Cleanup()
+	}
+	return nil
+}
+
+// ingressCall is what the handler decided, handed to the transport.
+type ingressCall struct {
+	keychain string
+	pkg      string
+	keys     []string
+	token    string // invocation token, mode sealed
+	scheme   string
+	basePath string
+}
+
+type ingressCtxKey struct{}
+
+func (h *PackageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if err := h.app.AwaitReady(r.Context()); err != nil {
+		gateway.WriteProblem(w, gateway.ToProblem(err))
+		return nil
+	}
+	start := time.Now()
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	ev := store.AuditEvent{Actor: "agent", Action: "ingress", RequestID: gateway.RequestID()}
+
+	call, u, prob := h.decide(r, &ev)
+	if prob = h.app.Settle(r.Context(), "ingress", ev, prob, start); prob != nil {
+		gateway.WriteProblem(w, prob)
+		return nil
+	}
+
+	repl.Set(upstreamPlaceholder, u.Host)
+	repl.Set("keygate.package", call.pkg)
+	repl.Set("keygate.keychain", call.keychain)
+	r = r.WithContext(context.WithValue(r.Context(), ingressCtxKey{}, call))
+	err := h.proxy.ServeHTTP(w, r, next)
+	// The proxy answers nothing itself when the package cannot be reached:
+	// say so as a problem, like every other keygate answer. Its error (a
+	// network error, never a header) is logged here at error level, as
+	// Caddy would have logged it had it been returned; it is not sent.
+	var he caddyhttp.HandlerError
+	if errors.As(err, &he) && he.StatusCode >= 500 {
+		h.logger.Error("package upstream unavailable",
+			zap.String("package", call.pkg), zap.Int("status", he.StatusCode), zap.Error(he.Err))
+		p := gateway.NewProblem(he.StatusCode, "upstream_unavailable", "the package's code could not be reached or did not answer in time")
+		p.Package = call.pkg
+		gateway.WriteProblem(w, p)
+		return nil
+	}
+	return err
+}
+
+// decide runs SPEC Flow 1 steps 1 to 5. It fills ev as it learns who is
+// calling.
+func (h *PackageHandler) decide(r *http.Request, ev *store.AuditEvent) (*ingressCall, *url.URL, *gateway.Problem) {
+	st := h.app.Store()
+	tok, ok := gateway.BearerToken(r.Header.Get("Authorization"))
+	if !ok {
+		return nil, nil, gateway.Unauthorized("send the keychain token as Authorization: Bearer <token>")
+	}
+	claims, err := h.app.Tokens().VerifyKeychainToken(tok)
+	if err != nil {
+		return nil, nil, gateway.ToProblem(err)
+	}
+	ev.Keychain = claims.Keychain
+	kc, err := st.GetKeychain(claims.Keychain)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil, gateway.Unauthorized("the keychain of this token no longer exists")
+		}
+		return nil, nil, gateway.ToProblem(err)
+	}
+	if kc.TokenVersion != claims.Version {
+		return nil, nil, gateway.Unauthorized("the token was rotated; use the keychain's newest token")
+	}
+
+	label, ok := packageLabel(r.Host, h.suffix)
+	if !ok {
+		return nil, nil, gateway.NewProblem(http.StatusNotFound, "unknown_package", "no package is served at this host")
+	}
+	pkg, err := st.GetPackageByHost(label)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil, gateway.NewProblem(http.StatusNotFound, "unknown_package", fmt.Sprintf("no package is registered with host %q", label))
+		}
+		return nil, nil, gateway.ToProblem(err)
+	}
+	ev.Package = pkg.Name
+
+	var grant *store.Grant
+	if g, err := st.GetGrant(kc.ID, pkg.Name); err == nil {
+		grant = &g
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, nil, gateway.ToProblem(err)
+	}
+	var lookupErr error
+	has := func(name string) bool {
+		ok, err := st.HasSecret(kc.ID, name)
+		if err != nil {
+			lookupErr = err
+		}
+		return ok
+	}
+	usable, err := policy.Decide(&pkg, grant, has)
+	if lookupErr != nil {
+		return nil, nil, gateway.ToProblem(lookupErr)
+	}
+	if err != nil {
+		return nil, nil, h.explainDenial(err, kc.ID, &pkg)
+	}
+	ev.Keys = usable
+
+	if lim := h.app.KeychainLimiter(); lim != nil {
+		if ok, wait := lim.Allow(kc.ID); !ok {
+			return nil, nil, gateway.TooManyRequests(wait)
+		}
+	}
+	if h.limiter != nil {
+		if ok, wait := h.limiter.Allow(kc.ID + "|" + pkg.Name); !ok {
+			return nil, nil, gateway.TooManyRequests(wait)
+		}
+	}
+
+	u, err := url.Parse(pkg.Upstream)
+	if err != nil {
+		return nil, nil, gateway.ToProblem(err)
+	}
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+		u.Host = net.JoinHostPort(u.Hostname(), port)
+	}
+	call := &ingressCall{
+		keychain: kc.ID,
+		pkg:      pkg.Name,
+		keys:     usable,
+		scheme:   u.Scheme,
+		basePath: strings.TrimRight(u.Path, "/"),
+	}
+	if h.Mode == modeSealed {
+		call.token, err = h.app.Tokens().MintInvocationToken(policy.Invocation{
+			Keychain:        kc.ID,
+			Package:         pkg.Name,
+			SHA256:          pkg.SHA256,
+			KeychainVersion: kc.TokenVersion,
+			Keys:            usable,
+			AppKeys:         h.appKeys(&pkg),
+			RequestID:       ev.RequestID,
+		})
+		if err != nil {
+			return nil, nil, gateway.ToProblem(err)
+		}
+	}
+	return call, u, nil
+}
+
+// appKeys lists the package's app keys that have a value.
+func (h *PackageHandler) appKeys(pkg *store.Manifest) []string {
+	var out []string
+	for _, k := range pkg.AppKeys {
+		if ok, _ := h.app.Store().HasAppSecret(pkg.Name, k.Name); ok {
+			out = append(out, k.Name)
+		}
+	}
+	return out
+}
+
+// explainDenial adds to a denial where the owner can fix it.
+func (h *PackageHandler) explainDenial(err error, kc string, pkg *store.Manifest) *gateway.Problem {
+	p := gateway.ToProblem(err)
+	switch p.Reason {
+	case "missing_keys":
+		for i := range p.MissingKeys {
+			p.MissingKeys[i].SetWith = fmt.Sprintf("keygate secret set %s %s && keygate grant %s %s %s",
+				kc, p.MissingKeys[i].Name, kc, pkg.Name, p.MissingKeys[i].Name)
+		}
+		p.SetURL = h.app.OwnerPageURL(kc, pkg.Name)
+	case "no_grant", "stale_grant":
+		p.Detail += fmt.Sprintf("; the keychain owner approves it with: keygate grant %s %s KEY...", kc, pkg.Name)
+		p.SetURL = h.app.OwnerPageURL(kc, pkg.Name)
+	}
+	return p
+}
+
+// packageLabel returns the package host label of a request host such as
+// "stripe-tools.instant.host:443" for suffix ".instant.host".
+func packageLabel(hostport, suffix string) (string, bool) {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	label, ok := strings.CutSuffix(host, suffix)
+	if !ok || label == "" || strings.Contains(label, ".") {
+		return "", false
+	}
+	return label, true
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*PackageHandler)(nil)
+	_ caddy.Validator             = (*PackageHandler)(nil)
+	_ caddy.CleanerUpper          = (*PackageHandler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*PackageHandler)(nil)
+)

@@ -1,0 +1,90 @@
+package ingress
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+
+	"github.com/keygate/keygate/caddymodule/gateway"
+	"github.com/keygate/keygate/store"
+)
+
+// ingressTransport carries a decided ingress call to the package's
+// upstream. It adds the invocation token (or, in plaintext mode, the
+// secrets) to its own copy of the request, so the reverse proxy, which logs
+// the request it handed over, never holds them.
+type ingressTransport struct {
+	app                          *gateway.App
+	mode                         string
+	dialTimeout, responseTimeout caddy.Duration
+	plain                        *reverseproxy.HTTPTransport
+	tls                          *reverseproxy.HTTPTransport
+}
+
+func (t *ingressTransport) provision(ctx caddy.Context) error {
+	t.plain = &reverseproxy.HTTPTransport{DialTimeout: t.dialTimeout, ResponseHeaderTimeout: t.responseTimeout}
+	if err := t.plain.Provision(ctx); err != nil {
+		return err
+	}
+	t.tls = &reverseproxy.HTTPTransport{TLS: new(reverseproxy.TLSConfig), DialTimeout: t.dialTimeout, ResponseHeaderTimeout: t.responseTimeout}
+	return t.tls.Provision(ctx)
+}
+
+var errNoIngressCall = errors.New("keygate: request reached the package transport without a decision")
+
+// RoundTrip implements http.RoundTripper.
+func (t *ingressTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	call, ok := req.Context().Value(ingressCtxKey{}).(*ingressCall)
+	if !ok {
+		return nil, errNoIngressCall
+	}
+	out := gateway.OutboundCopy(req)
+	out.URL.Scheme = call.scheme
+	if call.basePath != "" {
+		out.URL.Path = call.basePath + out.URL.Path
+		if out.URL.RawPath != "" {
+			out.URL.RawPath = call.basePath + out.URL.RawPath
+		}
+	}
+	gateway.StripKeygateHeaders(out.Header)
+	out.Header.Del("Proxy-Authorization")
+	out.Header.Set("Keygate-Keys", strings.Join(call.keys, ","))
+	if t.mode == modeSealed {
+		out.Header.Set("Authorization", "Bearer "+call.token)
+	} else {
+		out.Header.Del("Authorization")
+		for _, name := range call.keys {
+			err := t.app.Store().OpenSecret(call.keychain, name, func(_ store.SecretMeta, value []byte) error {
+				out.Header.Set(plaintextHeader(name), string(value))
+				return nil
+			})
+			if err != nil {
+				return nil, errors.New("keygate: opening a secret for the package failed")
+			}
+		}
+	}
+	rt := t.plain
+	if call.scheme == "https" {
+		rt = t.tls
+	}
+	res, err := rt.RoundTrip(out)
+	if res != nil {
+		res.Request = req
+	}
+	return res, err
+}
+
+// plaintextHeader names the header carrying a secret in plaintext mode:
+// header names with underscores are dropped by many proxies, so
+// STRIPE_SECRET_KEY travels as Keygate-Secret-STRIPE-SECRET-KEY.
+func plaintextHeader(name string) string {
+	return "Keygate-Secret-" + strings.ReplaceAll(name, "_", "-")
+}
+
+func (t *ingressTransport) Cleanup() error {
+	_ = t.plain.Cleanup()
+	return t.tls.Cleanup()
+}
