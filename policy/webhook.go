@@ -128,8 +128,8 @@ func CheckWebhookSecret(scheme string, secret []byte) error {
 //     <body>". Slack sends no delivery id header and re-signs each retry
 //     (X-Slack-Retry-Num) with a new timestamp, so the ID is the body's
 //     top-level "event_id" (Events API, the same on every retry), else a
-//     digest of the timestamp and signature (slash commands, interactivity:
-//     Slack does not retry those).
+//     digest of the timestamp and signature (slash commands and
+//     interactivity payloads, which carry no event id).
 //   - standard: webhook-id, webhook-timestamp, webhook-signature: v1,<base64>
 //     [ v1,<base64>...] (space separated; other versions such as v1a are
 //     ignored); HMAC-SHA256 of "<id>.<timestamp>.<body>" keyed with the
