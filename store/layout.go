@@ -23,21 +23,23 @@ import (
 //	auk/<kc>\0<time8><id>        segments with events of a keychain (empty value)
 //	aup/<pkg>\0<time8><id>       segments with events of a package (empty value)
 //	sk/<id>                      signing key: sealed record
+//	whd/<pkg>\0<kc>\0<hook>\0<id> webhook delivery forwarded (JSON: expiry), for redeliveries
 const (
-	pfxKeychain     = "kc/"
-	pfxOwner        = "kco/"
-	pfxSecret       = "sec/"
-	pfxAppSecret    = "app/"
-	pfxPackage      = "pkg/"
-	pfxPackageHost  = "pkh/"
-	pfxGrant        = "gr/"
-	pfxGrantByPkg   = "grp/"
-	pfxAudit        = "au/"
-	pfxAuditByKC    = "auk/"
-	pfxAuditByPkg   = "aup/"
-	pfxSigningKey   = "sk/"
-	sep             = 0
-	auditTimeLength = 8
+	pfxKeychain        = "kc/"
+	pfxOwner           = "kco/"
+	pfxSecret          = "sec/"
+	pfxAppSecret       = "app/"
+	pfxPackage         = "pkg/"
+	pfxPackageHost     = "pkh/"
+	pfxGrant           = "gr/"
+	pfxGrantByPkg      = "grp/"
+	pfxAudit           = "au/"
+	pfxAuditByKC       = "auk/"
+	pfxAuditByPkg      = "aup/"
+	pfxSigningKey      = "sk/"
+	pfxWebhookDelivery = "whd/"
+	sep                = 0
+	auditTimeLength    = 8
 )
 
 // cacheablePrefixes are the records the metadata cache may hold.

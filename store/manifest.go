@@ -118,9 +118,15 @@ func ValidateManifest(m *Manifest) error {
 				hosts = nil
 			}
 			k.Hosts = hosts
+			if k.MaxBytes < 0 {
+				return invalid(field+".max_bytes", "must not be negative")
+			}
+			if k.RotationHintDays < 0 || k.RotationHintDays > maxRotationHintDays {
+				return invalid(field+".rotation_hint_days", fmt.Sprintf("must be 0 to %d", maxRotationHintDays))
+			}
 		}
 	}
-	return nil
+	return validateWebhooks(m)
 }
 
 // checkPackageName accepts "@scope/name", each part lowercase npm-like

@@ -14,6 +14,9 @@ func (s *Store) PutPackage(m Manifest) (created bool, err error) {
 	if err := ValidateManifest(&m); err != nil {
 		return false, err
 	}
+	if err := s.checkMaxBytes(&m); err != nil {
+		return false, err
+	}
 	if err := s.enter(); err != nil {
 		return false, err
 	}
@@ -205,4 +208,19 @@ func (s *Store) purgePackage(name string) error {
 			return err
 		}
 	}
+}
+
+// checkMaxBytes refuses a key's max_bytes above the store's largest value.
+func (s *Store) checkMaxBytes(m *Manifest) error {
+	for _, list := range []struct {
+		field string
+		keys  []KeySpec
+	}{{"keys", m.Keys}, {"app_keys", m.AppKeys}} {
+		for i, k := range list.keys {
+			if k.MaxBytes > s.maxValue {
+				return invalid(fmt.Sprintf("%s[%d].max_bytes", list.field, i), fmt.Sprintf("is %d, above max_value_bytes (%d)", k.MaxBytes, s.maxValue))
+			}
+		}
+	}
+	return nil
 }

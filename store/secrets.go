@@ -95,7 +95,22 @@ func (s *Store) PutSecret(kc, name string, value []byte, o SecretOptions) (Secre
 		if err == nil && !ok {
 			err = notFound("keychain", kc)
 		}
-		return o, err
+		if err != nil {
+			return o, err
+		}
+		lim, err := userKeyLimits(r, name)
+		if err != nil {
+			return o, err
+		}
+		if err := lim.check(name, len(value)); err != nil {
+			return o, err
+		}
+		if o.RotationHintDays == 0 {
+			if isNew, err := exists(r, userSecret(kc, name).key()); err == nil && !isNew {
+				o.RotationHintDays = lim.rotationHintDays
+			}
+		}
+		return o, nil
 	})
 }
 
@@ -300,7 +315,11 @@ func (s *Store) PutAppSecret(pkg, name string, value []byte) (SecretMeta, error)
 		if !ok {
 			return SecretOptions{}, invalid("name", fmt.Sprintf("%s is not one of package %s's app_keys", name, pkg))
 		}
-		return SecretOptions{AllowedHosts: spec.Hosts}, nil
+		lim := keyLimits{maxBytes: spec.MaxBytes, by: pkg}
+		if err := lim.check(name, len(value)); err != nil {
+			return SecretOptions{}, err
+		}
+		return SecretOptions{AllowedHosts: spec.Hosts, RotationHintDays: spec.RotationHintDays}, nil
 	})
 }
 

@@ -51,18 +51,36 @@ type KeySpec struct {
 	Required    bool     `json:"required"`
 	Description string   `json:"description,omitempty"`
 	Hosts       []string `json:"hosts,omitempty"`
+	// MaxBytes caps the value's length when it is set (0: the global
+	// max_value_bytes, which it may not exceed).
+	MaxBytes int `json:"max_bytes,omitempty"`
+	// RotationHintDays is the default of the owner's rotation reminder
+	// for this key; the owner may still change it.
+	RotationHintDays int `json:"rotation_hint_days,omitempty"`
+}
+
+// WebhookSpec is a webhook a package takes: deliveries to
+// /_keygate/webhooks/<keychain>/<name> on its site are verified with the
+// secret (one of its keys or app keys) and forwarded to Path.
+type WebhookSpec struct {
+	Name      string `json:"name"`
+	Path      string `json:"path"`
+	Scheme    string `json:"scheme"` // stripe, github, slack, standard
+	Secret    string `json:"secret"`
+	Tolerance string `json:"tolerance,omitempty"` // Go duration; default 5m
 }
 
 // Manifest is a registered package (keygate.package.json).
 type Manifest struct {
-	Name      string    `json:"name"` // @scope/name
-	Version   string    `json:"version"`
-	SHA256    string    `json:"sha256"`   // 64 lowercase hex (uppercase accepted, normalised to lower)
-	Host      string    `json:"host"`     // one DNS label, lowercased
-	Upstream  string    `json:"upstream"` // absolute http(s) URL
-	Keys      []KeySpec `json:"keys,omitempty"`
-	AppKeys   []KeySpec `json:"app_keys,omitempty"`
-	UpdatedAt time.Time `json:"updated_at,omitempty"` // set by the store
+	Name      string        `json:"name"` // @scope/name
+	Version   string        `json:"version"`
+	SHA256    string        `json:"sha256"`   // 64 lowercase hex (uppercase accepted, normalised to lower)
+	Host      string        `json:"host"`     // one DNS label, lowercased
+	Upstream  string        `json:"upstream"` // absolute http(s) URL
+	Keys      []KeySpec     `json:"keys,omitempty"`
+	AppKeys   []KeySpec     `json:"app_keys,omitempty"`
+	Webhooks  []WebhookSpec `json:"webhooks,omitempty"`
+	UpdatedAt time.Time     `json:"updated_at,omitempty"` // set by the store
 }
 
 // Key returns the user-scope key spec with that name.
@@ -85,6 +103,9 @@ func findKey(keys []KeySpec, name string) (KeySpec, bool) {
 func (m Manifest) clone() Manifest {
 	m.Keys = cloneKeySpecs(m.Keys)
 	m.AppKeys = cloneKeySpecs(m.AppKeys)
+	if m.Webhooks != nil {
+		m.Webhooks = append([]WebhookSpec(nil), m.Webhooks...)
+	}
 	return m
 }
 

@@ -113,6 +113,9 @@ func (s *shared) pruneLoop(ctx context.Context, logger *zap.Logger) {
 		if n > 0 {
 			logger.Info("pruned audit events", zap.Int("count", n))
 		}
+		if _, err := s.store.PruneWebhookDeliveries(); err != nil {
+			logger.Error("pruning webhook deliveries", zap.Error(err))
+		}
 	}
 }
 

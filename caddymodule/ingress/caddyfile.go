@@ -1,6 +1,8 @@
 package ingress
 
 import (
+	"strconv"
+
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -21,6 +23,7 @@ func init() {
 //		rate <events>/<window> [burst <n>]
 //		dial_timeout <duration>
 //		response_timeout <duration>
+//		max_body <bytes>   # webhook deliveries; default 1 MiB
 //	}
 func parsePackageHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	ph := new(PackageHandler)
@@ -55,6 +58,16 @@ func (h *PackageHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			h.Rate = rl
+		case "max_body":
+			var v string
+			if !d.AllArgs(&v) {
+				return d.ArgErr()
+			}
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1024 {
+				return d.Errf("max_body: want a whole number of bytes of at least 1024, got %q", v)
+			}
+			h.MaxBody = n
 		case "dial_timeout":
 			dur, err := gateway.DurationArg(d)
 			if err != nil {

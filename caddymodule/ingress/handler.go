@@ -62,6 +62,9 @@ type PackageHandler struct {
 	DialTimeout     caddy.Duration `json:"dial_timeout,omitempty"`
 	ResponseTimeout caddy.Duration `json:"response_timeout,omitempty"`
 
+	// Largest webhook delivery body in bytes. Default: 1 MiB.
+	MaxBody int64 `json:"max_body,omitempty"`
+
 	app        *gateway.App
 	suffix     string
 	limiter    *policy.Limiter
@@ -125,6 +128,9 @@ func (h *PackageHandler) Validate() error {
 	if h.Mode != modeSealed && h.Mode != modePlaintext {
 		return fmt.Errorf("keygate_package: mode must be %q or %q, got %q", modeSealed, modePlaintext, h.Mode)
 	}
+	if h.MaxBody < 0 {
+		return fmt.Errorf("keygate_package: max_body must not be negative")
+	}
 	if h.DialTimeout < 0 || h.ResponseTimeout < 0 {
 		return fmt.Errorf("keygate_package: dial_timeout and response_timeout must not be negative")
 	}
@@ -151,6 +157,8 @@ type ingressCall struct {
 	token    string // invocation token, mode sealed
 	scheme   string
 	basePath string
+	webhook  string // set for a verified webhook delivery
+	hookPath string // the webhook's path at the package
 }
 
 type ingressCtxKey struct{}
@@ -159,6 +167,9 @@ func (h *PackageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next 
 	if err := h.app.AwaitReady(r.Context()); err != nil {
 		gateway.WriteProblem(w, gateway.ToProblem(err))
 		return nil
+	}
+	if rest, ok := strings.CutPrefix(r.URL.Path, webhookPrefix); ok {
+		return h.serveWebhook(w, r, next, rest)
 	}
 	start := time.Now()
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
@@ -266,13 +277,7 @@ func (h *PackageHandler) decide(r *http.Request, ev *store.AuditEvent) (*ingress
 	if err != nil {
 		return nil, nil, gateway.ToProblem(err)
 	}
-	if u.Port() == "" {
-		port := "80"
-		if u.Scheme == "https" {
-			port = "443"
-		}
-		u.Host = net.JoinHostPort(u.Hostname(), port)
-	}
+	u.Host = upstreamHostPort(u)
 	call := &ingressCall{
 		keychain: kc.ID,
 		pkg:      pkg.Name,
@@ -323,6 +328,19 @@ func (h *PackageHandler) explainDenial(err error, kc string, pkg *store.Manifest
 		p.SetURL = h.app.OwnerPageURL(kc, pkg.Name)
 	}
 	return p
+}
+
+// upstreamHostPort is the upstream's host:port, with the scheme's port
+// when the URL names none.
+func upstreamHostPort(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	port := "80"
+	if u.Scheme == "https" {
+		port = "443"
+	}
+	return net.JoinHostPort(u.Hostname(), port)
 }
 
 // packageLabel returns the package host label of a request host such as

@@ -52,7 +52,13 @@ func (t *ingressTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	gateway.StripKeygateHeaders(out.Header)
 	out.Header.Del("Proxy-Authorization")
 	out.Header.Set("Keygate-Keys", strings.Join(call.keys, ","))
-	if t.mode == modeSealed {
+	if call.webhook != "" {
+		out.Header.Set("Keygate-Webhook", call.webhook)
+		out.Header.Set("Keygate-Keychain", call.keychain)
+	}
+	// A webhook delivery always carries an invocation token, in either
+	// mode: the package acts for the owner through egress.
+	if t.mode == modeSealed || call.webhook != "" {
 		out.Header.Set("Authorization", "Bearer "+call.token)
 	} else {
 		out.Header.Del("Authorization")

@@ -72,6 +72,7 @@ type pkgKey struct {
 	Required     bool
 	Description  template.HTML
 	Hosts        []string
+	MaxBytes     int
 	Approved     bool
 	Set          bool
 	SecretAnchor string
@@ -244,7 +245,7 @@ func (h *Page) keychainDetail(kc store.Keychain, focus string) (*kcDetail, error
 			}
 			v.Keys = append(v.Keys, pkgKey{
 				Name: k.Name, Required: k.Required, Description: renderDescription(k.Description),
-				Hosts: k.Hosts, Approved: grant != nil && slices.Contains(grant.Keys, k.Name),
+				Hosts: k.Hosts, MaxBytes: k.MaxBytes, Approved: grant != nil && slices.Contains(grant.Keys, k.Name),
 				Set: row.Set, SecretAnchor: row.Anchor,
 			})
 		}
