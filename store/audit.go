@@ -255,6 +255,8 @@ func (s *Store) PruneAudit(before time.Time) (int, error) {
 	return chained + legacy, errors.Join(chainErr, err)
 }
 
+// pruneLegacyAudit prunes the segments from before the chain, in time
+// order.
 func (s *Store) pruneLegacyAudit(limit int64) (int, error) {
 	total := 0
 	for {
@@ -277,7 +279,7 @@ func (s *Store) pruneLegacyAudit(limit int64) (int, error) {
 					return errStop
 				}
 				if _, _, chained, err := decodeSegment(v); chained || err != nil {
-					return err // pruneChain's
+					return err // nil for a chained segment: pruneChain's to prune
 				}
 				segs++
 				var seg []AuditEvent

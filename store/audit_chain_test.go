@@ -445,8 +445,9 @@ func TestAuditChainSurvivesRotation(t *testing.T) {
 	}
 	s := open(testKeyring(t, "k1"))
 	appendSegments(t, s, clk, 3)
-	if _, err := s.PruneAudit(clk.Now().Add(-2*time.Second - time.Second/2)); err != nil { // leaves the anchor under k1
-		t.Fatal(err)
+	// Prune segment 1 and trim segment 2: the anchor, under k1, vouches for the rest.
+	if n, err := s.PruneAudit(clk.Now().Add(-2*time.Second + time.Millisecond)); err != nil || n != 4 {
+		t.Fatalf("prune: %d %v", n, err)
 	}
 	s.Close()
 
@@ -467,7 +468,7 @@ func TestAuditChainSurvivesRotation(t *testing.T) {
 
 	s = open(testKeyring(t, "k2"))
 	defer s.Close()
-	if rep := verifyOK(t, s); rep.Segments != 4 {
+	if rep := verifyOK(t, s); rep.Segments != 4 || rep.Events != 2+3+6 {
 		t.Fatalf("after retiring k1: %+v", rep)
 	}
 	appendSegments(t, s, clk, 1)
