@@ -1,9 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -66,28 +68,41 @@ func (s *Store) AppendAudit(events []AuditEvent) error {
 }
 
 // appendAudit writes evs as one segment: a single record holding the
-// batch, keyed by its first event's time and id, plus one index entry per
-// distinct keychain and package in it. One record per batch rather than
-// three per event is what keeps auditing every proxied request cheap.
+// batch, keyed by its first event's time and id, chained to the segment
+// before it (audit_chain.go), plus one index entry per distinct keychain
+// and package in it. One record per batch rather than three per event is
+// what keeps auditing every proxied request cheap; the chain adds a head
+// read and two small writes to the same transaction, not an fsync.
 func (s *Store) appendAudit(evs []AuditEvent) error {
 	first := evs[0]
+	seg := auditKey(first.Time, first.ID)
+	events, err := json.Marshal(evs)
+	if err != nil {
+		return err
+	}
 	kcs, pkgs := auditOwners(evs)
-	err := s.update(func(w writer) error {
-		if err := setJSON(w, auditKey(first.Time, first.ID), evs); err != nil {
+	kr := s.kr
+	if err := s.markSealerInUse(kr); err != nil {
+		return err
+	}
+	auditAppendMu.Lock()
+	err = s.update(func(w writer) error {
+		if err := chainSegment(w, kr, seg, events); err != nil {
 			return err
 		}
 		for _, kc := range kcs {
-			if err := w.Set(auditIndexKey(pfxAuditByKC, kc, first.Time, first.ID), nil); err != nil {
+			if err := w.Set(auditIndexKeyOf(pfxAuditByKC, kc, seg), nil); err != nil {
 				return err
 			}
 		}
 		for _, pkg := range pkgs {
-			if err := w.Set(auditIndexKey(pfxAuditByPkg, pkg, first.Time, first.ID), nil); err != nil {
+			if err := w.Set(auditIndexKeyOf(pfxAuditByPkg, pkg, seg), nil); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	auditAppendMu.Unlock()
 	if errors.Is(err, errTxnTooBig) && len(evs) > 1 {
 		half := len(evs) / 2
 		if err := s.appendAudit(evs[:half]); err != nil {
@@ -109,6 +124,25 @@ func auditOwners(evs []AuditEvent) (kcs, pkgs []string) {
 		}
 	}
 	return kcs, pkgs
+}
+
+// auditIndexDeletes lists the index entries of segment segKey that no
+// longer hold once its events seg are cut down to keep.
+func auditIndexDeletes(segKey []byte, seg, keep []AuditEvent) [][]byte {
+	var dels [][]byte
+	oldKCs, oldPkgs := auditOwners(seg)
+	newKCs, newPkgs := auditOwners(keep)
+	for _, kc := range oldKCs {
+		if !slices.Contains(newKCs, kc) {
+			dels = append(dels, auditIndexKeyOf(pfxAuditByKC, kc, segKey))
+		}
+	}
+	for _, pkg := range oldPkgs {
+		if !slices.Contains(newPkgs, pkg) {
+			dels = append(dels, auditIndexKeyOf(pfxAuditByPkg, pkg, segKey))
+		}
+	}
+	return dels
 }
 
 // checkAuditEvent refuses what would break the key layout or bloat the
@@ -177,8 +211,8 @@ func (s *Store) QueryAudit(q AuditQuery) ([]AuditEvent, error) {
 				}
 				v = raw
 			}
-			var seg []AuditEvent
-			if err := decodeJSON(v, &seg); err != nil {
+			seg, err := segmentEvents(v)
+			if err != nil {
 				return err
 			}
 			for i := len(seg) - 1; i >= 0; i-- {
@@ -207,13 +241,23 @@ func (s *Store) QueryAudit(q AuditQuery) ([]AuditEvent, error) {
 
 // PruneAudit deletes events older than before, in batches of segments,
 // and returns how many it deleted. A segment that holds both older and
-// newer events is rewritten with the newer ones.
+// newer events is rewritten with the newer ones. Chained segments go in
+// chain order and leave an anchor behind (pruneChain); legacy ones, from
+// before the chain, in time order.
 func (s *Store) PruneAudit(before time.Time) (int, error) {
 	if err := s.enter(); err != nil {
 		return 0, err
 	}
 	defer s.leave()
 	limit := before.UnixNano()
+	chained, chainErr := s.pruneChain(limit)
+	legacy, err := s.pruneLegacyAudit(limit)
+	return chained + legacy, errors.Join(chainErr, err)
+}
+
+// pruneLegacyAudit prunes the segments from before the chain, in time
+// order.
+func (s *Store) pruneLegacyAudit(limit int64) (int, error) {
 	total := 0
 	for {
 		segs, deleted, done := 0, 0, false
@@ -234,6 +278,9 @@ func (s *Store) PruneAudit(before time.Time) (int, error) {
 				if segs >= purgeBatch {
 					return errStop
 				}
+				if _, _, chained, err := decodeSegment(v); chained || err != nil {
+					return err // nil for a chained segment: pruneChain's to prune
+				}
 				segs++
 				var seg []AuditEvent
 				if err := decodeJSON(v, &seg); err != nil {
@@ -246,20 +293,8 @@ func (s *Store) PruneAudit(before time.Time) (int, error) {
 					}
 				}
 				deleted += len(seg) - len(keep)
-				key := append([]byte(nil), k...)
-				first := seg[0]
-				oldKCs, oldPkgs := auditOwners(seg)
-				newKCs, newPkgs := auditOwners(keep)
-				for _, kc := range oldKCs {
-					if !slices.Contains(newKCs, kc) {
-						dels = append(dels, auditIndexKey(pfxAuditByKC, kc, first.Time, first.ID))
-					}
-				}
-				for _, pkg := range oldPkgs {
-					if !slices.Contains(newPkgs, pkg) {
-						dels = append(dels, auditIndexKey(pfxAuditByPkg, pkg, first.Time, first.ID))
-					}
-				}
+				key := bytes.Clone(k)
+				dels = append(dels, auditIndexDeletes(key, seg, keep)...)
 				if len(keep) == 0 {
 					dels = append(dels, key)
 					return nil

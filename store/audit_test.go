@@ -97,8 +97,8 @@ func TestAuditAppendQueryPrune(t *testing.T) {
 			if err != nil {
 				return fmt.Errorf("index entry of %s dangles: %w", kc, err)
 			}
-			var seg []AuditEvent
-			if err := decodeJSON(raw, &seg); err != nil {
+			seg, err := segmentEvents(raw)
+			if err != nil {
 				return err
 			}
 			if !slices.ContainsFunc(seg, func(e AuditEvent) bool { return e.Keychain == kc }) {

@@ -3,7 +3,9 @@ package store
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"strings"
@@ -41,12 +43,18 @@ type Keyring struct {
 	current string
 	order   []string // current first, then the others as given
 	aeads   map[string]cipher.AEAD
+	audit   map[string][]byte // per key id: the audit chain's HMAC key
 }
 
 // NewKeyring builds a keyring; current seals new values. The key bytes are
-// copied into AES key schedules and not retained otherwise.
+// copied into AES key schedules and audit keys derived from them, and not
+// retained otherwise.
 func NewKeyring(current MasterKey, others ...MasterKey) (*Keyring, error) {
-	kr := &Keyring{current: current.ID, aeads: make(map[string]cipher.AEAD, 1+len(others))}
+	kr := &Keyring{
+		current: current.ID,
+		aeads:   make(map[string]cipher.AEAD, 1+len(others)),
+		audit:   make(map[string][]byte, 1+len(others)),
+	}
 	for i, mk := range append([]MasterKey{current}, others...) {
 		field := fmt.Sprintf("master key %d", i+1)
 		if err := checkKeyID(field+" id", mk.ID); err != nil {
@@ -63,6 +71,9 @@ func NewKeyring(current MasterKey, others ...MasterKey) (*Keyring, error) {
 			return nil, err
 		}
 		kr.aeads[mk.ID] = aead
+		if kr.audit[mk.ID], err = hkdf.Key(sha256.New, mk.Key, nil, auditKeyLabel, sha256.Size); err != nil {
+			return nil, err
+		}
 		kr.order = append(kr.order, mk.ID)
 	}
 	return kr, nil
@@ -77,6 +88,15 @@ func (k *Keyring) IDs() []string { return cloneStrings(k.order) }
 func (k *Keyring) aead(id string) (cipher.AEAD, bool) {
 	a, ok := k.aeads[id]
 	return a, ok
+}
+
+// auditKeyLabel separates the audit chain's key from every other use of
+// a master key: a reader of the data alone cannot make a valid MAC.
+const auditKeyLabel = "keygate/audit-mac/v1"
+
+func (k *Keyring) auditMACKey(id string) ([]byte, bool) {
+	key, ok := k.audit[id]
+	return key, ok
 }
 
 // ParseMasterKeys reads "BASE64" (id "default") or "id1:BASE64,id2:BASE64";

@@ -18,8 +18,12 @@ import (
 //	pkh/<host>                   host index: package name
 //	gr/<kc>\0<pkg>               Grant JSON
 //	grp/<pkg>\0<kc>              grants by package (empty value)
-//	au/<time8><id>               audit segment: JSON array of a batch of events,
-//	                             keyed by its first event, time-ordered
+//	au/<time8><id>               audit segment: a batch of events, keyed by its
+//	                             first event, time-ordered; chained (see
+//	                             audit_chain.go) or a legacy JSON array
+//	aus/<seq8>                   chained segments in chain order: segment key
+//	auh/                         audit chain head (last seq and link, MAC'd)
+//	aua/                         audit chain anchor (where verify starts, MAC'd)
 //	auk/<kc>\0<time8><id>        segments with events of a keychain (empty value)
 //	aup/<pkg>\0<time8><id>       segments with events of a package (empty value)
 //	sk/<id>                      signing key: sealed record
@@ -36,6 +40,9 @@ const (
 	pfxAudit           = "au/"
 	pfxAuditByKC       = "auk/"
 	pfxAuditByPkg      = "aup/"
+	pfxAuditBySeq      = "aus/"
+	keyAuditHead       = "auh/"
+	keyAuditAnchor     = "aua/"
 	pfxSigningKey      = "sk/"
 	pfxWebhookDelivery = "whd/"
 	sep                = 0
@@ -85,9 +92,14 @@ func auditKey(t time.Time, id string) []byte {
 	return append(b, id...)
 }
 
-func auditIndexKey(prefix, owner string, t time.Time, id string) []byte {
-	b := append(scope(prefix, owner), auditTime(t)...)
-	return append(b, id...)
+// auditIndexKeyOf is the index key of segment key seg under owner. It
+// follows the segment key, not the events, which pruning may trim.
+func auditIndexKeyOf(prefix, owner string, seg []byte) []byte {
+	return append(scope(prefix, owner), seg[len(pfxAudit):]...)
+}
+
+func auditSeqKey(seq uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte(pfxAuditBySeq), seq)
 }
 
 // auditKeyFromIndex rebuilds the primary key from an index key.

@@ -7,7 +7,8 @@ import (
 )
 
 // Rewrap re-wraps every stored data key (user secrets, app secrets,
-// signing keys) under the current master key and returns how many records
+// signing keys) under the current master key, re-MACs the audit chain
+// records made under another (rewrapAudit), and returns how many records
 // it changed. It runs online: a page of records per transaction, so reads
 // and writes go on meanwhile (a write that races a page makes the page
 // retry). Each record is rewrapped at most once, so an interrupted run is
@@ -48,6 +49,11 @@ func (s *Store) Rewrap(ctx context.Context) (n int, err error) {
 			}
 			start = next
 		}
+	}
+	changed, err := s.rewrapAudit(ctx, kr)
+	n += changed
+	if err != nil {
+		return n, err
 	}
 	if s.dir == "" {
 		return n, nil
