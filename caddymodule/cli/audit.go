@@ -53,7 +53,7 @@ const (
 func auditCmd() leaf {
 	return leaf{
 		name:  "audit",
-		usage: "[--keychain <keychain>] [--package <@scope/name>] [--since <time|duration>] [--limit <n>] [--follow]",
+		usage: "[verify] [--keychain <keychain>] [--package <@scope/name>] [--since <time|duration>] [--limit <n>] [--follow]",
 		short: "Shows the audit log: injections, denials and changes",
 		long: `
 Shows audit events, oldest first. --since takes an RFC 3339 time or a
@@ -61,8 +61,13 @@ duration back from now (1h, 30m); --limit is 1 to 1000 (default 100).
 
 --follow keeps printing new events as they are written, until interrupted.
 With --json, events are printed as the API's JSON: one array, or with
---follow one object per line.`,
-		maxArgs: 0,
+--follow one object per line.
+
+keygate audit verify checks the whole trail's HMAC chain (keyed from the
+master key): exit 0 when it is whole, 1 when it is broken, naming the first
+bad segment and what is wrong with it (edited, deleted, reordered, forged,
+replayed or truncated).`,
+		maxArgs: 1,
 		flags: func(f *pflag.FlagSet) {
 			f.String("keychain", "", "only events of this keychain")
 			f.String("package", "", "only events of this package")
@@ -74,7 +79,13 @@ With --json, events are printed as the API's JSON: one array, or with
 	}
 }
 
-func auditRun(e *env, _ []string) error {
+func auditRun(e *env, args []string) error {
+	if len(args) == 1 {
+		if args[0] != "verify" {
+			return usageErrorf("unknown argument: want 'keygate audit' or 'keygate audit verify'")
+		}
+		return auditVerify(e)
+	}
 	q := url.Values{}
 	for _, name := range []string{"keychain", "package"} {
 		if v, _ := e.flags.GetString(name); v != "" {
