@@ -344,7 +344,7 @@ func TestRequests(t *testing.T) {
 			name: "grant --all",
 			args: []string{"grant", kc, "@acme/tools", "--all"},
 			answers: map[string]answer{
-				"GET /v1/packages/@acme%2Ftools":                   {status: 200, body: manifestJSON},
+				"GET /v1/packages/@acme%2Ftools":                    {status: 200, body: manifestJSON},
 				"PUT /v1/keychains/" + kc + "/grants/@acme%2Ftools": {status: 200, body: grantJSON},
 			},
 			wantReqs: []string{"GET /v1/packages/@acme%2Ftools", "PUT /v1/keychains/" + kc + "/grants/@acme%2Ftools"},
