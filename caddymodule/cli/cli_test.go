@@ -341,11 +341,14 @@ func TestRequests(t *testing.T) {
 			wantOut:  []string{"Granted package @acme/tools", "active"},
 		},
 		{
-			name:     "grant no keys",
-			args:     []string{"grant", kc, "@acme/tools"},
-			answers:  map[string]answer{"PUT /v1/keychains/" + kc + "/grants/@acme%2Ftools": {status: 200, body: grantJSON}},
-			wantReqs: []string{"PUT /v1/keychains/" + kc + "/grants/@acme%2Ftools"},
-			wantBody: `{"keys":[]}`,
+			name: "grant --all",
+			args: []string{"grant", kc, "@acme/tools", "--all"},
+			answers: map[string]answer{
+				"GET /v1/packages/@acme%2Ftools":                    {status: 200, body: manifestJSON},
+				"PUT /v1/keychains/" + kc + "/grants/@acme%2Ftools": {status: 200, body: grantJSON},
+			},
+			wantReqs: []string{"GET /v1/packages/@acme%2Ftools", "PUT /v1/keychains/" + kc + "/grants/@acme%2Ftools"},
+			wantBody: `{"keys":["API_KEY"]}`,
 		},
 		{
 			name: "grants",
@@ -710,6 +713,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"secret", "set", kc, "A", "--rotation-days", "x"}, "keygate: secret set: invalid argument"},
 		{[]string{"secret", "set", kc, "A", "--rotation-days", "-1"}, "keygate: secret set: --rotation-days must not be negative"},
 		{[]string{"grant", kc}, "keygate: grant: missing arguments"},
+		{[]string{"grant", kc, "@acme/tools"}, "keygate: grant: name the keys to approve, or --all"},
+		{[]string{"grant", kc, "@acme/tools", "API_KEY", "--all"}, "keygate: grant: name keys or give --all, not both"},
 		{[]string{"revoke", kc, "@a/b", "c"}, "keygate: revoke: too many arguments"},
 		{[]string{"audit", "--limit", "0"}, "keygate: audit: --limit must be from 1 to 1000"},
 		{[]string{"audit", "--limit", "1001"}, "keygate: audit: --limit must be from 1 to 1000"},

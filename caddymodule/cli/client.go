@@ -193,9 +193,30 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 		return nil, fmt.Errorf("the answer from %s is larger than %d bytes", c.base, maxResponse)
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if err := c.checkJSON(resp, data); err != nil {
+			return nil, err
+		}
 		return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
 	}
 	return nil, c.problem(resp, data)
+}
+
+// checkJSON refuses a success that is not the API's: every answer of
+// keygate_api but 204 is JSON, while another site (a wrong port) answers
+// Caddy's empty 200. Saying so beats "unexpected end of JSON input".
+func (c *client) checkJSON(resp *http.Response, data []byte) error {
+	if resp.StatusCode == http.StatusNoContent {
+		return nil
+	}
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if mt == "application/json" && json.Valid(data) {
+		return nil
+	}
+	reason := fmt.Sprintf("it answered %d with Content-Type %q", resp.StatusCode, mt)
+	if len(bytes.TrimSpace(data)) == 0 {
+		reason = fmt.Sprintf("it answered %d with an empty body", resp.StatusCode)
+	}
+	return fmt.Errorf("no keygate API at %s: %s (set --api or %s)", c.base, reason, envAPI)
 }
 
 func (c *client) transportError(ctx context.Context, err error) error {

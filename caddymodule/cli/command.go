@@ -136,7 +136,15 @@ func single(name string, l leaf) caddycmd.Command {
 	}
 }
 
+// helpTemplate is cobra's own, without the footer Caddy adds to its root
+// (a link to Caddy's docs, which do not describe these commands); the
+// subcommands inherit it.
+var helpTemplate = new(cobra.Command).HelpTemplate() + `
+Reference: docs/cli.md in keygate's repository.
+`
+
 func setupCommon(cmd *cobra.Command) {
+	cmd.SetHelpTemplate(helpTemplate)
 	cmd.PersistentFlags().String("api", "", "keygate API URL (default $KEYGATE_API, else "+defaultAPI+")")
 	cmd.PersistentFlags().Bool("json", false, "print the API's JSON, for scripts")
 	cmd.SetFlagErrorFunc(flagError)

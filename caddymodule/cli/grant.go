@@ -1,8 +1,13 @@
 package cli
 
 import (
+	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 )
 
 // grant is a grant as the API answers it, with whether it works now.
@@ -21,20 +26,32 @@ type grant struct {
 func grantCmd() leaf {
 	return leaf{
 		name:  "grant",
-		usage: "<keychain> <@scope/name> [<KEY>...]",
+		usage: "<keychain> <@scope/name> (<KEY>... | --all)",
 		short: "Approves a package's use of some of a keychain's secrets",
 		long: `
 Approves the package, as its current sha256, to use the named keys of the
-keychain. The keys must be ones the package requests. Running it again
-replaces the approved keys; after the package's sha256 changes, run it
-again to approve the new code.`,
+keychain, or with --all every key the package requests. The keys must be
+ones the package requests. Running it again replaces the approved keys;
+after the package's sha256 changes, run it again to approve the new code.
+Naming no key is refused rather than taken as "approve nothing": to take
+a grant away, use keygate revoke.`,
 		minArgs: 2, maxArgs: -1,
+		flags: func(f *pflag.FlagSet) {
+			f.Bool("all", false, "approve every key the package requests")
+		},
 		run: grantRun,
 	}
 }
 
 func grantRun(e *env, args []string) error {
 	kc, pkg, keys := args[0], args[1], args[2:]
+	all, _ := e.flags.GetBool("all")
+	switch {
+	case all && len(keys) > 0:
+		return usageErrorf("name keys or give --all, not both")
+	case !all && len(keys) == 0:
+		return usageErrorf("name the keys to approve, or --all for every key the package requests (keygate revoke takes a grant away)")
+	}
 	for _, k := range keys {
 		if err := checkName("key", k); err != nil {
 			return err
@@ -43,6 +60,18 @@ func grantRun(e *env, args []string) error {
 	c, err := e.api()
 	if err != nil {
 		return err
+	}
+	if all {
+		var m manifest
+		if _, err := c.getJSON(e.ctx, "/v1/packages/"+segment(pkg), nil, &m); err != nil {
+			return err
+		}
+		for _, k := range m.Keys {
+			keys = append(keys, k.Name)
+		}
+		if len(keys) == 0 {
+			return fmt.Errorf("package %s requests no keys", oneLine(pkg))
+		}
 	}
 	body := struct {
 		Keys []string `json:"keys"`
@@ -76,11 +105,33 @@ func statusText(g grant) string {
 	case "stale":
 		return "stale: the package changed (sha256 " + short(g.CurrentSHA256) + "); grant it again to approve"
 	case "missing_keys":
-		return "waiting for values of " + list(g.MissingKeys) + " (keygate secret set)"
+		return missingText(g)
 	case "":
 		return "-"
 	}
 	return g.Status
+}
+
+// missingText says, for each required key the grant cannot use yet,
+// what it lacks. A key the grant approves lacks its value (Decide demands
+// both); one it does not approve lacks the approval.
+func missingText(g grant) string {
+	var noValue, notApproved []string
+	for _, k := range g.MissingKeys {
+		if slices.Contains(g.Keys, k) {
+			noValue = append(noValue, k)
+		} else {
+			notApproved = append(notApproved, k)
+		}
+	}
+	var parts []string
+	if len(notApproved) > 0 {
+		parts = append(parts, "not approved: "+list(notApproved)+" (keygate grant)")
+	}
+	if len(noValue) > 0 {
+		parts = append(parts, "waiting for values of "+list(noValue)+" (keygate secret set)")
+	}
+	return "missing keys: " + strings.Join(parts, "; ")
 }
 
 func grantsCmd() leaf {

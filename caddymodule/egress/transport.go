@@ -148,6 +148,16 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return res, err
 }
 
+// tokenProblem explains a refused token. The commonest mistake is to send
+// the keychain token (what agents use at ingress) instead of the
+// invocation token the package received, so that one is named.
+func (t *Transport) tokenProblem(tok string, err error) *gateway.Problem {
+	if _, kerr := t.app.Tokens().VerifyKeychainToken(tok); kerr == nil {
+		return gateway.Unauthorized("this is a keychain token; egress wants the invocation token that keygate sent to the package in Authorization")
+	}
+	return gateway.ToProblem(err)
+}
+
 // authorize runs SPEC Flow 2 steps 1 to 4 and returns the request to send.
 func (t *Transport) authorize(req *http.Request, ev *store.AuditEvent, host, port string) (*http.Request, *gateway.Problem) {
 	tok, ok := invocationToken(req.Header)
@@ -156,7 +166,7 @@ func (t *Transport) authorize(req *http.Request, ev *store.AuditEvent, host, por
 	}
 	claims, err := t.app.Tokens().VerifyInvocationToken(tok)
 	if err != nil {
-		return nil, gateway.ToProblem(err)
+		return nil, t.tokenProblem(tok, err)
 	}
 	ev.Keychain, ev.Package = claims.Keychain, claims.Package
 	if p := t.checkStillGranted(&claims); p != nil {

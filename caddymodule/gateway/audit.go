@@ -57,6 +57,11 @@ func (q *auditQueue) record(ctx context.Context, ev store.AuditEvent) error {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now().UTC()
 	}
+	// The id is given here, not by the store, so the log line written
+	// after the batch carries the id the store holds.
+	if ev.ID == "" {
+		ev.ID = store.NewAuditID(ev.Time)
+	}
 	select {
 	case q.ch <- ev:
 		return nil

@@ -73,6 +73,9 @@ func WriteProblem(w http.ResponseWriter, p *Problem) {
 // errors that reverse_proxy would retry or turn into 502.
 func ProblemResponse(req *http.Request, p *Problem) *http.Response {
 	body, _ := json.Marshal(p)
+	// A newline ends the body, as json.Encoder ends WriteProblem's, so that
+	// curl's output does not run into the shell prompt.
+	body = append(body, '\n')
 	h := make(http.Header, 4)
 	for k, v := range p.headersExtra {
 		h[k] = v

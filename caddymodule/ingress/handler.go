@@ -319,8 +319,7 @@ func (h *PackageHandler) explainDenial(err error, kc string, pkg *store.Manifest
 	switch p.Reason {
 	case "missing_keys":
 		for i := range p.MissingKeys {
-			p.MissingKeys[i].SetWith = fmt.Sprintf("keygate secret set %s %s && keygate grant %s %s %s",
-				kc, p.MissingKeys[i].Name, kc, pkg.Name, p.MissingKeys[i].Name)
+			p.MissingKeys[i].SetWith = h.setWith(kc, pkg, p.MissingKeys[i].Name)
 		}
 		p.SetURL = h.app.OwnerPageURL(kc, pkg.Name)
 	case "no_grant", "stale_grant":
@@ -341,6 +340,26 @@ func upstreamHostPort(u *url.URL) string {
 		port = "443"
 	}
 	return net.JoinHostPort(u.Hostname(), port)
+}
+
+// setWith is the command that makes a missing key usable: approving it
+// when its value is set, else setting it and approving it. The grant named
+// keeps the keys already approved (that the package still requests), since
+// a grant replaces them.
+func (h *PackageHandler) setWith(kc string, pkg *store.Manifest, key string) string {
+	keys := key
+	if g, err := h.app.Store().GetGrant(kc, pkg.Name); err == nil {
+		for _, k := range g.Keys {
+			if _, requested := pkg.Key(k); requested && k != key {
+				keys += " " + k
+			}
+		}
+	}
+	grant := fmt.Sprintf("keygate grant %s %s %s", kc, pkg.Name, keys)
+	if ok, _ := h.app.Store().HasSecret(kc, key); ok {
+		return grant
+	}
+	return fmt.Sprintf("keygate secret set %s %s && %s", kc, key, grant)
 }
 
 // packageLabel returns the package host label of a request host such as

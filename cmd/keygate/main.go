@@ -1,8 +1,12 @@
-// Command keygate is Caddy with keygate's modules built in: every caddy
-// command (run, reload, adapt, validate, version, ...) plus keygate's own.
+// Command keygate is Caddy with keygate's modules built in: keygate's own
+// commands plus Caddy's (run, reload, adapt, validate, ...). Its help and
+// version are keygate's; the Caddy commands that would replace the binary
+// with one without keygate refuse.
 package main
 
 import (
+	"os"
+
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 
@@ -13,5 +17,9 @@ import (
 
 func main() {
 	caddy.CustomBinaryName = "keygate"
+	caddy.CustomLongDescription = longDescription
+	if code, handled := intercept(os.Args[1:], os.Stdout, os.Stderr); handled {
+		os.Exit(code)
+	}
 	caddycmd.Main()
 }
