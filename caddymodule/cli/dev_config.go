@@ -63,7 +63,8 @@ func hostOnly(h string) string {
 
 // devCaddyfile is dev mode's whole configuration: an in-memory store, and
 // the API, package and egress sites, each bound to loopback only. Caddy's
-// admin endpoint is off and nothing is persisted. Every egress route
+// admin endpoint is off, and nothing is persisted: neither the config nor
+// Caddy's own storage files (its storage check and cleaning are off). Every egress route
 // injects its key as "Authorization: Bearer {secret}", the keygate
 // transport's default.
 func devCaddyfile(masterKey, adminToken string, p devPorts, routes []egressRoute) string {
@@ -71,6 +72,8 @@ func devCaddyfile(masterKey, adminToken string, p devPorts, routes []egressRoute
 	fmt.Fprintf(&b, `{
 	admin off
 	persist_config off
+	storage_check off
+	storage_clean_interval off
 	keygate {
 		storage memory
 		master_key %s
