@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keygate/keygate/policy"
 )
 
 // devProc is a running `keygate dev`.
@@ -324,4 +326,48 @@ func TestDevModeRefusesBadInput(t *testing.T) {
 			AssertNotContains(t, "the value", value, map[string]string{"stderr": stderr, "stdout": dev.out.String()})
 		})
 	}
+}
+
+// TestDevModeSignWebhook: sign-webhook finds the running dev gateway from
+// its state file and prints a curl line to its webhook URL whose
+// signature verifies, without the signing secret in it. (The manifest
+// keygate dev runs declares no webhooks until the manifest field lands;
+// sign-webhook reads the webhooks from --manifest.)
+func TestDevModeSignWebhook(t *testing.T) {
+	manifest := writeDevManifest(t, devManifest(map[string]any{"name": "HOOK_SECRET", "hosts": []string{"api.weather.example"}}))
+	hooks := writeDevManifest(t, map[string]any{"webhooks": []map[string]any{
+		{"name": "github", "path": "/webhook", "scheme": "github", "secret": "HOOK_SECRET"}}})
+	secret := RandomToken(t, "ghs_")
+	noteSensitive(secret)
+	dev := startDev(t, []string{"KEYGATE_SECRET_HOOK_SECRET=" + secret}, "--manifest", manifest)
+	o := dev.ready()
+	body := filepath.Join(t.TempDir(), "push.json")
+	os.WriteFile(body, []byte(`{"zen":"Keep it logically awesome."}`), 0o600)
+
+	r := RunBinary(t, append(dev.cmd.Env, "KEYGATE_SECRET_HOOK_SECRET="+secret), "",
+		"dev", "sign-webhook", "github", body, "--manifest", hooks)
+	if r.Code != 0 {
+		t.Fatalf("sign-webhook: %s", r)
+	}
+	st, err := os.ReadFile(dev.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var state struct{ Keychain string }
+	json.Unmarshal(st, &state)
+	if want := "'" + strings.TrimSuffix(o.site, "/") + "/_keygate/webhooks/" + state.Keychain + "/github'"; !strings.Contains(r.Stdout, want) {
+		t.Fatalf("curl line lacks %s:\n%s", want, r.Stdout)
+	}
+	sig := regexp.MustCompile(`-H 'X-Hub-Signature-256: (sha256=[0-9a-f]{64})'`).FindStringSubmatch(r.Stdout)
+	if sig == nil {
+		t.Fatalf("no signature header in:\n%s", r.Stdout)
+	}
+	raw, _ := os.ReadFile(body)
+	h := http.Header{"X-Hub-Signature-256": {sig[1]}}
+	if _, err := policy.VerifyWebhook(policy.WebhookSchemeGitHub, []byte(secret), h, raw, time.Now(), 0); err != nil {
+		t.Fatalf("the printed signature does not verify: %v", err)
+	}
+	AssertNotContains(t, "the signing secret", secret, map[string]string{
+		"sign-webhook stdout": r.Stdout, "sign-webhook stderr": r.Stderr,
+		"keygate dev stdout": dev.out.String(), "keygate dev stderr": dev.errs.String()})
 }
