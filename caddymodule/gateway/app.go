@@ -30,10 +30,16 @@ func init() {
 //
 // With neither master_key nor admin_token configured, keygate creates both
 // as files of mode 0600 in its data directory on first run and logs their
-// paths, never their values.
+// paths, never their values. With storage_memory, nothing is written:
+// unset keys are generated in memory, once per process.
 type App struct {
 	// Directory of the Badger store. Default: <caddy data dir>/keygate.
 	Storage string `json:"storage,omitempty"`
+
+	// Keep the store in memory instead (Caddyfile: storage memory), for
+	// dev mode and tests: everything is lost when the process exits. One
+	// in-memory store per process, kept across reloads.
+	StorageMemory bool `json:"storage_memory,omitempty"`
 
 	// Master keys, "BASE64" or "id1:BASE64,id2:BASE64" (the first seals).
 	// Placeholders such as {env.KEYGATE_MASTER_KEY} or {file./path} are
@@ -99,7 +105,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.AuditRetention = caddy.Duration(90 * 24 * time.Hour)
 	}
 	a.dir = a.Storage
-	if a.dir == "" {
+	if a.StorageMemory {
+		a.dir = memoryDir
+	} else if a.dir == "" {
 		a.dir = filepath.Join(caddy.AppDataDir(), "keygate")
 	}
 	repl := caddy.NewReplacer()
@@ -136,11 +144,16 @@ func (a *App) Provision(ctx caddy.Context) error {
 // open reads or creates the first-run key files, opens (or joins) the
 // shared store and loads the signing keys.
 func (a *App) open() error {
-	if err := os.MkdirAll(a.dir, 0o700); err != nil {
-		return fmt.Errorf("keygate: creating storage directory %s: %w", a.dir, err)
-	}
 	masterSpec, adminToken := a.masterSpec, a.adminTokenSpec
 	var err error
+	if a.StorageMemory {
+		masterSpec, adminToken, err = memoryDefaults(masterSpec, adminToken, a.logger)
+		if err != nil {
+			return err
+		}
+	} else if err := os.MkdirAll(a.dir, 0o700); err != nil {
+		return fmt.Errorf("keygate: creating storage directory %s: %w", a.dir, err)
+	}
 	if masterSpec == "" {
 		if masterSpec, err = loadOrCreateMasterKeyFile(a.dir, a.logger); err != nil {
 			return err
@@ -155,7 +168,7 @@ func (a *App) open() error {
 	if err != nil {
 		return fmt.Errorf("keygate: master_key: %w", err)
 	}
-	sh, err := openShared(a.dir, keyring, a.MaxValueBytes, a.logger)
+	sh, err := openShared(a.dir, a.StorageMemory, keyring, a.MaxValueBytes, a.logger)
 	if err != nil {
 		return err
 	}
@@ -173,6 +186,9 @@ func (a *App) open() error {
 
 // Validate checks the configuration.
 func (a *App) Validate() error {
+	if a.StorageMemory && a.Storage != "" {
+		return fmt.Errorf("keygate: storage and storage_memory are exclusive; set one")
+	}
 	if a.MaxValueBytes < 1 || a.MaxValueBytes > 64<<10 {
 		return fmt.Errorf("keygate: max_value_bytes must be between 1 and 65536, got %d", a.MaxValueBytes)
 	}

@@ -31,10 +31,15 @@ type shared struct {
 	retention time.Duration
 }
 
-func openShared(dir string, keyring *store.Keyring, maxBytes int, logger *zap.Logger) (*shared, error) {
+func openShared(dir string, inMemory bool, keyring *store.Keyring, maxBytes int, logger *zap.Logger) (*shared, error) {
 	v, loaded, err := sharedPool.LoadOrNew(dir, func() (caddy.Destructor, error) {
+		badgerDir := dir
+		if inMemory {
+			badgerDir = "" // dir is only the pool's key then
+		}
 		st, err := store.Open(store.Options{
-			Dir:           dir,
+			Dir:           badgerDir,
+			InMemory:      inMemory,
 			Keyring:       keyring,
 			MaxValueBytes: maxBytes,
 			Logger:        badgerLogger{logger.Named("store").Sugar()},

@@ -1,0 +1,154 @@
+package cli
+
+import (
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+
+	"github.com/keygate/keygate/store"
+)
+
+// devSuffix is the package site's domain suffix in dev mode: *.localhost
+// resolves to loopback in curl and browsers without any DNS set-up.
+const devSuffix = "dev.localhost"
+
+// devPorts are the loopback ports of dev mode's three sites.
+type devPorts struct{ api, site, egress int }
+
+// egressRoute is one egress route of dev mode: /<name>/ on the egress
+// site, proxied to target with the key's value injected.
+type egressRoute struct {
+	name   string
+	app    bool
+	target string // scheme://host[:port]
+}
+
+// path is the route's base path on the egress site.
+func (r egressRoute) path() string { return "/" + r.name + "/" }
+
+// devEgressRoutes returns one route per key (and app key) with hosts, to
+// its first host that is not a wildcard. Loopback hosts are dialed over
+// plain http, for local stand-ins of an API; every other host over https.
+func devEgressRoutes(m *store.Manifest) []egressRoute {
+	var out []egressRoute
+	add := func(keys []store.KeySpec, app bool) {
+		for _, k := range keys {
+			for _, h := range k.Hosts {
+				if strings.HasPrefix(h, "*.") {
+					continue
+				}
+				scheme := "https"
+				if isLoopback(hostOnly(h)) {
+					scheme = "http"
+				}
+				out = append(out, egressRoute{name: k.Name, app: app, target: scheme + "://" + h})
+				break
+			}
+		}
+	}
+	add(m.Keys, false)
+	add(m.AppKeys, true)
+	return out
+}
+
+// hostOnly strips the port (and IPv6 brackets) from a host pattern.
+func hostOnly(h string) string {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		return host
+	}
+	return strings.Trim(h, "[]")
+}
+
+// devCaddyfile is dev mode's whole configuration: an in-memory store, and
+// the API, package and egress sites, each bound to loopback only. Caddy's
+// admin endpoint is off, and nothing is persisted: neither the config nor
+// Caddy's own storage files (its storage check and cleaning are off). Every egress route
+// injects its key as "Authorization: Bearer {secret}", the keygate
+// transport's default.
+func devCaddyfile(masterKey, adminToken string, p devPorts, routes []egressRoute) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `{
+	admin off
+	persist_config off
+	storage_check off
+	storage_clean_interval off
+	keygate {
+		storage memory
+		master_key %s
+		admin_token %s
+		public_url http://127.0.0.1:%d
+	}
+}
+
+http://:%d {
+	bind 127.0.0.1
+	keygate_api
+}
+
+http://*.%s:%d {
+	bind 127.0.0.1
+	keygate_package {
+		suffix %s
+	}
+}
+
+http://:%d {
+	bind 127.0.0.1
+`, masterKey, adminToken, p.api, p.api, devSuffix, p.site, devSuffix, p.egress)
+	for _, r := range routes {
+		scope := ""
+		if r.app {
+			scope = " app"
+		}
+		fmt.Fprintf(&b, `	route %s* {
+		uri strip_prefix /%s
+		reverse_proxy %s {
+			transport keygate {
+				secret %s%s
+			}
+		}
+	}
+`, r.path(), r.name, r.target, r.name, scope)
+	}
+	b.WriteString("\trespond \"keygate dev: no egress route here; see the routes keygate dev printed\" 404\n}\n")
+	return b.String()
+}
+
+// adaptCaddyfile turns src into Caddy's JSON config.
+func adaptCaddyfile(src string) ([]byte, error) {
+	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), map[string]any{"filename": "keygate-dev"})
+	if err != nil {
+		return nil, fmt.Errorf("building the dev config: %w", err)
+	}
+	return cfg, nil
+}
+
+// freeLoopbackPort asks the kernel for a free port on 127.0.0.1.
+func freeLoopbackPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free loopback port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// pickPorts fills the zero ports of p with free loopback ports, all
+// different.
+func pickPorts(p devPorts) (devPorts, error) {
+	used := map[int]bool{p.api: p.api != 0, p.site: p.site != 0, p.egress: p.egress != 0}
+	for _, port := range []*int{&p.api, &p.site, &p.egress} {
+		for *port == 0 {
+			n, err := freeLoopbackPort()
+			if err != nil {
+				return p, err
+			}
+			if !used[n] {
+				*port, used[n] = n, true
+			}
+		}
+	}
+	return p, nil
+}
