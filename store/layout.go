@@ -23,6 +23,8 @@ import (
 //	auk/<kc>\0<time8><id>        segments with events of a keychain (empty value)
 //	aup/<pkg>\0<time8><id>       segments with events of a package (empty value)
 //	sk/<id>                      signing key: sealed record
+//	osl/<sha256 hex>             owner sign-in link JSON, by hash of its token
+//	oss/<sha256 hex>             owner session JSON, by hash of its cookie token
 const (
 	pfxKeychain     = "kc/"
 	pfxOwner        = "kco/"
@@ -36,6 +38,8 @@ const (
 	pfxAuditByKC    = "auk/"
 	pfxAuditByPkg   = "aup/"
 	pfxSigningKey   = "sk/"
+	pfxOwnerLink    = "osl/"
+	pfxOwnerSession = "oss/"
 	sep             = 0
 	auditTimeLength = 8
 )

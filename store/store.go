@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +46,7 @@ type Store struct {
 	be       backend
 	cache    *metaCache
 	kc       keycheckStore // nil in memory: no key check
+	origin   string        // what the store is kept in, to refuse copying a store onto itself
 	maxValue int
 	log      Logger
 	nowFn    func() time.Time
@@ -117,6 +119,9 @@ func (s *Store) openBadger(opts Options, cacheBytes int64) error {
 	)
 	if !opts.InMemory {
 		s.kc = fileKeycheck{dir: opts.Dir}
+		if abs, err := filepath.Abs(opts.Dir); err == nil {
+			s.origin = "badger " + abs
+		}
 		if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 			return fmt.Errorf("create store dir: %w", err)
 		}
@@ -161,6 +166,7 @@ func (s *Store) openPostgres(opts Options, cacheBytes int64) error {
 	}
 	s.be = be
 	s.kc = pgKeycheck{be}
+	s.origin = "postgres " + be.where
 	err = s.kc.locked(func() error {
 		doc, changed, fresh, err := planKeycheck(s.kc, opts.Keyring)
 		if err != nil || !changed {
