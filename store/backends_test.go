@@ -75,6 +75,8 @@ var conformance = []struct {
 	{"TestOwnerSessions", TestOwnerSessions},
 	{"TestRunExclusive", TestRunExclusive},
 	{"TestCopyRoundTrip", TestCopyRoundTrip},
+	{"TestBackendIterate", TestBackendIterate},
+	{"TestBackendUpdateAtomic", TestBackendUpdateAtomic},
 }
 
 func TestPostgres(t *testing.T) {
