@@ -79,7 +79,15 @@ func openPostgres(dsn string, timeout time.Duration, log Logger) (*postgresBacke
 	if b.pool, err = pgxpool.NewWithConfig(context.Background(), cfg); err != nil {
 		return nil, b.mapErr("open", err)
 	}
-	if err := b.migrate(); err != nil {
+	ctx, cancel := b.ctx()
+	err = b.pool.Ping(ctx)
+	cancel()
+	if err == nil {
+		err = b.migrate()
+	} else {
+		err = b.mapErr("connect", err)
+	}
+	if err != nil {
 		b.pool.Close()
 		return nil, err
 	}

@@ -333,6 +333,7 @@ func TestPostgresPasswordNeverInErrors(t *testing.T) {
 			}
 			assertNoSecretIn(t, append(log.all(), err.Error(), fmt.Sprintf("%+v", err)), pw)
 			assertNoSecretIn(t, []string{err.Error()}, testPG.Password())
+			t.Log(err)
 		})
 	}
 	_, err := OpenSpec("postgres:"+wrong, kr)
@@ -517,5 +518,19 @@ func TestCopyBetweenBackends(t *testing.T) {
 	pg.Close()
 	if _, err := OpenSpec("postgres:"+dsn, testKeyring(t, "k9")); !errors.Is(err, ErrMasterKey) {
 		t.Fatalf("copy opened with a foreign key: %v", err)
+	}
+}
+
+func TestOpenPostgresOptionsRejected(t *testing.T) {
+	kr := testKeyring(t, "k1")
+	for _, o := range []Options{
+		{Postgres: "postgres://x@127.0.0.1/db", Dir: t.TempDir(), Keyring: kr},
+		{Postgres: "postgres://x@127.0.0.1/db", InMemory: true, Keyring: kr},
+		{Postgres: "postgres://x@127.0.0.1/db", Timeout: -time.Second, Keyring: kr},
+		{Postgres: "postgres://x@127.0.0.1/db"},
+	} {
+		if _, err := Open(o); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Open(%+v) = %v, want ErrInvalid", o, err)
+		}
 	}
 }
