@@ -4,8 +4,8 @@ import "errors"
 
 // backend is the storage under the store: ordered byte keys in
 // transactions. It only ever sees sealed values; sealing sits above it.
-// Badger is the embedded default; a shared backend on a distributed
-// database would implement the same four ideas.
+// Badger is the embedded default; PostgreSQL is the shared one. Both pass
+// the same test suite.
 type backend interface {
 	// Get reads one key in its own snapshot: the hot path's single read.
 	Get(key []byte) ([]byte, error)
@@ -17,9 +17,9 @@ type backend interface {
 	Update(fn func(w writer) error) error
 	// GC reclaims space; errNothingToCollect when there was none.
 	GC() error
-	// Exclusive reports whether this process is the only writer, which
-	// the metadata cache needs to stay correct.
-	Exclusive() bool
+	// TryLock takes the named lock that lets one process at a time do a
+	// piece of periodic work; ok=false when another process holds it.
+	TryLock(name string) (unlock func(), ok bool, err error)
 	Close() error
 }
 

@@ -97,8 +97,9 @@ func (b *badgerBackend) GC() error {
 	return mapBadgerErr(err)
 }
 
-// Exclusive: Badger's directory lock keeps every other process out.
-func (b *badgerBackend) Exclusive() bool { return true }
+// TryLock always succeeds: Badger's directory lock already keeps every
+// other process out.
+func (b *badgerBackend) TryLock(string) (func(), bool, error) { return func() {}, true, nil }
 
 func (b *badgerBackend) Close() error { return b.db.Close() }
 

@@ -299,12 +299,3 @@ func procStatusMiB(tb testing.TB, field string) float64 {
 	}
 	return 0
 }
-
-// TestMain removes the 1M benchmark's temporary directory.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if largeStore.temp {
-		os.RemoveAll(largeStore.dir)
-	}
-	os.Exit(code)
-}

@@ -19,15 +19,19 @@ const cacheEntryOverhead = 160
 //
 // Correctness rests on two rules: the store invalidates every key it
 // writes after the write commits, and a fill that read the backend before
-// such an invalidation is dropped (gen changed).
+// such an invalidation is dropped (gen changed). With a shared database
+// other processes write too: their changes arrive as notifications
+// (invalidate, flush), and while that channel is down the cache is
+// distrusted: every read goes to the database and nothing is filled.
 type metaCache struct {
-	mu    sync.RWMutex
-	gen   uint64
-	m     map[string]cacheEntry
-	fifo  []string // insertion order for eviction; may name keys since dropped
-	head  int      // fifo[:head] are evicted
-	bytes int64
-	max   int64
+	mu       sync.RWMutex
+	gen      uint64
+	distrust bool
+	m        map[string]cacheEntry
+	fifo     []string // insertion order for eviction; may name keys since dropped
+	head     int      // fifo[:head] are evicted
+	bytes    int64
+	max      int64
 }
 
 type cacheEntry struct {
@@ -51,6 +55,9 @@ func (c *metaCache) get(k []byte) (v any, found bool, gen uint64) {
 	c.mu.RLock()
 	e, ok := c.m[string(k)]
 	gen = c.gen
+	if c.distrust {
+		ok = false
+	}
 	c.mu.RUnlock()
 	return e.v, ok, gen
 }
@@ -66,7 +73,7 @@ func (c *metaCache) put(k []byte, v any, size int, gen uint64) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if gen != c.gen {
+	if gen != c.gen || c.distrust {
 		return
 	}
 	ks := string(k)
@@ -123,6 +130,20 @@ func (c *metaCache) invalidate(keys []string) {
 			c.bytes -= e.size
 		}
 	}
+	c.gen++
+	c.mu.Unlock()
+}
+
+// flush drops everything and sets whether the cache may be trusted from
+// now on; fills that started before are dropped too.
+func (c *metaCache) flush(trusted bool) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.m = make(map[string]cacheEntry)
+	c.fifo, c.head, c.bytes = nil, 0, 0
+	c.distrust = !trusted
 	c.gen++
 	c.mu.Unlock()
 }

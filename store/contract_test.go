@@ -69,5 +69,21 @@ var (
 	_        = AuditQuery{Keychain: "", Package: "", Since: time.Time{}, Limit: 0}
 	_        = SigningKey{ID: "", Secret: nil, CreatedAt: time.Time{}, Retired: false}
 	_        = SecretOptions{AllowedHosts: nil, RotationHintDays: 0}
-	_        = []error{ErrNotFound, ErrInvalid, ErrConflict, ErrMasterKey, ErrClosed}
+	_        = []error{ErrNotFound, ErrInvalid, ErrConflict, ErrMasterKey, ErrClosed, ErrUnavailable}
+
+	// Round 2: shared storage.
+	_                                                                        = Options{Postgres: "", Timeout: 0}
+	_ func(*Store, string, func() error) (bool, error)                       = (*Store).RunExclusive
+	_ func(*Store, string, string, time.Duration) (string, time.Time, error) = (*Store).CreateOwnerLink
+	_ func(*Store, string) (OwnerLink, error)                                = (*Store).TakeOwnerLink
+	_ func(*Store, string, time.Duration) (string, OwnerSession, error)      = (*Store).CreateOwnerSession
+	_ func(*Store, string) (OwnerSession, error)                             = (*Store).GetOwnerSession
+	_ func(*Store, string) error                                             = (*Store).DeleteOwnerSession
+	_ func(*Store) (int, error)                                              = (*Store).PruneOwnerState
+	_ func(*Store, *Store, bool) (CopyCounts, error)                         = Copy
+	_ func(*Store, *Store) error                                             = VerifyCopy
+	_ func(string, *Keyring) (*Store, error)                                 = OpenSpec
+	_                                                                        = OwnerLink{Owner: "", Keychain: "", Expires: time.Time{}}
+	_                                                                        = OwnerSession{Owner: "", CSRF: "", Expires: time.Time{}}
+	_                                                                        = CopyCounts{Records: 0, Bytes: 0, ByKind: nil}
 )

@@ -13,6 +13,10 @@ var (
 	ErrConflict  = errors.New("conflict")
 	ErrMasterKey = errors.New("master key")
 	ErrClosed    = errors.New("store closed")
+	// ErrUnavailable means the shared database did not answer within the
+	// store's bound (down, unreachable or refusing us); callers answer 503
+	// and try again later. Nothing was acknowledged that is not stored.
+	ErrUnavailable = errors.New("storage unavailable")
 	// ErrCorrupt means a sealed record failed authentication: it was
 	// altered, moved to another owner, name or version, or truncated.
 	ErrCorrupt = errors.New("sealed record does not open")

@@ -17,7 +17,7 @@ func (s *Store) RunGC(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.gcOnce()
+			s.RunExclusive("gc", func() error { s.gcOnce(); return nil })
 		}
 	}
 }

@@ -57,11 +57,14 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// memStore opens an in-memory store for pure unit tests.
+// memStore opens a fresh store for unit tests: Badger in memory, or a
+// new database in the PostgreSQL pass.
 func memStore(t testing.TB) (*Store, *clock) {
 	t.Helper()
 	c := newClock()
-	s, err := Open(Options{InMemory: true, Keyring: testKeyring(t, "k1"), Now: c.Now})
+	opts := testOptions(t, "")
+	opts.Keyring, opts.Now = testKeyring(t, "k1"), c.Now
+	s, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,13 +72,16 @@ func memStore(t testing.TB) (*Store, *clock) {
 	return s, c
 }
 
-// diskStore opens a store in dir (a fresh temp dir when "") on real files.
+// diskStore opens a durable store: Badger in dir (a fresh temp dir when
+// ""), or in the PostgreSQL pass the database that stands for dir.
 func diskStore(t testing.TB, dir string, kr *Keyring) *Store {
 	t.Helper()
-	if dir == "" {
+	if dir == "" && !onPostgres(t) {
 		dir = t.TempDir()
 	}
-	s, err := Open(Options{Dir: dir, Keyring: kr, Now: newClock().Now})
+	opts := testOptions(t, dir)
+	opts.Keyring, opts.Now = kr, newClock().Now
+	s, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,8 +12,8 @@ import (
 	"path/filepath"
 )
 
-// keycheck.json lets Open tell a wrong or missing master key apart from a
-// good one before Badger touches a file. For each master key id it holds
+// The key check (keycheck.json, or a row in PostgreSQL) lets Open tell a wrong or missing master key apart from a
+// good one before it touches a record. For each master key id it holds
 // the known constant sealed under that key; in_use marks ids whose key
 // may have sealed data, which Open therefore demands.
 const (
@@ -36,37 +36,55 @@ type keycheckEntry struct {
 	InUse bool   `json:"in_use"`
 }
 
-// readKeycheck returns the document, or ok=false when the file is absent.
-func readKeycheck(dir string) (doc keycheckDoc, ok bool, err error) {
-	b, err := os.ReadFile(filepath.Join(dir, keycheckName))
-	if errors.Is(err, fs.ErrNotExist) {
-		return keycheckDoc{}, false, nil
-	}
-	if err != nil {
-		return keycheckDoc{}, false, fmt.Errorf("read %s: %w", keycheckName, err)
+// keycheckStore holds the key check document: keycheck.json beside a
+// Badger directory, a row of keygate_meta in PostgreSQL. The logic below
+// is the same for both.
+type keycheckStore interface {
+	// load returns the stored document, or ok=false when there is none.
+	load() (b []byte, ok bool, err error)
+	// save replaces the document whole.
+	save(b []byte) error
+	// holdsData reports whether records exist, which a store without a
+	// key check must not have.
+	holdsData() (bool, error)
+	// locked runs fn while no other process changes the document.
+	locked(fn func() error) error
+	// name is what messages call the document.
+	name() string
+}
+
+// readKeycheck returns the document, or ok=false when there is none.
+func readKeycheck(ks keycheckStore) (doc keycheckDoc, ok bool, err error) {
+	b, ok, err := ks.load()
+	if err != nil || !ok {
+		return keycheckDoc{}, false, err
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
-		return keycheckDoc{}, false, fmt.Errorf("%s is not valid JSON: %w", keycheckName, ErrMasterKey)
+		return keycheckDoc{}, false, fmt.Errorf("%s is not valid JSON: %w", ks.name(), ErrMasterKey)
 	}
 	if doc.Format != keycheckFormat {
-		return keycheckDoc{}, false, fmt.Errorf("%s has unknown format %d: %w", keycheckName, doc.Format, ErrMasterKey)
+		return keycheckDoc{}, false, fmt.Errorf("%s has unknown format %d: %w", ks.name(), doc.Format, ErrMasterKey)
 	}
 	return doc, true, nil
 }
 
-// planKeycheck verifies the keyring against dir's keycheck.json without
+// planKeycheck verifies the keyring against the stored key check without
 // writing anything. It returns the document Open should hold, whether it
-// differs from the file, and whether the file is new.
-func planKeycheck(dir string, kr *Keyring) (next keycheckDoc, changed, fresh bool, err error) {
-	doc, ok, err := readKeycheck(dir)
+// differs from the stored one, and whether there was none.
+func planKeycheck(ks keycheckStore, kr *Keyring) (next keycheckDoc, changed, fresh bool, err error) {
+	doc, ok, err := readKeycheck(ks)
 	if err != nil {
 		return keycheckDoc{}, false, false, err
 	}
 	if !ok {
-		if _, err := os.Stat(filepath.Join(dir, badgerManifest)); err == nil {
+		data, err := ks.holdsData()
+		if err != nil {
+			return keycheckDoc{}, false, false, err
+		}
+		if data {
 			return keycheckDoc{}, false, false, &MasterKeyError{
 				ID:      kr.CurrentID(),
-				Problem: fmt.Sprintf("cannot verify master keys: %s is missing from a directory that holds data", keycheckName),
+				Problem: fmt.Sprintf("cannot verify master keys: %s is missing from a store that holds data", ks.name()),
 			}
 		}
 		next = keycheckDoc{Format: keycheckFormat}
@@ -130,18 +148,44 @@ func keycheckAAD(id string) []byte {
 
 // keycheckAfterRewrap keeps only the current key: nothing else is
 // referenced any more, so older keys may leave the configuration.
-func keycheckAfterRewrap(dir string, kr *Keyring) error {
+func keycheckAfterRewrap(ks keycheckStore, kr *Keyring) error {
 	doc := keycheckDoc{Format: keycheckFormat, Keys: []keycheckEntry{newKeycheckEntry(kr, kr.current, true)}}
-	return writeKeycheck(dir, doc)
+	return ks.locked(func() error { return writeKeycheck(ks, doc) })
 }
 
-func writeKeycheck(dir string, doc keycheckDoc) error {
+func writeKeycheck(ks keycheckStore, doc keycheckDoc) error {
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(dir, keycheckName, append(b, '\n'))
+	return ks.save(append(b, '\n'))
 }
+
+// fileKeycheck is keycheck.json in a Badger directory, whose lock keeps
+// other processes out.
+type fileKeycheck struct{ dir string }
+
+func (f fileKeycheck) load() ([]byte, bool, error) {
+	b, err := os.ReadFile(filepath.Join(f.dir, keycheckName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read %s: %w", keycheckName, err)
+	}
+	return b, true, nil
+}
+
+func (f fileKeycheck) save(b []byte) error { return writeFileAtomic(f.dir, keycheckName, b) }
+
+func (f fileKeycheck) holdsData() (bool, error) {
+	_, err := os.Stat(filepath.Join(f.dir, badgerManifest))
+	return err == nil, nil
+}
+
+func (f fileKeycheck) locked(fn func() error) error { return fn() }
+
+func (f fileKeycheck) name() string { return keycheckName }
 
 // writeFileAtomic replaces dir/name with data: temp file, fsync, rename,
 // fsync of the directory, so a crash leaves the old or the new file whole.
@@ -176,12 +220,12 @@ func writeFileAtomic(dir, name string, data []byte) (err error) {
 	return d.Sync()
 }
 
-// markSealerInUse records in keycheck.json that kr's current key seals
+// markSealerInUse records in the key check that kr's current key seals
 // data, before the first record it seals is written: a crash in between
 // errs on the side of demanding the key. Callers hold s.enter, so kr is
 // the store's keyring; after the first call it costs one atomic load.
 func (s *Store) markSealerInUse(kr *Keyring) error {
-	if s.dir == "" || s.sealerMarked.Load() == kr {
+	if s.kc == nil || s.sealerMarked.Load() == kr {
 		return nil
 	}
 	s.keycheckMu.Lock()
@@ -189,30 +233,28 @@ func (s *Store) markSealerInUse(kr *Keyring) error {
 	if s.sealerMarked.Load() == kr {
 		return nil
 	}
-	doc, ok, err := readKeycheck(s.dir)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return &MasterKeyError{ID: kr.current, Problem: keycheckName + " is missing"}
-	}
-	found := false
-	for i := range doc.Keys {
-		if doc.Keys[i].ID == kr.current {
-			found = true
-			if !doc.Keys[i].InUse {
-				doc.Keys[i].InUse = true
-				if err := writeKeycheck(s.dir, doc); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	if !found {
-		doc.Keys = append(doc.Keys, newKeycheckEntry(kr, kr.current, true))
-		if err := writeKeycheck(s.dir, doc); err != nil {
+	err := s.kc.locked(func() error {
+		doc, ok, err := readKeycheck(s.kc)
+		if err != nil {
 			return err
 		}
+		if !ok {
+			return &MasterKeyError{ID: kr.current, Problem: s.kc.name() + " is missing"}
+		}
+		for i := range doc.Keys {
+			if doc.Keys[i].ID == kr.current {
+				if doc.Keys[i].InUse {
+					return nil
+				}
+				doc.Keys[i].InUse = true
+				return writeKeycheck(s.kc, doc)
+			}
+		}
+		doc.Keys = append(doc.Keys, newKeycheckEntry(kr, kr.current, true))
+		return writeKeycheck(s.kc, doc)
+	})
+	if err != nil {
+		return err
 	}
 	s.sealerMarked.Store(kr)
 	return nil
@@ -228,10 +270,10 @@ func (s *Store) CheckKeyring(kr *Keyring) error {
 		return err
 	}
 	defer s.leave()
-	if s.dir == "" {
+	if s.kc == nil {
 		return nil
 	}
-	_, _, _, err := planKeycheck(s.dir, kr)
+	_, _, _, err := planKeycheck(s.kc, kr)
 	return err
 }
 

@@ -28,6 +28,8 @@ import (
 //	aup/<pkg>\0<time8><id>       segments with events of a package (empty value)
 //	sk/<id>                      signing key: sealed record
 //	whd/<pkg>\0<kc>\0<hook>\0<id> webhook delivery forwarded (JSON: expiry), for redeliveries
+//	osl/<sha256 hex>             owner sign-in link JSON, by hash of its token
+//	oss/<sha256 hex>             owner session JSON, by hash of its cookie token
 const (
 	pfxKeychain        = "kc/"
 	pfxOwner           = "kco/"
@@ -45,6 +47,8 @@ const (
 	keyAuditAnchor     = "aua/"
 	pfxSigningKey      = "sk/"
 	pfxWebhookDelivery = "whd/"
+	pfxOwnerLink       = "osl/"
+	pfxOwnerSession    = "oss/"
 	sep                = 0
 	auditTimeLength    = 8
 )

@@ -11,7 +11,7 @@ import (
 
 func readKeycheckIDs(t *testing.T, dir string) map[string]bool {
 	t.Helper()
-	doc, ok, err := readKeycheck(dir)
+	doc, ok, err := readKeycheck(testKeycheck(t, dir))
 	if err != nil || !ok {
 		t.Fatalf("read keycheck: ok=%v %v", ok, err)
 	}

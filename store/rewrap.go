@@ -12,7 +12,7 @@ import (
 // it changed. It runs online: a page of records per transaction, so reads
 // and writes go on meanwhile (a write that races a page makes the page
 // retry). Each record is rewrapped at most once, so an interrupted run is
-// finished by running it again. When it completes, keycheck.json keeps
+// finished by running it again. When it completes, the key check keeps
 // only the current key: older keys may then leave the configuration.
 func (s *Store) Rewrap(ctx context.Context) (n int, err error) {
 	s.rewrapMu.Lock()
@@ -55,7 +55,7 @@ func (s *Store) Rewrap(ctx context.Context) (n int, err error) {
 	if err != nil {
 		return n, err
 	}
-	if s.dir == "" {
+	if s.kc == nil {
 		return n, nil
 	}
 	if err := s.enter(); err != nil {
@@ -65,7 +65,7 @@ func (s *Store) Rewrap(ctx context.Context) (n int, err error) {
 	if s.kr != kr {
 		return n, errKeyringChanged
 	}
-	if err := keycheckAfterRewrap(s.dir, kr); err != nil {
+	if err := keycheckAfterRewrap(s.kc, kr); err != nil {
 		return n, err
 	}
 	s.infof("keygate store: rewrap done (%d records); key check now lists only master key %q", n, kr.CurrentID())

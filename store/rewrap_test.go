@@ -102,7 +102,9 @@ func TestRewrapResumesAfterCrash(t *testing.T) {
 	checkAllOpen(t, s, kc, want)
 	s.Close()
 	// Interrupted: k1 is still required.
-	if _, err := Open(Options{Dir: dir, Keyring: testKeyring(t, "k2")}); !errors.Is(err, ErrMasterKey) {
+	opts := testOptions(t, dir)
+	opts.Keyring = testKeyring(t, "k2")
+	if _, err := Open(opts); !errors.Is(err, ErrMasterKey) {
 		t.Fatalf("old key dropped before rewrap finished: %v", err)
 	}
 
@@ -131,7 +133,9 @@ func TestRewrapResumesAfterCrash(t *testing.T) {
 }
 
 func TestRewrapOnline(t *testing.T) {
-	s, err := Open(Options{InMemory: true, Keyring: testKeyring(t, "k1")})
+	opts := testOptions(t, "")
+	opts.Keyring = testKeyring(t, "k1")
+	s, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

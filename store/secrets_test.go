@@ -147,7 +147,9 @@ func TestPutSecretValidationWritesNothing(t *testing.T) {
 }
 
 func TestMaxValueBytesOption(t *testing.T) {
-	s, err := Open(Options{InMemory: true, Keyring: testKeyring(t, "k1"), MaxValueBytes: 16})
+	opts := testOptions(t, "")
+	opts.Keyring, opts.MaxValueBytes = testKeyring(t, "k1"), 16
+	s, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

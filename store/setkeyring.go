@@ -14,15 +14,16 @@ func (s *Store) SetKeyring(kr *Keyring) error {
 	if s.closed {
 		return ErrClosed
 	}
-	if s.dir != "" {
-		doc, changed, _, err := planKeycheck(s.dir, kr)
-		if err != nil {
-			return err
-		}
-		if changed {
-			if err := writeKeycheck(s.dir, doc); err != nil {
+	if s.kc != nil {
+		err := s.kc.locked(func() error {
+			doc, changed, _, err := planKeycheck(s.kc, kr)
+			if err != nil || !changed {
 				return err
 			}
+			return writeKeycheck(s.kc, doc)
+		})
+		if err != nil {
+			return err
 		}
 	}
 	s.kr = kr

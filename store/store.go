@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,13 @@ type Options struct {
 	// CacheBytes bounds the in-process metadata cache: 0 = DefaultCacheBytes,
 	// < 0 disables it.
 	CacheBytes int64
+	// Postgres, when set, is the DSN (libpq URL or key=value) of a shared
+	// PostgreSQL database used instead of Badger; Dir and InMemory must
+	// then be empty. Its password never appears in an error or log line.
+	Postgres string
+	// Timeout bounds each PostgreSQL round trip (0 = DefaultTimeout); past
+	// it a call fails with ErrUnavailable.
+	Timeout time.Duration
 }
 
 // Store is keygate's database. It is safe for concurrent use.
@@ -37,7 +45,8 @@ type Store struct {
 	kr       *Keyring
 	be       backend
 	cache    *metaCache
-	dir      string // "" in memory: no keycheck file
+	kc       keycheckStore // nil in memory: no key check
+	origin   string        // what the store is kept in, to refuse copying a store onto itself
 	maxValue int
 	log      Logger
 	nowFn    func() time.Time
@@ -46,7 +55,7 @@ type Store struct {
 	closed bool
 
 	keycheckMu   sync.Mutex
-	sealerMarked atomic.Pointer[Keyring] // keyring whose current key keycheck.json marks in use
+	sealerMarked atomic.Pointer[Keyring] // keyring whose current key the key check marks in use
 
 	rewrapMu   sync.Mutex
 	rewrapPage int             // records per Rewrap transaction
@@ -54,16 +63,22 @@ type Store struct {
 }
 
 // Open opens (or creates) the store. A wrong or missing master key is
-// reported, wrapping ErrMasterKey, before any Badger file is touched.
+// reported, wrapping ErrMasterKey, before any record is touched.
 func Open(opts Options) (*Store, error) {
 	if opts.Keyring == nil {
 		return nil, invalid("keyring", "is required")
 	}
-	if !opts.InMemory && opts.Dir == "" {
+	if opts.Postgres != "" && (opts.Dir != "" || opts.InMemory) {
+		return nil, invalid("postgres", "cannot be combined with dir or in_memory")
+	}
+	if opts.Postgres == "" && !opts.InMemory && opts.Dir == "" {
 		return nil, invalid("dir", "is required unless in memory")
 	}
 	if opts.MaxValueBytes < 0 {
 		return nil, invalid("max_value_bytes", "must not be negative")
+	}
+	if opts.Timeout < 0 {
+		return nil, invalid("timeout", "must not be negative")
 	}
 	s := &Store{
 		kr:         opts.Keyring,
@@ -78,25 +93,47 @@ func Open(opts Options) (*Store, error) {
 	if s.nowFn == nil {
 		s.nowFn = time.Now
 	}
+	cacheBytes := opts.CacheBytes
+	if cacheBytes == 0 {
+		cacheBytes = DefaultCacheBytes
+	}
 
+	if opts.Postgres != "" {
+		if err := s.openPostgres(opts, cacheBytes); err != nil {
+			return nil, err
+		}
+	} else if err := s.openBadger(opts, cacheBytes); err != nil {
+		return nil, err
+	}
+	if err := s.finishPendingDeletes(); err != nil {
+		s.be.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) openBadger(opts Options, cacheBytes int64) error {
 	var (
 		doc            keycheckDoc
 		changed, fresh bool
 	)
 	if !opts.InMemory {
-		s.dir = opts.Dir
+		s.kc = fileKeycheck{dir: opts.Dir}
+		if abs, err := filepath.Abs(opts.Dir); err == nil {
+			s.origin = "badger " + abs
+		}
 		if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
-			return nil, fmt.Errorf("create store dir: %w", err)
+			return fmt.Errorf("create store dir: %w", err)
 		}
 		var err error
-		if doc, changed, fresh, err = planKeycheck(opts.Dir, opts.Keyring); err != nil {
-			return nil, err
+		if doc, changed, fresh, err = planKeycheck(s.kc, opts.Keyring); err != nil {
+			return err
 		}
 		// A new store records its key first, so a crash before Badger
 		// creates files cannot leave data without a key check.
 		if fresh {
-			if err := writeKeycheck(opts.Dir, doc); err != nil {
-				return nil, err
+			if err := writeKeycheck(s.kc, doc); err != nil {
+				return err
 			}
 			changed = false
 		}
@@ -104,30 +141,52 @@ func Open(opts Options) (*Store, error) {
 
 	be, err := openBadger(opts.Dir, opts.InMemory, opts.Logger)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.be = be
 	if changed {
 		// Only after Badger took its directory lock: a second process
 		// must not rewrite the key check of a store it cannot open.
-		if err := writeKeycheck(opts.Dir, doc); err != nil {
+		if err := writeKeycheck(s.kc, doc); err != nil {
 			be.Close()
-			return nil, err
+			return err
 		}
 		s.infof("keygate store: key check updated for master keys %v", opts.Keyring.IDs())
 	}
-	cacheBytes := opts.CacheBytes
-	if cacheBytes == 0 {
-		cacheBytes = DefaultCacheBytes
+	// Badger's directory lock makes this process the only writer, so the
+	// store's own invalidations keep the cache true.
+	s.cache = newMetaCache(cacheBytes)
+	return nil
+}
+
+func (s *Store) openPostgres(opts Options, cacheBytes int64) error {
+	be, err := openPostgres(opts.Postgres, opts.Timeout, opts.Logger)
+	if err != nil {
+		return err
 	}
-	if be.Exclusive() {
-		s.cache = newMetaCache(cacheBytes)
-	}
-	if err := s.finishPendingDeletes(); err != nil {
+	s.be = be
+	s.kc = pgKeycheck{be}
+	s.origin = "postgres " + be.where
+	err = s.kc.locked(func() error {
+		doc, changed, fresh, err := planKeycheck(s.kc, opts.Keyring)
+		if err != nil || !changed {
+			return err
+		}
+		if !fresh {
+			s.infof("keygate store: key check updated for master keys %v", opts.Keyring.IDs())
+		}
+		return writeKeycheck(s.kc, doc)
+	})
+	if err != nil {
 		be.Close()
-		return nil, err
+		return err
 	}
-	return s, nil
+	// Other nodes write too: the cache is trusted only while their
+	// changes arrive (postgres_listen.go).
+	if s.cache = newMetaCache(cacheBytes); s.cache != nil {
+		be.listen(s.cache)
+	}
+	return nil
 }
 
 // Close closes the database; later calls return ErrClosed.
