@@ -77,6 +77,18 @@ var conformance = []struct {
 	{"TestCopyRoundTrip", TestCopyRoundTrip},
 	{"TestBackendIterate", TestBackendIterate},
 	{"TestBackendUpdateAtomic", TestBackendUpdateAtomic},
+	{"TestAuditVerifyFindsTampering", TestAuditVerifyFindsTampering},
+	{"TestAuditAppendRefusesABrokenHead", TestAuditAppendRefusesABrokenHead},
+	{"TestAuditPruneKeepsChainVerifiable", TestAuditPruneKeepsChainVerifiable},
+	{"TestAuditPruneManyBatches", TestAuditPruneManyBatches},
+	{"TestAuditLegacySegments", TestAuditLegacySegments},
+	{"TestAuditChainSurvivesRotation", TestAuditChainSurvivesRotation},
+	{"TestAuditRewrapDoesNotLaunder", TestAuditRewrapDoesNotLaunder},
+	{"TestAuditConcurrentAppendsMakeOneChain", TestAuditConcurrentAppendsMakeOneChain},
+	{"TestAuditConcurrentNodesMakeOneChain", TestAuditConcurrentNodesMakeOneChain},
+	{"TestAuditChainHoldsNoValue", TestAuditChainHoldsNoValue},
+	{"TestKeyMaxBytesAndRotationDefault", TestKeyMaxBytesAndRotationDefault},
+	{"TestWebhookDeliveriesClaimOnce", TestWebhookDeliveriesClaimOnce},
 }
 
 func TestPostgres(t *testing.T) {
