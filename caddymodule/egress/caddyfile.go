@@ -11,6 +11,8 @@ import (
 //		header <Header> "<template with {secret}>"
 //		basic_auth <user>|{secret}
 //		query <param>
+//		token_header <Header>
+//		scrub on|off
 //		# ...and any option of the http transport
 //	}
 func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -45,6 +47,17 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if !d.AllArgs(&t.Query) {
 				return d.Err("want 'query <parameter>'")
 			}
+		case "token_header":
+			if !d.AllArgs(&t.TokenHeader) {
+				return d.Err("want 'token_header <Header>'")
+			}
+		case "scrub":
+			var v string
+			if !d.AllArgs(&v) || (v != "on" && v != "off") {
+				return d.Err("want 'scrub on' or 'scrub off'")
+			}
+			on := v == "on"
+			t.Scrub = &on
 		default:
 			httpTokens = append(httpTokens, d.NextSegment()...)
 		}

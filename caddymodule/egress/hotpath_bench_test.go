@@ -23,7 +23,7 @@ func BenchmarkEgress(b *testing.B) {
 
 func benchEgress(b *testing.B, persistAudit bool) {
 	ba := hotpath.New(b, persistAudit)
-	t := &Transport{app: ba.App, Secret: "API_KEY", Scope: scopeUser, Header: "Authorization", prefix: "Bearer "}
+	t := &Transport{app: ba.App, Secret: "API_KEY", Scope: scopeUser, Header: "Authorization", prefix: "Bearer ", scrubbers: new(scrubberCache)}
 	req := httptest.NewRequest("POST", "http://api.example.com/v1/charges", nil)
 	req.Header.Set("Authorization", "Bearer "+ba.Inv)
 	req = req.WithContext(context.WithValue(req.Context(), caddy.CtxKey("reverse_proxy.dial_info"), reverseproxy.DialInfo{Host: "api.example.com", Port: "443"}))
@@ -32,7 +32,7 @@ func benchEgress(b *testing.B, persistAudit bool) {
 	for b.Loop() {
 		ev := store.AuditEvent{Actor: "package", Action: "egress"}
 		host, port := dialedHostPort(req)
-		out, p := t.authorize(req, &ev, host, port)
+		out, _, p := t.authorize(req, "", &ev, host, port)
 		if p != nil || out.Header.Get("Authorization") == req.Header.Get("Authorization") {
 			b.Fatalf("denied: %v", p)
 		}

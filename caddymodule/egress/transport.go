@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"go.uber.org/zap"
 
 	"github.com/keygate/keygate/caddymodule/gateway"
 	"github.com/keygate/keygate/policy"
@@ -53,7 +55,17 @@ type Transport struct {
 	// Query parameter instead of a header.
 	Query string `json:"query,omitempty"`
 
+	// Header in which the package's SDK sends its API key (X-Api-Key,
+	// api-key, x-goog-api-key): the invocation token is also accepted as
+	// its bare value, and the header is neither forwarded nor logged.
+	TokenHeader string `json:"token_header,omitempty"`
+
+	// Whether answers are scrubbed of the injected value. Default: true.
+	Scrub *bool `json:"scrub,omitempty"`
+
 	app            *gateway.App
+	httpLog        *zap.Logger // the http app's loggers, for tokenLog
+	scrubbers      *scrubberCache
 	prefix, suffix string
 }
 
@@ -91,6 +103,11 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 		t.Template = secretPlaceholder
 	}
 	t.Header = http.CanonicalHeaderKey(t.Header)
+	t.scrubbers = new(scrubberCache)
+	if t.TokenHeader != "" {
+		t.TokenHeader = http.CanonicalHeaderKey(t.TokenHeader)
+		t.httpLog = ctx.Logger(&caddyhttp.App{})
+	}
 	t.prefix, t.suffix, _ = strings.Cut(t.Template, secretPlaceholder)
 	return t.HTTPTransport.Provision(ctx)
 }
@@ -108,6 +125,9 @@ func (t *Transport) Validate() error {
 		if set {
 			modes++
 		}
+	}
+	if err := t.validateTokenHeader(); err != nil {
+		return err
 	}
 	if modes != 1 {
 		return fmt.Errorf("keygate transport: use exactly one of header, basic_auth, query")
@@ -128,6 +148,12 @@ func (t *Transport) Validate() error {
 
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	tl := t.takeToken(req)
+	res, err := t.roundTrip(req, tl)
+	return tl.finish(req, res, err)
+}
+
+func (t *Transport) roundTrip(req *http.Request, tl *tokenLog) (*http.Response, error) {
 	if err := t.app.AwaitReady(req.Context()); err != nil {
 		return gateway.ProblemResponse(req, gateway.ToProblem(err)), nil
 	}
@@ -136,16 +162,20 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	host, port := dialedHostPort(req)
 	ev.Host = host
 
-	out, prob := t.authorize(req, &ev, host, port)
+	out, sc, prob := t.authorize(req, tl.bareToken(), &ev, host, port)
 	if prob = t.app.Settle(req.Context(), "egress", ev, prob, start); prob != nil {
 		return gateway.ProblemResponse(req, prob), nil
 	}
 
+	askIdentity(out, sc)
 	res, err := t.HTTPTransport.RoundTrip(out)
 	if res != nil {
 		res.Request = req
 	}
-	return res, err
+	if err != nil {
+		return res, err
+	}
+	return t.scrubResponse(req, res, sc, ev)
 }
 
 // tokenProblem explains a refused token. The commonest mistake is to send
@@ -158,46 +188,52 @@ func (t *Transport) tokenProblem(tok string, err error) *gateway.Problem {
 	return gateway.ToProblem(err)
 }
 
-// authorize runs SPEC Flow 2 steps 1 to 4 and returns the request to send.
-func (t *Transport) authorize(req *http.Request, ev *store.AuditEvent, host, port string) (*http.Request, *gateway.Problem) {
-	tok, ok := invocationToken(req.Header)
+// authorize runs SPEC Flow 2 steps 1 to 4 and returns the request to send
+// and the scrubber for its answer. headerTok is the token taken from the
+// route's token header, if any.
+func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.AuditEvent, host, port string) (*http.Request, *Scrubber, *gateway.Problem) {
+	tok, ok := headerTok, headerTok != ""
 	if !ok {
-		return nil, gateway.Unauthorized("send the invocation token as Authorization: Bearer <token>")
+		tok, ok = invocationToken(req.Header)
+	}
+	if !ok {
+		return nil, nil, gateway.Unauthorized("send the invocation token as Authorization: Bearer <token>" + t.tokenHeaderHint())
 	}
 	claims, err := t.app.Tokens().VerifyInvocationToken(tok)
 	if err != nil {
-		return nil, t.tokenProblem(tok, err)
+		return nil, nil, t.tokenProblem(tok, err)
 	}
 	ev.Keychain, ev.Package = claims.Keychain, claims.Package
 	if p := t.checkStillGranted(&claims); p != nil {
-		return nil, p
+		return nil, nil, p
 	}
 
 	st := t.app.Store()
 	pkg, err := st.GetPackage(claims.Package)
 	if err != nil {
-		return nil, forbidden("package_gone", "the package of this token is no longer registered")
+		return nil, nil, forbidden("package_gone", "the package of this token is no longer registered")
 	}
 	if pkg.SHA256 != claims.SHA256 {
-		return nil, forbidden("stale_grant", "the package's code changed since this token was minted; the owner must approve it again")
+		return nil, nil, forbidden("stale_grant", "the package's code changed since this token was minted; the owner must approve it again")
 	}
 	spec, requested := pkg.Key(t.Secret)
 	if t.Scope == scopeApp {
 		spec, requested = pkg.AppKey(t.Secret)
 	}
 	if !requested {
-		return nil, forbidden("not_requested", fmt.Sprintf("package %s does not request key %s", pkg.Name, t.Secret))
+		return nil, nil, forbidden("not_requested", fmt.Sprintf("package %s does not request key %s", pkg.Name, t.Secret))
 	}
 	if len(spec.Hosts) > 0 && !policy.HostAllowed(spec.Hosts, host, port) {
-		return nil, forbidden("host_not_allowed", fmt.Sprintf("key %s may not be sent to %s: not among the package's hosts for it", t.Secret, host))
+		return nil, nil, forbidden("host_not_allowed", fmt.Sprintf("key %s may not be sent to %s: not among the package's hosts for it", t.Secret, host))
 	}
 
 	out := gateway.OutboundCopy(req)
+	var sc *Scrubber
 	open := func(meta store.SecretMeta, value []byte) error {
 		if !policy.HostAllowed(meta.AllowedHosts, host, port) {
 			return errHostNotAllowed
 		}
-		t.inject(out, value)
+		sc = t.scrubberFor(value, t.inject(out, value))
 		return nil
 	}
 	if t.Scope == scopeApp {
@@ -207,15 +243,15 @@ func (t *Transport) authorize(req *http.Request, ev *store.AuditEvent, host, por
 	}
 	switch {
 	case errors.Is(err, errHostNotAllowed):
-		return nil, forbidden("host_not_allowed", fmt.Sprintf("secret %s may not be sent to %s: not among its allowed_hosts", t.Secret, host))
+		return nil, nil, forbidden("host_not_allowed", fmt.Sprintf("secret %s may not be sent to %s: not among its allowed_hosts", t.Secret, host))
 	case errors.Is(err, store.ErrNotFound):
 		p := gateway.NewProblem(http.StatusPreconditionRequired, "missing_keys", fmt.Sprintf("secret %s has no value", t.Secret))
 		p.MissingKeys = []gateway.MissingKey{{Name: spec.Name, Description: spec.Description}}
-		return nil, p
+		return nil, nil, p
 	case err != nil:
-		return nil, gateway.ToProblem(err)
+		return nil, nil, gateway.ToProblem(err)
 	}
-	return out, nil
+	return out, sc, nil
 }
 
 // checkStillGranted makes revocation take effect on the next request: the
@@ -253,26 +289,30 @@ func (t *Transport) checkStillGranted(c *policy.InvocationClaims) *gateway.Probl
 var errHostNotAllowed = errors.New("host not allowed")
 
 // inject puts value into out and removes the invocation token and every
-// Keygate-* header, overwriting whatever the caller sent.
-func (t *Transport) inject(out *http.Request, value []byte) {
+// Keygate-* header, overwriting whatever the caller sent. It returns the
+// exact header value sent ("" for a query parameter).
+func (t *Transport) inject(out *http.Request, value []byte) (sent string) {
 	h := out.Header
 	gateway.StripKeygateHeaders(h)
 	h.Del("Authorization")
 	h.Del("Proxy-Authorization")
 	switch {
 	case t.Header != "":
-		h[t.Header] = []string{t.prefix + string(value) + t.suffix}
+		sent = t.prefix + string(value) + t.suffix
+		h[t.Header] = []string{sent}
 	case t.BasicAuthUser != "":
 		user, pass := t.BasicAuthUser, string(value)
 		if user == secretPlaceholder {
 			user, pass = pass, ""
 		}
-		h["Authorization"] = []string{"Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))}
+		sent = "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+		h["Authorization"] = []string{sent}
 	case t.Query != "":
 		q := out.URL.Query()
 		q.Set(t.Query, string(value))
 		out.URL.RawQuery = q.Encode()
 	}
+	return sent
 }
 
 // invocationToken finds the token where an SDK puts its API key:

@@ -1,0 +1,538 @@
+package egress
+
+import (
+	"bufio"
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"compress/zlib"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"unicode/utf8"
+)
+
+// ScrubReplacement is what every occurrence of an injected value becomes in a response.
+const ScrubReplacement = "[redacted by keygate]"
+
+// ErrScrubEncoding is the error a response body fails with when its Content-Encoding is one the
+// standard library cannot decode (br, zstd, compress, stacked codings): keygate cannot look inside,
+// so it delivers nothing rather than a value it could not scrub. It names no value.
+var ErrScrubEncoding = errors.New("keygate: response content encoding cannot be scrubbed")
+
+const (
+	// The body's read buffer starts small, so a short answer costs a small allocation, and doubles
+	// while the upstream fills it, up to scrubMaxChunk.
+	scrubFirstChunk = 4 << 10
+	scrubMaxChunk   = 32 << 10
+	// As bufio does, a source that keeps returning (0, nil) is an error, not a spin.
+	scrubMaxEmptyReads = 100
+)
+
+// Scrubber finds the values keygate injected into a request in the response it got back, and
+// replaces each occurrence with ScrubReplacement. It is immutable once built and safe for
+// concurrent use; a nil *Scrubber scrubs nothing.
+//
+// For each needle given to NewScrubber it searches these forms (deduplicated, searched as one set):
+//   - the raw bytes;
+//   - url.QueryEscape (space as "+"), url.PathEscape, and strict RFC 3986 percent-encoding
+//     (everything but A-Z a-z 0-9 - . _ ~ as %XX, space as %20), all with upper-case hex;
+//   - each of the four above as the inside of a JSON string, when the raw bytes are valid UTF-8:
+//     `"` and `\` backslash-escaped, control characters as \b \f \n \r \t or \u00xx, combined with
+//     every choice of the optional escapes encoders differ on: <, > and & as \u003c \u003e \u0026
+//     (Go's encoding/json), "/" as "\/" (PHP), non-ASCII as \uxxxx with surrogate pairs (Python,
+//     PHP), U+2028 and U+2029 as \u2028 \u2029 (Go). Hex in \u escapes is lower case.
+//
+// Not covered: lower-case percent hex, upper-case \u hex, base64 or any other re-encoding, and a
+// value that an upstream cut or transformed. Matching is leftmost, then longest; replacements are
+// never rescanned, so a needle inside ScrubReplacement cannot loop.
+type Scrubber struct {
+	needles   [][]byte // longest first, so the first needle found at a position is the longest
+	strs      []string // needles as strings, for header values
+	nameForms []string // ASCII lower-cased needles that could be part of a header name
+	first     [256]bool
+	maxLen    int
+}
+
+// NewScrubber returns a Scrubber for the given values (typically the injected secret and the exact
+// header value that carried it, such as "Basic dXNlcjpwYXNz"). Empty needles are ignored and
+// duplicates counted once; the needles are copied.
+func NewScrubber(needles ...[]byte) *Scrubber {
+	s := &Scrubber{}
+	seen := map[string]bool{}
+	for _, n := range needles {
+		if len(n) == 0 {
+			continue
+		}
+		for _, form := range scrubForms(n) {
+			if seen[form] {
+				continue
+			}
+			seen[form] = true
+			s.needles = append(s.needles, []byte(form))
+		}
+	}
+	sort.Slice(s.needles, func(i, j int) bool {
+		if len(s.needles[i]) != len(s.needles[j]) {
+			return len(s.needles[i]) > len(s.needles[j])
+		}
+		return bytes.Compare(s.needles[i], s.needles[j]) < 0
+	})
+	for _, n := range s.needles {
+		s.strs = append(s.strs, string(n))
+		s.first[n[0]] = true
+		s.maxLen = max(s.maxLen, len(n))
+		if scrubIsToken(n) {
+			s.nameForms = append(s.nameForms, strings.ToLower(string(n)))
+		}
+	}
+	return s
+}
+
+// String keeps the needles out of any log line or error that prints a Scrubber.
+func (s *Scrubber) String() string {
+	if s == nil {
+		return "scrubber(off)"
+	}
+	return fmt.Sprintf("scrubber(%d forms)", len(s.needles))
+}
+
+// GoString does for %#v what String does for %v.
+func (s *Scrubber) GoString() string { return s.String() }
+
+func (s *Scrubber) active() bool { return s != nil && len(s.needles) > 0 }
+
+// Headers scrubs every value of h in place (Location, Set-Cookie and the rest alike) and returns
+// the number of replacements. A header whose name contains a needle, compared without case since
+// net/http canonicalizes names, is removed whole and counted once: a replacement would not be a
+// valid header name.
+func (s *Scrubber) Headers(h http.Header) (n int) {
+	if !s.active() {
+		return 0
+	}
+	for name, vals := range h {
+		if s.nameHas(name) {
+			delete(h, name)
+			n++
+			continue
+		}
+		for i, v := range vals {
+			if out, c := s.scrubString(v); c > 0 {
+				vals[i] = out
+				n += c
+			}
+		}
+	}
+	return n
+}
+
+func (s *Scrubber) nameHas(name string) bool {
+	for _, f := range s.nameForms {
+		for i := 0; i+len(f) <= len(name); i++ {
+			if scrubLower(name[i]) == f[0] && strings.EqualFold(name[i:i+len(f)], f) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// scrubString scrubs one complete string; it allocates only when it finds a needle.
+func (s *Scrubber) scrubString(v string) (string, int) {
+	for _, n := range s.strs {
+		if strings.Contains(v, n) {
+			out, _, c := s.scrub(nil, []byte(v), true, make([]int, len(s.needles)))
+			return string(out), c
+		}
+	}
+	return v, 0
+}
+
+// scrub appends to dst the scrubbed form of win and returns how many bytes of win it consumed and
+// how many replacements it made. Unless final, it holds back the longest suffix of win that is a
+// proper prefix of some needle, and no more: each decision is taken only once the bytes that could
+// change it are in the window, so the output does not depend on how the input was chunked. next is
+// scratch space of len(s.needles).
+func (s *Scrubber) scrub(dst, win []byte, final bool, next []int) (out []byte, used, n int) {
+	tail := len(win)
+	if !final {
+		tail = s.tailStart(win, 0)
+	}
+	// next[i] caches where needle i next occurs at or after pos: -1 none in win, -2 not searched.
+	for i := range next {
+		next[i] = -2
+	}
+	pos := 0
+	for {
+		at, k := -1, -1
+		for i, nd := range s.needles {
+			if next[i] == -1 {
+				continue
+			}
+			if next[i] < pos {
+				idx := bytes.Index(win[pos:], nd)
+				if idx < 0 {
+					next[i] = -1
+					continue
+				}
+				next[i] = pos + idx
+			}
+			if at < 0 || next[i] < at {
+				at, k = next[i], i
+			}
+		}
+		// A match starting in the tail waits: a longer needle may still match there.
+		if at < 0 || at >= tail {
+			break
+		}
+		dst = append(dst, win[pos:at]...)
+		dst = append(dst, ScrubReplacement...)
+		n++
+		pos = at + len(s.needles[k])
+		if pos > tail {
+			tail = s.tailStart(win, pos)
+		}
+	}
+	dst = append(dst, win[pos:tail]...)
+	return dst, tail, n
+}
+
+// tailStart returns the start of the longest suffix of win[from:] that is a proper prefix of a
+// needle, or len(win) when there is none.
+func (s *Scrubber) tailStart(win []byte, from int) int {
+	for i := max(from, len(win)-s.maxLen+1); i < len(win); i++ {
+		if !s.first[win[i]] {
+			continue
+		}
+		rest := win[i:]
+		for _, nd := range s.needles {
+			if len(nd) > len(rest) && bytes.HasPrefix(nd, rest) {
+				return i
+			}
+		}
+	}
+	return len(win)
+}
+
+// ScrubBody is a response body scrubbed as it streams. Memory is bounded by the read chunk plus
+// the longest needle (and the growth replacements cause); the whole body is never held. Each Read
+// returns as soon as the upstream delivered bytes that cannot begin a needle, so a server-sent
+// event ending in "\n\n" passes at once.
+//
+// At the end of the body a held-back partial needle is delivered as it is: a value cut short by
+// the upstream is not the value. On any other read error the held-back bytes are dropped and the
+// error returned.
+type ScrubBody struct {
+	s       *Scrubber
+	src     io.ReadCloser
+	trailer http.Header // scrubbed at EOF, when net/http has filled it in
+
+	buf   []byte // unprocessed input: the held-back tail, then new bytes
+	out   []byte // scrubbed output not yet returned
+	off   int
+	next  []int
+	err   error
+	empty int
+
+	count  atomic.Int64
+	closed atomic.Bool
+}
+
+// Body wraps rc so that every read of it is scrubbed. It does not decode Content-Encoding; see
+// Response for a whole http.Response.
+func (s *Scrubber) Body(rc io.ReadCloser) *ScrubBody {
+	return &ScrubBody{s: s, src: rc}
+}
+
+// Count reports the replacements made so far (with those in headers and trailers when the body
+// came from Response). It is safe to call from any goroutine, before or after Close.
+func (b *ScrubBody) Count() int { return int(b.count.Load()) }
+
+// String keeps buffered bytes, which may hold part of a value, out of anything that prints b.
+func (b *ScrubBody) String() string { return "scrubbed body" }
+
+// GoString does for %#v what String does for %v.
+func (b *ScrubBody) GoString() string { return b.String() }
+
+// Read implements io.Reader.
+func (b *ScrubBody) Read(p []byte) (int, error) {
+	if b.closed.Load() {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for b.off == len(b.out) {
+		if b.err != nil {
+			return 0, b.err
+		}
+		b.fill()
+	}
+	n := copy(p, b.out[b.off:])
+	b.off += n
+	return n, nil
+}
+
+// fill makes one upstream read and scrubs what it can of the window. It is called only when all
+// earlier output has been returned.
+func (b *ScrubBody) fill() {
+	if !b.s.active() {
+		// Nothing to find: the body passes through the output buffer unchanged.
+		if b.out == nil {
+			b.out = make([]byte, scrubFirstChunk)
+		}
+		n, err := b.src.Read(b.out[:cap(b.out)])
+		b.out, b.off = b.out[:n], 0
+		b.settle(n, err)
+		return
+	}
+	if b.buf == nil {
+		b.buf = make([]byte, 0, scrubFirstChunk+b.s.maxLen)
+		b.out = make([]byte, 0, scrubFirstChunk+len(ScrubReplacement))
+		b.next = make([]int, len(b.s.needles))
+	}
+	n, err := b.src.Read(b.buf[len(b.buf):cap(b.buf)])
+	filled := len(b.buf)+n == cap(b.buf)
+	b.buf = b.buf[:len(b.buf)+n]
+	out, used, c := b.s.scrub(b.out[:0], b.buf, err == io.EOF, b.next)
+	b.out, b.off = out, 0
+	b.count.Add(int64(c))
+	rest := b.buf[used:]
+	if chunk := cap(b.buf) - b.s.maxLen; filled && chunk < scrubMaxChunk {
+		b.buf = make([]byte, 0, 2*chunk+b.s.maxLen)
+	}
+	b.buf = b.buf[:copy(b.buf[:cap(b.buf)], rest)]
+	if err != nil {
+		// At EOF nothing is held back; after a failure, a held-back prefix is not delivered.
+		b.buf = b.buf[:0]
+	}
+	b.settle(n, err)
+}
+
+func (b *ScrubBody) settle(n int, err error) {
+	if n == 0 && err == nil {
+		b.empty++
+		if b.empty >= scrubMaxEmptyReads {
+			err = io.ErrNoProgress
+		}
+	} else {
+		b.empty = 0
+	}
+	if err == io.EOF && b.trailer != nil {
+		b.count.Add(int64(b.s.Headers(b.trailer)))
+	}
+	b.err = err
+}
+
+// Close closes the upstream body. A Read after Close fails with http.ErrBodyReadAfterClose.
+func (b *ScrubBody) Close() error {
+	b.closed.Store(true)
+	return b.src.Close()
+}
+
+// Response scrubs resp for delivery to the caller: its status line and headers now, its body and
+// trailers as they are read (resp.Body becomes the returned ScrubBody, whose Count includes the
+// header replacements). When the body may change, Content-Length is dropped (resp.ContentLength =
+// -1, so it goes out chunked) with the digests that describe the old bytes (Content-MD5, Digest,
+// Content-Digest, Repr-Digest). A gzip or deflate (zlib or raw) body is decoded and delivered
+// identity, without Content-Encoding. Any other Content-Encoding gets ErrScrubEncoding, and the
+// body fails closed with it: the transport should then answer 502, and asks upstreams for
+// Accept-Encoding: identity so this is rare. A ranged (206) answer is scrubbed piece by piece: a
+// value split across two ranges is not caught.
+func (s *Scrubber) Response(resp *http.Response) (*ScrubBody, error) {
+	n := s.Headers(resp.Header)
+	if s.active() {
+		var c int
+		resp.Status, c = s.scrubString(resp.Status)
+		n += c
+	}
+	src := resp.Body
+	if src == nil {
+		src = http.NoBody
+	}
+	sb := &ScrubBody{s: s, src: src, trailer: resp.Trailer}
+	sb.count.Add(int64(n))
+	resp.Body = sb
+	if !s.active() || src == http.NoBody || resp.ContentLength == 0 {
+		return sb, nil
+	}
+	scrubBodyChanges(resp)
+	coding, ok := scrubCoding(resp.Header.Values("Content-Encoding"))
+	if !ok {
+		sb.src = scrubFailClosed{src}
+		return sb, ErrScrubEncoding
+	}
+	resp.Header.Del("Content-Encoding")
+	if coding != "" {
+		sb.src = &scrubDecoder{src: src, coding: coding}
+		resp.Uncompressed = true
+	}
+	return sb, nil
+}
+
+func scrubBodyChanges(resp *http.Response) {
+	resp.ContentLength = -1
+	for _, h := range []string{"Content-Length", "Content-Md5", "Digest", "Content-Digest", "Repr-Digest"} {
+		resp.Header.Del(h)
+	}
+}
+
+// scrubCoding returns the one coding to undo ("" for none), or false when it cannot.
+func scrubCoding(values []string) (string, bool) {
+	coding := ""
+	for _, v := range values {
+		for _, c := range strings.Split(v, ",") {
+			c = strings.ToLower(strings.TrimSpace(c))
+			switch {
+			case c == "" || c == "identity":
+			case coding == "" && (c == "gzip" || c == "x-gzip" || c == "deflate"):
+				coding = c
+			default:
+				return "", false
+			}
+		}
+	}
+	return coding, true
+}
+
+// scrubDecoder undoes a gzip or deflate coding. It starts on the first Read, so that building the
+// response never waits on the upstream.
+type scrubDecoder struct {
+	src    io.ReadCloser
+	coding string
+	r      io.Reader
+	err    error
+}
+
+func (d *scrubDecoder) Read(p []byte) (int, error) {
+	if d.r == nil && d.err == nil {
+		d.r, d.err = d.start()
+	}
+	if d.err != nil {
+		return 0, d.err
+	}
+	return d.r.Read(p)
+}
+
+func (d *scrubDecoder) start() (io.Reader, error) {
+	if d.coding != "deflate" {
+		return gzip.NewReader(d.src)
+	}
+	// HTTP's deflate is zlib (RFC 9110), but some servers send a raw deflate stream.
+	br := bufio.NewReader(d.src)
+	if h, err := br.Peek(2); err == nil && h[0]&0x0f == 8 && (uint16(h[0])<<8|uint16(h[1]))%31 == 0 {
+		return zlib.NewReader(br)
+	}
+	return flate.NewReader(br), nil
+}
+
+func (d *scrubDecoder) Close() error { return d.src.Close() }
+
+type scrubFailClosed struct{ src io.ReadCloser }
+
+func (f scrubFailClosed) Read([]byte) (int, error) { return 0, ErrScrubEncoding }
+func (f scrubFailClosed) Close() error             { return f.src.Close() }
+
+// scrubForms returns the forms of v that Scrubber documents.
+func scrubForms(v []byte) []string {
+	raw := string(v)
+	bases := []string{raw, url.QueryEscape(raw), url.PathEscape(raw), scrubPercentAll(v)}
+	forms := append([]string(nil), bases...)
+	if utf8.Valid(v) {
+		for _, b := range bases {
+			for opts := range scrubJSONAll {
+				forms = append(forms, scrubJSON(b, opts))
+			}
+		}
+	}
+	return forms
+}
+
+func scrubPercentAll(v []byte) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for _, c := range v {
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}
+
+// The optional JSON escapes, as bits.
+const (
+	scrubJSONHTML = 1 << iota
+	scrubJSONSlash
+	scrubJSONASCII
+	scrubJSONLineSep
+	scrubJSONAll
+)
+
+// scrubJSON returns s as it appears between the quotes of a JSON string.
+func scrubJSON(s string, opts int) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20:
+			switch r {
+			case '\b':
+				b.WriteString(`\b`)
+			case '\f':
+				b.WriteString(`\f`)
+			case '\n':
+				b.WriteString(`\n`)
+			case '\r':
+				b.WriteString(`\r`)
+			case '\t':
+				b.WriteString(`\t`)
+			default:
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
+		case opts&scrubJSONHTML != 0 && (r == '<' || r == '>' || r == '&'),
+			opts&scrubJSONLineSep != 0 && (r == '\u2028' || r == '\u2029'):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		case opts&scrubJSONSlash != 0 && r == '/':
+			b.WriteString(`\/`)
+		case opts&scrubJSONASCII != 0 && r >= 0x80:
+			if r > 0xffff {
+				r -= 0x10000
+				fmt.Fprintf(&b, `\u%04x\u%04x`, 0xd800+(r>>10), 0xdc00+(r&0x3ff))
+				continue
+			}
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// scrubIsToken reports whether n could appear in a header name (RFC 9110 token characters).
+func scrubIsToken(n []byte) bool {
+	for _, c := range n {
+		if c >= 0x80 || !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func scrubLower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}

@@ -1,0 +1,104 @@
+package egress
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+
+	"github.com/keygate/keygate/caddymodule/gateway"
+	"github.com/keygate/keygate/store"
+)
+
+// scrubbing reports whether the route scrubs its answers: on unless it
+// says `scrub off`.
+func (t *Transport) scrubbing() bool { return t.Scrub == nil || *t.Scrub }
+
+// scrubberFor returns the scrubber for one request, nil when scrubbing is
+// off: it looks for the value injected and for the exact header value that
+// carried it (a template's or the Basic credentials).
+func (t *Transport) scrubberFor(value []byte, sent string) *Scrubber {
+	if !t.scrubbing() {
+		return nil
+	}
+	return t.scrubbers.get(value, sent)
+}
+
+// scrubberCache keeps the scrubbers of recent values: building one
+// (every encoding of every needle) costs far more than an egress request.
+// It is keyed by a hash, and emptied when full rather than tracking use.
+type scrubberCache struct {
+	mu sync.Mutex
+	m  map[[sha256.Size]byte]*Scrubber
+}
+
+const scrubberCacheMax = 1024
+
+func (c *scrubberCache) get(value []byte, sent string) *Scrubber {
+	h := sha256.New()
+	h.Write(value)
+	h.Write([]byte{0})
+	h.Write([]byte(sent))
+	var key [sha256.Size]byte
+	h.Sum(key[:0])
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if sc, ok := c.m[key]; ok {
+		return sc
+	}
+	if c.m == nil || len(c.m) >= scrubberCacheMax {
+		c.m = make(map[[sha256.Size]byte]*Scrubber)
+	}
+	sc := NewScrubber(value, []byte(sent))
+	c.m[key] = sc
+	return sc
+}
+
+// askIdentity asks the upstream for an answer the scrubber can read as it
+// streams; a gzip or deflate answer sent anyway is decoded.
+func askIdentity(out *http.Request, sc *Scrubber) {
+	if sc != nil {
+		out.Header.Set("Accept-Encoding", "identity")
+	}
+}
+
+// scrubResponse scrubs res's headers now and its body as the caller reads
+// it. When the body is closed, a response that had anything replaced is
+// audited with the count; nothing of the value goes into the audit.
+func (t *Transport) scrubResponse(req *http.Request, res *http.Response, sc *Scrubber, ev store.AuditEvent) (*http.Response, error) {
+	if sc == nil {
+		return res, nil
+	}
+	sb, err := sc.Response(res)
+	if errors.Is(err, ErrScrubEncoding) {
+		sb.Close()
+		return gateway.ProblemResponse(req, gateway.NewProblem(http.StatusBadGateway, "unscrubbable_encoding",
+			"the upstream answered in a content encoding keygate cannot scrub; it was asked for identity")), nil
+	}
+	res.Body = &auditedBody{ScrubBody: sb, audit: func(n int) {
+		// Best effort: the answer is already on its way.
+		_ = t.app.RecordChange(req.Context(), ev.Actor, "egress.scrubbed", ev.Keychain, ev.Package, fmt.Sprintf("scrubbed: %d", n), ev.Keys)
+	}}
+	return res, nil
+}
+
+// auditedBody audits the replacement count once, when the body closes.
+type auditedBody struct {
+	*ScrubBody
+	audit func(n int)
+	once  sync.Once
+}
+
+func (b *auditedBody) Close() error {
+	err := b.ScrubBody.Close()
+	b.once.Do(func() {
+		if n := b.Count(); n > 0 {
+			b.audit(n)
+		}
+	})
+	return err
+}
+
+var _ io.ReadCloser = (*auditedBody)(nil)
