@@ -20,7 +20,9 @@ func TestOAuthProviderValidate(t *testing.T) {
 		func(p *OAuthProvider) { p.TokenURL = "http://LOCALHOST/token" },
 		func(p *OAuthProvider) { p.AuthorizeURL = "" }, // client_credentials only
 		func(p *OAuthProvider) { p.AuthStyle = "params"; p.RevokeURL = "https://oauth2.example/revoke" },
-		func(p *OAuthProvider) { p.ExtraAuthorizeParams = map[string]string{"access_type": "offline", "prompt": "consent"} },
+		func(p *OAuthProvider) {
+			p.ExtraAuthorizeParams = map[string]string{"access_type": "offline", "prompt": "consent"}
+		},
 	} {
 		p := good()
 		ok(&p)

@@ -233,8 +233,11 @@ func (m *OAuthManager) lead(ctx context.Context, ref oauthRef) (string, error) {
 func oauthStoredToken(t *oauth2.Token, now time.Time, asked []string) store.OAuthToken {
 	out := store.OAuthToken{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, TokenType: t.TokenType, Scopes: asked}
 	secs := t.ExpiresIn
-	if secs == 0 {
-		if v, ok := t.Extra("expires_in").(string); ok { // form-encoded answers
+	if secs == 0 { // clientcredentials and form-encoded answers leave ExpiresIn unset
+		switch v := t.Extra("expires_in").(type) {
+		case float64:
+			secs = int64(v)
+		case string:
 			secs, _ = strconv.ParseInt(v, 10, 64)
 		}
 	}
