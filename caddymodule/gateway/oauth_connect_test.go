@@ -18,12 +18,12 @@ func TestOAuthConnectCallbackAccessToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := mustQuery(t, u)
+	q := oauthQuery(t, u)
 	if q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" || q.Get("access_type") != "offline" ||
 		q.Get("redirect_uri") != "https://keygate.example/oauth/callback" || q.Get("scope") != "mail.read" || len(q.Get("state")) < 43 {
 		t.Fatalf("authorize url query: %v", q)
 	}
-	back := mustQuery(t, h.srv.Authorize(t, u))
+	back := oauthQuery(t, h.srv.Authorize(t, u))
 	res, err := h.finish(back)
 	if err != nil {
 		t.Fatal(err)
@@ -55,10 +55,10 @@ func TestOAuthConnectWithoutPKCE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mustQuery(t, u).Has("code_challenge") {
+	if oauthQuery(t, u).Has("code_challenge") {
 		t.Fatal("challenge sent with pkce off")
 	}
-	if _, err := h.finish(mustQuery(t, h.srv.Authorize(t, u))); err != nil {
+	if _, err := h.finish(oauthQuery(t, h.srv.Authorize(t, u))); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -210,7 +210,7 @@ func TestOAuthCallbackWrongVerifierIsRefused(t *testing.T) {
 	q := pu.Query()
 	q.Set("code_challenge", strings.Repeat("A", 43))
 	pu.RawQuery = q.Encode()
-	if _, err := h.finish(mustQuery(t, h.srv.Authorize(t, pu.String()))); !errors.Is(err, ErrOAuthExchange) {
+	if _, err := h.finish(oauthQuery(t, h.srv.Authorize(t, pu.String()))); !errors.Is(err, ErrOAuthExchange) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -258,7 +258,7 @@ func TestOAuthDisconnect(t *testing.T) {
 	}
 }
 
-func mustQuery(t *testing.T, raw string) url.Values {
+func oauthQuery(t *testing.T, raw string) url.Values {
 	t.Helper()
 	u, err := url.Parse(raw)
 	if err != nil {
