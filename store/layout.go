@@ -23,6 +23,9 @@ import (
 //	auk/<kc>\0<time8><id>        segments with events of a keychain (empty value)
 //	aup/<pkg>\0<time8><id>       segments with events of a package (empty value)
 //	sk/<id>                      signing key: sealed record
+//	oas/<sha256 of state>        OAuth connect state: sealed record (verifier)
+//	oax/<time8><sha256 of state> states by expiry, for pruning (empty value)
+//	lse/<name>                   lease JSON (holder, expiry)
 const (
 	pfxKeychain     = "kc/"
 	pfxOwner        = "kco/"
@@ -36,6 +39,9 @@ const (
 	pfxAuditByKC    = "auk/"
 	pfxAuditByPkg   = "aup/"
 	pfxSigningKey   = "sk/"
+	pfxOAuthState   = "oas/"
+	pfxOAuthExpiry  = "oax/"
+	pfxLease        = "lse/"
 	sep             = 0
 	auditTimeLength = 8
 )

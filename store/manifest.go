@@ -118,6 +118,11 @@ func ValidateManifest(m *Manifest) error {
 				hosts = nil
 			}
 			k.Hosts = hosts
+			if k.OAuth != nil {
+				if err := checkOAuthSpec(field+".oauth", k.OAuth, list.field == "app_keys", m.AppKeys); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
