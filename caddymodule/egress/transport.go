@@ -183,6 +183,12 @@ func (t *Transport) authorize(req *http.Request, ev *store.AuditEvent, host, por
 	}
 
 	out := gateway.OutboundCopy(req)
+	if spec.OAuth != nil {
+		if p := t.injectOAuth(req.Context(), out, &claims, spec, host, port); p != nil {
+			return nil, p
+		}
+		return out, nil
+	}
 	open := func(meta store.SecretMeta, value []byte) error {
 		if !policy.HostAllowed(meta.AllowedHosts, host, port) {
 			return errHostNotAllowed
