@@ -30,6 +30,9 @@ import (
 //	whd/<pkg>\0<kc>\0<hook>\0<id> webhook delivery forwarded (JSON: expiry), for redeliveries
 //	osl/<sha256 hex>             owner sign-in link JSON, by hash of its token
 //	oss/<sha256 hex>             owner session JSON, by hash of its cookie token
+//	oas/<sha256 of state>        OAuth connect state: sealed record (verifier)
+//	oax/<time8><sha256 of state> states by expiry, for pruning (empty value)
+//	lse/<name>                   lease JSON (holder, expiry)
 const (
 	pfxKeychain        = "kc/"
 	pfxOwner           = "kco/"
@@ -49,6 +52,9 @@ const (
 	pfxWebhookDelivery = "whd/"
 	pfxOwnerLink       = "osl/"
 	pfxOwnerSession    = "oss/"
+	pfxOAuthState      = "oas/"
+	pfxOAuthExpiry     = "oax/"
+	pfxLease           = "lse/"
 	sep                = 0
 	auditTimeLength    = 8
 )

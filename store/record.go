@@ -54,8 +54,12 @@ func decodeRecord(b []byte) (sealedRecord, error) {
 //
 //	bytes name, uvarint n, n x bytes host, uvarint rotation days,
 //	varint created (unix ns), varint updated (unix ns)
+//	[ bytes kind, time expires, uvarint n, n x bytes scope, time connected ]
 //
-// where bytes = uvarint length + data. Version lives in the record header.
+// where bytes = uvarint length + data and time = 0 (zero time) or 1 +
+// varint unix ns. The bracketed tail is present only for a non-empty kind,
+// so records written before it existed decode unchanged. Version lives in
+// the record header.
 func encodeSecretMeta(m *SecretMeta) []byte {
 	n := 3*binary.MaxVarintLen64 + len(m.Name)
 	for _, h := range m.AllowedHosts {
@@ -69,7 +73,24 @@ func encodeSecretMeta(m *SecretMeta) []byte {
 	}
 	out = binary.AppendUvarint(out, uint64(m.RotationHintDays))
 	out = binary.AppendVarint(out, m.CreatedAt.UnixNano())
-	return binary.AppendVarint(out, m.UpdatedAt.UnixNano())
+	out = binary.AppendVarint(out, m.UpdatedAt.UnixNano())
+	if m.Kind == "" {
+		return out
+	}
+	out = appendBytes(out, m.Kind)
+	out = appendOptTime(out, m.ExpiresAt)
+	out = binary.AppendUvarint(out, uint64(len(m.Scopes)))
+	for _, sc := range m.Scopes {
+		out = appendBytes(out, sc)
+	}
+	return appendOptTime(out, m.ConnectedAt)
+}
+
+func appendOptTime(dst []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(dst, 0)
+	}
+	return binary.AppendVarint(append(dst, 1), t.UnixNano())
 }
 
 func decodeSecretMeta(b []byte, version uint64) (SecretMeta, error) {
@@ -86,6 +107,18 @@ func decodeSecretMeta(b []byte, version uint64) (SecretMeta, error) {
 	m.RotationHintDays = int(d.uvarint())
 	m.CreatedAt = time.Unix(0, d.varint()).UTC()
 	m.UpdatedAt = time.Unix(0, d.varint()).UTC()
+	if d.err == nil && len(d.b) != 0 {
+		m.Kind = string(d.bytes())
+		m.ExpiresAt = d.optTime()
+		n := d.uvarint()
+		if n > maxOAuthScopes {
+			return SecretMeta{}, fmt.Errorf("secret metadata has %d scopes: %w", n, ErrCorrupt)
+		}
+		for range n {
+			m.Scopes = append(m.Scopes, string(d.bytes()))
+		}
+		m.ConnectedAt = d.optTime()
+	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("secret metadata has trailing bytes: %w", ErrCorrupt)
 	}
@@ -128,6 +161,23 @@ func (d *decoder) varint() int64 {
 	}
 	d.b = d.b[n:]
 	return v
+}
+
+func (d *decoder) optTime() time.Time {
+	if len(d.b) == 0 {
+		d.fail()
+		return time.Time{}
+	}
+	set := d.b[0]
+	d.b = d.b[1:]
+	switch set {
+	case 0:
+		return time.Time{}
+	case 1:
+		return time.Unix(0, d.varint()).UTC()
+	}
+	d.fail()
+	return time.Time{}
 }
 
 func (d *decoder) bytes() []byte {

@@ -118,10 +118,22 @@ func (s *Store) PutSecret(kc, name string, value []byte, o SecretOptions) (Secre
 // inside the transaction: it confirms the owner exists and returns the
 // secret's (already validated) options.
 func (s *Store) putSecret(ref secretRef, value []byte, options func(r reader) (SecretOptions, error)) (SecretMeta, error) {
+	return s.putSecretAs(ref, value, secretPut{max: s.maxValue}, options)
+}
+
+// secretPut is what differs between a value set by hand and a token
+// keygate obtained (see oauth_token.go).
+type secretPut struct {
+	max       int
+	kind      SecretMeta // Kind, ExpiresAt, Scopes, ConnectedAt are taken from it
+	ifVersion uint64     // > 0: refuse with ErrConflict unless the stored version is this
+}
+
+func (s *Store) putSecretAs(ref secretRef, value []byte, p secretPut, options func(r reader) (SecretOptions, error)) (SecretMeta, error) {
 	if err := checkSecretName("name", ref.name); err != nil {
 		return SecretMeta{}, err
 	}
-	if err := ValidateSecretValue(value, s.maxValue); err != nil {
+	if err := ValidateSecretValue(value, p.max); err != nil {
 		return SecretMeta{}, err
 	}
 	now := s.now()
@@ -134,7 +146,8 @@ func (s *Store) putSecret(ref secretRef, value []byte, options func(r reader) (S
 		if o.AllowedHosts == nil {
 			o.AllowedHosts = []string{}
 		}
-		meta = SecretMeta{Name: ref.name, AllowedHosts: o.AllowedHosts, RotationHintDays: o.RotationHintDays, CreatedAt: now, UpdatedAt: now, Version: 1}
+		meta = SecretMeta{Name: ref.name, AllowedHosts: o.AllowedHosts, RotationHintDays: o.RotationHintDays, CreatedAt: now, UpdatedAt: now, Version: 1,
+			Kind: p.kind.Kind, ExpiresAt: p.kind.ExpiresAt, Scopes: p.kind.Scopes, ConnectedAt: p.kind.ConnectedAt}
 		k := ref.key()
 		switch old, err := w.Get(k); {
 		case err == nil:
@@ -146,6 +159,9 @@ func (s *Store) putSecret(ref secretRef, value []byte, options func(r reader) (S
 			meta.Version = prev.(*storedSecret).meta.Version + 1
 		case !errors.Is(err, errNoKey):
 			return err
+		}
+		if p.ifVersion > 0 && meta.Version != p.ifVersion+1 {
+			return fmt.Errorf("%s changed meanwhile: %w", ref.describe(), ErrConflict)
 		}
 		metaBytes := encodeSecretMeta(&meta)
 		ctx := ref.sealContext(meta.Version, metaBytes)

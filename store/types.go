@@ -23,7 +23,17 @@ type SecretMeta struct {
 	CreatedAt        time.Time `json:"created_at"`
 	UpdatedAt        time.Time `json:"updated_at"`
 	Version          uint64    `json:"version"` // 1 on create, +1 per PutSecret
+	// Kind is "" for a value set by hand, SecretKindOAuth for a token
+	// keygate obtained; the fields below describe such a token, never
+	// holding it.
+	Kind        string    `json:"kind,omitempty"`
+	ExpiresAt   time.Time `json:"expires_at,omitzero"` // zero: the provider gave no expiry
+	Scopes      []string  `json:"scopes,omitempty"`
+	ConnectedAt time.Time `json:"connected_at,omitzero"`
 }
+
+// SecretKindOAuth marks a secret whose value is a sealed OAuthToken.
+const SecretKindOAuth = "oauth"
 
 // RotationDue reports whether UpdatedAt + RotationHintDays is before now
 // (false when no hint).
@@ -36,6 +46,7 @@ func (m SecretMeta) RotationDue(now time.Time) bool {
 
 func (m SecretMeta) clone() SecretMeta {
 	m.AllowedHosts = cloneStrings(m.AllowedHosts)
+	m.Scopes = cloneStrings(m.Scopes)
 	return m
 }
 
@@ -57,6 +68,9 @@ type KeySpec struct {
 	// RotationHintDays is the default of the owner's rotation reminder
 	// for this key; the owner may still change it.
 	RotationHintDays int `json:"rotation_hint_days,omitempty"`
+	// OAuth, when set, says keygate obtains the value from a provider
+	// instead of the owner typing it.
+	OAuth *OAuthSpec `json:"oauth,omitempty"`
 }
 
 // WebhookSpec is a webhook a package takes: deliveries to
@@ -68,6 +82,33 @@ type WebhookSpec struct {
 	Scheme    string `json:"scheme"` // stripe, github, slack, standard
 	Secret    string `json:"secret"`
 	Tolerance string `json:"tolerance,omitempty"` // Go duration; default 5m
+}
+
+// OAuthSpec is how a key's token is obtained.
+type OAuthSpec struct {
+	Provider     string   `json:"provider"` // a name from the operator's config
+	Scopes       []string `json:"scopes,omitempty"`
+	ClientID     string   `json:"client_id"`     // names an entry of app_keys
+	ClientSecret string   `json:"client_secret"` // names an entry of app_keys
+	// Grant is GrantAuthorizationCode for keys (the default, filled in by
+	// validation) and GrantClientCredentials for app_keys.
+	Grant string `json:"grant,omitempty"`
+}
+
+// OAuth grant types a manifest may name.
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantClientCredentials = "client_credentials"
+)
+
+func (k KeySpec) clone() KeySpec {
+	k.Hosts = cloneStrings(k.Hosts)
+	if k.OAuth != nil {
+		o := *k.OAuth
+		o.Scopes = cloneStrings(o.Scopes)
+		k.OAuth = &o
+	}
+	return k
 }
 
 // Manifest is a registered package (keygate.package.json).
@@ -92,8 +133,7 @@ func (m *Manifest) AppKey(name string) (KeySpec, bool) { return findKey(m.AppKey
 func findKey(keys []KeySpec, name string) (KeySpec, bool) {
 	for _, k := range keys {
 		if k.Name == name {
-			k.Hosts = cloneStrings(k.Hosts)
-			return k, true
+			return k.clone(), true
 		}
 	}
 	return KeySpec{}, false
@@ -115,8 +155,7 @@ func cloneKeySpecs(in []KeySpec) []KeySpec {
 	}
 	out := make([]KeySpec, len(in))
 	for i, k := range in {
-		k.Hosts = cloneStrings(k.Hosts)
-		out[i] = k
+		out[i] = k.clone()
 	}
 	return out
 }

@@ -39,6 +39,7 @@ func (h *APIHandler) routes() {
 	m.HandleFunc("GET /v1/audit", h.admin(h.queryAudit))
 	m.HandleFunc("GET /v1/audit/verify", h.admin(h.verifyAudit))
 	m.HandleFunc("POST /v1/rewrap", h.admin(h.rewrap))
+	h.oauthRoutes(m)
 
 	m.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		gateway.WriteProblem(w, gateway.NewProblem(http.StatusNotFound, "not_found", "no such API route: "+r.Method+" "+r.URL.Path))
@@ -217,7 +218,7 @@ func (h *APIHandler) secretViews(kc string) ([]secretView, error) {
 
 func (h *APIHandler) deleteSecret(r *http.Request) (int, any, error) {
 	id, name := r.PathValue("id"), r.PathValue("name")
-	if err := h.app.Store().DeleteSecret(id, name); err != nil {
+	if err := h.app.DeleteSecret(r.Context(), id, name); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusNoContent, nil, h.audit(r, "secret.delete", id, "", name)
@@ -231,6 +232,9 @@ func (h *APIHandler) putPackage(r *http.Request) (int, any, error) {
 	}
 	if m.Name != name {
 		return 0, nil, fieldProblem("name", fmt.Sprintf("the manifest's name %q does not match the path's %q", m.Name, name))
+	}
+	if err := h.app.OAuth().CheckProviders(&m); err != nil {
+		return 0, nil, err
 	}
 	created, err := h.app.Store().PutPackage(m) // validates at the store's door
 	if err != nil {

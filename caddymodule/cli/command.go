@@ -59,6 +59,7 @@ An app secret belongs to a package and is shared by all its users (an OAuth
 client secret, for example). Its value is read like a secret's.
 `, []leaf{appSecretSet()}),
 		single("grant", grantCmd()),
+		single("connect", connectCmd()),
 		single("grants", grantsCmd()),
 		single("revoke", revokeCmd()),
 		single("audit", auditCmd()),

@@ -228,6 +228,13 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 	}
 
 	out := gateway.OutboundCopy(req)
+	if spec.OAuth != nil {
+		sc, p := t.injectOAuth(req.Context(), out, &claims, spec, host, port)
+		if p != nil {
+			return nil, nil, p
+		}
+		return out, sc, nil
+	}
 	var sc *Scrubber
 	open := func(meta store.SecretMeta, value []byte) error {
 		if !policy.HostAllowed(meta.AllowedHosts, host, port) {

@@ -66,6 +66,12 @@ type App struct {
 	// page in problem responses, e.g. "https://keys.example.com".
 	PublicURL string `json:"public_url,omitempty"`
 
+	// OAuth providers (SPEC "OAuth2"); they need PublicURL.
+	OAuthProviders OAuthProviders `json:"oauth_providers,omitempty"`
+
+	// A token expiring within this is refreshed before use. Default: 60s.
+	OAuthRefreshBefore caddy.Duration `json:"oauth_refresh_before,omitempty"`
+
 	dir            string
 	masterSpec     string
 	adminTokenSpec string
@@ -81,6 +87,7 @@ type App struct {
 	metrics        *metrics
 	kcLimiter      *policy.Limiter
 	kcLimiterKey   string
+	oauth          *OAuthManager
 }
 
 // CaddyModule returns the Caddy module information.
@@ -179,6 +186,9 @@ func (a *App) open() error {
 	a.adminToken = []byte(adminToken)
 	a.keyring = keyring
 	a.masterKeyID = keyring.CurrentID()
+	if err := a.startOAuth(); err != nil {
+		return err
+	}
 	a.ready.Store(true)
 	close(a.readyCh)
 	return nil
@@ -200,7 +210,7 @@ func (a *App) Validate() error {
 			return err
 		}
 	}
-	return nil
+	return a.validateOAuth()
 }
 
 // Start opens the store unless Provision joined it already. The shared

@@ -24,6 +24,8 @@ func init() {
 //		audit_retention <duration>
 //		keychain_rate <events>/<window> [burst <n>]
 //		public_url <url>
+//		oauth_provider <name> { ... }   (see parseOAuthProvider; repeatable)
+//		oauth_refresh_before <duration>
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
@@ -79,6 +81,18 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 				return nil, d.Errf("max_value_bytes: want a whole number above 0, got %q", s)
 			}
 			app.MaxValueBytes = n
+		case "oauth_provider":
+			p, err := parseOAuthProvider(d)
+			if err != nil {
+				return nil, err
+			}
+			app.OAuthProviders = append(app.OAuthProviders, p)
+		case "oauth_refresh_before":
+			dur, err := DurationArg(d)
+			if err != nil {
+				return nil, err
+			}
+			app.OAuthRefreshBefore = dur
 		case "keychain_rate":
 			rl, err := RateArgs(d)
 			if err != nil {

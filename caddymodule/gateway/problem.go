@@ -106,6 +106,9 @@ func ToProblem(err error) *Problem {
 	if errors.As(err, &denial) {
 		return DenialProblem(denial)
 	}
+	if p := oauthProblem(err); p != nil {
+		return p
+	}
 	var verr *store.ValidationError
 	switch {
 	case errors.As(err, &verr):

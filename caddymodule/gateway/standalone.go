@@ -28,6 +28,7 @@ func NewStandalone(st *store.Store, tokens *policy.Tokens, persistAudit bool) (a
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "d"}, []string{"flow", "decision", "reason"}),
 		latency:   prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "l"}, []string{"flow"}),
 	}}
+	_ = app.startOAuth() // no providers: stored tokens are served, none refreshed
 	app.ready.Store(true)
 	return app, func() { _ = sh.Destruct() }
 }

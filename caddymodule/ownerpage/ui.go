@@ -62,6 +62,7 @@ func (h *Page) Routes(m *http.ServeMux, admin AdminRoute) {
 	m.HandleFunc("POST /ui/keychains/{id}/secret", h.uiForm(h.keychainAction(h.setSecret)))
 	m.HandleFunc("POST /ui/keychains/{id}/secret/delete", h.uiForm(h.keychainAction(h.removeSecret)))
 	m.HandleFunc("POST /ui/keychains/{id}/grant", h.uiForm(h.keychainAction(h.changeGrant)))
+	m.HandleFunc("POST /ui/keychains/{id}/connect", h.uiForm(h.connectOAuth))
 	m.HandleFunc("GET /ui/static/style.css", func(w http.ResponseWriter, r *http.Request) {
 		uiHeaders(w)
 		w.Header().Set("Content-Type", "text/css; charset=utf-8")

@@ -137,7 +137,7 @@ func (h *Page) setSecret(r *http.Request, o *owner, kc store.Keychain) (string, 
 
 func (h *Page) removeSecret(r *http.Request, o *owner, kc store.Keychain) (string, string, error) {
 	name := r.PostForm.Get("name")
-	if err := h.app.Store().DeleteSecret(kc.ID, name); err != nil {
+	if err := h.app.DeleteSecret(r.Context(), kc.ID, name); err != nil {
 		return "", "", err
 	}
 	return "deleted", anchor("secret", kc.ID+"/"+name), h.ownerAudit(r, o.id, "secret.delete", kc.ID, "", "", name)

@@ -47,6 +47,10 @@ type secretRow struct {
 	RotationDue      bool
 	AllowedHosts     string // prefills the form: the secret's, else the asking packages'
 	RequestedBy      []keyRequest
+	// OAuth keys (see oauthRow): the package to connect through.
+	OAuthPackage         string
+	Connected, Reconnect bool
+	ExpiresAt            time.Time
 }
 
 type keyRequest struct {
@@ -207,7 +211,9 @@ func (h *Page) keychainDetail(kc store.Keychain, focus string) (*kcDetail, error
 
 	now := time.Now()
 	rows := map[string]*secretRow{}
-	for _, m := range metas {
+	byName := map[string]*store.SecretMeta{}
+	for i, m := range metas {
+		byName[m.Name] = &metas[i]
 		row := &secretRow{
 			Name: m.Name, Anchor: anchor("secret", kc.ID+"/"+m.Name), Set: true,
 			UpdatedAt: m.UpdatedAt, Version: m.Version, RotationHintDays: m.RotationHintDays,
@@ -240,6 +246,9 @@ func (h *Page) keychainDetail(kc store.Keychain, focus string) (*kcDetail, error
 				rows[k.Name] = row
 			}
 			row.RequestedBy = append(row.RequestedBy, keyRequest{Package: p.Name, Anchor: v.Anchor, Required: k.Required})
+			if k.OAuth != nil {
+				oauthRow(row, p.Name, byName[k.Name], now)
+			}
 			if !row.Set {
 				row.AllowedHosts = addHosts(row.AllowedHosts, k.Hosts)
 			}

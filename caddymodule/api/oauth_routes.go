@@ -1,0 +1,100 @@
+package api
+
+import (
+	"html/template"
+	"net/http"
+	"strings"
+
+	"github.com/keygate/keygate/caddymodule/gateway"
+)
+
+// oauthRoutes registers connecting an OAuth key (admin) and the
+// providers' callback (no admin token: the single-use state authenticates
+// it).
+func (h *APIHandler) oauthRoutes(m *http.ServeMux) {
+	for _, p := range []string{"{package}", "{scope}/{pkg}"} {
+		m.HandleFunc("POST /v1/keychains/{id}/connect/"+p+"/{key}", h.admin(h.connectOAuth))
+	}
+	m.HandleFunc("GET "+gateway.OAuthCallbackPath, h.oauthCallback)
+}
+
+func (h *APIHandler) connectOAuth(r *http.Request) (int, any, error) {
+	kc, pkg, key := r.PathValue("id"), pathPackage(r), r.PathValue("key")
+	u, err := h.app.OAuth().Connect(kc, pkg, key)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]string{"authorize_url": u}, nil
+}
+
+// oauthCallback finishes a connect and shows the owner a short page (a
+// problem document to a client that asks for JSON). Its answers name the
+// key and package, never the code or state.
+func (h *APIHandler) oauthCallback(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	res, err := h.app.OAuth().Callback(r.Context(), q.Get("code"), q.Get("state"), q.Get("error"))
+	if err != nil {
+		p := gateway.ToProblem(err)
+		if wantsJSON(r) {
+			gateway.WriteProblem(w, p)
+			return
+		}
+		writeOAuthPage(w, p.Status, oauthPage{Title: "Not connected", Message: oauthFailureMessage(p)})
+		return
+	}
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, map[string]any{"keychain": res.Keychain, "package": res.Package, "key": res.Key,
+			"expires_at": res.ExpiresAt, "scopes": res.Scopes})
+		return
+	}
+	writeOAuthPage(w, http.StatusOK, oauthPage{
+		Title:   "Connected",
+		Message: res.Key + " of " + res.Package + " is connected. You can close this page.",
+		Link:    h.app.OwnerPageURL(res.Keychain, res.Package),
+	})
+}
+
+// oauthFailureMessage says what went wrong in the owner's words.
+func oauthFailureMessage(p *gateway.Problem) string {
+	switch p.Reason {
+	case "oauth_state":
+		return "This link has expired or was already used. Start connecting again from the owners' page. Nothing was saved."
+	case "oauth_denied":
+		return "The provider did not grant access (the request was declined). Nothing was saved."
+	case "oauth_bad_callback":
+		return "The provider sent back an incomplete answer. Start connecting again. Nothing was saved."
+	case "oauth_exchange", "oauth_unavailable":
+		return "The provider did not issue a token. Try again in a moment. Nothing was saved."
+	case "oauth_config":
+		return "This key is not set up for connecting (" + p.Detail + "). Nothing was saved."
+	}
+	return "keygate could not finish connecting. Try again in a moment. Nothing was saved."
+}
+
+func wantsJSON(r *http.Request) bool {
+	a := r.Header.Get("Accept")
+	return strings.Contains(a, "application/json") || strings.Contains(a, "application/problem+json")
+}
+
+type oauthPage struct {
+	Title, Message, Link string
+}
+
+var oauthPageTmpl = template.Must(template.New("oauth").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>{{.Title}} · keygate</title></head>
+<body style="font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem">
+<h1>{{.Title}}</h1><p>{{.Message}}</p>{{if .Link}}<p><a href="{{.Link}}">Back to the owners' page</a></p>{{end}}
+</body></html>
+`))
+
+func writeOAuthPage(w http.ResponseWriter, status int, p oauthPage) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer") // the URL held the code
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	w.WriteHeader(status)
+	_ = oauthPageTmpl.Execute(w, p)
+}

@@ -1,0 +1,63 @@
+package egress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/keygate/keygate/caddymodule/gateway"
+	"github.com/keygate/keygate/policy"
+	"github.com/keygate/keygate/store"
+)
+
+// injectOAuth puts the current access token of an OAuth key into out,
+// with the route's template (Authorization: Bearer by default). Between
+// refreshes the token comes from the store's sealed copy, as a static
+// key's value does; only a token near expiry costs a provider call, one
+// per key however many requests wait on it.
+func (t *Transport) injectOAuth(ctx context.Context, out *http.Request, c *policy.InvocationClaims, spec store.KeySpec, host, port string) (*Scrubber, *gateway.Problem) {
+	m := t.app.OAuth()
+	var (
+		tok string
+		err error
+	)
+	if t.Scope == scopeApp {
+		// An app token's allowed hosts are its key's hosts.
+		if !policy.HostAllowed(spec.Hosts, host, port) {
+			return nil, forbidden("host_not_allowed", fmt.Sprintf("key %s may not be sent to %s: not among the package's hosts for it", t.Secret, host))
+		}
+		tok, err = m.AppAccessToken(ctx, c.Package, t.Secret)
+		if err != nil {
+			return nil, t.app.OAuthProblem(err, "", c.Package, t.Secret)
+		}
+		return t.scrubberFor([]byte(tok), t.inject(out, []byte(tok))), nil
+	}
+	// Check where the token may go before any refresh is spent on it.
+	meta, err := t.app.Store().GetSecretMeta(c.Keychain, t.Secret)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, t.notConnected(c, spec)
+	case err != nil:
+		return nil, gateway.ToProblem(err)
+	case !policy.HostAllowed(meta.AllowedHosts, host, port):
+		return nil, forbidden("host_not_allowed", fmt.Sprintf("secret %s may not be sent to %s: not among its allowed_hosts", t.Secret, host))
+	}
+	tok, err = m.AccessToken(ctx, c.Keychain, c.Package, t.Secret)
+	switch {
+	case errors.Is(err, gateway.ErrOAuthNotConnected):
+		return nil, t.notConnected(c, spec)
+	case err != nil:
+		return nil, t.app.OAuthProblem(err, c.Keychain, c.Package, t.Secret)
+	}
+	return t.scrubberFor([]byte(tok), t.inject(out, []byte(tok))), nil
+}
+
+// notConnected is a missing key, as for a static key, with where to
+// connect it.
+func (t *Transport) notConnected(c *policy.InvocationClaims, spec store.KeySpec) *gateway.Problem {
+	p := gateway.NewProblem(http.StatusPreconditionRequired, "missing_keys", fmt.Sprintf("oauth key %s is not connected", t.Secret))
+	p.MissingKeys = []gateway.MissingKey{{Name: spec.Name, Description: spec.Description}}
+	p.Package, p.SetURL = c.Package, t.app.OwnerPageURL(c.Keychain, c.Package)
+	return p
+}

@@ -1,0 +1,118 @@
+package gateway
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+)
+
+func parseKeygateBlock(t *testing.T, body string) (*App, error) {
+	t.Helper()
+	d := caddyfile.NewTestDispenser("keygate {\n" + body + "\n}")
+	v, err := parseGlobalOption(d, nil)
+	if err != nil {
+		return nil, err
+	}
+	app := new(App)
+	if err := json.Unmarshal(v.(httpcaddyfile.App).Value, app); err != nil {
+		t.Fatalf("app JSON: %v", err)
+	}
+	return app, nil
+}
+
+func TestOAuthCaddyfile(t *testing.T) {
+	app, err := parseKeygateBlock(t, `
+		public_url https://keys.example.com
+		oauth_refresh_before 2m
+		oauth_provider google {
+			authorize_url https://accounts.example.com/auth
+			token_url https://oauth2.example.com/token
+			revoke_url https://oauth2.example.com/revoke
+			auth_style params
+			pkce off
+			extra_authorize_params access_type=offline prompt=consent
+		}
+		oauth_provider stub {
+			token_url http://127.0.0.1:9/token
+		}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(app.OAuthProviders) != 2 || time.Duration(app.OAuthRefreshBefore) != 2*time.Minute {
+		t.Fatalf("parsed %+v", app)
+	}
+	g := app.OAuthProviders[0]
+	if g.Name != "google" || g.AuthStyle != "params" || g.PKCE == nil || *g.PKCE || g.RevokeURL == "" ||
+		g.ExtraAuthorizeParams["access_type"] != "offline" || g.ExtraAuthorizeParams["prompt"] != "consent" {
+		t.Fatalf("google: %+v", g)
+	}
+	if err := app.validateOAuth(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOAuthCaddyfileBad(t *testing.T) {
+	for _, tc := range []struct{ name, body, want string }{
+		{"no name", "oauth_provider {\n}", "NAME"},
+		{"two names", "oauth_provider a b {\n}", "argument"},
+		{"unknown option", "oauth_provider a {\nscope x\n}", `unrecognized option "scope"`},
+		{"auth style", "oauth_provider a {\nauth_style basic\n}", "header or params"},
+		{"pkce", "oauth_provider a {\npkce yes\n}", "on or off"},
+		{"extra no equals", "oauth_provider a {\nextra_authorize_params prompt\n}", "k=v"},
+		{"refresh before", "oauth_refresh_before soon", "duration"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseKeygateBlock(t, tc.body)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestOAuthValidateApp(t *testing.T) {
+	good := OAuthProvider{Name: "stub", TokenURL: "https://idp.example.com/token"}
+	for _, tc := range []struct {
+		name string
+		app  *App
+		want string
+	}{
+		{"no public_url", &App{OAuthProviders: OAuthProviders{good}}, "public_url"},
+		{"http token_url", &App{PublicURL: "https://k.example.com", OAuthProviders: OAuthProviders{{Name: "x", TokenURL: "http://idp.example.com/token"}}}, "token_url must be https"},
+		{"http authorize_url", &App{PublicURL: "https://k.example.com", OAuthProviders: OAuthProviders{{Name: "x", TokenURL: good.TokenURL, AuthorizeURL: "http://10.0.0.1/auth"}}}, "authorize_url must be https"},
+		{"twice", &App{PublicURL: "https://k.example.com", OAuthProviders: OAuthProviders{good, good}}, "defined twice"},
+		{"bad name", &App{PublicURL: "https://k.example.com", OAuthProviders: OAuthProviders{{Name: "Bad", TokenURL: good.TokenURL}}}, "oauth_provider name"},
+		{"negative", &App{OAuthRefreshBefore: caddy.Duration(-time.Second)}, "negative"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.app.validateOAuth()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestOAuthProvidersJSON(t *testing.T) {
+	var list, byName struct {
+		P OAuthProviders `json:"oauth_providers"`
+	}
+	if err := json.Unmarshal([]byte(`{"oauth_providers":[{"name":"a","token_url":"https://x/t"}]}`), &list); err != nil || list.P[0].Name != "a" {
+		t.Fatalf("list: %v %+v", err, list)
+	}
+	if err := json.Unmarshal([]byte(`{"oauth_providers":{"b":{"token_url":"https://x/t"},"a":{"token_url":"https://y/t"}}}`), &byName); err != nil ||
+		len(byName.P) != 2 || byName.P[0].Name != "a" || byName.P[1].Name != "b" {
+		t.Fatalf("map: %v %+v", err, byName)
+	}
+	if err := json.Unmarshal([]byte(`{"oauth_providers":{"b":{"name":"c"}}}`), &byName); err == nil {
+		t.Fatal("a mismatched inner name was accepted")
+	}
+	if err := json.Unmarshal([]byte(`{"oauth_providers":"google"}`), &byName); err == nil {
+		t.Fatal("a string was accepted")
+	}
+}

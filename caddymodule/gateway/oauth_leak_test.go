@@ -1,0 +1,80 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/caddymodule/gateway/oauthtest"
+)
+
+// TestOAuthNothingLeaks drives every path that returns an error or audits,
+// then checks that no code, state, verifier, token or client secret shows
+// up in any error or audit argument.
+func TestOAuthNothingLeaks(t *testing.T) {
+	h := newOAuthHarness(t)
+	ctx := context.Background()
+	var errs []error
+	keep := func(_ any, err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	access := func() { keep(h.m.AccessToken(ctx, h.kc, oauthTestPkg, oauthTestKey)) }
+
+	q := h.begin(h.kc)
+	keep(h.finish(q))
+	keep(h.finish(q)) // replay
+	keep(h.m.Callback(ctx, q.Get("code"), q.Get("state")+"x", ""))
+	for _, mode := range []oauthtest.Mode{oauthtest.Down, oauthtest.Slow, oauthtest.HTML, oauthtest.NotJSON, oauthtest.NoAccessToken, oauthtest.InvalidGrant} {
+		q := h.begin(h.kc)
+		h.srv.SetFail(mode)
+		keep(h.finish(q))
+		h.srv.SetFail(oauthtest.OK)
+	}
+	h.srv.SetDeny(true)
+	keep(h.finish(h.begin(h.kc)))
+	h.srv.SetDeny(false)
+	q = h.begin(h.kc)
+	keep(h.m.Callback(ctx, "", q.Get("state"), ""))
+
+	for _, mode := range []oauthtest.Mode{oauthtest.Down, oauthtest.Slow, oauthtest.HTML, oauthtest.NotJSON, oauthtest.NoAccessToken, oauthtest.InvalidGrant} {
+		h.connect()
+		h.toExpiry()
+		h.srv.SetFail(mode)
+		access()
+		h.clock.Add(2 * time.Minute)
+		access()
+		h.srv.SetFail(oauthtest.OK)
+		h.clock.Add(time.Hour)
+	}
+	h.connect()
+	h.srv.SetFail(oauthtest.Down)
+	keep(nil, h.m.Disconnect(ctx, h.kc, oauthTestPkg, oauthTestKey))
+	keep(nil, h.m.Disconnect(ctx, h.kc, oauthTestPkg, oauthTestKey))
+	keep(h.m.AppAccessToken(ctx, oauthTestPkg, oauthTestApp))
+	h.srv.SetFail(oauthtest.OK)
+	access()
+
+	if len(errs) < 20 {
+		t.Fatalf("only %d errors collected: the scenarios did not run", len(errs))
+	}
+	secrets := append(h.srv.Secrets(), h.states...)
+	var seen []string
+	for _, err := range errs {
+		seen = append(seen, err.Error(), fmt.Sprintf("%+v %#v", err, err))
+	}
+	seen = append(seen, h.audit.all()...)
+	for _, s := range secrets {
+		if len(s) < 8 {
+			t.Fatalf("implausibly short secret %q", s)
+		}
+		for _, line := range seen {
+			if strings.Contains(line, s) {
+				t.Fatalf("a secret value appears in: %s", strings.ReplaceAll(line, s, "[THE SECRET]"))
+			}
+		}
+	}
+}

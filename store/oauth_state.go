@@ -1,0 +1,247 @@
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// OAuthStateTTL is how long a connect link stays usable.
+const OAuthStateTTL = 10 * time.Minute
+
+const (
+	scopeOAuthState   = "oauth_state"
+	minOAuthState     = 32
+	maxOAuthState     = 512
+	maxRedirectURI    = 2048
+	oauthPrunePerPut  = 64
+	minPKCEVerifier   = 43 // RFC 7636 4.1
+	maxPKCEVerifier   = 128
+	oauthStateSealTag = "verifier"
+)
+
+// ErrOAuthState means a connect state is unknown, already used or expired.
+var ErrOAuthState = errors.New("oauth state is unknown, used or expired")
+
+// OAuthStateError is a refused state; it is 400-class (errors.Is
+// ErrInvalid holds too) and never quotes the state.
+type OAuthStateError struct{ Problem string }
+
+func (e *OAuthStateError) Error() string { return "oauth state " + e.Problem }
+
+// Is makes errors.Is hold for ErrOAuthState and ErrInvalid.
+func (e *OAuthStateError) Is(target error) bool {
+	return target == ErrOAuthState || target == ErrInvalid
+}
+
+// OAuthState binds one connect attempt to a keychain, package and key.
+// Only the SHA-256 of State is stored, and Verifier is sealed. String and
+// GoString never show either.
+type OAuthState struct {
+	State       string
+	Keychain    string
+	Package     string
+	Key         string
+	Verifier    string // PKCE code verifier; empty when the provider has PKCE off
+	RedirectURI string
+	ExpiresAt   time.Time // set by PutOAuthState
+}
+
+func (st OAuthState) String() string {
+	return fmt.Sprintf("OAuthState{keychain: %s, package: %s, key: %s, redacted}", st.Keychain, st.Package, st.Key)
+}
+
+func (st OAuthState) GoString() string { return st.String() }
+
+// oauthStateMeta is stored in the clear beside the sealed verifier (and
+// bound to it as associated data).
+type oauthStateMeta struct {
+	Keychain    string    `json:"keychain"`
+	Package     string    `json:"package"`
+	Key         string    `json:"key"`
+	RedirectURI string    `json:"redirect_uri"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+func oauthStateID(state string) string {
+	sum := sha256.Sum256([]byte(state))
+	return hex.EncodeToString(sum[:])
+}
+
+func oauthStateSealContext(id string, meta []byte) sealContext {
+	return sealContext{Scope: scopeOAuthState, Owner: id, Name: oauthStateSealTag, Version: 1, Meta: meta}
+}
+
+func oauthExpiryKey(t time.Time, id string) []byte {
+	return append(append([]byte(pfxOAuthExpiry), auditTime(t)...), id...)
+}
+
+func checkOAuthStateInput(st *OAuthState) error {
+	switch {
+	case len(st.State) < minOAuthState || len(st.State) > maxOAuthState:
+		return invalid("state", fmt.Sprintf("must be %d to %d bytes", minOAuthState, maxOAuthState))
+	case checkKeychainID(st.Keychain) != nil:
+		return invalid("keychain", "is not a keychain id")
+	case st.Verifier != "" && (len(st.Verifier) < minPKCEVerifier || len(st.Verifier) > maxPKCEVerifier):
+		return invalid("verifier", fmt.Sprintf("must be %d to %d characters", minPKCEVerifier, maxPKCEVerifier))
+	case st.RedirectURI == "" || len(st.RedirectURI) > maxRedirectURI:
+		return invalid("redirect_uri", fmt.Sprintf("must be 1 to %d bytes", maxRedirectURI))
+	}
+	if err := checkPackageName("package", st.Package); err != nil {
+		return err
+	}
+	return checkSecretName("key", st.Key)
+}
+
+// PutOAuthState records a connect state that expires OAuthStateTTL from
+// now, and prunes a few expired ones.
+func (s *Store) PutOAuthState(st OAuthState) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	if err := checkOAuthStateInput(&st); err != nil {
+		return err
+	}
+	now := s.now()
+	id := oauthStateID(st.State)
+	meta, err := json.Marshal(oauthStateMeta{Keychain: st.Keychain, Package: st.Package, Key: st.Key,
+		RedirectURI: st.RedirectURI, ExpiresAt: now.Add(OAuthStateTTL)})
+	if err != nil {
+		return err
+	}
+	ctx := oauthStateSealContext(id, meta)
+	if err := s.markSealerInUse(s.kr); err != nil {
+		return err
+	}
+	blob, err := seal(s.kr, &ctx, []byte(st.Verifier))
+	if err != nil {
+		return err
+	}
+	return s.update(func(w writer) error {
+		if _, err := pruneOAuthStates(w, now, oauthPrunePerPut); err != nil {
+			return err
+		}
+		k := key(pfxOAuthState, id)
+		switch ok, err := exists(w, k); {
+		case err != nil:
+			return err
+		case ok:
+			return fmt.Errorf("oauth state already exists: %w", ErrConflict)
+		}
+		if err := w.Set(oauthExpiryKey(now.Add(OAuthStateTTL), id), nil); err != nil {
+			return err
+		}
+		return w.Set(k, encodeRecord(1, meta, blob))
+	})
+}
+
+// TakeOAuthState returns and deletes the state, in one transaction, so it
+// works once. An expired state is deleted too, and refused.
+func (s *Store) TakeOAuthState(state string, now time.Time) (OAuthState, error) {
+	if err := s.enter(); err != nil {
+		return OAuthState{}, err
+	}
+	defer s.leave()
+	if len(state) < minOAuthState || len(state) > maxOAuthState {
+		return OAuthState{}, &OAuthStateError{Problem: "is malformed"}
+	}
+	id := oauthStateID(state)
+	var raw []byte
+	err := s.update(func(w writer) error {
+		k := key(pfxOAuthState, id)
+		v, err := w.Get(k)
+		if errors.Is(err, errNoKey) {
+			raw = nil
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		raw = v
+		if err := w.Delete(k); err != nil {
+			return err
+		}
+		var m oauthStateMeta
+		if rec, err := decodeRecord(v); err == nil && json.Unmarshal(rec.meta, &m) == nil {
+			return w.Delete(oauthExpiryKey(m.ExpiresAt, id))
+		}
+		return nil // the index entry goes when pruning reaches it
+	})
+	if err != nil {
+		return OAuthState{}, err
+	}
+	if raw == nil {
+		return OAuthState{}, &OAuthStateError{Problem: "is unknown or already used"}
+	}
+	rec, err := decodeRecord(raw)
+	if err != nil {
+		return OAuthState{}, err
+	}
+	var m oauthStateMeta
+	if err := decodeJSON(rec.meta, &m); err != nil {
+		return OAuthState{}, err
+	}
+	if !now.Before(m.ExpiresAt) {
+		return OAuthState{}, &OAuthStateError{Problem: "has expired"}
+	}
+	ctx := oauthStateSealContext(id, rec.meta)
+	verifier, err := open(s.kr, &ctx, rec.blob, nil)
+	if err != nil {
+		return OAuthState{}, fmt.Errorf("oauth state: %w", err)
+	}
+	defer clear(verifier)
+	return OAuthState{State: state, Keychain: m.Keychain, Package: m.Package, Key: m.Key,
+		Verifier: string(verifier), RedirectURI: m.RedirectURI, ExpiresAt: m.ExpiresAt}, nil
+}
+
+// PruneOAuthStates deletes every state expired at now and reports how many.
+func (s *Store) PruneOAuthStates(now time.Time) (int, error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.leave()
+	total := 0
+	for {
+		var n int
+		err := s.update(func(w writer) error {
+			var err error
+			n, err = pruneOAuthStates(w, now, s.rewrapPage)
+			return err
+		})
+		total += n
+		if err != nil || n < s.rewrapPage {
+			return total, err
+		}
+	}
+}
+
+// pruneOAuthStates walks the expiry index oldest first and deletes up
+// to max expired states with their index entries.
+func pruneOAuthStates(w writer, now time.Time, max int) (int, error) {
+	var idx [][]byte
+	err := w.Iterate(iterOptions{Prefix: []byte(pfxOAuthExpiry), KeysOnly: true}, func(k, _ []byte) error {
+		rest := k[len(pfxOAuthExpiry):]
+		if len(rest) < auditTimeLength || auditKeyTime(rest) > now.UnixNano() || len(idx) >= max {
+			return errStop
+		}
+		idx = append(idx, append([]byte(nil), k...))
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return 0, err
+	}
+	for _, k := range idx {
+		id := string(k[len(pfxOAuthExpiry)+auditTimeLength:])
+		if err := w.Delete(key(pfxOAuthState, id)); err != nil {
+			return 0, err
+		}
+		if err := w.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(idx), nil
+}

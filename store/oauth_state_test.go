@@ -1,0 +1,165 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func testState(kc string, n byte) OAuthState {
+	return OAuthState{State: strings.Repeat(string('a'+n), 43), Keychain: kc, Package: "@a/b", Key: "GMAIL_TOKEN",
+		Verifier: strings.Repeat("v", 43) + string('a'+n), RedirectURI: "https://kg.example/oauth/callback"}
+}
+
+func TestOAuthStateTakeOnce(t *testing.T) {
+	s, c, kc := oauthSetup(t)
+	st := testState(kc.ID, 0)
+	if err := s.PutOAuthState(st); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, s.PutOAuthState(st), ErrConflict)
+	got, err := s.TakeOAuthState(st.State, c.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Keychain != kc.ID || got.Package != "@a/b" || got.Key != "GMAIL_TOKEN" || got.Verifier != st.Verifier ||
+		got.RedirectURI != st.RedirectURI || !got.ExpiresAt.Equal(c.Now().Add(OAuthStateTTL)) {
+		t.Fatalf("got %+v", got)
+	}
+	_, err = s.TakeOAuthState(st.State, c.Now())
+	wantErr(t, err, ErrOAuthState)
+	wantErr(t, err, ErrInvalid)
+}
+
+func TestOAuthStateNotInTheClear(t *testing.T) {
+	s, _, kc := oauthSetup(t)
+	st := testState(kc.ID, 1)
+	if err := s.PutOAuthState(st); err != nil {
+		t.Fatal(err)
+	}
+	err := s.be.View(func(r reader) error {
+		return r.Iterate(iterOptions{Prefix: nil}, func(k, v []byte) error {
+			for _, secret := range []string{st.State, st.Verifier} {
+				if bytes.Contains(k, []byte(secret)) || bytes.Contains(v, []byte(secret)) {
+					t.Errorf("state or verifier stored in the clear under %q", k)
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOAuthStateExpires(t *testing.T) {
+	s, c, kc := oauthSetup(t)
+	st := testState(kc.ID, 2)
+	if err := s.PutOAuthState(st); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.TakeOAuthState(st.State, c.Now().Add(OAuthStateTTL))
+	var se *OAuthStateError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("err = %v", err)
+	}
+	if strings.Contains(err.Error(), st.State) {
+		t.Fatal("error quotes the state")
+	}
+	// Expired is also gone: the next try reads "unknown".
+	_, err = s.TakeOAuthState(st.State, c.Now())
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "unknown") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestOAuthStatePrune(t *testing.T) {
+	s, c, kc := oauthSetup(t)
+	for i := range byte(3) {
+		if err := s.PutOAuthState(testState(kc.ID, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Add(OAuthStateTTL / 2)
+	fresh := testState(kc.ID, 5)
+	if err := s.PutOAuthState(fresh); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.PruneOAuthStates(c.Now()); err != nil || n != 0 {
+		t.Fatalf("pruned %d %v before expiry", n, err)
+	}
+	c.Add(OAuthStateTTL/2 + time.Second)
+	// Putting a new state prunes the expired ones on the way.
+	if err := s.PutOAuthState(testState(kc.ID, 6)); err != nil {
+		t.Fatal(err)
+	}
+	if keys := countPrefix(t, s, pfxOAuthState); keys != 2 {
+		t.Fatalf("%d states left, want 2", keys)
+	}
+	c.Add(OAuthStateTTL)
+	if n, err := s.PruneOAuthStates(c.Now()); err != nil || n != 2 {
+		t.Fatalf("pruned %d %v", n, err)
+	}
+	if countPrefix(t, s, pfxOAuthState)+countPrefix(t, s, pfxOAuthExpiry) != 0 {
+		t.Fatal("records left after pruning")
+	}
+}
+
+func countPrefix(t *testing.T, s *Store, prefix string) int {
+	t.Helper()
+	n := 0
+	if err := s.be.View(func(r reader) error {
+		return r.Iterate(iterOptions{Prefix: []byte(prefix), KeysOnly: true}, func(_, _ []byte) error { n++; return nil })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestOAuthStateBadInput(t *testing.T) {
+	s, c, kc := oauthSetup(t)
+	for _, tc := range []struct {
+		name  string
+		edit  func(*OAuthState)
+		field string
+	}{
+		{"short state", func(st *OAuthState) { st.State = "abc" }, "state"},
+		{"bad keychain", func(st *OAuthState) { st.Keychain = "nope" }, "keychain"},
+		{"bad package", func(st *OAuthState) { st.Package = "nope" }, "package"},
+		{"bad key", func(st *OAuthState) { st.Key = "1X" }, "key"},
+		{"short verifier", func(st *OAuthState) { st.Verifier = "v" }, "verifier"},
+		{"no redirect", func(st *OAuthState) { st.RedirectURI = "" }, "redirect_uri"},
+	} {
+		st := testState(kc.ID, 0)
+		tc.edit(&st)
+		var ve *ValidationError
+		if err := s.PutOAuthState(st); !errors.As(err, &ve) || ve.Field != tc.field {
+			t.Errorf("%s: err = %v", tc.name, err)
+		}
+	}
+	if countPrefix(t, s, pfxOAuthState) != 0 {
+		t.Fatal("a refused state was stored")
+	}
+	for _, bad := range []string{"", "short", strings.Repeat("x", 513)} {
+		if _, err := s.TakeOAuthState(bad, c.Now()); !errors.Is(err, ErrOAuthState) {
+			t.Errorf("take %d bytes: %v", len(bad), err)
+		}
+	}
+}
+
+func TestOAuthStateTampered(t *testing.T) {
+	s, c, kc := oauthSetup(t)
+	st := testState(kc.ID, 0)
+	if err := s.PutOAuthState(st); err != nil {
+		t.Fatal(err)
+	}
+	k := key(pfxOAuthState, oauthStateID(st.State))
+	raw := rawGet(t, s, k)
+	// Rebind the state to another keychain in its clear metadata.
+	other := mustKeychain(t, s)
+	rawSet(t, s, k, bytes.Replace(raw, []byte(kc.ID), []byte(other.ID), 1))
+	_, err := s.TakeOAuthState(st.State, c.Now())
+	wantErr(t, err, ErrCorrupt)
+}
