@@ -92,7 +92,14 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 	}
 	t.Header = http.CanonicalHeaderKey(t.Header)
 	t.prefix, t.suffix, _ = strings.Cut(t.Template, secretPlaceholder)
-	return t.HTTPTransport.Provision(ctx)
+	if err := refuseForwardProxy(&t.HTTPTransport); err != nil {
+		return err
+	}
+	if err := t.HTTPTransport.Provision(ctx); err != nil {
+		return err
+	}
+	dropEnvironmentProxy(&t.HTTPTransport)
+	return nil
 }
 
 // Validate checks the configuration.
@@ -150,7 +157,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // authorize runs SPEC Flow 2 steps 1 to 4 and returns the request to send.
 func (t *Transport) authorize(req *http.Request, ev *store.AuditEvent, host, port string) (*http.Request, *gateway.Problem) {
-	tok, ok := invocationToken(req.Header)
+	tok, ok := invocationToken(tokenHeaders(req))
 	if !ok {
 		return nil, gateway.Unauthorized("send the invocation token as Authorization: Bearer <token>")
 	}
@@ -184,7 +191,7 @@ func (t *Transport) authorize(req *http.Request, ev *store.AuditEvent, host, por
 
 	out := gateway.OutboundCopy(req)
 	open := func(meta store.SecretMeta, value []byte) error {
-		if !policy.HostAllowed(meta.AllowedHosts, host, port) {
+		if !policy.HostAllowed(meta.AllowedHosts, host, port) || !pinHost(req, out, meta.AllowedHosts, spec.Hosts) {
 			return errHostNotAllowed
 		}
 		t.inject(out, value)
