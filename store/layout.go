@@ -18,6 +18,7 @@ import (
 //	pkh/<host>                   host index: package name
 //	gr/<kc>\0<pkg>               Grant JSON
 //	grp/<pkg>\0<kc>              grants by package (empty value)
+//	gre/<kc>\0<pkg>              grant epoch counter, kept after the grant (grant_epoch.go)
 //	au/<time8><id>               audit segment: JSON array of a batch of events,
 //	                             keyed by its first event, time-ordered
 //	auk/<kc>\0<time8><id>        segments with events of a keychain (empty value)

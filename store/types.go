@@ -63,6 +63,7 @@ type Manifest struct {
 	Keys      []KeySpec `json:"keys,omitempty"`
 	AppKeys   []KeySpec `json:"app_keys,omitempty"`
 	UpdatedAt time.Time `json:"updated_at,omitempty"` // set by the store
+	CodeEpoch uint64    `json:"code_epoch,omitempty"` // set by the store; see grant_epoch.go
 }
 
 // Key returns the user-scope key spec with that name.
@@ -108,6 +109,7 @@ type Grant struct {
 	SHA256    string    `json:"sha256"` // package sha256 approved
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	Epoch     uint64    `json:"epoch,omitempty"` // set by the store; see grant_epoch.go
 }
 
 func (g Grant) clone() Grant {

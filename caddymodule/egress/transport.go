@@ -175,7 +175,7 @@ func (t *Transport) authorize(req *http.Request, ev *store.AuditEvent, host, por
 	if err != nil {
 		return nil, forbidden("package_gone", "the package of this token is no longer registered")
 	}
-	if pkg.SHA256 != claims.SHA256 {
+	if pkg.SHA256 != claims.SHA256 || pkg.CodeEpoch != claims.CodeEpoch {
 		return nil, forbidden("stale_grant", "the package's code changed since this token was minted; the owner must approve it again")
 	}
 	spec, requested := pkg.Key(t.Secret)
@@ -215,13 +215,25 @@ func (t *Transport) authorize(req *http.Request, ev *store.AuditEvent, host, por
 	return out, nil
 }
 
-// checkStillGranted makes revocation take effect on the next request: the
-// token's keychain version, grant and key must all still stand.
+// checkStillGranted makes revocation take effect on the next request, and
+// for good: the token's keychain version, grant epoch and key must all
+// still stand, so a grant deleted (or a key removed) and made again does
+// not revive tokens minted before.
 func (t *Transport) checkStillGranted(c *policy.InvocationClaims) *gateway.Problem {
 	st := t.app.Store()
 	kc, err := st.GetKeychain(c.Keychain)
 	if err != nil || kc.TokenVersion != c.KeychainVersion {
 		return gateway.Unauthorized("the keychain of this token was deleted or its token rotated")
+	}
+	g, err := st.GetGrant(c.Keychain, c.Package)
+	if err != nil {
+		return forbidden("no_grant", "the keychain's grant for this package was revoked")
+	}
+	if g.SHA256 != c.SHA256 {
+		return forbidden("stale_grant", "the grant was made for other package code")
+	}
+	if g.Epoch != c.GrantEpoch {
+		return forbidden("no_grant", "the grant this token was minted under was revoked or narrowed; a new call mints a new token")
 	}
 	if t.Scope == scopeApp {
 		if !c.HasAppKey(t.Secret) {
@@ -231,13 +243,6 @@ func (t *Transport) checkStillGranted(c *policy.InvocationClaims) *gateway.Probl
 	}
 	if !c.HasKey(t.Secret) {
 		return forbidden("not_approved", fmt.Sprintf("key %s is not usable with this token", t.Secret))
-	}
-	g, err := st.GetGrant(c.Keychain, c.Package)
-	if err != nil {
-		return forbidden("no_grant", "the keychain's grant for this package was revoked")
-	}
-	if g.SHA256 != c.SHA256 {
-		return forbidden("stale_grant", "the grant was made for other package code")
 	}
 	for _, k := range g.Keys {
 		if k == t.Secret {

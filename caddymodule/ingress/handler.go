@@ -286,6 +286,8 @@ func (h *PackageHandler) decide(r *http.Request, ev *store.AuditEvent) (*ingress
 			Package:         pkg.Name,
 			SHA256:          pkg.SHA256,
 			KeychainVersion: kc.TokenVersion,
+			GrantEpoch:      grant.Epoch,
+			CodeEpoch:       pkg.CodeEpoch,
 			Keys:            usable,
 			AppKeys:         h.appKeys(&pkg),
 			RequestID:       ev.RequestID,
