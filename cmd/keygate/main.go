@@ -9,9 +9,11 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/keygate/keygate/caddymodule"
+	"github.com/keygate/keygate/caddymodule/gateway"
 )
 
 func main() {
 	caddy.CustomBinaryName = "keygate"
+	gateway.UseAdminSocket()
 	caddycmd.Main()
 }
