@@ -273,6 +273,11 @@ func (h *PackageHandler) decide(r *http.Request, ev *store.AuditEvent) (*ingress
 		}
 		u.Host = net.JoinHostPort(u.Hostname(), port)
 	}
+	if h.Mode == modePlaintext {
+		if p := checkPlaintextHosts(st, kc.ID, u.Host, usable); p != nil {
+			return nil, nil, p
+		}
+	}
 	call := &ingressCall{
 		keychain: kc.ID,
 		pkg:      pkg.Name,
