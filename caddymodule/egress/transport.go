@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -232,24 +233,22 @@ func (t *Transport) checkStillGranted(c *policy.InvocationClaims) *gateway.Probl
 	if g.SHA256 != c.SHA256 {
 		return forbidden("stale_grant", "the grant was made for other package code")
 	}
-	if g.Epoch != c.GrantEpoch {
-		return forbidden("no_grant", "the grant this token was minted under was revoked or narrowed; a new call mints a new token")
-	}
 	if t.Scope == scopeApp {
 		if !c.HasAppKey(t.Secret) {
 			return forbidden("not_approved", fmt.Sprintf("key %s is not usable with this token", t.Secret))
 		}
-		return nil
-	}
-	if !c.HasKey(t.Secret) {
-		return forbidden("not_approved", fmt.Sprintf("key %s is not usable with this token", t.Secret))
-	}
-	for _, k := range g.Keys {
-		if k == t.Secret {
-			return nil
+	} else {
+		if !c.HasKey(t.Secret) {
+			return forbidden("not_approved", fmt.Sprintf("key %s is not usable with this token", t.Secret))
+		}
+		if !slices.Contains(g.Keys, t.Secret) {
+			return forbidden("not_approved", fmt.Sprintf("key %s is no longer approved for this package", t.Secret))
 		}
 	}
-	return forbidden("not_approved", fmt.Sprintf("key %s is no longer approved for this package", t.Secret))
+	if g.Epoch != c.GrantEpoch {
+		return forbidden("no_grant", "the grant this token was minted under was revoked or narrowed since; a new call mints a new token")
+	}
+	return nil
 }
 
 var errHostNotAllowed = errors.New("host not allowed")
