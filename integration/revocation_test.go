@@ -93,12 +93,12 @@ func TestRevocation(t *testing.T) {
 		in.grant(t, f.kc, f.m.Name, "API_KEY")
 		wantProblem(t, "ingress without the required key", in.callIngress(t, f.m.Host, f.tok, "GET", "/", nil),
 			http.StatusPreconditionRequired, "missing_keys")
-		// Approved again: the earlier invocation token works again, as
-		// its keychain, package code and key all stand (it has not
-		// expired).
+		// Approved again: the earlier invocation token stays void
+		// (revocation is final, issue 12); a new one works.
 		in.grant(t, f.kc, f.m.Name, "API_KEY", "OTHER_KEY")
-		if r := in.callEgress(t, f.inv, "GET", "/api/again", nil); r.Status != http.StatusOK {
-			t.Errorf("egress after approving again: %s", r)
+		wantProblem(t, "egress after approving again, earlier token", in.callEgress(t, f.inv, "GET", "/api/again", nil), http.StatusForbidden, "no_grant")
+		if r := in.callEgress(t, in.mintInvocation(t, f.code, f.m.Host, f.tok), "GET", "/api/again", nil); r.Status != http.StatusOK {
+			t.Errorf("egress after approving again, new token: %s", r)
 		}
 	})
 

@@ -22,8 +22,11 @@ type KeychainClaims struct {
 type Invocation struct {
 	Keychain, Package, SHA256 string
 	KeychainVersion           uint64
-	Keys, AppKeys             []string // usable user keys and app keys
-	RequestID                 string
+	// The grant's and the package's epochs at minting (store.Grant.Epoch,
+	// store.Manifest.CodeEpoch): the token is void once either moved.
+	GrantEpoch, CodeEpoch uint64
+	Keys, AppKeys         []string // usable user keys and app keys
+	RequestID             string
 }
 
 // InvocationClaims is what a verified invocation token says.
@@ -140,6 +143,8 @@ type invocationWire struct {
 	Package         string   `json:"pkg"`
 	SHA256          string   `json:"sha"`
 	KeychainVersion uint64   `json:"kver"`
+	GrantEpoch      uint64   `json:"gep,omitempty"`
+	CodeEpoch       uint64   `json:"cep,omitempty"`
 	Keys            []string `json:"keys"`
 	AppKeys         []string `json:"app_keys"`
 	RequestID       string   `json:"rid,omitempty"`

@@ -53,10 +53,18 @@ func (s *Store) PutGrant(kc, pkg string, keys []string) (Grant, error) {
 		}
 		g = Grant{Keychain: kc, Package: pkg, Keys: keys, SHA256: m.SHA256, CreatedAt: now, UpdatedAt: now}
 		var old Grant
+		prev := &old
 		switch err := getJSON(w, key(pfxGrant, kc, pkg), &old); {
 		case err == nil:
 			g.CreatedAt = old.CreatedAt
-		case !errors.Is(err, errNoKey):
+		case errors.Is(err, errNoKey):
+			prev = nil
+		default:
+			return err
+		}
+		if keepsGrantEpoch(prev, keys, m.SHA256) {
+			g.Epoch = old.Epoch
+		} else if g.Epoch, err = nextGrantEpoch(w, kc, pkg); err != nil {
 			return err
 		}
 		if err := setJSON(w, key(pfxGrant, kc, pkg), g); err != nil {

@@ -37,9 +37,10 @@ func (s *Store) PutPackage(m Manifest) (created bool, err error) {
 			return err
 		}
 		var old Manifest
+		prev := &old
 		switch err := getJSON(w, key(pfxPackage, m.Name), &old); {
 		case errors.Is(err, errNoKey):
-			created = true
+			created, prev = true, nil
 		case err != nil:
 			return err
 		case old.Host != m.Host:
@@ -47,6 +48,7 @@ func (s *Store) PutPackage(m Manifest) (created bool, err error) {
 				return err
 			}
 		}
+		m.CodeEpoch = codeEpoch(prev, &m)
 		if err := w.Set(key(pfxPackageHost, m.Host), []byte(m.Name)); err != nil {
 			return err
 		}

@@ -122,6 +122,7 @@ type Manifest struct {
 	AppKeys   []KeySpec     `json:"app_keys,omitempty"`
 	Webhooks  []WebhookSpec `json:"webhooks,omitempty"`
 	UpdatedAt time.Time     `json:"updated_at,omitempty"` // set by the store
+	CodeEpoch uint64        `json:"code_epoch,omitempty"` // set by the store; see grant_epoch.go
 }
 
 // Key returns the user-scope key spec with that name.
@@ -168,6 +169,7 @@ type Grant struct {
 	SHA256    string    `json:"sha256"` // package sha256 approved
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	Epoch     uint64    `json:"epoch,omitempty"` // set by the store; see grant_epoch.go
 }
 
 func (g Grant) clone() Grant {

@@ -91,8 +91,9 @@ type apiFunc = func(r *http.Request) (int, any, error)
 // admin wraps a route with admin-token authentication and JSON answers.
 func (h *APIHandler) admin(fn apiFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !h.isAdmin(r) {
-			gateway.WriteProblem(w, gateway.Unauthorized("send the admin token as Authorization: Bearer <token>"))
+		tok, ok := gateway.BearerToken(r.Header.Get("Authorization"))
+		if p := h.app.CheckAdmin(r, tok, ok); p != nil {
+			gateway.WriteProblem(w, p)
 			return
 		}
 		if r.Body != nil {
@@ -105,14 +106,6 @@ func (h *APIHandler) admin(fn apiFunc) http.HandlerFunc {
 		}
 		writeJSON(w, status, body)
 	}
-}
-
-func (h *APIHandler) isAdmin(r *http.Request) bool {
-	tok, ok := gateway.BearerToken(r.Header.Get("Authorization"))
-	if !ok {
-		return false
-	}
-	return h.app.IsAdminToken(tok)
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {

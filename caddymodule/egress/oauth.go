@@ -1,7 +1,6 @@
 package egress
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,7 +15,8 @@ import (
 // refreshes the token comes from the store's sealed copy, as a static
 // key's value does; only a token near expiry costs a provider call, one
 // per key however many requests wait on it.
-func (t *Transport) injectOAuth(ctx context.Context, out *http.Request, c *policy.InvocationClaims, spec store.KeySpec, host, port string) (*Scrubber, *gateway.Problem) {
+func (t *Transport) injectOAuth(req, out *http.Request, c *policy.InvocationClaims, spec store.KeySpec, host, port string) (*Scrubber, *gateway.Problem) {
+	ctx := req.Context()
 	m := t.app.OAuth()
 	var (
 		tok string
@@ -24,7 +24,7 @@ func (t *Transport) injectOAuth(ctx context.Context, out *http.Request, c *polic
 	)
 	if t.Scope == scopeApp {
 		// An app token's allowed hosts are its key's hosts.
-		if !policy.HostAllowed(spec.Hosts, host, port) {
+		if !policy.HostAllowed(spec.Hosts, host, port) || !pinHost(req, out, spec.Hosts) {
 			return nil, forbidden("host_not_allowed", fmt.Sprintf("key %s may not be sent to %s: not among the package's hosts for it", t.Secret, host))
 		}
 		tok, err = m.AppAccessToken(ctx, c.Package, t.Secret)
@@ -40,7 +40,7 @@ func (t *Transport) injectOAuth(ctx context.Context, out *http.Request, c *polic
 		return nil, t.notConnected(c, spec)
 	case err != nil:
 		return nil, gateway.ToProblem(err)
-	case !policy.HostAllowed(meta.AllowedHosts, host, port):
+	case !policy.HostAllowed(meta.AllowedHosts, host, port) || !pinHost(req, out, meta.AllowedHosts, spec.Hosts):
 		return nil, forbidden("host_not_allowed", fmt.Sprintf("secret %s may not be sent to %s: not among its allowed_hosts", t.Secret, host))
 	}
 	tok, err = m.AccessToken(ctx, c.Keychain, c.Package, t.Secret)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -109,7 +110,14 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 		t.httpLog = ctx.Logger(&caddyhttp.App{})
 	}
 	t.prefix, t.suffix, _ = strings.Cut(t.Template, secretPlaceholder)
-	return t.HTTPTransport.Provision(ctx)
+	if err := refuseForwardProxy(&t.HTTPTransport); err != nil {
+		return err
+	}
+	if err := t.HTTPTransport.Provision(ctx); err != nil {
+		return err
+	}
+	dropEnvironmentProxy(&t.HTTPTransport)
+	return nil
 }
 
 // Validate checks the configuration.
@@ -194,7 +202,7 @@ func (t *Transport) tokenProblem(tok string, err error) *gateway.Problem {
 func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.AuditEvent, host, port string) (*http.Request, *Scrubber, *gateway.Problem) {
 	tok, ok := headerTok, headerTok != ""
 	if !ok {
-		tok, ok = invocationToken(req.Header)
+		tok, ok = invocationToken(tokenHeaders(req))
 	}
 	if !ok {
 		return nil, nil, gateway.Unauthorized("send the invocation token as Authorization: Bearer <token>" + t.tokenHeaderHint())
@@ -213,7 +221,7 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 	if err != nil {
 		return nil, nil, forbidden("package_gone", "the package of this token is no longer registered")
 	}
-	if pkg.SHA256 != claims.SHA256 {
+	if pkg.SHA256 != claims.SHA256 || pkg.CodeEpoch != claims.CodeEpoch {
 		return nil, nil, forbidden("stale_grant", "the package's code changed since this token was minted; the owner must approve it again")
 	}
 	spec, requested := pkg.Key(t.Secret)
@@ -229,7 +237,7 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 
 	out := gateway.OutboundCopy(req)
 	if spec.OAuth != nil {
-		sc, p := t.injectOAuth(req.Context(), out, &claims, spec, host, port)
+		sc, p := t.injectOAuth(req, out, &claims, spec, host, port)
 		if p != nil {
 			return nil, nil, p
 		}
@@ -237,7 +245,7 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 	}
 	var sc *Scrubber
 	open := func(meta store.SecretMeta, value []byte) error {
-		if !policy.HostAllowed(meta.AllowedHosts, host, port) {
+		if !policy.HostAllowed(meta.AllowedHosts, host, port) || !pinHost(req, out, meta.AllowedHosts, spec.Hosts) {
 			return errHostNotAllowed
 		}
 		sc = t.scrubberFor(value, t.inject(out, value))
@@ -261,22 +269,15 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 	return out, sc, nil
 }
 
-// checkStillGranted makes revocation take effect on the next request: the
-// token's keychain version, grant and key must all still stand.
+// checkStillGranted makes revocation take effect on the next request, and
+// for good: the token's keychain version, grant epoch and key must all
+// still stand, so a grant deleted (or a key removed) and made again does
+// not revive tokens minted before.
 func (t *Transport) checkStillGranted(c *policy.InvocationClaims) *gateway.Problem {
 	st := t.app.Store()
 	kc, err := st.GetKeychain(c.Keychain)
 	if err != nil || kc.TokenVersion != c.KeychainVersion {
 		return gateway.Unauthorized("the keychain of this token was deleted or its token rotated")
-	}
-	if t.Scope == scopeApp {
-		if !c.HasAppKey(t.Secret) {
-			return forbidden("not_approved", fmt.Sprintf("key %s is not usable with this token", t.Secret))
-		}
-		return nil
-	}
-	if !c.HasKey(t.Secret) {
-		return forbidden("not_approved", fmt.Sprintf("key %s is not usable with this token", t.Secret))
 	}
 	g, err := st.GetGrant(c.Keychain, c.Package)
 	if err != nil {
@@ -285,12 +286,22 @@ func (t *Transport) checkStillGranted(c *policy.InvocationClaims) *gateway.Probl
 	if g.SHA256 != c.SHA256 {
 		return forbidden("stale_grant", "the grant was made for other package code")
 	}
-	for _, k := range g.Keys {
-		if k == t.Secret {
-			return nil
+	if t.Scope == scopeApp {
+		if !c.HasAppKey(t.Secret) {
+			return forbidden("not_approved", fmt.Sprintf("key %s is not usable with this token", t.Secret))
+		}
+	} else {
+		if !c.HasKey(t.Secret) {
+			return forbidden("not_approved", fmt.Sprintf("key %s is not usable with this token", t.Secret))
+		}
+		if !slices.Contains(g.Keys, t.Secret) {
+			return forbidden("not_approved", fmt.Sprintf("key %s is no longer approved for this package", t.Secret))
 		}
 	}
-	return forbidden("not_approved", fmt.Sprintf("key %s is no longer approved for this package", t.Secret))
+	if g.Epoch != c.GrantEpoch {
+		return forbidden("no_grant", "the grant this token was minted under was revoked or narrowed since; a new call mints a new token")
+	}
+	return nil
 }
 
 var errHostNotAllowed = errors.New("host not allowed")

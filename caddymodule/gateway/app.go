@@ -83,6 +83,7 @@ type App struct {
 	shared         *shared
 	tokens         *policy.Tokens
 	adminToken     []byte
+	adminGuard     *failureGuard
 	logger         *zap.Logger
 	metrics        *metrics
 	kcLimiter      *policy.Limiter
@@ -101,6 +102,8 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 // Provision fills in defaults and checks the settings; see open.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	warnNetworkAdmin(ctx, a.logger)
+	a.adminGuard = newFailureGuard(time.Now)
 	a.readyCh = make(chan struct{})
 	if a.InvocationTTL == 0 {
 		a.InvocationTTL = caddy.Duration(5 * time.Minute)
@@ -124,6 +127,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if a.adminTokenSpec, err = expandSecretSetting(repl, "admin_token", a.AdminToken); err != nil {
 		return err
+	}
+	if a.adminTokenSpec != "" {
+		if err := checkAdminToken(a.adminTokenSpec); err != nil {
+			return err
+		}
 	}
 	if a.masterSpec != "" {
 		if _, err := store.ParseMasterKeys(a.masterSpec); err != nil {
@@ -170,6 +178,9 @@ func (a *App) open() error {
 		if adminToken, err = loadOrCreateAdminTokenFile(a.dir, a.logger); err != nil {
 			return err
 		}
+	}
+	if err := checkAdminToken(adminToken); err != nil {
+		return err
 	}
 	keyring, err := store.ParseMasterKeys(masterSpec)
 	if err != nil {

@@ -278,6 +278,11 @@ func (h *PackageHandler) decide(r *http.Request, ev *store.AuditEvent) (*ingress
 		return nil, nil, gateway.ToProblem(err)
 	}
 	u.Host = upstreamHostPort(u)
+	if h.Mode == modePlaintext {
+		if p := checkPlaintextHosts(st, kc.ID, u.Host, usable); p != nil {
+			return nil, nil, p
+		}
+	}
 	call := &ingressCall{
 		keychain: kc.ID,
 		pkg:      pkg.Name,
@@ -291,6 +296,8 @@ func (h *PackageHandler) decide(r *http.Request, ev *store.AuditEvent) (*ingress
 			Package:         pkg.Name,
 			SHA256:          pkg.SHA256,
 			KeychainVersion: kc.TokenVersion,
+			GrantEpoch:      grant.Epoch,
+			CodeEpoch:       pkg.CodeEpoch,
 			Keys:            usable,
 			AppKeys:         h.appKeys(&pkg),
 			RequestID:       ev.RequestID,

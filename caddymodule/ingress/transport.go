@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	"github.com/keygate/keygate/caddymodule/gateway"
+	"github.com/keygate/keygate/policy"
 	"github.com/keygate/keygate/store"
 )
 
@@ -62,11 +63,23 @@ func (t *ingressTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		out.Header.Set("Authorization", "Bearer "+call.token)
 	} else {
 		out.Header.Del("Authorization")
+		host, port := out.URL.Hostname(), out.URL.Port()
+		if di, ok := reverseproxy.GetDialInfo(req.Context()); ok {
+			host, port = di.Host, di.Port
+		}
 		for _, name := range call.keys {
-			err := t.app.Store().OpenSecret(call.keychain, name, func(_ store.SecretMeta, value []byte) error {
+			err := t.app.Store().OpenSecret(call.keychain, name, func(meta store.SecretMeta, value []byte) error {
+				// Checked again here: allowed_hosts may have changed
+				// since the call was decided.
+				if !policy.HostAllowed(meta.AllowedHosts, host, port) {
+					return errPlaintextHost
+				}
 				out.Header.Set(plaintextHeader(name), string(value))
 				return nil
 			})
+			if errors.Is(err, errPlaintextHost) {
+				return gateway.ProblemResponse(req, plaintextHostProblem(name, host)), nil
+			}
 			if err != nil {
 				return nil, errors.New("keygate: opening a secret for the package failed")
 			}

@@ -232,6 +232,8 @@ func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, e
 		Package:         pkg.Name,
 		SHA256:          pkg.SHA256,
 		KeychainVersion: kc.TokenVersion,
+		GrantEpoch:      grant.Epoch,
+		CodeEpoch:       pkg.CodeEpoch,
 		Keys:            keys,
 		AppKeys:         appKeys,
 		RequestID:       ev.RequestID,

@@ -13,10 +13,12 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/keygate/keygate/caddymodule"
+	"github.com/keygate/keygate/caddymodule/gateway"
 )
 
 func main() {
 	caddy.CustomBinaryName = "keygate"
+	gateway.UseAdminSocket()
 	caddy.CustomLongDescription = longDescription
 	if code, handled := intercept(os.Args[1:], os.Stdout, os.Stderr); handled {
 		os.Exit(code)

@@ -64,14 +64,20 @@ func New(b *testing.B, persistAudit bool) *Fixture {
 	if _, err := st.PutPackage(m); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := st.PutGrant(kc.ID, m.Name, []string{"API_KEY"}); err != nil {
+	g, err := st.PutGrant(kc.ID, m.Name, []string{"API_KEY"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pkg, err := st.GetPackage(m.Name)
+	if err != nil {
 		b.Fatal(err)
 	}
 	tok, err := tokens.IssueKeychainToken(kc)
 	if err != nil {
 		b.Fatal(err)
 	}
-	inv, err := tokens.MintInvocationToken(policy.Invocation{Keychain: kc.ID, Package: m.Name, SHA256: m.SHA256, KeychainVersion: kc.TokenVersion, Keys: []string{"API_KEY"}})
+	inv, err := tokens.MintInvocationToken(policy.Invocation{Keychain: kc.ID, Package: m.Name, SHA256: m.SHA256, KeychainVersion: kc.TokenVersion,
+		GrantEpoch: g.Epoch, CodeEpoch: pkg.CodeEpoch, Keys: []string{"API_KEY"}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,0 +1,68 @@
+package gateway
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+)
+
+// Caddy's admin endpoint rewrites the whole config, keygate's admin_token
+// included, and by default it listens on localhost:2019 without
+// credentials, where the package's code, on the same host, reaches it.
+// keygate's default is a unix socket that only its own user can open.
+
+// AdminSocketPath is the default admin endpoint of the keygate binary: a
+// unix socket in keygate's data directory.
+func AdminSocketPath() string {
+	return filepath.Join(caddy.AppDataDir(), "keygate", "admin.sock")
+}
+
+// UseAdminSocket makes the admin socket Caddy's default admin address,
+// unless CADDY_ADMIN names another. Caddy uses the default when the config
+// names no admin address, and so do `keygate reload` and `keygate stop`
+// without --address, so they find it. It creates the socket's directory
+// (mode 0700), since the admin endpoint starts before the keygate app.
+func UseAdminSocket() {
+	if _, set := os.LookupEnv("CADDY_ADMIN"); set {
+		return
+	}
+	path := AdminSocketPath()
+	_ = os.MkdirAll(filepath.Dir(path), 0o700) // else Caddy's listen error says why
+	caddy.DefaultAdminListen = "unix/" + path + "|0600"
+}
+
+// adminListen is the admin address of the config being provisioned, or ""
+// when the endpoint is disabled. Caddy keeps the config in the context
+// unexported, so it is read through reflection, which cannot change it.
+func adminListen(ctx caddy.Context) string {
+	cfg := reflect.ValueOf(ctx).FieldByName("cfg")
+	if !cfg.IsValid() || cfg.IsNil() {
+		return caddy.DefaultAdminListen
+	}
+	admin := cfg.Elem().FieldByName("Admin")
+	if !admin.IsValid() || admin.IsNil() {
+		return caddy.DefaultAdminListen
+	}
+	if admin.Elem().FieldByName("Disabled").Bool() {
+		return ""
+	}
+	if l := admin.Elem().FieldByName("Listen").String(); l != "" {
+		return l
+	}
+	return caddy.DefaultAdminListen
+}
+
+// warnNetworkAdmin says, at start, what an admin endpoint reachable over
+// the network exposes.
+func warnNetworkAdmin(ctx caddy.Context, logger *zap.Logger) {
+	addr := adminListen(ctx)
+	if addr == "" || strings.HasPrefix(addr, "unix/") || strings.HasPrefix(addr, "fd/") {
+		return
+	}
+	logger.Warn("Caddy's admin endpoint listens on a TCP address: any process that can connect to it can rewrite keygate's config, its admin_token and its sites included; remove the admin option to use keygate's default unix socket",
+		zap.String("admin", addr), zap.String("default_socket", AdminSocketPath()))
+}

@@ -1,0 +1,45 @@
+package ingress
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+
+	"github.com/keygate/keygate/caddymodule/gateway"
+	"github.com/keygate/keygate/policy"
+	"github.com/keygate/keygate/store"
+)
+
+// In plaintext mode the value goes to the package's code itself, so the
+// owner must have allowed it to go there: the package's upstream host must
+// be among the secret's allowed_hosts, as for any other destination. The
+// site's mode alone does not decide.
+
+var errPlaintextHost = errors.New("the package's upstream host is not among the secret's allowed_hosts")
+
+// checkPlaintextHosts refuses the call unless every usable secret allows
+// the package's upstream (host:port).
+func checkPlaintextHosts(st *store.Store, kc, upstream string, keys []string) *gateway.Problem {
+	host, port, err := net.SplitHostPort(upstream)
+	if err != nil {
+		host, port = upstream, ""
+	}
+	for _, name := range keys {
+		meta, err := st.GetSecretMeta(kc, name)
+		if err != nil {
+			return gateway.ToProblem(err)
+		}
+		if !policy.HostAllowed(meta.AllowedHosts, host, port) {
+			return plaintextHostProblem(name, host)
+		}
+	}
+	return nil
+}
+
+func plaintextHostProblem(name, host string) *gateway.Problem {
+	p := gateway.NewProblem(http.StatusForbidden, "host_not_allowed",
+		fmt.Sprintf("secret %s may not be sent in plaintext to the package's code at %s: not among its allowed_hosts", name, host))
+	p.Key = name
+	return p
+}
