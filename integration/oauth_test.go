@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -134,7 +135,7 @@ func (w *oauthWorld) egress(t *testing.T, inv string) (reply, string) {
 	if r.Status != http.StatusOK {
 		return r, ""
 	}
-	return r, r.Header.Get("X-Seen-Authorization")
+	return r, seenAuthorization(t, r.Header)
 }
 
 func TestOAuthConnectRefreshAndFaults(t *testing.T) {
@@ -216,7 +217,7 @@ func TestOAuthConnectRefreshAndFaults(t *testing.T) {
 			defer wg.Done()
 			r, err := tryHTTP(nil, "GET", in.EgressURL+"/api/messages", "", bearer(inv), nil)
 			if err == nil {
-				status[i], seen[i] = r.Status, r.Header.Get("X-Seen-Authorization")
+				status[i], seen[i] = r.Status, seenAuthorization(t, r.Header)
 			}
 		}()
 	}
@@ -283,10 +284,24 @@ func TestOAuthConnectRefreshAndFaults(t *testing.T) {
 	}
 }
 
-// echoAuthorization answers with the Authorization the stand-in API got.
+// echoAuthorization answers with the Authorization the stand-in API got:
+// as it is (which keygate scrubs from the answer, as from any echo) and
+// hex-encoded (which the test reads).
 func echoAuthorization(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Seen-Authorization", r.Header.Get("Authorization"))
+	w.Header().Set("X-Seen-Authorization-Hex", hex.EncodeToString([]byte(r.Header.Get("Authorization"))))
 	w.WriteHeader(http.StatusOK)
+}
+
+// seenAuthorization is the Authorization the stand-in API got, from its
+// echo; the raw echo must have been scrubbed.
+func seenAuthorization(t testing.TB, h http.Header) string {
+	t.Helper()
+	b, _ := hex.DecodeString(h.Get("X-Seen-Authorization-Hex"))
+	if raw := h.Get("X-Seen-Authorization"); raw != "" && !strings.Contains(raw, "[redacted by keygate]") {
+		t.Errorf("the echoed access token reached the caller: %q", redact(raw))
+	}
+	return string(b)
 }
 
 func mustQuery(t *testing.T, raw, name string) string {

@@ -287,11 +287,12 @@ func TestEgressSDKHeadersAndEchoes(t *testing.T) {
 	if !strings.Contains(string(r.Body), "scrubbed: ") {
 		t.Errorf("no scrubbed: n audit event: %s", r.Body)
 	}
-	scanForLeaks(t, w.in, map[string]string{"secret value": w.value, "invocation token": inv})
+	scanForLeaks(t, w.in, "X-Api-Key", map[string]string{"secret value": w.value, "invocation token": inv})
 }
 
 // scanForLeaks stops the instance and searches its output and log files.
-func scanForLeaks(t *testing.T, in *Instance, needles map[string]string) {
+// tokenHeader is the header whose REDACTED entry the access log must show.
+func scanForLeaks(t *testing.T, in *Instance, tokenHeader string, needles map[string]string) {
 	t.Helper()
 	in.Stop()
 	outputs := map[string]string{"process output": in.Logs()}
@@ -303,8 +304,8 @@ func scanForLeaks(t *testing.T, in *Instance, needles map[string]string) {
 	if !strings.Contains(outputs["access-sdk.log"], "handled request") {
 		t.Error("the access log of the SDK site is empty: the scan would prove little")
 	}
-	if !strings.Contains(outputs["access-sdk.log"], `"X-Api-Key":["REDACTED"]`) {
-		t.Error("the access log has no line for a token_header request")
+	if !strings.Contains(outputs["access-sdk.log"], `"`+tokenHeader+`":["REDACTED"]`) {
+		t.Errorf("the access log has no line with %s REDACTED", tokenHeader)
 	}
 	for what, v := range needles {
 		AssertNotContains(t, what, v, outputs)
@@ -327,29 +328,40 @@ client.messages.create({ model: "claude-test", max_tokens: 16, messages: [{ role
 `
 
 // TestEgressAnthropicSDK drives the unmodified @anthropic-ai/sdk from npm
-// through an egress route with token_header X-Api-Key.
+// through an egress route with token_header X-Api-Key, its key being the
+// invocation token. Two versions, pinned: 0.x sends the key as X-Api-Key
+// (the route's token_header), 1.x as Authorization: Bearer (accepted on
+// every route); the route injects the real key as X-Api-Key either way.
 func TestEgressAnthropicSDK(t *testing.T) {
 	t.Parallel()
-	dir := npmInstall(t, "@anthropic-ai/sdk")
-	w, _, base := startSDKWorld(t)
-	inv := w.in.mintInvocation(t, w.pkgCode, w.host, w.token)
-	script := filepath.Join(t.TempDir(), "call.js")
-	os.WriteFile(script, []byte(anthropicScript), 0o600)
-	cmd := exec.Command("node", script)
-	cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(dir, "node_modules"), "KEYGATE_TOKEN="+inv, "KEYGATE_BASE="+base+"/anthropic")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("the SDK failed: %v: %s", err, redact(string(out)))
+	for _, tc := range []struct{ version, sends string }{
+		{"0.137.0", "X-Api-Key"},
+		{"1.15.0", "Authorization"},
+	} {
+		t.Run(tc.version, func(t *testing.T) {
+			t.Parallel()
+			dir := npmInstall(t, "@anthropic-ai/sdk", tc.version)
+			w, _, base := startSDKWorld(t)
+			inv := w.in.mintInvocation(t, w.pkgCode, w.host, w.token)
+			script := filepath.Join(t.TempDir(), "call.js")
+			os.WriteFile(script, []byte(anthropicScript), 0o600)
+			cmd := exec.Command("node", script)
+			cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(dir, "node_modules"), "KEYGATE_TOKEN="+inv, "KEYGATE_BASE="+base+"/anthropic")
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("the SDK failed: %v: %s", err, redact(string(out)))
+			}
+			if !strings.Contains(string(out), "got key [redacted by keygate]") || strings.Contains(string(out), w.value) {
+				t.Errorf("the SDK's answer: %s", redact(string(out)))
+			}
+			scanForLeaks(t, w.in, tc.sends, map[string]string{"secret value": w.value, "invocation token": inv})
+		})
 	}
-	if !strings.Contains(string(out), "got key [redacted by keygate]") || strings.Contains(string(out), w.value) {
-		t.Errorf("the SDK's answer: %s", redact(string(out)))
-	}
-	scanForLeaks(t, w.in, map[string]string{"secret value": w.value, "invocation token": inv})
 }
 
 // npmInstall installs pkg into a directory kept across runs and returns it.
 // It skips without npm, unless CI=true.
-func npmInstall(t *testing.T, pkg string) string {
+func npmInstall(t *testing.T, pkg, version string) string {
 	t.Helper()
 	if _, err := exec.LookPath("npm"); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -357,12 +369,14 @@ func npmInstall(t *testing.T, pkg string) string {
 		}
 		t.Skip("npm not found: skipping the Anthropic SDK test")
 	}
-	dir := filepath.Join(os.TempDir(), "keygate-npm")
+	dir := filepath.Join(os.TempDir(), "keygate-npm", strings.ReplaceAll(pkg, "/", "_")+"@"+version)
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", pkg, "package.json")); err == nil {
 		return dir
 	}
 	os.MkdirAll(dir, 0o755)
-	cmd := exec.Command("npm", "install", "--no-audit", "--no-fund", "--silent", pkg)
+	// A package.json of its own, or npm installs into a parent that has one.
+	os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"private": true}`), 0o644)
+	cmd := exec.Command("npm", "install", "--no-audit", "--no-fund", "--silent", pkg+"@"+version)
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("npm install %s: %v: %s", pkg, err, out)

@@ -24,14 +24,18 @@ func AdminSocketPath() string {
 // UseAdminSocket makes the admin socket Caddy's default admin address,
 // unless CADDY_ADMIN names another. Caddy uses the default when the config
 // names no admin address, and so do `keygate reload` and `keygate stop`
-// without --address, so they find it. It creates the socket's directory
-// (mode 0700), since the admin endpoint starts before the keygate app.
-func UseAdminSocket() {
+// without --address, so they find it. With serving set (the command runs a
+// server), it also creates the socket's directory (mode 0700), since the
+// admin endpoint starts before the keygate app; other commands (the CLI,
+// keygate dev) write nothing.
+func UseAdminSocket(serving bool) {
 	if _, set := os.LookupEnv("CADDY_ADMIN"); set {
 		return
 	}
 	path := AdminSocketPath()
-	_ = os.MkdirAll(filepath.Dir(path), 0o700) // else Caddy's listen error says why
+	if serving {
+		_ = os.MkdirAll(filepath.Dir(path), 0o700) // else Caddy's listen error says why
+	}
 	caddy.DefaultAdminListen = "unix/" + path + "|0600"
 }
 

@@ -42,13 +42,17 @@ func TestUseAdminSocket(t *testing.T) {
 
 	t.Setenv("CADDY_ADMIN", "127.0.0.1:1")
 	caddy.DefaultAdminListen = "from-env"
-	UseAdminSocket()
+	UseAdminSocket(true)
 	if caddy.DefaultAdminListen != "from-env" {
 		t.Errorf("CADDY_ADMIN was overridden: %q", caddy.DefaultAdminListen)
 	}
 
 	os.Unsetenv("CADDY_ADMIN") // t.Setenv restores it
-	UseAdminSocket()
+	UseAdminSocket(false)
+	if _, err := os.Stat(filepath.Dir(AdminSocketPath())); !os.IsNotExist(err) {
+		t.Errorf("a command that serves nothing created the socket directory (%v)", err)
+	}
+	UseAdminSocket(true)
 	if want := "unix/" + AdminSocketPath() + "|0600"; caddy.DefaultAdminListen != want {
 		t.Errorf("default admin = %q, want %q", caddy.DefaultAdminListen, want)
 	}

@@ -18,7 +18,7 @@ import (
 
 func main() {
 	caddy.CustomBinaryName = "keygate"
-	gateway.UseAdminSocket()
+	gateway.UseAdminSocket(len(os.Args) > 1 && (os.Args[1] == "run" || os.Args[1] == "start"))
 	caddy.CustomLongDescription = longDescription
 	if code, handled := intercept(os.Args[1:], os.Stdout, os.Stderr); handled {
 		os.Exit(code)
