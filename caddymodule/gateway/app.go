@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -97,6 +98,7 @@ type App struct {
 	kcLimiter      *policy.Limiter
 	kcLimiterKey   string
 	oauth          *OAuthManager
+	sharedBase     []byte // the oldest signing key's secret: see SharedKey
 }
 
 // CaddyModule returns the Caddy module information.
@@ -212,7 +214,7 @@ func (a *App) open() error {
 	opts := store.Options{
 		Keyring:       keyring,
 		MaxValueBytes: a.MaxValueBytes,
-		Now:           storeNow,
+		Now:           Now,
 	}
 	switch {
 	case a.StorageMemory:
@@ -227,9 +229,11 @@ func (a *App) open() error {
 		return err
 	}
 	a.shared = sh
-	if a.tokens, err = sh.loadTokens(time.Duration(a.InvocationTTL)); err != nil {
+	var base []byte
+	if a.tokens, base, err = sh.loadTokens(time.Duration(a.InvocationTTL)); err != nil {
 		return err
 	}
+	a.sharedBase = base
 	a.adminToken = []byte(adminToken)
 	a.keyring = keyring
 	a.masterKeyID = keyring.CurrentID()
@@ -355,6 +359,17 @@ func (a *App) KeychainLimiter() *policy.Limiter { return a.kcLimiter }
 
 // Dir is the store directory; it names this deployment in shared state.
 func (a *App) Dir() string { return a.dir }
+
+// SharedKey derives a 32-byte key for purpose from keygate's oldest
+// signing key, which lives sealed in the store: every node of a shared
+// database derives the same one, and no other purpose's key or a token
+// signature follows from it.
+func (a *App) SharedKey(purpose string) []byte {
+	m := hmac.New(sha256.New, a.sharedBase)
+	m.Write([]byte("keygate shared key\x00"))
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
+}
 
 // IsAdminToken reports whether tok is the admin token. It compares
 // SHA-256s in constant time, so neither the token's length nor its content

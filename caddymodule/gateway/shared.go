@@ -120,11 +120,11 @@ func (s *shared) prune(logger *zap.Logger) {
 			if keep <= 0 {
 				return 0, nil
 			}
-			return st.PruneAudit(storeNow().Add(-keep))
+			return st.PruneAudit(Now().Add(-keep))
 		}},
 		{"prune-webhook-deliveries", st.PruneWebhookDeliveries},
 		{"prune-owner-state", st.PruneOwnerState},
-		{"prune-oauth-states", func() (int, error) { return st.PruneOAuthStates(storeNow()) }},
+		{"prune-oauth-states", func() (int, error) { return st.PruneOAuthStates(Now()) }},
 	}
 	for _, j := range jobs {
 		var n int
@@ -144,23 +144,49 @@ func (s *shared) prune(logger *zap.Logger) {
 }
 
 // loadTokens loads keygate's signing keys, creating the first one on a
-// new store.
-func (s *shared) loadTokens(ttl time.Duration) (*policy.Tokens, error) {
+// new store. Nodes starting at once on an empty database create it under
+// RunExclusive and then read what is stored, so all of them sign with the
+// same key. It also returns the oldest key's secret, from which keys
+// shared by every node are derived (see App.SharedKey).
+func (s *shared) loadTokens(ttl time.Duration) (*policy.Tokens, []byte, error) {
+	var keys []store.SigningKey
+	for attempt := 0; ; attempt++ {
+		var err error
+		if keys, err = s.store.ListSigningKeys(); err != nil {
+			return nil, nil, fmt.Errorf("keygate: loading signing keys: %w", err)
+		}
+		if len(keys) > 0 {
+			break
+		}
+		if attempt == firstKeyTries {
+			return nil, nil, fmt.Errorf("keygate: another node holds the lock on creating the first signing key: %w", store.ErrUnavailable)
+		}
+		ran, err := s.store.RunExclusive("first-signing-key", s.createFirstSigningKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("keygate: saving signing key: %w", err)
+		}
+		if !ran {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	oldest := keys[len(keys)-1] // newest first
+	tokens, err := policy.NewTokens(keys, policy.TokenOptions{InvocationTTL: ttl})
+	return tokens, oldest.Secret, err
+}
+
+// firstKeyTries bounds the wait for another node creating the first key.
+const firstKeyTries = 100
+
+func (s *shared) createFirstSigningKey() error {
 	keys, err := s.store.ListSigningKeys()
-	if err != nil {
-		return nil, fmt.Errorf("keygate: loading signing keys: %w", err)
+	if err != nil || len(keys) > 0 {
+		return err
 	}
-	if len(keys) == 0 {
-		k := store.SigningKey{ID: "sk_" + RandomID(10), Secret: make([]byte, 32), CreatedAt: time.Now().UTC()}
-		if _, err := rand.Read(k.Secret); err != nil {
-			return nil, err
-		}
-		if err := s.store.PutSigningKey(k); err != nil {
-			return nil, fmt.Errorf("keygate: saving signing key: %w", err)
-		}
-		keys = []store.SigningKey{k}
+	k := store.SigningKey{ID: "sk_" + RandomID(10), Secret: make([]byte, 32), CreatedAt: time.Now().UTC()}
+	if _, err := rand.Read(k.Secret); err != nil {
+		return err
 	}
-	return policy.NewTokens(keys, policy.TokenOptions{InvocationTTL: ttl})
+	return s.store.PutSigningKey(k)
 }
 
 // badgerLogger adapts zap to the store's (and so Badger's) logger.

@@ -19,7 +19,8 @@ const storeTimeout = 3 * time.Second
 // audit times); tests move it through SetClock.
 var storeClock atomic.Pointer[func() time.Time]
 
-func storeNow() time.Time {
+// Now is the clock of the store and of owner sign-ins.
+func Now() time.Time {
 	if f := storeClock.Load(); f != nil {
 		return (*f)()
 	}
