@@ -51,7 +51,9 @@ func TestMain(m *testing.M) {
 	}
 	if p := os.Getenv("KEYGATE_TEST_BINARY"); p != "" {
 		binPath = p
-		os.Exit(m.Run())
+		code := m.Run()
+		stopPG()
+		os.Exit(code)
 	}
 	dir, err := os.MkdirTemp("", "keygate-integration-")
 	if err != nil {
@@ -68,6 +70,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	stopPG()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

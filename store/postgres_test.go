@@ -534,3 +534,16 @@ func TestOpenPostgresOptionsRejected(t *testing.T) {
 		}
 	}
 }
+
+func TestPostgresTargetHasNoPassword(t *testing.T) {
+	got, err := PostgresTarget("postgres://kg:s3cretpw@db.example:6543/keys?sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != "db.example:6543/keys as kg" {
+		t.Fatalf("target = %q", got)
+	}
+	if _, err := PostgresTarget("postgres://kg:s3cretpw@[::1"); err == nil || strings.Contains(err.Error(), "s3cretpw") {
+		t.Fatalf("bad DSN: err = %v", err)
+	}
+}

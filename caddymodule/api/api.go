@@ -192,18 +192,9 @@ func (h *APIHandler) recordChange(r *http.Request, actor, action, keychain, pkg,
 	return h.app.RecordChange(r.Context(), actor, action, keychain, pkg, reason, keys)
 }
 
-// Cleanup lets go of the owners' sign-in state shared across reloads.
-func (h *APIHandler) Cleanup() error {
-	if h.page == nil {
-		return nil
-	}
-	return h.page.Cleanup()
-}
-
 // Interface guards
 var (
 	_ caddy.Provisioner           = (*APIHandler)(nil)
 	_ caddy.Validator             = (*APIHandler)(nil)
-	_ caddy.CleanerUpper          = (*APIHandler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*APIHandler)(nil)
 )

@@ -64,6 +64,10 @@ client secret, for example). Its value is read like a secret's.
 		single("revoke", revokeCmd()),
 		single("audit", auditCmd()),
 		single("rewrap", rewrapCmd()),
+		group("store", "Copies keygate's store between Badger and PostgreSQL", `
+Works on stores directly, not through the API, while keygate is stopped.
+(Caddy's own "storage" command moves Caddy's certificate storage.)
+`, storageCommands()),
 	}
 }
 

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -41,6 +42,13 @@ type App struct {
 	// in-memory store per process, kept across reloads.
 	StorageMemory bool `json:"storage_memory,omitempty"`
 
+	// Keep the store in a PostgreSQL database shared by several nodes
+	// instead (Caddyfile: storage postgres <dsn>): a libpq URL or
+	// key=value DSN. Placeholders are expanded like master_key's; the
+	// password never reaches a log line. master_key and admin_token must
+	// then be configured, since every node must hold the same ones.
+	StoragePostgres string `json:"storage_postgres,omitempty"`
+
 	// Master keys, "BASE64" or "id1:BASE64,id2:BASE64" (the first seals).
 	// Placeholders such as {env.KEYGATE_MASTER_KEY} or {file./path} are
 	// expanded at provisioning.
@@ -72,7 +80,8 @@ type App struct {
 	// A token expiring within this is refreshed before use. Default: 60s.
 	OAuthRefreshBefore caddy.Duration `json:"oauth_refresh_before,omitempty"`
 
-	dir            string
+	dir            string // names the store in shared state: a path, memoryDir or "postgres:<target>"
+	pgDSN          string
 	masterSpec     string
 	adminTokenSpec string
 	masterKeyID    string
@@ -89,6 +98,7 @@ type App struct {
 	kcLimiter      *policy.Limiter
 	kcLimiterKey   string
 	oauth          *OAuthManager
+	sharedBase     []byte // the oldest signing key's secret: see SharedKey
 }
 
 // CaddyModule returns the Caddy module information.
@@ -114,19 +124,32 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.AuditRetention == 0 {
 		a.AuditRetention = caddy.Duration(90 * 24 * time.Hour)
 	}
-	a.dir = a.Storage
-	if a.StorageMemory {
-		a.dir = memoryDir
-	} else if a.dir == "" {
-		a.dir = filepath.Join(caddy.AppDataDir(), "keygate")
-	}
 	repl := caddy.NewReplacer()
 	var err error
+	a.dir = a.Storage
+	switch {
+	case a.StorageMemory:
+		a.dir = memoryDir
+	case a.StoragePostgres != "":
+		if a.pgDSN, err = expandSecretSetting(repl, "storage postgres", a.StoragePostgres); err != nil {
+			return err
+		}
+		target, err := store.PostgresTarget(a.pgDSN)
+		if err != nil {
+			return fmt.Errorf("keygate: storage postgres: %w", err)
+		}
+		a.dir = postgresPrefix + target
+	case a.dir == "":
+		a.dir = filepath.Join(caddy.AppDataDir(), "keygate")
+	}
 	if a.masterSpec, err = expandSecretSetting(repl, "master_key", a.MasterKey); err != nil {
 		return err
 	}
 	if a.adminTokenSpec, err = expandSecretSetting(repl, "admin_token", a.AdminToken); err != nil {
 		return err
+	}
+	if a.pgDSN != "" && (a.masterSpec == "" || a.adminTokenSpec == "") {
+		return errPostgresKeys
 	}
 	if a.adminTokenSpec != "" {
 		if err := checkAdminToken(a.adminTokenSpec); err != nil {
@@ -166,8 +189,10 @@ func (a *App) open() error {
 		if err != nil {
 			return err
 		}
-	} else if err := os.MkdirAll(a.dir, 0o700); err != nil {
-		return fmt.Errorf("keygate: creating storage directory %s: %w", a.dir, err)
+	} else if a.pgDSN == "" {
+		if err := os.MkdirAll(a.dir, 0o700); err != nil {
+			return fmt.Errorf("keygate: creating storage directory %s: %w", a.dir, err)
+		}
 	}
 	if masterSpec == "" {
 		if masterSpec, err = loadOrCreateMasterKeyFile(a.dir, a.logger); err != nil {
@@ -186,14 +211,29 @@ func (a *App) open() error {
 	if err != nil {
 		return fmt.Errorf("keygate: master_key: %w", err)
 	}
-	sh, err := openShared(a.dir, a.StorageMemory, keyring, a.MaxValueBytes, a.logger)
+	opts := store.Options{
+		Keyring:       keyring,
+		MaxValueBytes: a.MaxValueBytes,
+		Now:           Now,
+	}
+	switch {
+	case a.StorageMemory:
+		opts.InMemory = true
+	case a.pgDSN != "":
+		opts.Postgres, opts.Timeout = a.pgDSN, storeTimeout
+	default:
+		opts.Dir = a.dir
+	}
+	sh, err := openShared(a.dir, opts, a.logger)
 	if err != nil {
 		return err
 	}
 	a.shared = sh
-	if a.tokens, err = sh.loadTokens(time.Duration(a.InvocationTTL)); err != nil {
+	var base []byte
+	if a.tokens, base, err = sh.loadTokens(time.Duration(a.InvocationTTL)); err != nil {
 		return err
 	}
+	a.sharedBase = base
 	a.adminToken = []byte(adminToken)
 	a.keyring = keyring
 	a.masterKeyID = keyring.CurrentID()
@@ -207,8 +247,14 @@ func (a *App) open() error {
 
 // Validate checks the configuration.
 func (a *App) Validate() error {
-	if a.StorageMemory && a.Storage != "" {
-		return fmt.Errorf("keygate: storage and storage_memory are exclusive; set one")
+	set := 0
+	for _, on := range []bool{a.Storage != "", a.StorageMemory, a.StoragePostgres != ""} {
+		if on {
+			set++
+		}
+	}
+	if set > 1 {
+		return fmt.Errorf("keygate: storage, storage_memory and storage_postgres are exclusive; set one")
 	}
 	if a.MaxValueBytes < 1 || a.MaxValueBytes > 64<<10 {
 		return fmt.Errorf("keygate: max_value_bytes must be between 1 and 65536, got %d", a.MaxValueBytes)
@@ -314,6 +360,17 @@ func (a *App) KeychainLimiter() *policy.Limiter { return a.kcLimiter }
 // Dir is the store directory; it names this deployment in shared state.
 func (a *App) Dir() string { return a.dir }
 
+// SharedKey derives a 32-byte key for purpose from keygate's oldest
+// signing key, which lives sealed in the store: every node of a shared
+// database derives the same one, and no other purpose's key or a token
+// signature follows from it.
+func (a *App) SharedKey(purpose string) []byte {
+	m := hmac.New(sha256.New, a.sharedBase)
+	m.Write([]byte("keygate shared key\x00"))
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
+}
+
 // IsAdminToken reports whether tok is the admin token. It compares
 // SHA-256s in constant time, so neither the token's length nor its content
 // leaks through timing.
@@ -353,6 +410,10 @@ func expandSecretSetting(repl *caddy.Replacer, name, v string) (string, error) {
 
 // ErrAuditUnavailable fails requests closed when the audit sink fails.
 var ErrAuditUnavailable = errors.New("audit log unavailable")
+
+// errPostgresKeys refuses a shared database without configured keys: a
+// key generated into one node's data directory would lock out the others.
+var errPostgresKeys = errors.New("keygate: storage postgres needs master_key and admin_token configured: several nodes must share them")
 
 // errNotReady answers requests that waited too long for the store to open.
 var errNotReady = errors.New("keygate is starting")

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -33,6 +35,9 @@ type auditQueue struct {
 	logger  *zap.Logger
 	ch      chan store.AuditEvent
 	failing atomic.Bool
+	// unavailable: the sink fails because the database is down, which
+	// requests answer as storage_unavailable.
+	unavailable atomic.Bool
 
 	// subscribers get every written event (keygate audit --follow).
 	subMu sync.Mutex
@@ -52,6 +57,9 @@ func newAuditQueue(sink auditSink, logger *zap.Logger) *auditQueue {
 // is failing or ctx ends first, and the caller must then refuse the request.
 func (q *auditQueue) record(ctx context.Context, ev store.AuditEvent) error {
 	if q.failing.Load() {
+		if q.unavailable.Load() {
+			return errAuditStorage
+		}
 		return ErrAuditUnavailable
 	}
 	if ev.Time.IsZero() {
@@ -106,7 +114,7 @@ func (q *auditQueue) run(ctx context.Context) {
 		case ev := <-q.ch:
 			batch = append(batch[:0], ev)
 		case <-ctx.Done():
-			q.drain(batch[:0])
+			q.drain(ctx, batch[:0])
 			return
 		}
 		// Let the window's events gather in the channel's buffer rather
@@ -131,22 +139,22 @@ func (q *auditQueue) run(ctx context.Context) {
 			}
 		}
 		backlog = len(batch) == auditBatchMax
-		q.write(batch)
+		q.write(ctx, batch)
 	}
 }
 
-func (q *auditQueue) drain(batch []store.AuditEvent) {
+func (q *auditQueue) drain(ctx context.Context, batch []store.AuditEvent) {
 	for {
 		select {
 		case ev := <-q.ch:
 			batch = append(batch, ev)
 			if len(batch) == auditBatchMax {
-				q.write(batch)
+				q.write(ctx, batch)
 				batch = batch[:0]
 			}
 		default:
 			if len(batch) > 0 {
-				q.write(batch)
+				q.write(ctx, batch)
 			}
 			return
 		}
@@ -154,17 +162,21 @@ func (q *auditQueue) drain(batch []store.AuditEvent) {
 }
 
 // write stores a batch, retrying until it succeeds: an event that was
-// accepted is never dropped. While it fails, new requests are refused.
-func (q *auditQueue) write(batch []store.AuditEvent) {
+// accepted is never dropped. While it fails, new requests are refused. A
+// database that is down is waited for as long as keygate runs (ctx);
+// other failures, and any during shutdown, get a bounded number of tries.
+func (q *auditQueue) write(ctx context.Context, batch []store.AuditEvent) {
 	for attempt := 0; ; attempt++ {
 		err := q.sink.AppendAudit(batch)
 		if err == nil {
 			break
 		}
+		down := errors.Is(err, store.ErrUnavailable)
+		q.unavailable.Store(down)
 		if !q.failing.Swap(true) {
 			q.logger.Error("audit sink failing; refusing requests until it recovers", zap.Error(err))
 		}
-		if attempt >= 50 {
+		if attempt >= 50 && (!down || ctx.Err() != nil) {
 			q.logger.Error("audit batch could not be written", zap.Int("events", len(batch)), zap.Error(err))
 			return
 		}
@@ -178,6 +190,9 @@ func (q *auditQueue) write(batch []store.AuditEvent) {
 	}
 	q.publish(batch)
 }
+
+// errAuditStorage is the audit sink failing because the database is down.
+var errAuditStorage = fmt.Errorf("%w: %w", ErrAuditUnavailable, store.ErrUnavailable)
 
 func (q *auditQueue) log(ev *store.AuditEvent) {
 	ce := q.logger.Check(zap.InfoLevel, "audit")

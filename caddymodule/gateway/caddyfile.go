@@ -16,7 +16,7 @@ func init() {
 // parseGlobalOption sets up the keygate app from the global options:
 //
 //	keygate {
-//		storage badger <dir> | storage memory
+//		storage badger <dir> | storage memory | storage postgres <dsn>
 //		master_key <spec>
 //		admin_token <token>
 //		invocation_ttl <duration>
@@ -40,12 +40,14 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 			switch {
 			case len(args) == 2 && args[0] == "badger":
 				app.Storage = args[1]
+			case len(args) == 2 && args[0] == "postgres":
+				app.StoragePostgres = args[1]
 			case len(args) == 1 && args[0] == "memory":
 				app.StorageMemory = true
-			case len(args) == 1 && args[0] != "badger":
+			case len(args) == 1 && args[0] != "badger" && args[0] != "postgres":
 				app.Storage = args[0]
 			default:
-				return nil, d.Errf("storage: want 'storage badger <directory>' or 'storage memory'")
+				return nil, d.Errf("storage: want 'storage badger <directory>', 'storage postgres <dsn>' or 'storage memory'")
 			}
 		case "master_key":
 			if !d.AllArgs(&app.MasterKey) {

@@ -119,6 +119,14 @@ func ToProblem(err error) *Problem {
 		return NewProblem(http.StatusBadRequest, "invalid", err.Error())
 	case errors.Is(err, store.ErrNotFound):
 		return NewProblem(http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, store.ErrUnavailable):
+		// Before ErrConflict and ErrAuditUnavailable, which a database
+		// failure may also wrap: the cause the client can wait out wins.
+		p := NewProblem(http.StatusServiceUnavailable, "storage_unavailable",
+			"keygate's database does not answer; nothing was changed by this request; retry shortly")
+		p.RetryAfterS = 2
+		p.headersExtra = http.Header{"Retry-After": {"2"}}
+		return p
 	case errors.Is(err, store.ErrConflict):
 		return NewProblem(http.StatusConflict, "conflict", err.Error())
 	case errors.Is(err, policy.ErrTokenExpired):

@@ -13,11 +13,15 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/keygate/keygate/caddymodule/gateway"
+	"github.com/keygate/keygate/store"
 )
 
 // sessionCookie holds an owner's session id. Path=/ui keeps it away from
 // the management API and from any other site on the same host.
 const sessionCookie = "keygate_owner"
+
+// storeDownMessage answers an owner while the store does not answer.
+const storeDownMessage = "keygate cannot reach its database right now. Try again in a moment."
 
 // owner is who a /ui/ request comes from.
 type owner struct {
@@ -43,17 +47,20 @@ func (h *Page) identify(r *http.Request) (*owner, error) {
 		if err != nil {
 			return nil, errBadOwner
 		}
-		return &owner{id: id, csrf: h.owners.bearerCSRF(id)}, nil
+		return &owner{id: id, csrf: bearerCSRF(h.app.SharedKey("owner csrf"), id)}, nil
 	}
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" {
 		return nil, errNoOwner
 	}
-	sess, ok := h.owners.session(c.Value)
-	if !ok {
+	sess, err := h.app.Store().GetOwnerSession(c.Value)
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, errNoOwner
 	}
-	return &owner{id: sess.owner, csrf: sess.csrf, sessionID: c.Value}, nil
+	if err != nil {
+		return nil, err
+	}
+	return &owner{id: sess.Owner, csrf: sess.CSRF, sessionID: c.Value}, nil
 }
 
 // checkForm refuses a state-changing request that a page on another site
@@ -76,7 +83,7 @@ func (h *Page) setSessionCookie(w http.ResponseWriter, r *http.Request, id strin
 		Value:    id,
 		Path:     "/ui",
 		Expires:  expires,
-		MaxAge:   int(expires.Sub(ownerNow()).Seconds()),
+		MaxAge:   int(expires.Sub(gateway.Now()).Seconds()),
 		HttpOnly: true,
 		Secure:   h.overTLS(r),
 		SameSite: http.SameSiteStrictMode,
@@ -105,13 +112,15 @@ func (h *Page) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
 // ownerID: a session id is never reused across sign-ins.
 func (h *Page) startSession(w http.ResponseWriter, r *http.Request, ownerID string) error {
 	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
-		h.owners.endSession(c.Value)
+		if err := h.app.Store().DeleteOwnerSession(c.Value); err != nil {
+			return err
+		}
 	}
-	id, sess, err := h.owners.newSession(ownerID, time.Duration(h.SessionTTL))
+	id, sess, err := h.app.Store().CreateOwnerSession(ownerID, time.Duration(h.SessionTTL))
 	if err != nil {
 		return err
 	}
-	h.setSessionCookie(w, r, id, sess.expires)
+	h.setSessionCookie(w, r, id, sess.Expires)
 	return nil
 }
 
@@ -134,12 +143,16 @@ func (h *Page) loginLinkPage(w http.ResponseWriter, r *http.Request) {
 		h.renderPage(w, r, http.StatusOK, "login.html", &pageData{Title: "Sign in", Issuer: h.issuer != nil})
 		return
 	}
-	link, ok := h.owners.consumeLink(tok)
-	if ok {
+	link, err := h.app.Store().TakeOwnerLink(tok)
+	if err == nil {
 		// The keychain may have gone since the link was made.
-		if _, err := h.app.Store().GetKeychain(link.keychain); err != nil {
-			ok = false
-		}
+		_, err = h.app.Store().GetKeychain(link.Keychain)
+	}
+	ok := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		h.logger.Error("taking an owner sign-in link", zap.Error(err))
+		h.renderError(w, r, http.StatusServiceUnavailable, storeDownMessage)
+		return
 	}
 	if !ok {
 		h.renderPage(w, r, http.StatusUnauthorized, "login.html", &pageData{
@@ -149,7 +162,7 @@ func (h *Page) loginLinkPage(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	h.finishSignIn(w, r, link.owner, "login_link", link.keychain, "/ui/keychains/"+url.PathEscape(link.keychain))
+	h.finishSignIn(w, r, link.Owner, "login_link", link.Keychain, "/ui/keychains/"+url.PathEscape(link.Keychain))
 }
 
 // sessionExchange serves POST /ui/session: a platform JWT in
@@ -201,7 +214,11 @@ func (h *Page) finishSignIn(w http.ResponseWriter, r *http.Request, ownerID, via
 // logout serves POST /ui/logout.
 func (h *Page) logout(w http.ResponseWriter, r *http.Request, o *owner) {
 	if o.sessionID != "" {
-		h.owners.endSession(o.sessionID)
+		if err := h.app.Store().DeleteOwnerSession(o.sessionID); err != nil {
+			h.logger.Error("ending an owner session", zap.Error(err))
+			h.renderError(w, r, http.StatusServiceUnavailable, storeDownMessage)
+			return
+		}
 	}
 	h.clearSessionCookie(w, r)
 	h.renderPage(w, r, http.StatusOK, "login.html", &pageData{Title: "Signed out", Issuer: h.issuer != nil, Notice: "You are signed out."})
@@ -214,7 +231,7 @@ func (h *Page) mintLoginLink(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	tok, exp, err := h.owners.newLink(kc.Owner, kc.ID, time.Duration(h.LoginLinkTTL))
+	tok, exp, err := h.app.Store().CreateOwnerLink(kc.Owner, kc.ID, time.Duration(h.LoginLinkTTL))
 	if err != nil {
 		return 0, nil, err
 	}

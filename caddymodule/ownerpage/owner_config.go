@@ -33,14 +33,11 @@ type OwnerAuth struct {
 	// A platform whose JWTs sign owners in. Unset: login links only.
 	Issuer *OwnerIssuer `json:"owner_issuer,omitempty"`
 
-	owners  *ownerState
-	issuer  *issuerVerifier
-	poolKey string
-	cop     *http.CrossOriginProtection
+	issuer *issuerVerifier
+	cop    *http.CrossOriginProtection
 }
 
-// provision sets defaults, loads the issuer's keys and joins the sign-in
-// state shared across reloads.
+// provision sets defaults and loads the issuer's keys.
 func (h *Page) provision() error {
 	if h.LoginLinkTTL == 0 {
 		h.LoginLinkTTL = caddy.Duration(15 * time.Minute)
@@ -67,23 +64,7 @@ func (h *Page) provision() error {
 			return fmt.Errorf("keygate: public_url: %w", err)
 		}
 	}
-	h.poolKey = "owners:" + h.app.Dir()
-	st, err := loadOwnerState(h.poolKey)
-	if err != nil {
-		return err
-	}
-	h.owners = st
 	return nil
-}
-
-// Cleanup lets go of the shared sign-in state; the last config to hold it
-// drops it.
-func (h *Page) Cleanup() error {
-	if h.owners == nil {
-		return nil
-	}
-	_, err := ownerPool.Delete(h.poolKey)
-	return err
 }
 
 // originOf returns scheme://host of a URL, or "" if it has none.
@@ -174,6 +155,3 @@ func (h *OwnerAuth) UnmarshalOption(d *caddyfile.Dispenser) error {
 	}
 	return nil
 }
-
-// Interface guards
-var _ caddy.CleanerUpper = (*Page)(nil)

@@ -130,6 +130,12 @@ func (h *Page) renderError(w http.ResponseWriter, r *http.Request, status int, m
 // renderSignIn answers a request that is not signed in, or whose
 // credential does not hold.
 func (h *Page) renderSignIn(w http.ResponseWriter, r *http.Request, err error) {
+	if !errors.Is(err, errNoOwner) && !errors.Is(err, errBadOwner) {
+		// The store failed to say: the session may well be good.
+		h.logger.Error("looking up an owner session", zap.Error(err))
+		h.renderError(w, r, http.StatusServiceUnavailable, storeDownMessage)
+		return
+	}
 	d := &pageData{Title: "Sign in", Issuer: h.issuer != nil}
 	if errors.Is(err, errBadOwner) {
 		d.Error = "Your sign-in was not accepted. Sign in again."

@@ -300,3 +300,7 @@ func randomHex(n int) string {
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// Tool is the path of one of the cluster's PostgreSQL programs, such as
+// pg_dump, from the same install as its server.
+func (c *Cluster) Tool(name string) string { return filepath.Join(c.bin, name) }
