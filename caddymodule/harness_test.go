@@ -54,6 +54,7 @@ type gatewayOptions struct {
 	egressCfg  string // extra transport options for the /api/* route
 	apiOptions string // options in the keygate_api block
 	publicURL  bool   // set public_url to the API site, as in production
+	keygateCfg string // extra options in the global keygate block
 }
 
 const gatewayCaddyfile = `{
@@ -68,6 +69,7 @@ const gatewayCaddyfile = `{
 		master_key {{.MasterKey}}
 		admin_token {{.AdminToken}}
 		{{if .PublicURL}}public_url http://127.0.0.1:{{.APIPort}}{{end}}
+		{{.KeygateCfg}}
 	}
 }
 
@@ -170,6 +172,7 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 		"EgressCfg":   o.egressCfg,
 		"APIOptions":  o.apiOptions,
 		"PublicURL":   o.publicURL,
+		"KeygateCfg":  o.keygateCfg,
 		"Upstream":    strings.TrimPrefix(g.upstream.srv.URL, "http://"),
 		"Other":       strings.Replace(strings.TrimPrefix(other.srv.URL, "http://"), "127.0.0.1", "localhost", 1),
 	}

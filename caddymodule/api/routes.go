@@ -40,6 +40,7 @@ func (h *APIHandler) routes() {
 	m.HandleFunc("GET /v1/audit/verify", h.admin(h.verifyAudit))
 	m.HandleFunc("POST /v1/rewrap", h.admin(h.rewrap))
 	h.oauthRoutes(m)
+	m.HandleFunc("GET /v1/openapi.json", serveOpenAPI)
 
 	m.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		gateway.WriteProblem(w, gateway.NewProblem(http.StatusNotFound, "not_found", "no such API route: "+r.Method+" "+r.URL.Path))

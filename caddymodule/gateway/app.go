@@ -176,7 +176,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if refs, ok := sharedPool.References(a.dir); ok && refs > 0 {
 		return a.open()
 	}
-	return nil
+	return a.checkMasterKey()
 }
 
 // open reads or creates the first-run key files, opens (or joins) the
