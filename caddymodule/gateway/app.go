@@ -89,6 +89,7 @@ type App struct {
 	kcLimiter      *policy.Limiter
 	kcLimiterKey   string
 	oauth          *OAuthManager
+	sites          packageSites
 }
 
 // CaddyModule returns the Caddy module information.
