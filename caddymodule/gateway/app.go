@@ -242,7 +242,9 @@ func (a *App) Start() error {
 		}
 		a.replaced = prev
 	}
-	// Settings held by the shared state follow the config that starts.
+	// Settings held by the shared state follow the config that starts,
+	// its logs too: a.logger is "keygate", so this is keygate.audit.
+	a.shared.audit.setLogger(a.logger.Named("audit"))
 	a.shared.setRetention(time.Duration(a.AuditRetention))
 	a.shared.store.SetMaxValueBytes(a.MaxValueBytes)
 	return nil
