@@ -46,5 +46,17 @@ func auditVerify(e *env) error {
 	if rep.FirstBad == nil {
 		return errTrailBroken
 	}
-	return fmt.Errorf("%w: first bad segment %s (seq %d): %s", errTrailBroken, rep.FirstBad.Segment, rep.FirstBad.Seq, rep.FirstBad.Problem)
+	return fmt.Errorf("%w: first bad segment %s (seq %d): %s%s", errTrailBroken, rep.FirstBad.Segment, rep.FirstBad.Seq, rep.FirstBad.Problem, breakConsequence(rep.FirstBad.Segment))
+}
+
+// breakConsequence says what a broken head or anchor stops: keygate will
+// not extend a chain it cannot vouch for, so it fails closed.
+func breakConsequence(segment string) string {
+	switch segment {
+	case "head":
+		return "; keygate refuses to append audit events, so every audited request fails with 503 until the data is restored (README: The audit trail)"
+	case "anchor":
+		return "; retention pruning stops, and appends fail if the head is gone too, until the data is restored (README: The audit trail)"
+	}
+	return ""
 }

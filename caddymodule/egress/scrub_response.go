@@ -16,13 +16,11 @@ import (
 // says `scrub off`.
 func (t *Transport) scrubbing() bool { return t.Scrub == nil || *t.Scrub }
 
-// scrubberFor returns the scrubber for one request, nil when scrubbing is
-// off: it looks for the value injected and for the exact header value that
-// carried it (a template's or the Basic credentials).
+// scrubberFor returns the scrubber for one request: it looks for the
+// value injected and for the exact header value that carried it (a
+// template's or the Basic credentials). With scrubbing off it still
+// scrubs the answer's headers (see scrubResponse).
 func (t *Transport) scrubberFor(value []byte, sent string) *Scrubber {
-	if !t.scrubbing() {
-		return nil
-	}
 	return t.scrubbers.get(value, sent)
 }
 
@@ -58,8 +56,8 @@ func (c *scrubberCache) get(value []byte, sent string) *Scrubber {
 
 // askIdentity asks the upstream for an answer the scrubber can read as it
 // streams; a gzip or deflate answer sent anyway is decoded.
-func askIdentity(out *http.Request, sc *Scrubber) {
-	if sc != nil {
+func (t *Transport) askIdentity(out *http.Request, sc *Scrubber) {
+	if sc != nil && t.scrubbing() {
 		out.Header.Set("Accept-Encoding", "identity")
 	}
 }
@@ -69,6 +67,15 @@ func askIdentity(out *http.Request, sc *Scrubber) {
 // audited with the count; nothing of the value goes into the audit.
 func (t *Transport) scrubResponse(req *http.Request, res *http.Response, sc *Scrubber, ev store.AuditEvent) (*http.Response, error) {
 	if sc == nil {
+		return res, nil
+	}
+	if !t.scrubbing() {
+		// scrub off hands the body over as sent, but Caddy writes the
+		// answer's headers into its access and debug lines, so a value
+		// echoed in a header would be logged: those are scrubbed still.
+		if n := sc.Headers(res.Header); n > 0 {
+			_ = t.app.RecordChange(req.Context(), ev.Actor, "egress.scrubbed", ev.Keychain, ev.Package, fmt.Sprintf("scrubbed: %d", n), ev.Keys)
+		}
 		return res, nil
 	}
 	sb, err := sc.Response(res)

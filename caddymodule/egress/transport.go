@@ -175,7 +175,7 @@ func (t *Transport) roundTrip(req *http.Request, tl *tokenLog) (*http.Response, 
 		return gateway.ProblemResponse(req, prob), nil
 	}
 
-	askIdentity(out, sc)
+	t.askIdentity(out, sc)
 	res, err := t.HTTPTransport.RoundTrip(out)
 	if res != nil {
 		res.Request = req

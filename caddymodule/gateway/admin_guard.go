@@ -101,9 +101,14 @@ func (g *failureGuard) forgetRecovered(now time.Time) {
 	}
 }
 
+// loopbackClient stands for every loopback address: a local process can
+// bind any of 127.0.0.0/8 (and ::1), so counting each apart would give it
+// millions of budgets.
+var loopbackClient = netip.MustParsePrefix("127.0.0.0/8")
+
 // clientPrefix is the client's address as Caddy resolved it (after
 // trusted_proxies): an IPv4 address, or the /64 of an IPv6 one, which a
-// single host usually holds whole.
+// single host usually holds whole; all loopback is one client.
 func clientPrefix(r *http.Request) netip.Prefix {
 	s, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
 	if s == "" {
@@ -114,6 +119,9 @@ func clientPrefix(r *http.Request) netip.Prefix {
 		return netip.Prefix{}
 	}
 	ip = ip.Unmap()
+	if ip.IsLoopback() {
+		return loopbackClient
+	}
 	bits := 32
 	if ip.Is6() {
 		bits = 64

@@ -99,6 +99,7 @@ type App struct {
 	kcLimiterKey   string
 	oauth          *OAuthManager
 	sharedBase     []byte // the oldest signing key's secret: see SharedKey
+	sites          packageSites
 }
 
 // CaddyModule returns the Caddy module information.
@@ -287,7 +288,9 @@ func (a *App) Start() error {
 		}
 		a.replaced = prev
 	}
-	// Settings held by the shared state follow the config that starts.
+	// Settings held by the shared state follow the config that starts,
+	// its logs too: a.logger is "keygate", so this is keygate.audit.
+	a.shared.audit.setLogger(a.logger.Named("audit"))
 	a.shared.setRetention(time.Duration(a.AuditRetention))
 	a.shared.store.SetMaxValueBytes(a.MaxValueBytes)
 	return nil

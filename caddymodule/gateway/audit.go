@@ -31,8 +31,11 @@ type auditSink interface {
 }
 
 type auditQueue struct {
-	sink    auditSink
-	logger  *zap.Logger
+	sink auditSink
+	// logger is keygate.audit of the config running now: Caddy's `log`
+	// include/exclude and outputs apply only to loggers a config made,
+	// and the queue outlives configs (see setLogger).
+	logger  atomic.Pointer[zap.Logger]
 	ch      chan store.AuditEvent
 	failing atomic.Bool
 	// unavailable: the sink fails because the database is down, which
@@ -45,13 +48,17 @@ type auditQueue struct {
 }
 
 func newAuditQueue(sink auditSink, logger *zap.Logger) *auditQueue {
-	return &auditQueue{
-		sink:   sink,
-		logger: logger,
-		ch:     make(chan store.AuditEvent, auditQueueSize),
-		subs:   make(map[chan store.AuditEvent]struct{}),
+	q := &auditQueue{
+		sink: sink,
+		ch:   make(chan store.AuditEvent, auditQueueSize),
+		subs: make(map[chan store.AuditEvent]struct{}),
 	}
+	q.setLogger(logger)
+	return q
 }
+
+// setLogger makes the audit lines go where the starting config's logs say.
+func (q *auditQueue) setLogger(l *zap.Logger) { q.logger.Store(l) }
 
 // record queues ev, waiting while the queue is full. It fails when the sink
 // is failing or ctx ends first, and the caller must then refuse the request.
@@ -174,16 +181,16 @@ func (q *auditQueue) write(ctx context.Context, batch []store.AuditEvent) {
 		down := errors.Is(err, store.ErrUnavailable)
 		q.unavailable.Store(down)
 		if !q.failing.Swap(true) {
-			q.logger.Error("audit sink failing; refusing requests until it recovers", zap.Error(err))
+			q.logger.Load().Error("audit sink failing; refusing requests until it recovers", zap.Error(err))
 		}
 		if attempt >= 50 && (!down || ctx.Err() != nil) {
-			q.logger.Error("audit batch could not be written", zap.Int("events", len(batch)), zap.Error(err))
+			q.logger.Load().Error("audit batch could not be written", zap.Int("events", len(batch)), zap.Error(err))
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	if q.failing.Swap(false) {
-		q.logger.Info("audit sink recovered")
+		q.logger.Load().Info("audit sink recovered")
 	}
 	for i := range batch {
 		q.log(&batch[i])
@@ -195,7 +202,7 @@ func (q *auditQueue) write(ctx context.Context, batch []store.AuditEvent) {
 var errAuditStorage = fmt.Errorf("%w: %w", ErrAuditUnavailable, store.ErrUnavailable)
 
 func (q *auditQueue) log(ev *store.AuditEvent) {
-	ce := q.logger.Check(zap.InfoLevel, "audit")
+	ce := q.logger.Load().Check(zap.InfoLevel, "audit")
 	if ce == nil {
 		return
 	}

@@ -97,6 +97,7 @@ func (h *PackageHandler) Provision(ctx caddy.Context) error {
 		h.Mode = modeSealed
 	}
 	h.suffix = "." + strings.Trim(strings.ToLower(h.Suffix), ".")
+	h.app.RegisterPackageSite(h.suffix, h.Mode == modePlaintext)
 	if h.Rate != nil {
 		var err error
 		if h.limiter, h.limiterKey, err = h.Rate.Shared("package:" + h.suffix); err != nil {
@@ -277,7 +278,7 @@ func (h *PackageHandler) decide(r *http.Request, ev *store.AuditEvent) (*ingress
 	if err != nil {
 		return nil, nil, gateway.ToProblem(err)
 	}
-	u.Host = upstreamHostPort(u)
+	u.Host = gateway.UpstreamHostPort(u)
 	if h.Mode == modePlaintext {
 		if p := checkPlaintextHosts(st, kc.ID, u.Host, usable); p != nil {
 			return nil, nil, p
@@ -334,19 +335,6 @@ func (h *PackageHandler) explainDenial(err error, kc string, pkg *store.Manifest
 		p.SetURL = h.app.OwnerPageURL(kc, pkg.Name)
 	}
 	return p
-}
-
-// upstreamHostPort is the upstream's host:port, with the scheme's port
-// when the URL names none.
-func upstreamHostPort(u *url.URL) string {
-	if u.Port() != "" {
-		return u.Host
-	}
-	port := "80"
-	if u.Scheme == "https" {
-		port = "443"
-	}
-	return net.JoinHostPort(u.Hostname(), port)
 }
 
 // setWith is the command that makes a missing key usable: approving it

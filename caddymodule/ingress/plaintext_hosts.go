@@ -7,7 +7,6 @@ import (
 	"net/http"
 
 	"github.com/keygate/keygate/caddymodule/gateway"
-	"github.com/keygate/keygate/policy"
 	"github.com/keygate/keygate/store"
 )
 
@@ -21,23 +20,23 @@ var errPlaintextHost = errors.New("the package's upstream host is not among the 
 // checkPlaintextHosts refuses the call unless every usable secret allows
 // the package's upstream (host:port).
 func checkPlaintextHosts(st *store.Store, kc, upstream string, keys []string) *gateway.Problem {
-	host, port, err := net.SplitHostPort(upstream)
-	if err != nil {
-		host, port = upstream, ""
-	}
 	for _, name := range keys {
 		meta, err := st.GetSecretMeta(kc, name)
 		if err != nil {
 			return gateway.ToProblem(err)
 		}
-		if !policy.HostAllowed(meta.AllowedHosts, host, port) {
-			return plaintextHostProblem(name, host)
+		if !gateway.UpstreamAllowed(meta.AllowedHosts, upstream) {
+			return plaintextHostProblem(name, upstream)
 		}
 	}
 	return nil
 }
 
-func plaintextHostProblem(name, host string) *gateway.Problem {
+func plaintextHostProblem(name, upstream string) *gateway.Problem {
+	host, _, err := net.SplitHostPort(upstream)
+	if err != nil {
+		host = upstream
+	}
 	p := gateway.NewProblem(http.StatusForbidden, "host_not_allowed",
 		fmt.Sprintf("secret %s may not be sent in plaintext to the package's code at %s: not among its allowed_hosts", name, host))
 	p.Key = name

@@ -215,7 +215,7 @@ func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, e
 	if err != nil {
 		return nil, nil, nil, gateway.ToProblem(err)
 	}
-	u.Host = upstreamHostPort(u)
+	u.Host = gateway.UpstreamHostPort(u)
 	keys := slices.DeleteFunc(slices.Clone(usable), func(k string) bool { return k == spec.Secret })
 	call := &ingressCall{
 		keychain: kc.ID,

@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"html/template"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/keygate/keygate/caddymodule/gateway"
 	"github.com/keygate/keygate/policy"
 	"github.com/keygate/keygate/store"
 )
@@ -80,6 +82,7 @@ type pkgKey struct {
 	Approved     bool
 	Set          bool
 	SecretAnchor string
+	Plaintext    bool // approved, and a plaintext site hands it to the package's code
 }
 
 // notices are the messages a redirect after a change may ask for; only
@@ -229,6 +232,7 @@ func (h *Page) keychainDetail(kc store.Keychain, focus string) (*kcDetail, error
 		byPkg[g.Package] = g
 	}
 	has := func(name string) bool { r, ok := rows[name]; return ok && r.Set }
+	plaintextSites := h.app.PlaintextSites()
 
 	for i := range pkgs {
 		p := &pkgs[i]
@@ -238,6 +242,10 @@ func (h *Page) keychainDetail(kc store.Keychain, focus string) (*kcDetail, error
 			grant = &g
 			v.HasGrant, v.GrantedSHA = true, g.SHA256
 			delete(byPkg, p.Name)
+		}
+		codeHost := ""
+		if u, err := url.Parse(p.Upstream); err == nil && plaintextSites {
+			codeHost = gateway.UpstreamHostPort(u)
 		}
 		for _, k := range p.Keys {
 			row := rows[k.Name]
@@ -252,11 +260,17 @@ func (h *Page) keychainDetail(kc store.Keychain, focus string) (*kcDetail, error
 			if !row.Set {
 				row.AllowedHosts = addHosts(row.AllowedHosts, k.Hosts)
 			}
-			v.Keys = append(v.Keys, pkgKey{
+			pk := pkgKey{
 				Name: k.Name, Required: k.Required, Description: renderDescription(k.Description),
 				Hosts: k.Hosts, MaxBytes: k.MaxBytes, Approved: grant != nil && slices.Contains(grant.Keys, k.Name),
 				Set: row.Set, SecretAnchor: row.Anchor,
-			})
+			}
+			// Plaintext delivery happens exactly when the ingress check
+			// passes: the secret allows the package's upstream host.
+			if m := byName[k.Name]; pk.Approved && m != nil && codeHost != "" {
+				pk.Plaintext = gateway.UpstreamAllowed(m.AllowedHosts, codeHost)
+			}
+			v.Keys = append(v.Keys, pk)
 		}
 		_, err := policy.Decide(p, grant, has)
 		var d *policy.Denial
