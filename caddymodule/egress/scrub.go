@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"unicode/utf8"
 )
@@ -32,7 +33,15 @@ const (
 	scrubMaxChunk   = 32 << 10
 	// As bufio does, a source that keeps returning (0, nil) is an error, not a spin.
 	scrubMaxEmptyReads = 100
+	// A pooled buffer has this much room beyond its chunk for a held-back partial needle; a
+	// scrubber with longer needles allocates its buffers, sized to fit.
+	scrubPoolSlack = 1 << 10
 )
+
+// scrubPools recycle the window and output buffers of finished bodies, one pool per chunk size
+// (scrubFirstChunk, scrubMaxChunk), each buffer of capacity chunk+scrubPoolSlack: allocating and
+// collecting them was most of the cost of scrubbing a short answer.
+var scrubPools [2]sync.Pool
 
 // Scrubber finds the values keygate injected into a request in the response it got back, and
 // replaces each occurrence with ScrubReplacement. It is immutable once built and safe for
@@ -232,12 +241,14 @@ type ScrubBody struct {
 	src     io.ReadCloser
 	trailer http.Header // scrubbed at EOF, when net/http has filled it in
 
-	buf   []byte // unprocessed input: the held-back tail, then new bytes
-	out   []byte // scrubbed output not yet returned
-	off   int
-	next  []int
-	err   error
-	empty int
+	buf     []byte // unprocessed input: the held-back tail, then new bytes
+	out     []byte // scrubbed output not yet returned
+	off     int
+	next    []int
+	nextArr [8]int // next's storage for scrubbers with few needles, the usual case
+	big     bool   // buf and out are of scrubMaxChunk
+	err     error
+	empty   int
 
 	count  atomic.Int64
 	closed atomic.Bool
@@ -269,6 +280,7 @@ func (b *ScrubBody) Read(p []byte) (int, error) {
 	}
 	for b.off == len(b.out) {
 		if b.err != nil {
+			b.release()
 			return 0, b.err
 		}
 		b.fill()
@@ -292,9 +304,12 @@ func (b *ScrubBody) fill() {
 		return
 	}
 	if b.buf == nil {
-		b.buf = make([]byte, 0, scrubFirstChunk+b.s.maxLen)
-		b.out = make([]byte, 0, scrubFirstChunk+len(ScrubReplacement))
-		b.next = make([]int, len(b.s.needles))
+		b.buf, b.out = b.s.buffers(false)
+		b.next = b.nextArr[:0]
+		if len(b.s.needles) > len(b.nextArr) {
+			b.next = make([]int, 0, len(b.s.needles))
+		}
+		b.next = b.next[:len(b.s.needles)]
 	}
 	n, err := b.src.Read(b.buf[len(b.buf):cap(b.buf)])
 	filled := len(b.buf)+n == cap(b.buf)
@@ -303,15 +318,76 @@ func (b *ScrubBody) fill() {
 	b.out, b.off = out, 0
 	b.count.Add(int64(c))
 	rest := b.buf[used:]
-	if chunk := cap(b.buf) - b.s.maxLen; filled && chunk < scrubMaxChunk {
-		b.buf = make([]byte, 0, 2*chunk+b.s.maxLen)
+	if filled && !b.big {
+		// The upstream keeps up: read the rest in the larger chunks.
+		small := b.buf
+		b.big = true
+		b.buf, b.out = b.s.buffers(true)
+		b.buf = b.buf[:copy(b.buf[:cap(b.buf)], rest)]
+		b.out = append(b.out[:0], out...)
+		scrubPut(false, small)
+		scrubPut(false, out)
+	} else {
+		b.buf = b.buf[:copy(b.buf[:cap(b.buf)], rest)]
 	}
-	b.buf = b.buf[:copy(b.buf[:cap(b.buf)], rest)]
 	if err != nil {
 		// At EOF nothing is held back; after a failure, a held-back prefix is not delivered.
 		b.buf = b.buf[:0]
 	}
 	b.settle(n, err)
+}
+
+// buffers returns an empty window and output buffer for a body, from the pools when s's needles
+// fit in their slack.
+func (s *Scrubber) buffers(big bool) (win, out []byte) {
+	chunk := scrubFirstChunk
+	if big {
+		chunk = scrubMaxChunk
+	}
+	if s.maxLen > scrubPoolSlack {
+		return make([]byte, 0, chunk+s.maxLen), make([]byte, 0, chunk+len(ScrubReplacement))
+	}
+	return scrubGet(big, chunk), scrubGet(big, chunk)
+}
+
+func scrubGet(big bool, chunk int) []byte {
+	if p, ok := scrubPools[scrubPoolIndex(big)].Get().(*[]byte); ok {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, chunk+scrubPoolSlack)
+}
+
+// scrubPut returns buf to its pool, cleared, so that pooled memory holds no part of a value; a
+// buffer that did not come from the pool, or that append outgrew, is left to the collector.
+func scrubPut(big bool, buf []byte) {
+	chunk := scrubFirstChunk
+	if big {
+		chunk = scrubMaxChunk
+	}
+	if cap(buf) != chunk+scrubPoolSlack {
+		return
+	}
+	buf = buf[:cap(buf)]
+	clear(buf)
+	scrubPools[scrubPoolIndex(big)].Put(&buf)
+}
+
+func scrubPoolIndex(big bool) int {
+	if big {
+		return 1
+	}
+	return 0
+}
+
+// release hands the buffers back once the body has delivered all it will; only Read calls it, so
+// a Close racing a Read cannot recycle a buffer still in use.
+func (b *ScrubBody) release() {
+	if b.buf == nil || !b.s.active() {
+		return
+	}
+	scrubPut(b.big, b.buf)
+	scrubPut(b.big, b.out)
+	b.buf, b.out, b.off = nil, nil, 0
 }
 
 func (b *ScrubBody) settle(n int, err error) {
