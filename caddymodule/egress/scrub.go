@@ -246,7 +246,7 @@ type ScrubBody struct {
 	off     int
 	next    []int
 	nextArr [8]int // next's storage for scrubbers with few needles, the usual case
-	big     bool   // buf and out are of scrubMaxChunk
+	bufs    *scrubBuffers
 	err     error
 	empty   int
 
@@ -303,8 +303,9 @@ func (b *ScrubBody) fill() {
 		b.settle(n, err)
 		return
 	}
-	if b.buf == nil {
-		b.buf, b.out = b.s.buffers(false)
+	if b.bufs == nil {
+		b.bufs = b.s.buffers(false)
+		b.buf, b.out = b.bufs.win, b.bufs.out
 		b.next = b.nextArr[:0]
 		if len(b.s.needles) > len(b.nextArr) {
 			b.next = make([]int, 0, len(b.s.needles))
@@ -315,18 +316,18 @@ func (b *ScrubBody) fill() {
 	filled := len(b.buf)+n == cap(b.buf)
 	b.buf = b.buf[:len(b.buf)+n]
 	out, used, c := b.s.scrub(b.out[:0], b.buf, err == io.EOF, b.next)
+	b.bufs.used(len(b.buf), len(out))
 	b.out, b.off = out, 0
 	b.count.Add(int64(c))
 	rest := b.buf[used:]
-	if filled && !b.big {
+	if filled && !b.bufs.big {
 		// The upstream keeps up: read the rest in the larger chunks.
-		small := b.buf
-		b.big = true
-		b.buf, b.out = b.s.buffers(true)
-		b.buf = b.buf[:copy(b.buf[:cap(b.buf)], rest)]
-		b.out = append(b.out[:0], out...)
-		scrubPut(false, small)
-		scrubPut(false, out)
+		small := b.bufs
+		b.bufs = b.s.buffers(true)
+		b.buf = b.bufs.win[:copy(b.bufs.win[:cap(b.bufs.win)], rest)]
+		b.out = append(b.bufs.out, out...)
+		b.bufs.used(len(b.buf), len(b.out))
+		small.put()
 	} else {
 		b.buf = b.buf[:copy(b.buf[:cap(b.buf)], rest)]
 	}
@@ -337,57 +338,59 @@ func (b *ScrubBody) fill() {
 	b.settle(n, err)
 }
 
-// buffers returns an empty window and output buffer for a body, from the pools when s's needles
-// fit in their slack.
-func (s *Scrubber) buffers(big bool) (win, out []byte) {
-	chunk := scrubFirstChunk
+// scrubBuffers is a body's window and output buffer, pooled together.
+type scrubBuffers struct {
+	win, out []byte // empty; their capacity is the room
+	big      bool   // of scrubMaxChunk, else of scrubFirstChunk
+	pooled   bool
+	// How far win and out were written, so that put clears no more than that.
+	winHigh, outHigh int
+}
+
+// buffers returns empty buffers for a body, from the pools when s's needles fit in their slack.
+func (s *Scrubber) buffers(big bool) *scrubBuffers {
+	chunk, pool := scrubFirstChunk, &scrubPools[0]
 	if big {
-		chunk = scrubMaxChunk
+		chunk, pool = scrubMaxChunk, &scrubPools[1]
 	}
 	if s.maxLen > scrubPoolSlack {
-		return make([]byte, 0, chunk+s.maxLen), make([]byte, 0, chunk+len(ScrubReplacement))
+		return &scrubBuffers{win: make([]byte, 0, chunk+s.maxLen), out: make([]byte, 0, chunk+len(ScrubReplacement)), big: big}
 	}
-	return scrubGet(big, chunk), scrubGet(big, chunk)
+	if p, ok := pool.Get().(*scrubBuffers); ok {
+		return p
+	}
+	return &scrubBuffers{win: make([]byte, 0, chunk+scrubPoolSlack), out: make([]byte, 0, chunk+scrubPoolSlack), big: big, pooled: true}
 }
 
-func scrubGet(big bool, chunk int) []byte {
-	if p, ok := scrubPools[scrubPoolIndex(big)].Get().(*[]byte); ok {
-		return (*p)[:0]
-	}
-	return make([]byte, 0, chunk+scrubPoolSlack)
+func (p *scrubBuffers) used(win, out int) {
+	p.winHigh, p.outHigh = max(p.winHigh, win), max(p.outHigh, out)
 }
 
-// scrubPut returns buf to its pool, cleared, so that pooled memory holds no part of a value; a
-// buffer that did not come from the pool, or that append outgrew, is left to the collector.
-func scrubPut(big bool, buf []byte) {
-	chunk := scrubFirstChunk
-	if big {
-		chunk = scrubMaxChunk
-	}
-	if cap(buf) != chunk+scrubPoolSlack {
+// put returns pooled buffers to their pool, cleared, so that pooled memory holds no part of a
+// value. An output that append outgrew was copied from out, so out's written part is within
+// outHigh.
+func (p *scrubBuffers) put() {
+	if !p.pooled {
 		return
 	}
-	buf = buf[:cap(buf)]
-	clear(buf)
-	scrubPools[scrubPoolIndex(big)].Put(&buf)
-}
-
-func scrubPoolIndex(big bool) int {
-	if big {
-		return 1
+	clear(p.win[:min(p.winHigh, cap(p.win))])
+	clear(p.out[:min(p.outHigh, cap(p.out))])
+	p.winHigh, p.outHigh = 0, 0
+	if p.big {
+		scrubPools[1].Put(p)
+	} else {
+		scrubPools[0].Put(p)
 	}
-	return 0
 }
 
 // release hands the buffers back once the body has delivered all it will; only Read calls it, so
 // a Close racing a Read cannot recycle a buffer still in use.
 func (b *ScrubBody) release() {
-	if b.buf == nil || !b.s.active() {
+	if b.bufs == nil {
 		return
 	}
-	scrubPut(b.big, b.buf)
-	scrubPut(b.big, b.out)
-	b.buf, b.out, b.off = nil, nil, 0
+	b.bufs.put()
+	b.bufs, b.buf, b.out, b.off = nil, nil, nil, 0
 }
 
 func (b *ScrubBody) settle(n int, err error) {
@@ -438,12 +441,12 @@ func (s *Scrubber) Response(resp *http.Response) (*ScrubBody, error) {
 		return sb, nil
 	}
 	scrubBodyChanges(resp)
-	coding, ok := scrubCoding(resp.Header.Values("Content-Encoding"))
+	coding, ok := scrubCoding(resp.Header["Content-Encoding"])
 	if !ok {
 		sb.src = scrubFailClosed{src}
 		return sb, ErrScrubEncoding
 	}
-	resp.Header.Del("Content-Encoding")
+	delete(resp.Header, "Content-Encoding")
 	if coding != "" {
 		sb.src = &scrubDecoder{src: src, coding: coding}
 		resp.Uncompressed = true
@@ -453,8 +456,9 @@ func (s *Scrubber) Response(resp *http.Response) (*ScrubBody, error) {
 
 func scrubBodyChanges(resp *http.Response) {
 	resp.ContentLength = -1
+	// The names are canonical already: Header.Del would canonicalize each again.
 	for _, h := range []string{"Content-Length", "Content-Md5", "Digest", "Content-Digest", "Repr-Digest"} {
-		resp.Header.Del(h)
+		delete(resp.Header, h)
 	}
 }
 
