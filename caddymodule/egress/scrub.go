@@ -66,6 +66,10 @@ type Scrubber struct {
 	nameForms []string // ASCII lower-cased needles that could be part of a header name
 	first     [256]bool
 	maxLen    int
+	// core[i] is a shorter needle inside needle i, at coreAt[i] (core -1: none). Needle i can only
+	// occur where its core does, so a body without the core is searched once, not once per form:
+	// the header forms of a value ("Bearer v", "Bearer+v", "Bearer%20v") all hold the raw value.
+	core, coreAt []int
 }
 
 // NewScrubber returns a Scrubber for the given values (typically the injected secret and the exact
@@ -92,7 +96,15 @@ func NewScrubber(needles ...[]byte) *Scrubber {
 		}
 		return bytes.Compare(s.needles[i], s.needles[j]) < 0
 	})
-	for _, n := range s.needles {
+	for i, n := range s.needles {
+		s.core = append(s.core, -1)
+		s.coreAt = append(s.coreAt, 0)
+		for j := len(s.needles) - 1; j > i; j-- {
+			if at := bytes.Index(n, s.needles[j]); at >= 0 {
+				s.core[i], s.coreAt[i] = j, at
+				break
+			}
+		}
 		s.strs = append(s.strs, string(n))
 		s.first[n[0]] = true
 		s.maxLen = max(s.maxLen, len(n))
@@ -178,20 +190,30 @@ func (s *Scrubber) scrub(dst, win []byte, final bool, next []int) (out []byte, u
 	}
 	pos := 0
 	for {
+		// Shortest needle first, so that a core is searched before the needles that hold it; on a
+		// tie in position the later, longer needle wins.
 		at, k := -1, -1
-		for i, nd := range s.needles {
+		for i := len(s.needles) - 1; i >= 0; i-- {
 			if next[i] == -1 {
 				continue
 			}
 			if next[i] < pos {
-				idx := bytes.Index(win[pos:], nd)
+				from := pos
+				if c := s.core[i]; c >= 0 {
+					if next[c] == -1 {
+						next[i] = -1
+						continue
+					}
+					from = max(pos, next[c]-s.coreAt[i])
+				}
+				idx := bytes.Index(win[from:], s.needles[i])
 				if idx < 0 {
 					next[i] = -1
 					continue
 				}
-				next[i] = pos + idx
+				next[i] = from + idx
 			}
-			if at < 0 || next[i] < at {
+			if at < 0 || next[i] <= at {
 				at, k = next[i], i
 			}
 		}
