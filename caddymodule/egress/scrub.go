@@ -70,6 +70,7 @@ type Scrubber struct {
 	// occur where its core does, so a body without the core is searched once, not once per form:
 	// the header forms of a value ("Bearer v", "Bearer+v", "Bearer%20v") all hold the raw value.
 	core, coreAt []int
+	rare         []int // per needle, the offset of its least common byte, which index looks for
 }
 
 // NewScrubber returns a Scrubber for the given values (typically the injected secret and the exact
@@ -105,6 +106,7 @@ func NewScrubber(needles ...[]byte) *Scrubber {
 				break
 			}
 		}
+		s.rare = append(s.rare, scrubRarest(n))
 		s.strs = append(s.strs, string(n))
 		s.first[n[0]] = true
 		s.maxLen = max(s.maxLen, len(n))
@@ -206,7 +208,7 @@ func (s *Scrubber) scrub(dst, win []byte, final bool, next []int) (out []byte, u
 					}
 					from = max(pos, next[c]-s.coreAt[i])
 				}
-				idx := bytes.Index(win[from:], s.needles[i])
+				idx := s.index(win[from:], i)
 				if idx < 0 {
 					next[i] = -1
 					continue
@@ -231,6 +233,53 @@ func (s *Scrubber) scrub(dst, win []byte, final bool, next []int) (out []byte, u
 	}
 	dst = append(dst, win[pos:tail]...)
 	return dst, tail, n
+}
+
+// index is bytes.Index(win, s.needles[i]), found by the needle's least common byte rather than its
+// first: in text and JSON an API key's first letter is common, and each false start costs a call.
+// After as many false starts as bytes.Index tolerates it hands over to bytes.Index, which stays
+// linear for any input.
+func (s *Scrubber) index(win []byte, i int) int {
+	nd, r := s.needles[i], s.rare[i]
+	last := len(win) - len(nd) // the last possible start
+	fails := 0
+	for from := 0; from <= last; {
+		j := bytes.IndexByte(win[from+r:last+r+1], nd[r])
+		if j < 0 {
+			return -1
+		}
+		at := from + j
+		if bytes.Equal(win[at:at+len(nd)], nd) {
+			return at
+		}
+		if fails++; fails > 4+at>>4 {
+			if k := bytes.Index(win[at+1:], nd); k >= 0 {
+				return at + 1 + k
+			}
+			return -1
+		}
+		from = at + 1
+	}
+	return -1
+}
+
+// scrubCommon lists bytes roughly from most to least common in text, JSON and HTML; a byte not
+// listed is rarer than all of them.
+const scrubCommon = " etaoinsrhl\"dcum:,pfgy.b0w1v2-k/=_><3x5A94678jqSCzETIRNDOPLMBFHGUWVKYJQXZ"
+
+// scrubRarest returns the offset of n's least common byte, the first of equals.
+func scrubRarest(n []byte) int {
+	best, bestRank := 0, -1
+	for i, c := range n {
+		rank := strings.IndexByte(scrubCommon, c)
+		if rank < 0 {
+			rank = len(scrubCommon)
+		}
+		if rank > bestRank {
+			best, bestRank = i, rank
+		}
+	}
+	return best
 }
 
 // tailStart returns the start of the longest suffix of win[from:] that is a proper prefix of a

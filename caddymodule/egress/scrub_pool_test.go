@@ -46,3 +46,20 @@ func TestScrubPoolHoldsNoValue(t *testing.T) {
 		}
 	}
 }
+
+// TestScrubIndex checks the rare-byte search against bytes.Index, including bodies made of the
+// needle's rarest byte, which send it to bytes.Index after its false starts.
+func TestScrubIndex(t *testing.T) {
+	needle := "sk_live_jjjjQ"
+	s := NewScrubber([]byte(needle))
+	for _, body := range []string{
+		"", "sk_live_jjjj", needle, "x" + needle, strings.Repeat("Q", 500), strings.Repeat("jQ", 300) + needle,
+		strings.Repeat("sk_live_jjjjX", 100) + needle + "tail", strings.Repeat("Q", 4000) + needle,
+	} {
+		for i := range s.needles {
+			if got, want := s.index([]byte(body), i), bytes.Index([]byte(body), s.needles[i]); got != want {
+				t.Fatalf("needle %d in %.20q…: %d, want %d", i, body, got, want)
+			}
+		}
+	}
+}
