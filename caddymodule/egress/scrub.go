@@ -27,8 +27,8 @@ const ScrubReplacement = "[redacted by keygate]"
 var ErrScrubEncoding = errors.New("keygate: response content encoding cannot be scrubbed")
 
 const (
-	// The body's read buffer starts small, so a short answer costs a small allocation, and doubles
-	// while the upstream fills it, up to scrubMaxChunk.
+	// The body's read buffer starts small, so a short or streamed answer holds little, and moves
+	// to scrubMaxChunk once the upstream fills it.
 	scrubFirstChunk = 4 << 10
 	scrubMaxChunk   = 32 << 10
 	// As bufio does, a source that keeps returning (0, nil) is an error, not a spin.
