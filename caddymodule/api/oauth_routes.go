@@ -2,10 +2,13 @@ package api
 
 import (
 	"html/template"
+	"net"
 	"net/http"
 	"strings"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/keygate/keygate/caddymodule/gateway"
+	"go.uber.org/zap"
 )
 
 // oauthRoutes registers connecting an OAuth key (admin) and the
@@ -30,7 +33,18 @@ func (h *APIHandler) connectOAuth(r *http.Request) (int, any, error) {
 // oauthCallback finishes a connect and shows the owner a short page (a
 // problem document to a client that asks for JSON). Its answers name the
 // key and package, never the code or state.
+//
+// Caddy's access line would carry the request URI, code and state
+// included, so it is skipped; keygate logs the callback itself without
+// them.
 func (h *APIHandler) oauthCallback(w http.ResponseWriter, r *http.Request) {
+	caddyhttp.SetVar(r.Context(), caddyhttp.LogSkipVar, true)
+	rec := caddyhttp.NewResponseRecorder(w, nil, nil)
+	w = rec
+	defer func() {
+		h.logger.Info("oauth callback", zap.String("remote_ip", remoteIP(r)), zap.Int("status", rec.Status()),
+			zap.Bool("code", r.URL.Query().Has("code")), zap.String("provider_error", oauthErrorWord(r.URL.Query().Get("error"))))
+	}()
 	q := r.URL.Query()
 	res, err := h.app.OAuth().Callback(r.Context(), q.Get("code"), q.Get("state"), q.Get("error"))
 	if err != nil {
@@ -97,4 +111,23 @@ func writeOAuthPage(w http.ResponseWriter, status int, p oauthPage) {
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
 	w.WriteHeader(status)
 	_ = oauthPageTmpl.Execute(w, p)
+}
+
+// remoteIP is the caller's address without the port.
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// oauthErrorWord is a provider's error parameter when it is one of RFC
+// 6749's codes, else "other": the parameter is the caller's to choose.
+func oauthErrorWord(e string) string {
+	switch e {
+	case "", "access_denied", "invalid_request", "unauthorized_client", "unsupported_response_type", "invalid_scope", "server_error", "temporarily_unavailable":
+		return e
+	}
+	return "other"
 }

@@ -22,7 +22,7 @@ func BenchmarkEgressOAuth(b *testing.B) {
 	req := httptest.NewRequest("GET", "http://api.example.com/v1/messages", nil)
 	req = req.WithContext(context.WithValue(req.Context(), caddy.CtxKey("reverse_proxy.dial_info"), reverseproxy.DialInfo{Host: "api.example.com", Port: "443"}))
 	static := &Transport{app: ba.App, Secret: "API_KEY", Scope: scopeUser, Header: "Authorization", prefix: "Bearer "}
-	oauth := &Transport{app: ba.App, Secret: "MAIL_TOKEN", Scope: scopeUser, Header: "Authorization", prefix: "Bearer "}
+	oauth := &Transport{app: ba.App, Secret: "MAIL_TOKEN", Scope: scopeUser, Header: "Authorization", prefix: "Bearer ", scrubbers: new(scrubberCache)}
 	oauthInv := oauthFixture(b, ba)
 
 	run := func(b *testing.B, t *Transport, inv string) {

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"unicode/utf8"
 )
@@ -26,13 +27,21 @@ const ScrubReplacement = "[redacted by keygate]"
 var ErrScrubEncoding = errors.New("keygate: response content encoding cannot be scrubbed")
 
 const (
-	// The body's read buffer starts small, so a short answer costs a small allocation, and doubles
-	// while the upstream fills it, up to scrubMaxChunk.
+	// The body's read buffer starts small, so a short or streamed answer holds little, and moves
+	// to scrubMaxChunk once the upstream fills it.
 	scrubFirstChunk = 4 << 10
 	scrubMaxChunk   = 32 << 10
 	// As bufio does, a source that keeps returning (0, nil) is an error, not a spin.
 	scrubMaxEmptyReads = 100
+	// A pooled buffer has this much room beyond its chunk for a held-back partial needle; a
+	// scrubber with longer needles allocates its buffers, sized to fit.
+	scrubPoolSlack = 1 << 10
 )
+
+// scrubPools recycle the window and output buffers of finished bodies, one pool per chunk size
+// (scrubFirstChunk, scrubMaxChunk), each buffer of capacity chunk+scrubPoolSlack: allocating and
+// collecting them was most of the cost of scrubbing a short answer.
+var scrubPools [2]sync.Pool
 
 // Scrubber finds the values keygate injected into a request in the response it got back, and
 // replaces each occurrence with ScrubReplacement. It is immutable once built and safe for
@@ -57,6 +66,11 @@ type Scrubber struct {
 	nameForms []string // ASCII lower-cased needles that could be part of a header name
 	first     [256]bool
 	maxLen    int
+	// core[i] is a shorter needle inside needle i, at coreAt[i] (core -1: none). Needle i can only
+	// occur where its core does, so a body without the core is searched once, not once per form:
+	// the header forms of a value ("Bearer v", "Bearer+v", "Bearer%20v") all hold the raw value.
+	core, coreAt []int
+	rare         []int // per needle, the offset of its least common byte, which index looks for
 }
 
 // NewScrubber returns a Scrubber for the given values (typically the injected secret and the exact
@@ -83,7 +97,16 @@ func NewScrubber(needles ...[]byte) *Scrubber {
 		}
 		return bytes.Compare(s.needles[i], s.needles[j]) < 0
 	})
-	for _, n := range s.needles {
+	for i, n := range s.needles {
+		s.core = append(s.core, -1)
+		s.coreAt = append(s.coreAt, 0)
+		for j := len(s.needles) - 1; j > i; j-- {
+			if at := bytes.Index(n, s.needles[j]); at >= 0 {
+				s.core[i], s.coreAt[i] = j, at
+				break
+			}
+		}
+		s.rare = append(s.rare, scrubRarest(n))
 		s.strs = append(s.strs, string(n))
 		s.first[n[0]] = true
 		s.maxLen = max(s.maxLen, len(n))
@@ -169,20 +192,30 @@ func (s *Scrubber) scrub(dst, win []byte, final bool, next []int) (out []byte, u
 	}
 	pos := 0
 	for {
+		// Shortest needle first, so that a core is searched before the needles that hold it; on a
+		// tie in position the later, longer needle wins.
 		at, k := -1, -1
-		for i, nd := range s.needles {
+		for i := len(s.needles) - 1; i >= 0; i-- {
 			if next[i] == -1 {
 				continue
 			}
 			if next[i] < pos {
-				idx := bytes.Index(win[pos:], nd)
+				from := pos
+				if c := s.core[i]; c >= 0 {
+					if next[c] == -1 {
+						next[i] = -1
+						continue
+					}
+					from = max(pos, next[c]-s.coreAt[i])
+				}
+				idx := s.index(win[from:], i)
 				if idx < 0 {
 					next[i] = -1
 					continue
 				}
-				next[i] = pos + idx
+				next[i] = from + idx
 			}
-			if at < 0 || next[i] < at {
+			if at < 0 || next[i] <= at {
 				at, k = next[i], i
 			}
 		}
@@ -200,6 +233,53 @@ func (s *Scrubber) scrub(dst, win []byte, final bool, next []int) (out []byte, u
 	}
 	dst = append(dst, win[pos:tail]...)
 	return dst, tail, n
+}
+
+// index is bytes.Index(win, s.needles[i]), found by the needle's least common byte rather than its
+// first: in text and JSON an API key's first letter is common, and each false start costs a call.
+// After as many false starts as bytes.Index tolerates it hands over to bytes.Index, which stays
+// linear for any input.
+func (s *Scrubber) index(win []byte, i int) int {
+	nd, r := s.needles[i], s.rare[i]
+	last := len(win) - len(nd) // the last possible start
+	fails := 0
+	for from := 0; from <= last; {
+		j := bytes.IndexByte(win[from+r:last+r+1], nd[r])
+		if j < 0 {
+			return -1
+		}
+		at := from + j
+		if bytes.Equal(win[at:at+len(nd)], nd) {
+			return at
+		}
+		if fails++; fails > 4+at>>4 {
+			if k := bytes.Index(win[at+1:], nd); k >= 0 {
+				return at + 1 + k
+			}
+			return -1
+		}
+		from = at + 1
+	}
+	return -1
+}
+
+// scrubCommon lists bytes roughly from most to least common in text, JSON and HTML; a byte not
+// listed is rarer than all of them.
+const scrubCommon = " etaoinsrhl\"dcum:,pfgy.b0w1v2-k/=_><3x5A94678jqSCzETIRNDOPLMBFHGUWVKYJQXZ"
+
+// scrubRarest returns the offset of n's least common byte, the first of equals.
+func scrubRarest(n []byte) int {
+	best, bestRank := 0, -1
+	for i, c := range n {
+		rank := strings.IndexByte(scrubCommon, c)
+		if rank < 0 {
+			rank = len(scrubCommon)
+		}
+		if rank > bestRank {
+			best, bestRank = i, rank
+		}
+	}
+	return best
 }
 
 // tailStart returns the start of the longest suffix of win[from:] that is a proper prefix of a
@@ -232,12 +312,14 @@ type ScrubBody struct {
 	src     io.ReadCloser
 	trailer http.Header // scrubbed at EOF, when net/http has filled it in
 
-	buf   []byte // unprocessed input: the held-back tail, then new bytes
-	out   []byte // scrubbed output not yet returned
-	off   int
-	next  []int
-	err   error
-	empty int
+	buf     []byte // unprocessed input: the held-back tail, then new bytes
+	out     []byte // scrubbed output not yet returned
+	off     int
+	next    []int
+	nextArr [8]int // next's storage for scrubbers with few needles, the usual case
+	bufs    *scrubBuffers
+	err     error
+	empty   int
 
 	count  atomic.Int64
 	closed atomic.Bool
@@ -269,6 +351,7 @@ func (b *ScrubBody) Read(p []byte) (int, error) {
 	}
 	for b.off == len(b.out) {
 		if b.err != nil {
+			b.release()
 			return 0, b.err
 		}
 		b.fill()
@@ -291,27 +374,94 @@ func (b *ScrubBody) fill() {
 		b.settle(n, err)
 		return
 	}
-	if b.buf == nil {
-		b.buf = make([]byte, 0, scrubFirstChunk+b.s.maxLen)
-		b.out = make([]byte, 0, scrubFirstChunk+len(ScrubReplacement))
-		b.next = make([]int, len(b.s.needles))
+	if b.bufs == nil {
+		b.bufs = b.s.buffers(false)
+		b.buf, b.out = b.bufs.win, b.bufs.out
+		b.next = b.nextArr[:0]
+		if len(b.s.needles) > len(b.nextArr) {
+			b.next = make([]int, 0, len(b.s.needles))
+		}
+		b.next = b.next[:len(b.s.needles)]
 	}
 	n, err := b.src.Read(b.buf[len(b.buf):cap(b.buf)])
 	filled := len(b.buf)+n == cap(b.buf)
 	b.buf = b.buf[:len(b.buf)+n]
 	out, used, c := b.s.scrub(b.out[:0], b.buf, err == io.EOF, b.next)
+	b.bufs.used(len(b.buf), len(out))
 	b.out, b.off = out, 0
 	b.count.Add(int64(c))
 	rest := b.buf[used:]
-	if chunk := cap(b.buf) - b.s.maxLen; filled && chunk < scrubMaxChunk {
-		b.buf = make([]byte, 0, 2*chunk+b.s.maxLen)
+	if filled && !b.bufs.big {
+		// The upstream keeps up: read the rest in the larger chunks.
+		small := b.bufs
+		b.bufs = b.s.buffers(true)
+		b.buf = b.bufs.win[:copy(b.bufs.win[:cap(b.bufs.win)], rest)]
+		b.out = append(b.bufs.out, out...)
+		b.bufs.used(len(b.buf), len(b.out))
+		small.put()
+	} else {
+		b.buf = b.buf[:copy(b.buf[:cap(b.buf)], rest)]
 	}
-	b.buf = b.buf[:copy(b.buf[:cap(b.buf)], rest)]
 	if err != nil {
 		// At EOF nothing is held back; after a failure, a held-back prefix is not delivered.
 		b.buf = b.buf[:0]
 	}
 	b.settle(n, err)
+}
+
+// scrubBuffers is a body's window and output buffer, pooled together.
+type scrubBuffers struct {
+	win, out []byte // empty; their capacity is the room
+	big      bool   // of scrubMaxChunk, else of scrubFirstChunk
+	pooled   bool
+	// How far win and out were written, so that put clears no more than that.
+	winHigh, outHigh int
+}
+
+// buffers returns empty buffers for a body, from the pools when s's needles fit in their slack.
+func (s *Scrubber) buffers(big bool) *scrubBuffers {
+	chunk, pool := scrubFirstChunk, &scrubPools[0]
+	if big {
+		chunk, pool = scrubMaxChunk, &scrubPools[1]
+	}
+	if s.maxLen > scrubPoolSlack {
+		return &scrubBuffers{win: make([]byte, 0, chunk+s.maxLen), out: make([]byte, 0, chunk+len(ScrubReplacement)), big: big}
+	}
+	if p, ok := pool.Get().(*scrubBuffers); ok {
+		return p
+	}
+	return &scrubBuffers{win: make([]byte, 0, chunk+scrubPoolSlack), out: make([]byte, 0, chunk+scrubPoolSlack), big: big, pooled: true}
+}
+
+func (p *scrubBuffers) used(win, out int) {
+	p.winHigh, p.outHigh = max(p.winHigh, win), max(p.outHigh, out)
+}
+
+// put returns pooled buffers to their pool, cleared, so that pooled memory holds no part of a
+// value. An output that append outgrew was copied from out, so out's written part is within
+// outHigh.
+func (p *scrubBuffers) put() {
+	if !p.pooled {
+		return
+	}
+	clear(p.win[:min(p.winHigh, cap(p.win))])
+	clear(p.out[:min(p.outHigh, cap(p.out))])
+	p.winHigh, p.outHigh = 0, 0
+	if p.big {
+		scrubPools[1].Put(p)
+	} else {
+		scrubPools[0].Put(p)
+	}
+}
+
+// release hands the buffers back once the body has delivered all it will; only Read calls it, so
+// a Close racing a Read cannot recycle a buffer still in use.
+func (b *ScrubBody) release() {
+	if b.bufs == nil {
+		return
+	}
+	b.bufs.put()
+	b.bufs, b.buf, b.out, b.off = nil, nil, nil, 0
 }
 
 func (b *ScrubBody) settle(n int, err error) {
@@ -362,12 +512,12 @@ func (s *Scrubber) Response(resp *http.Response) (*ScrubBody, error) {
 		return sb, nil
 	}
 	scrubBodyChanges(resp)
-	coding, ok := scrubCoding(resp.Header.Values("Content-Encoding"))
+	coding, ok := scrubCoding(resp.Header["Content-Encoding"])
 	if !ok {
 		sb.src = scrubFailClosed{src}
 		return sb, ErrScrubEncoding
 	}
-	resp.Header.Del("Content-Encoding")
+	delete(resp.Header, "Content-Encoding")
 	if coding != "" {
 		sb.src = &scrubDecoder{src: src, coding: coding}
 		resp.Uncompressed = true
@@ -377,8 +527,9 @@ func (s *Scrubber) Response(resp *http.Response) (*ScrubBody, error) {
 
 func scrubBodyChanges(resp *http.Response) {
 	resp.ContentLength = -1
+	// The names are canonical already: Header.Del would canonicalize each again.
 	for _, h := range []string{"Content-Length", "Content-Md5", "Digest", "Content-Digest", "Repr-Digest"} {
-		resp.Header.Del(h)
+		delete(resp.Header, h)
 	}
 }
 

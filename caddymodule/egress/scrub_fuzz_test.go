@@ -41,6 +41,9 @@ func FuzzScrubStream(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body, n1, n2, sizes []byte) {
 		s := NewScrubber(n1, n2)
 		want, _, wantCount := s.scrub(nil, body, true, make([]int, len(s.needles)))
+		if ref, refCount := scrubReference(s.needles, body); !bytes.Equal(want, ref) || wantCount != refCount {
+			t.Fatalf("scrub differs from leftmost-longest:\n got %q (%d)\nwant %q (%d)", want, wantCount, ref, refCount)
+		}
 
 		b := s.Body(io.NopCloser(&scrubFuzzSource{data: body, sizes: sizes}))
 		var got []byte
@@ -75,4 +78,28 @@ func FuzzScrubStream(f *testing.F) {
 			t.Fatalf("body without a needle changed:\n got %q\nwant %q", got, body)
 		}
 	})
+}
+
+// scrubReference is leftmost-longest replacement the slow, obvious way: at each position, the
+// longest needle that starts there.
+func scrubReference(needles [][]byte, body []byte) ([]byte, int) {
+	var out []byte
+	n := 0
+	for i := 0; i < len(body); {
+		k := -1
+		for j, nd := range needles {
+			if bytes.HasPrefix(body[i:], nd) && (k < 0 || len(nd) > len(needles[k])) {
+				k = j
+			}
+		}
+		if k < 0 {
+			out = append(out, body[i])
+			i++
+			continue
+		}
+		out = append(out, ScrubReplacement...)
+		n++
+		i += len(needles[k])
+	}
+	return out, n
 }

@@ -1,9 +1,9 @@
 package egress
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"net/http"
 	"sync"
@@ -26,31 +26,38 @@ func (t *Transport) scrubberFor(value []byte, sent string) *Scrubber {
 
 // scrubberCache keeps the scrubbers of recent values: building one
 // (every encoding of every needle) costs far more than an egress request.
-// It is keyed by a hash, and emptied when full rather than tracking use.
+// It is keyed by a seeded hash of value and header, checked against both
+// on a hit, and emptied when full rather than tracking use.
 type scrubberCache struct {
-	mu sync.Mutex
-	m  map[[sha256.Size]byte]*Scrubber
+	mu   sync.Mutex
+	seed maphash.Seed
+	m    map[uint64]*scrubberEntry
+}
+
+// scrubberEntry holds its value and header only to tell a hash collision
+// from a hit; the scrubber holds them as needles anyway.
+type scrubberEntry struct {
+	value, sent string
+	sc          *Scrubber
 }
 
 const scrubberCacheMax = 1024
 
 func (c *scrubberCache) get(value []byte, sent string) *Scrubber {
-	h := sha256.New()
-	h.Write(value)
-	h.Write([]byte{0})
-	h.Write([]byte(sent))
-	var key [sha256.Size]byte
-	h.Sum(key[:0])
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if sc, ok := c.m[key]; ok {
-		return sc
+	if c.m == nil {
+		c.seed = maphash.MakeSeed()
+	}
+	key := maphash.Bytes(c.seed, value)*31 + maphash.String(c.seed, sent)
+	if e, ok := c.m[key]; ok && e.sent == sent && e.value == string(value) {
+		return e.sc
 	}
 	if c.m == nil || len(c.m) >= scrubberCacheMax {
-		c.m = make(map[[sha256.Size]byte]*Scrubber)
+		c.m = make(map[uint64]*scrubberEntry)
 	}
 	sc := NewScrubber(value, []byte(sent))
-	c.m[key] = sc
+	c.m[key] = &scrubberEntry{value: string(value), sent: sent, sc: sc}
 	return sc
 }
 
