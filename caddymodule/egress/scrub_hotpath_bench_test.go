@@ -53,7 +53,7 @@ func benchEgressScrub(b *testing.B, scrub, echo bool) {
 		if err := ba.App.Record(req.Context(), ev); err != nil {
 			b.Fatal(err)
 		}
-		askIdentity(out, sc)
+		t.askIdentity(out, sc)
 		res := &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}, "Content-Length": {"1024"}},
 			Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)), Request: out}
 		res, err := t.scrubResponse(req, res, sc, ev)

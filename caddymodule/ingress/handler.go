@@ -227,39 +227,14 @@ func (h *PackageHandler) decide(r *http.Request, ev *store.AuditEvent) (*ingress
 		return nil, nil, gateway.Unauthorized("the token was rotated; use the keychain's newest token")
 	}
 
-	label, ok := packageLabel(r.Host, h.suffix)
-	if !ok {
-		return nil, nil, gateway.NewProblem(http.StatusNotFound, "unknown_package", "no package is served at this host")
-	}
-	pkg, err := st.GetPackageByHost(label)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, nil, gateway.NewProblem(http.StatusNotFound, "unknown_package", fmt.Sprintf("no package is registered with host %q", label))
-		}
-		return nil, nil, gateway.ToProblem(err)
+	pkg, prob := h.packageAt(r.Host)
+	if prob != nil {
+		return nil, nil, prob
 	}
 	ev.Package = pkg.Name
-
-	var grant *store.Grant
-	if g, err := st.GetGrant(kc.ID, pkg.Name); err == nil {
-		grant = &g
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return nil, nil, gateway.ToProblem(err)
-	}
-	var lookupErr error
-	has := func(name string) bool {
-		ok, err := st.HasSecret(kc.ID, name)
-		if err != nil {
-			lookupErr = err
-		}
-		return ok
-	}
-	usable, err := policy.Decide(&pkg, grant, has)
-	if lookupErr != nil {
-		return nil, nil, gateway.ToProblem(lookupErr)
-	}
-	if err != nil {
-		return nil, nil, h.explainDenial(err, kc.ID, &pkg)
+	usable, grant, prob := h.decideGrant(kc.ID, &pkg)
+	if prob != nil {
+		return nil, nil, prob
 	}
 	ev.Keys = usable
 
@@ -308,6 +283,51 @@ func (h *PackageHandler) decide(r *http.Request, ev *store.AuditEvent) (*ingress
 		}
 	}
 	return call, u, nil
+}
+
+// packageAt finds the package served at a request host.
+func (h *PackageHandler) packageAt(hostport string) (store.Manifest, *gateway.Problem) {
+	label, ok := packageLabel(hostport, h.suffix)
+	if !ok {
+		return store.Manifest{}, gateway.NewProblem(http.StatusNotFound, "unknown_package", "no package is served at this host")
+	}
+	pkg, err := h.app.Store().GetPackageByHost(label)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Manifest{}, gateway.NewProblem(http.StatusNotFound, "unknown_package", fmt.Sprintf("no package is registered with host %q", label))
+		}
+		return store.Manifest{}, gateway.ToProblem(err)
+	}
+	return pkg, nil
+}
+
+// decideGrant checks the keychain's grant for the package and the
+// package's required keys (SPEC Flow 1 step 4), and returns the usable keys
+// and the grant.
+func (h *PackageHandler) decideGrant(kc string, pkg *store.Manifest) ([]string, *store.Grant, *gateway.Problem) {
+	st := h.app.Store()
+	var grant *store.Grant
+	if g, err := st.GetGrant(kc, pkg.Name); err == nil {
+		grant = &g
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, nil, gateway.ToProblem(err)
+	}
+	var lookupErr error
+	has := func(name string) bool {
+		ok, err := st.HasSecret(kc, name)
+		if err != nil {
+			lookupErr = err
+		}
+		return ok
+	}
+	usable, err := policy.Decide(pkg, grant, has)
+	if lookupErr != nil {
+		return nil, nil, gateway.ToProblem(lookupErr)
+	}
+	if err != nil {
+		return nil, nil, h.explainDenial(err, kc, pkg)
+	}
+	return usable, grant, nil
 }
 
 // appKeys lists the package's app keys that have a value.

@@ -113,16 +113,9 @@ func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, e
 	}
 	ev.Keychain = kcID
 	st := h.app.Store()
-	label, ok := packageLabel(r.Host, h.suffix)
-	if !ok {
-		return nil, nil, nil, gateway.NewProblem(http.StatusNotFound, "unknown_package", "no package is served at this host")
-	}
-	pkg, err := st.GetPackageByHost(label)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, nil, nil, gateway.NewProblem(http.StatusNotFound, "unknown_package", fmt.Sprintf("no package is registered with host %q", label))
-		}
-		return nil, nil, nil, gateway.ToProblem(err)
+	pkg, prob := h.packageAt(r.Host)
+	if prob != nil {
+		return nil, nil, nil, prob
 	}
 	ev.Package = pkg.Name
 	spec, ok := pkg.Webhook(name)
@@ -149,26 +142,9 @@ func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, e
 		}
 		return nil, nil, nil, gateway.ToProblem(err)
 	}
-	var grant *store.Grant
-	if g, err := st.GetGrant(kc.ID, pkg.Name); err == nil {
-		grant = &g
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return nil, nil, nil, gateway.ToProblem(err)
-	}
-	var lookupErr error
-	has := func(name string) bool {
-		ok, err := st.HasSecret(kc.ID, name)
-		if err != nil {
-			lookupErr = err
-		}
-		return ok
-	}
-	usable, err := policy.Decide(&pkg, grant, has)
-	if lookupErr != nil {
-		return nil, nil, nil, gateway.ToProblem(lookupErr)
-	}
-	if err != nil {
-		return nil, nil, nil, h.explainDenial(err, kc.ID, &pkg)
+	usable, grant, prob := h.decideGrant(kc.ID, &pkg)
+	if prob != nil {
+		return nil, nil, nil, prob
 	}
 
 	// The signing secret, under the same double opt-in as any key: a user
