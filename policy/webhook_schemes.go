@@ -176,7 +176,9 @@ func verifyStandard(key []byte, h http.Header, body []byte, now time.Time, toler
 			continue // v1a (Ed25519) and later versions are not symmetric secrets
 		}
 		mac, err := base64.StdEncoding.Strict().DecodeString(b64)
-		if err != nil || len(mac) != sha256.Size {
+		// The decoder skips CR and LF even when strict: a signature is one
+		// canonical spelling, so any byte outside the alphabet refuses it.
+		if err != nil || len(mac) != sha256.Size || !stdBase64Only(b64) {
 			return WebhookDelivery{}, badHeader(headerStandardSignature, "malformed")
 		}
 		sigs = append(sigs, mac)
@@ -203,4 +205,16 @@ func anyMACEqual(want []byte, sigs [][]byte) []byte {
 		}
 	}
 	return nil
+}
+
+// stdBase64Only reports whether s holds only standard base64 characters
+// and padding.
+func stdBase64Only(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '=') {
+			return false
+		}
+	}
+	return true
 }
