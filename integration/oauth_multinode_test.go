@@ -43,20 +43,17 @@ func TestOAuthTwoNodesOneRefresh(t *testing.T) {
 	states := []string{mustQuery(t, w.connect(t), "state")}
 	inv := n1.mintInvocation(t, w.pkgCode, "mail", w.kcToken)
 
-	// Connected on node 1, served by both with the same token, no refresh.
-	var first string
-	for i, in := range nodes {
-		r, err := tryHTTP(nil, "GET", in.EgressURL+"/api/messages", "", bearer(inv), nil)
-		if err != nil || r.Status != http.StatusOK {
-			t.Fatalf("egress on node %d before expiry: %v %s", i+1, err, r)
-		}
-		seen := seenAuthorization(t, r.Header)
-		if first == "" {
-			first = seen
-		}
-		if !strings.HasPrefix(seen, "Bearer at-") || seen != first {
-			t.Fatalf("node %d injected another token than node 1", i+1)
-		}
+	// Connected on node 1, served with no refresh. Only node 1 serves it:
+	// node 2 would cache the record, and learn of the reconnect below by
+	// notification, a moment later, serving this still-valid token until
+	// then.
+	r, err := tryHTTP(nil, "GET", n1.EgressURL+"/api/messages", "", bearer(inv), nil)
+	if err != nil || r.Status != http.StatusOK {
+		t.Fatalf("egress before expiry: %v %s", err, r)
+	}
+	first := seenAuthorization(t, r.Header)
+	if !strings.HasPrefix(first, "Bearer at-") {
+		t.Fatal("the upstream did not get the access token")
 	}
 	if n := srv.Calls(oauthtest.GrantRefreshToken); n != 0 {
 		t.Fatalf("%d refresh calls for a fresh token", n)
