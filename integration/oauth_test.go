@@ -13,9 +13,7 @@ import (
 	"github.com/keygate/keygate/caddymodule/gateway/oauthtest"
 )
 
-// Two nodes sharing one store need the PostgreSQL backend, which is not
-// merged yet: the cross-node lease is covered in-process by the gateway
-// package's tests, not here.
+// Two nodes sharing one store: oauth_multinode_test.go.
 
 // oauthWorld is keygate with the stand-in provider "stub", a package
 // @it/mail whose MAIL_TOKEN is an OAuth key, and a keychain granting it.
@@ -36,30 +34,19 @@ func newOAuthWorld(t *testing.T) *oauthWorld {
 	t.Cleanup(w.srv.Close)
 	upstream := NewUpstream(t, echoAuthorization)
 	w.in = Start(t, Config{
-		Secret:   "MAIL_TOKEN",
-		Upstream: upstream.Addr,
-		KeygateOptions: `public_url http://127.0.0.1:{{.APIPort}}
-		oauth_refresh_before 60s
-		oauth_provider stub {
-			authorize_url ` + w.srv.AuthorizeURL() + `
-			token_url ` + w.srv.TokenURL() + `
-			revoke_url ` + w.srv.RevokeURL() + `
-			extra_authorize_params prompt=consent
-		}`,
+		Secret:         "MAIL_TOKEN",
+		Upstream:       upstream.Addr,
+		KeygateOptions: oauthStubOptions(w.srv, "http://127.0.0.1:{{.APIPort}}"),
 	})
-	oauthKey := map[string]any{"name": "MAIL_TOKEN", "required": true, "description": "Read your mail.", "hosts": []string{"127.0.0.1"},
-		"oauth": map[string]any{"provider": "stub", "scopes": []string{"mail.read"}, "client_id": "CLIENT_ID", "client_secret": "CLIENT_SECRET"}}
-	manifest := map[string]any{"name": oauthPkg, "version": "1.0.0", "sha256": sha256Hex("mail/v1"), "host": "mail", "upstream": w.pkgCode.URL,
-		"keys":     []any{oauthKey},
-		"app_keys": []any{map[string]any{"name": "CLIENT_ID", "required": true}, map[string]any{"name": "CLIENT_SECRET", "required": true}}}
 
 	// A manifest naming a provider the operator has not configured.
+	manifest := w.manifest()
 	bad := map[string]any{}
 	for k, v := range manifest {
 		bad[k] = v
 	}
 	unknown := map[string]any{}
-	for k, v := range oauthKey {
+	for k, v := range manifest["keys"].([]any)[0].(map[string]any) {
 		unknown[k] = v
 	}
 	unknown["oauth"] = map[string]any{"provider": "nowhere", "client_id": "CLIENT_ID", "client_secret": "CLIENT_SECRET"}
@@ -69,7 +56,36 @@ func newOAuthWorld(t *testing.T) *oauthWorld {
 		t.Errorf("unknown provider: detail %q field %q, want it named", p.Detail, p.Field)
 	}
 
-	if r := w.api(t, "PUT", "/v1/packages/"+oauthPkg, manifest); r.Status != http.StatusCreated {
+	w.install(t)
+	return w
+}
+
+// oauthStubOptions are the keygate options for the stand-in provider
+// "stub", with refreshes due 60s ahead of expiry.
+func oauthStubOptions(srv *oauthtest.Server, publicURL string) string {
+	return `public_url ` + publicURL + `
+		oauth_refresh_before 60s
+		oauth_provider stub {
+			authorize_url ` + srv.AuthorizeURL() + `
+			token_url ` + srv.TokenURL() + `
+			revoke_url ` + srv.RevokeURL() + `
+			extra_authorize_params prompt=consent
+		}`
+}
+
+func (w *oauthWorld) manifest() map[string]any {
+	oauthKey := map[string]any{"name": "MAIL_TOKEN", "required": true, "description": "Read your mail.", "hosts": []string{"127.0.0.1"},
+		"oauth": map[string]any{"provider": "stub", "scopes": []string{"mail.read"}, "client_id": "CLIENT_ID", "client_secret": "CLIENT_SECRET"}}
+	return map[string]any{"name": oauthPkg, "version": "1.0.0", "sha256": sha256Hex("mail/v1"), "host": "mail", "upstream": w.pkgCode.URL,
+		"keys":     []any{oauthKey},
+		"app_keys": []any{map[string]any{"name": "CLIENT_ID", "required": true}, map[string]any{"name": "CLIENT_SECRET", "required": true}}}
+}
+
+// install puts the package and its client credentials through w.in and
+// makes a keychain granted its OAuth key.
+func (w *oauthWorld) install(t *testing.T) {
+	t.Helper()
+	if r := w.api(t, "PUT", "/v1/packages/"+oauthPkg, w.manifest()); r.Status != http.StatusCreated {
 		t.Fatalf("put package: %s", r)
 	}
 	for name, v := range map[string]string{"CLIENT_ID": w.srv.ClientID, "CLIENT_SECRET": w.srv.ClientSecret} {
@@ -79,7 +95,6 @@ func newOAuthWorld(t *testing.T) *oauthWorld {
 	}
 	w.kc, w.kcToken = w.in.newKeychain(t, "oauth-owner")
 	w.in.grant(t, w.kc, oauthPkg, "MAIL_TOKEN")
-	return w
 }
 
 func (w *oauthWorld) api(t *testing.T, method, path string, body any) reply {

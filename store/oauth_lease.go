@@ -90,3 +90,20 @@ func (s *Store) ReleaseLease(name, holder string) error {
 		return w.Delete(k)
 	})
 }
+
+// AcquireOAuthLease is AcquireLease for the refresh of one OAuth token
+// (kc "" names the package's app token). On success the token's cached
+// record is dropped: the previous holder may have written it on another
+// node whose change notification is still on its way, and a holder that
+// read the old record would spend the old refresh token a second time.
+func (s *Store) AcquireOAuthLease(name, holder string, ttl time.Duration, kc, pkg, key string) (bool, error) {
+	got, err := s.AcquireLease(name, holder, ttl)
+	if got {
+		ref := userSecret(kc, key)
+		if kc == "" {
+			ref = appSecret(pkg, key)
+		}
+		s.cache.invalidate([]string{string(ref.key())})
+	}
+	return got, err
+}

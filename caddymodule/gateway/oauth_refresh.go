@@ -119,7 +119,7 @@ func (m *OAuthManager) refresh(ctx context.Context, ref oauthRef) (string, error
 		} else if m.now().Before(h.retryAt) {
 			return m.fallback(ref, tok, found, "backing off after a failed refresh")
 		}
-		got, err := m.st.AcquireLease(ref.id(), m.holder, oauthLeaseTTL)
+		got, err := m.st.AcquireOAuthLease(ref.id(), m.holder, oauthLeaseTTL, ref.kc, ref.pkg, ref.key)
 		if err != nil {
 			return "", err
 		}
