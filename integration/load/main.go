@@ -1,20 +1,27 @@
 // Command load compares keygate with plain Caddy, side by side in one run,
 // on loopback:
 //
-//	go run ./integration/load [-rounds 3] [-duration 10s] [-conns 32]
+//	go run ./integration/load [-rounds 3] [-duration 10s] [-conns 32] [-postgres=false]
 //
 // It builds keygate, starts a small upstream, and runs one keygate process
-// with three sites: (A) plain reverse_proxy with a static
+// (badger storage) with these sites: (A) plain reverse_proxy with a static
 // `header_up Authorization`, (B) keygate's egress route and (C) keygate's
-// ingress route. It drives each with the same bounded wrk load, alternating
-// A, B, C to cancel drift, and prints requests per second, p50 and p99, and
-// the ratios B/A and C/A. Then it runs hey at half of A's peak rate and
-// prints the p99 latency keygate adds. wrk and hey are installed from
-// Debian's packages when missing (as root).
+// ingress route, plus egress routes with scrubbing on and off for answers of
+// 1 KiB, 64 KiB and 1 MiB. With -postgres (the default when initdb and
+// pg_ctl are found) it also starts a throwaway PostgreSQL cluster and a
+// second keygate process on `storage postgres` with the same egress and
+// ingress routes (B_pg, C_pg), and reads pg_stat_database around their runs
+// to show the hot path reads no rows. It drives every target with the same
+// bounded wrk load, alternating them in each round to cancel drift, and
+// prints requests per second, p50 and p99, and per-round ratios with their
+// spread: a target counts as met only when every round meets it. Then it
+// runs hey at half of A's peak rate and prints the p99 latency keygate adds.
+// wrk and hey are installed from Debian's packages when missing (as root).
 package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -33,27 +40,40 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/keygate/keygate/store/pgtest"
 )
 
 var (
-	rounds   = flag.Int("rounds", 3, "rounds of A, B, C")
+	rounds   = flag.Int("rounds", 3, "rounds of all targets")
 	duration = flag.Duration("duration", 10*time.Second, "length of each wrk run")
 	conns    = flag.Int("conns", 32, "concurrent connections")
 	threads  = flag.Int("threads", 1, "wrk threads")
 	keep     = flag.Bool("keep", false, "keep the work directory")
 	hold     = flag.Duration("hold", 0, "after setup, print the targets and wait this long (for profiling) instead of measuring")
+	postgres = flag.Bool("postgres", pgInstalled(), "also run a keygate node on a throwaway PostgreSQL cluster")
 )
+
+// scrubSizes are the upstream answer sizes the scrubbing cost is measured at.
+var scrubSizes = []int{1 << 10, 64 << 10, 1 << 20}
+
+// cleanups run at exit, also on fatal, so no keygate or PostgreSQL process
+// outlives the script.
+var cleanups []func()
 
 func main() {
 	flag.Parse()
 	if *rounds < 1 || *rounds > 20 || *duration < time.Second || *duration > 2*time.Minute {
 		fatal("rounds must be 1..20 and duration 1s..2m")
 	}
+	defer cleanup()
 	ensureTools()
 	work, err := os.MkdirTemp("", "keygate-load-")
 	check(err)
 	if !*keep {
-		defer os.RemoveAll(work)
+		cleanups = append(cleanups, func() { os.RemoveAll(work) })
 	}
 
 	bin := filepath.Join(work, "keygate")
@@ -61,106 +81,57 @@ func main() {
 
 	var upstreamHits atomic.Int64
 	var captured atomic.Value // the invocation token the package got
+	body := bytes.Repeat([]byte("abcdefghijklmnopqrstuvwxyz012345"), (1<<20)/32)
 	up := listen()
 	go http.Serve(up, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		upstreamHits.Add(1)
+		w.Header().Set("Content-Type", "text/plain")
 		if r.URL.Path == "/capture" {
 			captured.Store(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
 		}
-		w.Header().Set("Content-Type", "text/plain")
+		if s, ok := strings.CutPrefix(r.URL.Path, "/size/"); ok {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 0 || n > len(body) {
+				http.Error(w, "size out of range", http.StatusBadRequest)
+				return
+			}
+			w.Header().Set("Content-Length", strconv.Itoa(n))
+			w.Write(body[:n])
+			return
+		}
 		w.Write([]byte("ok"))
 	}))
 	upAddr := up.Addr().String()
 
-	ports := freePorts(4)
-	admin := "kgadm_" + randHex(16)
-	master := make([]byte, 32)
-	rand.Read(master)
-	caddyfile := fmt.Sprintf(`{
-	admin %[9]s
-	keygate {
-		storage badger %[1]s/store
-		master_key %[2]s
-		admin_token %[3]s
-		invocation_ttl 1h
-	}
-}
-http://:%[4]d {
-	bind 127.0.0.1
-	reverse_proxy %[8]s {
-		header_up Authorization "Bearer sk_static_0123456789abcdef"
-	}
-}
-http://:%[5]d {
-	bind 127.0.0.1
-	reverse_proxy %[8]s {
-		transport keygate {
-			secret API_KEY
-		}
-	}
-}
-http://*.pkg.test:%[6]d {
-	bind 127.0.0.1
-	keygate_package {
-		suffix pkg.test
-	}
-}
-http://:%[7]d {
-	bind 127.0.0.1
-	keygate_api
-}
-`, work, base64.StdEncoding.EncodeToString(master), admin, ports[0], ports[1], ports[2], ports[3], upAddr, adminAddr())
-	cfgPath := filepath.Join(work, "Caddyfile")
-	check(os.WriteFile(cfgPath, []byte(caddyfile), 0o600))
-
-	logf, err := os.Create(filepath.Join(work, "keygate.log"))
-	check(err)
-	proc := exec.Command(bin, "run", "--config", cfgPath)
-	proc.Stdout, proc.Stderr = logf, logf
-	proc.Env = append(os.Environ(), "HOME="+work, "XDG_DATA_HOME="+work, "XDG_CONFIG_HOME="+work)
-	check(proc.Start())
-	defer func() {
-		proc.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { proc.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			proc.Process.Kill()
-		}
-	}()
-	api := fmt.Sprintf("http://127.0.0.1:%d", ports[3])
-	waitUp(api + "/v1/packages")
-
-	// A keychain with a secret, a package whose code is the upstream, and
-	// the grant; then one agent call hands us an invocation token.
-	var kc struct{ ID, Token string }
-	apiCall(api, admin, "POST", "/v1/keychains", map[string]any{"owner": "load"}, &kc)
-	apiCall(api, admin, "PUT", "/v1/keychains/"+kc.ID+"/secrets/API_KEY",
-		map[string]any{"value": "sk_live_" + randHex(16), "allowed_hosts": []string{"127.0.0.1"}}, nil)
-	apiCall(api, admin, "PUT", "/v1/packages/@load/tools", map[string]any{
-		"name": "@load/tools", "version": "1.0.0", "host": "tools", "upstream": "http://" + upAddr,
-		"sha256": strings.Repeat("ab", 32),
-		"keys":   []map[string]any{{"name": "API_KEY", "required": true}},
-	}, nil)
-	apiCall(api, admin, "PUT", "/v1/keychains/"+kc.ID+"/grants/@load/tools", map[string]any{"keys": []string{"API_KEY"}}, nil)
-	ingress := fmt.Sprintf("http://127.0.0.1:%d", ports[2])
-	req, _ := http.NewRequest("GET", ingress+"/capture", nil)
-	req.Host = "tools.pkg.test"
-	req.Header.Set("Authorization", "Bearer "+kc.Token)
-	res, err := http.DefaultClient.Do(req)
-	check(err)
-	io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	inv, _ := captured.Load().(string)
-	if res.StatusCode != 200 || inv == "" {
-		fatal("setup: ingress call answered %d", res.StatusCode)
-	}
-
+	bg := startNode(bin, work, "badger", "badger "+filepath.Join(work, "store"), adminAddr(), upAddr, &captured)
 	targets := []target{
-		{name: "A plain reverse_proxy", url: fmt.Sprintf("http://127.0.0.1:%d/x", ports[0])},
-		{name: "B keygate egress", url: fmt.Sprintf("http://127.0.0.1:%d/x", ports[1]), headers: []string{"Authorization: Bearer " + inv}},
-		{name: "C keygate ingress", url: ingress + "/x", headers: []string{"Host: tools.pkg.test", "Authorization: Bearer " + kc.Token}},
+		{name: "A plain reverse_proxy", url: bg.plain + "/x"},
+		{name: "B keygate egress", url: bg.egress + "/x", headers: bg.egressHeaders()},
+		{name: "C keygate ingress", url: bg.ingress + "/x", headers: bg.ingressHeaders()},
+	}
+	var pg *node
+	var stats *pgStats
+	if *postgres {
+		cluster, err := pgtest.Start()
+		if err != nil {
+			fatal("postgres: %v (run with -postgres=false to skip)", err)
+		}
+		cleanups = append(cleanups, func() { cluster.Stop() })
+		dsn, err := cluster.NewDatabase("load")
+		check(err)
+		pg = startNode(bin, work, "postgres", "postgres "+strconv.Quote(dsn), "off", upAddr, &captured)
+		stats = openStats(dsn)
+		targets = append(targets,
+			target{name: "B_pg keygate egress", url: pg.egress + "/x", headers: pg.egressHeaders(), pg: true},
+			target{name: "C_pg keygate ingress", url: pg.ingress + "/x", headers: pg.ingressHeaders(), pg: true},
+		)
+	}
+	for _, n := range scrubSizes {
+		path := "/size/" + strconv.Itoa(n)
+		targets = append(targets,
+			target{name: "S" + sizeName(n) + " scrub on", url: bg.egress + path, headers: bg.egressHeaders()},
+			target{name: "S" + sizeName(n) + " scrub off", url: bg.egressNoScrub + path, headers: bg.egressHeaders()},
+		)
 	}
 	for _, t := range targets {
 		if st := probe(t); st != 200 {
@@ -176,69 +147,342 @@ http://:%[7]d {
 		return
 	}
 	fmt.Printf("keygate load comparison: %s, %d CPUs (%s), %s\n", time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), cpuModel(), runtime.Version())
-	fmt.Printf("wrk -t%d -c%d -d%s, %d rounds of A,B,C; small responses, keep-alive, upstream on loopback\n\n", *threads, *conns, *duration, *rounds)
+	fmt.Printf("wrk -t%d -c%d -d%s, %d rounds of %d targets; keep-alive, upstream on loopback\n\n", *threads, *conns, *duration, *rounds, len(targets))
+	// The PostgreSQL node's background (jobs, pool upkeep) over a window as
+	// long as a run, without load: what the load windows are compared with.
+	var idle statDelta
+	if pg != nil {
+		s0 := stats.snap()
+		time.Sleep(*duration)
+		idle = stats.snap().since(s0)
+	}
 	results := make([][]wrkResult, len(targets))
+	var dbDelta statDelta // summed over every B_pg and C_pg run
 	for r := 0; r < *rounds; r++ {
 		for i, t := range targets {
+			var before statSnap
+			if t.pg {
+				before = stats.snap()
+			}
 			res := wrk(t)
+			if t.pg {
+				d := stats.snap().since(before)
+				d.requests = res.requests
+				dbDelta.add(d)
+			}
 			results[i] = append(results[i], res)
 			fmt.Printf("round %d  %-24s %9.0f req/s  p50 %-8s p99 %-8s errors %d\n", r+1, t.name, res.rps, res.p50, res.p99, res.errors)
 		}
 	}
 	med := make([]wrkResult, len(targets))
-	for i := range targets {
-		med[i] = median(results[i])
-	}
 	fmt.Printf("\nmedians:\n")
 	for i, t := range targets {
+		med[i] = median(results[i])
 		fmt.Printf("  %-24s %9.0f req/s  p50 %-8s p99 %s\n", t.name, med[i].rps, med[i].p50, med[i].p99)
 	}
-	// Ratios are taken per round, from runs next to each other, and the
-	// median of those is reported: on a shared machine the drift between
-	// rounds is as large as the effect measured.
-	for i, label := range []string{"", "B/A (egress) ", "C/A (ingress)"} {
-		if i == 0 {
-			continue
+	fmt.Println()
+	idx := func(name string) int {
+		for i, t := range targets {
+			if t.name == name {
+				return i
+			}
 		}
-		ratios := make([]float64, len(results[0]))
-		for r := range ratios {
-			ratios[r] = results[i][r].rps / results[0][r].rps
+		return -1
+	}
+	ratio("B/A (egress)", results[idx("B keygate egress")], results[0], 0.90)
+	ratio("C/A (ingress)", results[idx("C keygate ingress")], results[0], 0.85)
+	if pg != nil {
+		ratio("B_pg/B (pg egress)", results[idx("B_pg keygate egress")], results[idx("B keygate egress")], 0.90)
+		ratio("C_pg/C (pg ingress)", results[idx("C_pg keygate ingress")], results[idx("C keygate ingress")], 0.90)
+	}
+	for _, n := range scrubSizes {
+		s := "S" + sizeName(n)
+		target := 0.0 // larger answers: reported, no target
+		if n == 1<<10 {
+			target = 0.95
 		}
-		sort.Float64s(ratios)
-		target := map[int]string{1: "0.90", 2: "0.85"}[i]
-		fmt.Printf("RATIO %s %.3f   (rounds: %.3f .. %.3f)   target >= %s\n", label, ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1], target)
+		ratio(s+" scrub on/off", results[idx(s+" scrub on")], results[idx(s+" scrub off")], target)
+	}
+	if pg != nil {
+		fmt.Printf("\nPOSTGRES counters of the keygate database (pg_stat_database, pg_stat_user_tables; each window ends 1.5 s after its run)\n")
+		fmt.Printf("  load: B_pg and C_pg runs, %d requests in %.0f s of windows; idle: one %.0f s window before the rounds\n", dbDelta.requests, dbDelta.secs, idle.secs)
+		fmt.Printf("  %-30s %10s %12s %10s %10s\n", "", "load", "per request", "load/s", "idle/s")
+		for _, row := range []struct {
+			name       string
+			load, idle int64
+		}{
+			{"rows read, keygate tables", dbDelta.userRead, idle.userRead},
+			{"rows read, all (with catalog)", dbDelta.read, idle.read},
+			{"rows written (audit batches)", dbDelta.written, idle.written},
+			{"transactions (script: 2/run)", dbDelta.xacts, idle.xacts},
+		} {
+			fmt.Printf("  %-30s %10d %12.4f %10.1f %10.1f\n", row.name, row.load, dbDelta.per(row.load), dbDelta.rate(row.load), idle.rate(row.idle))
+		}
 	}
 
-	// Latency at half of A's peak: the same fixed rate for all three.
+	// Latency at half of A's peak: the same fixed rate for A, B, C (and the
+	// PostgreSQL node's B_pg, C_pg).
 	rate := int(med[0].rps / 2)
 	workers := 8
+	latTargets := targets[:3]
+	if pg != nil {
+		latTargets = targets[:5]
+	}
 	fmt.Printf("\nlatency at half of A's peak (%d req/s, hey -c %d -z %s):\n", rate, workers, *duration)
-	lat := make([]heyResult, len(targets))
-	for i, t := range targets {
+	lat := make([]heyResult, len(latTargets))
+	for i, t := range latTargets {
 		lat[i] = hey(t, rate, workers)
 		fmt.Printf("  %-24s p50 %-8s p99 %-8s (%0.f req/s done)\n", t.name, lat[i].p50, lat[i].p99, lat[i].rps)
 	}
-	fmt.Printf("\nADDED p99 egress  %s   target < 1ms\n", lat[1].p99-lat[0].p99)
-	fmt.Printf("ADDED p99 ingress %s   target < 1ms\n", lat[2].p99-lat[0].p99)
+	fmt.Println()
+	for i, t := range latTargets[1:] {
+		fmt.Printf("ADDED p99 %-22s %-9s target < 1ms\n", strings.SplitN(t.name, " ", 2)[0], lat[i+1].p99-lat[0].p99)
+	}
 	fmt.Printf("\nupstream requests served: %d\n", upstreamHits.Load())
+}
+
+// ratio prints the median of per-round ratios a/b and their spread. Ratios
+// are taken per round, from runs next to each other: on a shared machine the
+// drift between rounds is as large as the effect measured. A target is met
+// only when the worst round meets it, missed only when the best misses it.
+func ratio(label string, a, b []wrkResult, target float64) {
+	rs := make([]float64, len(a))
+	for r := range rs {
+		rs[r] = a[r].rps / b[r].rps
+	}
+	sort.Float64s(rs)
+	lo, hi := rs[0], rs[len(rs)-1]
+	verdict := ""
+	switch {
+	case target == 0:
+		verdict = "(no target)"
+	case lo >= target:
+		verdict = fmt.Sprintf("target >= %.2f: MET", target)
+	case hi < target:
+		verdict = fmt.Sprintf("target >= %.2f: MISSED", target)
+	default:
+		verdict = fmt.Sprintf("target >= %.2f: UNDECIDED (spread straddles it)", target)
+	}
+	fmt.Printf("RATIO %-22s %.3f   (rounds: %.3f .. %.3f)   %s\n", label, rs[len(rs)/2], lo, hi, verdict)
+}
+
+// node is one keygate process: its sites, its admin token, and the agent's
+// keygate token and the invocation token its package got.
+type node struct {
+	plain, egress, egressNoScrub, ingress, api string
+	admin, agentToken, invocation              string
+}
+
+func (n *node) egressHeaders() []string { return []string{"Authorization: Bearer " + n.invocation} }
+func (n *node) ingressHeaders() []string {
+	return []string{"Host: tools.pkg.test", "Authorization: Bearer " + n.agentToken}
+}
+
+// startNode runs keygate with storage (a Caddyfile "storage" argument list),
+// sets up a keychain, package and grant, and makes one agent call.
+func startNode(bin, work, label, storage, adminAt, upAddr string, captured *atomic.Value) *node {
+	ports := freePorts(5)
+	admin := "kgadm_" + randHex(16)
+	master := make([]byte, 32)
+	rand.Read(master)
+	caddyfile := fmt.Sprintf(`{
+	admin %[10]s
+	keygate {
+		storage %[1]s
+		master_key %[2]s
+		admin_token %[3]s
+		invocation_ttl 1h
+	}
+}
+http://:%[4]d {
+	bind 127.0.0.1
+	reverse_proxy %[9]s {
+		header_up Authorization "Bearer sk_static_0123456789abcdef"
+	}
+}
+http://:%[5]d {
+	bind 127.0.0.1
+	reverse_proxy %[9]s {
+		transport keygate {
+			secret API_KEY
+		}
+	}
+}
+http://:%[6]d {
+	bind 127.0.0.1
+	reverse_proxy %[9]s {
+		transport keygate {
+			secret API_KEY
+			scrub off
+		}
+	}
+}
+http://*.pkg.test:%[7]d {
+	bind 127.0.0.1
+	keygate_package {
+		suffix pkg.test
+	}
+}
+http://:%[8]d {
+	bind 127.0.0.1
+	keygate_api
+}
+`, storage, base64.StdEncoding.EncodeToString(master), admin, ports[0], ports[1], ports[2], ports[3], ports[4], upAddr, adminAt)
+	dir := filepath.Join(work, label)
+	check(os.MkdirAll(dir, 0o700))
+	cfgPath := filepath.Join(dir, "Caddyfile")
+	check(os.WriteFile(cfgPath, []byte(caddyfile), 0o600))
+
+	logf, err := os.Create(filepath.Join(dir, "keygate.log"))
+	check(err)
+	proc := exec.Command(bin, "run", "--config", cfgPath)
+	proc.Stdout, proc.Stderr = logf, logf
+	proc.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+	check(proc.Start())
+	cleanups = append(cleanups, func() {
+		proc.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { proc.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			proc.Process.Kill()
+		}
+	})
+	loop := func(p int) string { return fmt.Sprintf("http://127.0.0.1:%d", p) }
+	n := &node{plain: loop(ports[0]), egress: loop(ports[1]), egressNoScrub: loop(ports[2]), ingress: loop(ports[3]), api: loop(ports[4]), admin: admin}
+	waitUp(n.api+"/v1/packages", filepath.Join(dir, "keygate.log"))
+
+	// A keychain with a secret, a package whose code is the upstream, and
+	// the grant; then one agent call hands us an invocation token.
+	var kc struct{ ID, Token string }
+	apiCall(n.api, admin, "POST", "/v1/keychains", map[string]any{"owner": "load"}, &kc)
+	apiCall(n.api, admin, "PUT", "/v1/keychains/"+kc.ID+"/secrets/API_KEY",
+		map[string]any{"value": "sk_live_" + randHex(16), "allowed_hosts": []string{"127.0.0.1"}}, nil)
+	apiCall(n.api, admin, "PUT", "/v1/packages/@load/tools", map[string]any{
+		"name": "@load/tools", "version": "1.0.0", "host": "tools", "upstream": "http://" + upAddr,
+		"sha256": strings.Repeat("ab", 32),
+		"keys":   []map[string]any{{"name": "API_KEY", "required": true}},
+	}, nil)
+	apiCall(n.api, admin, "PUT", "/v1/keychains/"+kc.ID+"/grants/@load/tools", map[string]any{"keys": []string{"API_KEY"}}, nil)
+	n.agentToken = kc.Token
+	captured.Store("")
+	req, _ := http.NewRequest("GET", n.ingress+"/capture", nil)
+	req.Host = "tools.pkg.test"
+	req.Header.Set("Authorization", "Bearer "+kc.Token)
+	res, err := http.DefaultClient.Do(req)
+	check(err)
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	n.invocation, _ = captured.Load().(string)
+	if res.StatusCode != 200 || n.invocation == "" {
+		fatal("setup (%s): ingress call answered %d", label, res.StatusCode)
+	}
+	return n
+}
+
+// pgStats reads the keygate database's counters from pg_stat_database on a
+// connection of its own.
+type pgStats struct{ conn *pgx.Conn }
+
+// statSnap holds counters of one database: rows read (all, and of keygate's
+// own tables, the rest being the catalog), rows written, transactions.
+type statSnap struct {
+	read, userRead, written, xacts int64
+	at                             time.Time
+}
+
+type statDelta struct {
+	read, userRead, written, xacts int64
+	requests                       int64
+	secs                           float64
+}
+
+func openStats(dsn string) *pgStats {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	check(err)
+	cleanups = append(cleanups, func() { conn.Close(context.Background()) })
+	return &pgStats{conn: conn}
+}
+
+// snap waits out PostgreSQL's stats flush interval (backends publish their
+// counters at most once a second) and reads the counters.
+func (p *pgStats) snap() statSnap {
+	time.Sleep(1500 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var s statSnap
+	_, err := p.conn.Exec(ctx, "SELECT pg_stat_clear_snapshot()")
+	check(err)
+	err = p.conn.QueryRow(ctx, `SELECT tup_returned + tup_fetched, tup_inserted + tup_updated + tup_deleted,
+		xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()`).Scan(&s.read, &s.written, &s.xacts)
+	check(err)
+	err = p.conn.QueryRow(ctx, `SELECT coalesce(sum(coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)), 0)::bigint
+		FROM pg_stat_user_tables`).Scan(&s.userRead)
+	check(err)
+	s.at = time.Now()
+	return s
+}
+
+func (s statSnap) since(b statSnap) statDelta {
+	return statDelta{read: s.read - b.read, userRead: s.userRead - b.userRead, written: s.written - b.written,
+		xacts: s.xacts - b.xacts, secs: s.at.Sub(b.at).Seconds()}
+}
+
+func (d *statDelta) add(o statDelta) {
+	d.read += o.read
+	d.written += o.written
+	d.xacts += o.xacts
+	d.requests += o.requests
+	d.secs += o.secs
+}
+
+func (d statDelta) rate(v int64) float64 { return float64(v) / d.secs }
+
+func (d statDelta) per(v int64) float64 {
+	if d.requests == 0 {
+		return 0
+	}
+	return float64(v) / float64(d.requests)
+}
+
+func pgInstalled() bool {
+	for _, b := range []string{"initdb", "pg_ctl"} {
+		if _, err := exec.LookPath(b); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+func sizeName(n int) string {
+	if n >= 1<<20 {
+		return strconv.Itoa(n>>20) + "MiB"
+	}
+	return strconv.Itoa(n>>10) + "KiB"
 }
 
 type target struct {
 	name    string
 	url     string
 	headers []string
+	pg      bool // on the PostgreSQL node: its database counters are read around the run
 }
 
 type wrkResult struct {
 	rps      float64
 	p50, p99 time.Duration
 	errors   int
+	requests int64
 }
 
 var (
 	rpsRe    = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
 	pctRe    = regexp.MustCompile(`(?m)^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\b`)
 	non2xxRe = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	reqsRe   = regexp.MustCompile(`(\d+) requests in`)
 	sockRe   = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
 )
 
@@ -261,6 +505,9 @@ func wrk(t target) wrkResult {
 		} else {
 			r.p99 = d
 		}
+	}
+	if m := reqsRe.FindStringSubmatch(out); m != nil {
+		r.requests, _ = strconv.ParseInt(m[1], 10, 64)
 	}
 	if m := non2xxRe.FindStringSubmatch(out); m != nil {
 		n, _ := strconv.Atoi(m[1])
@@ -317,7 +564,7 @@ func parseDur(v, unit string) time.Duration {
 	case "us":
 		return time.Duration(f * float64(time.Microsecond))
 	case "ms":
-		return time.Duration(f * float64(time.Millisecond))
+		return time.Duration(f * float64(time.Millisecond)).Round(time.Microsecond)
 	}
 	return time.Duration(f * float64(time.Second)).Round(time.Microsecond)
 }
@@ -364,7 +611,7 @@ func apiCall(api, admin, method, path string, body, out any) {
 	}
 }
 
-func waitUp(url string) {
+func waitUp(url, logPath string) {
 	for i := 0; i < 300; i++ {
 		res, err := http.Get(url)
 		if err == nil {
@@ -373,7 +620,7 @@ func waitUp(url string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	fatal("keygate did not start; see its log")
+	fatal("keygate did not start; see %s (run with -keep to keep it)", logPath)
 }
 
 // ensureTools installs wrk and hey from Debian's packages when missing.
@@ -463,5 +710,15 @@ func check(err error) {
 
 func fatal(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "load: "+format+"\n", args...)
+	cleanup()
 	os.Exit(1)
+}
+
+// cleanup runs the cleanups, last registered first, once.
+func cleanup() {
+	for len(cleanups) > 0 {
+		f := cleanups[len(cleanups)-1]
+		cleanups = cleanups[:len(cleanups)-1]
+		f()
+	}
 }
