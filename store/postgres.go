@@ -148,8 +148,11 @@ func (b *postgresBackend) attempt(opts pgx.TxOptions, fn func(*pgTxn) error) err
 		return b.mapErr("begin", err)
 	}
 	t := &pgTxn{b: b, tx: tx}
-	if err := fn(t); err != nil {
+	if err := fn(t); err != nil || t.failed != nil {
 		b.rollback(tx)
+		if t.failed != nil && (err == nil || retryable(t.failed)) {
+			return t.failed
+		}
 		return err
 	}
 	ctx, cancel = b.ctx()
@@ -182,6 +185,20 @@ type pgTxn struct {
 	b       *postgresBackend
 	tx      pgx.Tx
 	touched [][]byte
+	// failed is the first database error of the transaction. After it,
+	// PostgreSQL refuses every statement (25P02), so it is what the
+	// attempt reports, whatever fn made of it: a serialization failure
+	// that fn swallowed or wrapped is still retried.
+	failed error
+}
+
+// mapErr maps a database error of the transaction and remembers the first.
+func (t *pgTxn) mapErr(op string, err error) error {
+	err = t.b.mapErr(op, err)
+	if err != nil && t.failed == nil {
+		t.failed = err
+	}
+	return err
 }
 
 func (t *pgTxn) Get(key []byte) ([]byte, error) {
@@ -193,7 +210,7 @@ func (t *pgTxn) Get(key []byte) ([]byte, error) {
 		return nil, errNoKey
 	}
 	if err != nil {
-		return nil, t.b.mapErr("get", err)
+		return nil, t.mapErr("get", err)
 	}
 	return v, nil
 }
@@ -221,7 +238,7 @@ func (t *pgTxn) exec(op, sql string, args ...any) error {
 	ctx, cancel := t.b.ctx()
 	defer cancel()
 	_, err := t.tx.Exec(ctx, sql, args...)
-	return t.b.mapErr(op, err)
+	return t.mapErr(op, err)
 }
 
 // Iterate reads the range a page at a time, each page a range query that
@@ -285,7 +302,7 @@ func (t *pgTxn) page(sql string, args []any, keysOnly bool) ([][2][]byte, error)
 	defer cancel()
 	rows, err := t.tx.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, t.b.mapErr("scan", err)
+		return nil, t.mapErr("scan", err)
 	}
 	defer rows.Close()
 	var out [][2][]byte
@@ -297,12 +314,12 @@ func (t *pgTxn) page(sql string, args []any, keysOnly bool) ([][2][]byte, error)
 			err = rows.Scan(&k, &v)
 		}
 		if err != nil {
-			return nil, t.b.mapErr("scan", err)
+			return nil, t.mapErr("scan", err)
 		}
 		out = append(out, [2][]byte{k, v})
 	}
 	if err := rows.Err(); err != nil {
-		return nil, t.b.mapErr("scan", err)
+		return nil, t.mapErr("scan", err)
 	}
 	return out, nil
 }

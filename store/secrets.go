@@ -106,7 +106,11 @@ func (s *Store) PutSecret(kc, name string, value []byte, o SecretOptions) (Secre
 			return o, err
 		}
 		if o.RotationHintDays == 0 {
-			if isNew, err := exists(r, userSecret(kc, name).key()); err == nil && !isNew {
+			stored, err := exists(r, userSecret(kc, name).key())
+			if err != nil {
+				return o, err
+			}
+			if !stored {
 				o.RotationHintDays = lim.rotationHintDays
 			}
 		}
