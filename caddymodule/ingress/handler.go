@@ -182,19 +182,24 @@ func (h *PackageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next 
 		return nil
 	}
 
+	return h.forward(w, r, next, repl, call, u)
+}
+
+// forward hands a decided call to the package's upstream through the
+// internal proxy. The proxy answers nothing itself when the package cannot
+// be reached: say so as a problem, like every other keygate answer. Its
+// error (a network error, never a header) is logged here at error level,
+// as Caddy would have logged it had it been returned; it is not sent.
+func (h *PackageHandler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, repl *caddy.Replacer, call *ingressCall, u *url.URL) error {
 	repl.Set(upstreamPlaceholder, u.Host)
 	repl.Set("keygate.package", call.pkg)
 	repl.Set("keygate.keychain", call.keychain)
 	r = r.WithContext(context.WithValue(r.Context(), ingressCtxKey{}, call))
 	err := h.proxy.ServeHTTP(w, r, next)
-	// The proxy answers nothing itself when the package cannot be reached:
-	// say so as a problem, like every other keygate answer. Its error (a
-	// network error, never a header) is logged here at error level, as
-	// Caddy would have logged it had it been returned; it is not sent.
 	var he caddyhttp.HandlerError
 	if errors.As(err, &he) && he.StatusCode >= 500 {
 		h.logger.Error("package upstream unavailable",
-			zap.String("package", call.pkg), zap.Int("status", he.StatusCode), zap.Error(he.Err))
+			zap.String("package", call.pkg), zap.String("webhook", call.webhook), zap.Int("status", he.StatusCode), zap.Error(he.Err))
 		p := gateway.NewProblem(he.StatusCode, "upstream_unavailable", "the package's code could not be reached or did not answer in time")
 		p.Package = call.pkg
 		gateway.WriteProblem(w, p)

@@ -2,7 +2,6 @@ package ingress
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -70,26 +69,13 @@ func (h *PackageHandler) serveWebhook(w http.ResponseWriter, r *http.Request, ne
 	fwd.Header.Set("Content-Length", strconv.Itoa(len(hook.body)))
 	fwd.Header.Del("Cookie")
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	repl.Set(upstreamPlaceholder, u.Host)
-	repl.Set("keygate.package", call.pkg)
-	repl.Set("keygate.keychain", call.keychain)
-	fwd = fwd.WithContext(context.WithValue(fwd.Context(), ingressCtxKey{}, call))
-
 	rec := &statusRecorder{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
-	err := h.proxy.ServeHTTP(rec, fwd, next)
-	var he caddyhttp.HandlerError
-	if errors.As(err, &he) && he.StatusCode >= 500 {
-		h.logger.Error("package upstream unavailable for a webhook",
-			zap.String("package", call.pkg), zap.Int("status", he.StatusCode), zap.Error(he.Err))
-		p := gateway.NewProblem(he.StatusCode, "upstream_unavailable", "the package's code could not be reached or did not answer in time")
-		p.Package = call.pkg
-		gateway.WriteProblem(w, p)
-		return nil
-	}
-	// A delivery the package took (any answer but a server error) is
-	// recorded, so the provider's redeliveries inside the window are
-	// answered without reaching the package again. One the package failed
-	// is not: the provider's retry is forwarded.
+	err := h.forward(rec, fwd, next, repl, call, u)
+	// A delivery the package took (any answer but a server error, the
+	// upstream_unavailable problem included) is recorded, so the provider's
+	// redeliveries inside the window are answered without reaching the
+	// package again. One the package failed is not: the provider's retry is
+	// forwarded.
 	if err == nil && rec.status > 0 && rec.status < 500 {
 		if _, cerr := h.app.Store().ClaimWebhookDelivery(call.pkg, call.keychain, call.webhook, hook.delivery, hook.expires); cerr != nil {
 			h.logger.Error("recording a webhook delivery", zap.String("package", call.pkg), zap.Error(cerr))
