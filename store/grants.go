@@ -81,21 +81,34 @@ func (s *Store) PutGrant(kc, pkg string, keys []string) (Grant, error) {
 // GetGrant returns the keychain's grant for pkg; served from the metadata
 // cache.
 func (s *Store) GetGrant(kc, pkg string) (Grant, error) {
-	if err := s.enter(); err != nil {
-		return Grant{}, err
-	}
-	defer s.leave()
-	if checkKeychainID(kc) != nil || checkPackageName("package", pkg) != nil {
-		return Grant{}, grantNotFound(kc, pkg)
-	}
-	v, err := s.cachedGet(key(pfxGrant, kc, pkg), decodeGrant)
+	g, err := s.GrantRecord(kc, pkg)
 	if err != nil {
 		return Grant{}, err
 	}
-	if v == nil {
-		return Grant{}, grantNotFound(kc, pkg)
+	return g.clone(), nil
+}
+
+// GrantRecord is GetGrant without the copy, for the checks every request
+// makes: the grant returned is the cached record, shared and read-only.
+// Records are never changed in place (a write caches a new one), so it
+// stays as it was read; the caller must not modify it or its slices.
+func (s *Store) GrantRecord(kc, pkg string) (*Grant, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
 	}
-	return v.(*Grant).clone(), nil
+	defer s.leave()
+	if checkKeychainID(kc) != nil || checkPackageName("package", pkg) != nil {
+		return nil, grantNotFound(kc, pkg)
+	}
+	var kb keyBuf
+	v, err := s.cachedGet(kb.lookupKey(pfxGrant, kc, pkg), decodeGrant)
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, grantNotFound(kc, pkg)
+	}
+	return v.(*Grant), nil
 }
 
 func grantNotFound(kc, pkg string) error {

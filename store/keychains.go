@@ -65,7 +65,8 @@ func (s *Store) getKeychain(id string) (Keychain, error) {
 	if checkKeychainID(id) != nil {
 		return Keychain{}, notFound("keychain", id)
 	}
-	v, err := s.cachedGet(key(pfxKeychain, id), decodeKeychain)
+	var kb keyBuf
+	v, err := s.cachedGet(kb.lookupKey(pfxKeychain, id), decodeKeychain)
 	if err != nil {
 		return Keychain{}, err
 	}

@@ -68,7 +68,21 @@ func key(prefix string, parts ...string) []byte {
 	for _, p := range parts {
 		n += len(p) + 1
 	}
-	b := make([]byte, 0, n)
+	return appendKey(make([]byte, 0, n), prefix, parts...)
+}
+
+// keyBuf is room for a key on the stack: the metadata reads of the hot
+// path build their keys in one (see lookupKey), so a cache hit allocates
+// nothing for its key.
+type keyBuf [128]byte
+
+// lookupKey builds a key in buf for a read that does not keep it.
+func (buf *keyBuf) lookupKey(prefix string, parts ...string) []byte {
+	return appendKey(buf[:0], prefix, parts...)
+}
+
+// appendKey appends the key of prefix and parts to b.
+func appendKey(b []byte, prefix string, parts ...string) []byte {
 	b = append(b, prefix...)
 	for i, p := range parts {
 		if i > 0 {

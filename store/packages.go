@@ -59,23 +59,32 @@ func (s *Store) PutPackage(m Manifest) (created bool, err error) {
 
 // GetPackage returns a package's manifest; served from the metadata cache.
 func (s *Store) GetPackage(name string) (Manifest, error) {
-	if err := s.enter(); err != nil {
-		return Manifest{}, err
-	}
-	defer s.leave()
-	m, err := s.getPackage(name)
+	m, err := s.PackageRecord(name)
 	if err != nil {
 		return Manifest{}, err
 	}
 	return m.clone(), nil
 }
 
-// getPackage returns the cached manifest; callers clone before handing it out.
+// PackageRecord is GetPackage without the copy, for the checks every
+// request makes: the manifest returned is the cached record, shared and
+// read-only (see GrantRecord); the caller must not modify it.
+func (s *Store) PackageRecord(name string) (*Manifest, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	return s.getPackage(name)
+}
+
+// getPackage returns the cached manifest, shared: callers clone it before
+// handing it out, except PackageRecord, whose callers only read it.
 func (s *Store) getPackage(name string) (*Manifest, error) {
 	if checkPackageName("package", name) != nil {
 		return nil, notFound("package", name)
 	}
-	v, err := s.cachedGet(key(pfxPackage, name), decodeManifestRecord)
+	var kb keyBuf
+	v, err := s.cachedGet(kb.lookupKey(pfxPackage, name), decodeManifestRecord)
 	if err != nil {
 		return nil, err
 	}
@@ -97,27 +106,36 @@ func decodeManifestRecord(raw []byte) (any, error) {
 // host is matched case-insensitively; one that is not a DNS label is
 // simply not found.
 func (s *Store) GetPackageByHost(host string) (Manifest, error) {
-	if err := s.enter(); err != nil {
-		return Manifest{}, err
-	}
-	defer s.leave()
-	host = strings.ToLower(host)
-	if !validDNSLabel(host) {
-		return Manifest{}, notFound("package host", host)
-	}
-	v, err := s.cachedGet(key(pfxPackageHost, host), func(raw []byte) (any, error) { return string(raw), nil })
-	if err != nil {
-		return Manifest{}, err
-	}
-	if v == nil {
-		return Manifest{}, notFound("package host", host)
-	}
-	m, err := s.getPackage(v.(string))
+	m, err := s.PackageRecordByHost(host)
 	if err != nil {
 		return Manifest{}, err
 	}
 	return m.clone(), nil
 }
+
+// PackageRecordByHost is GetPackageByHost without the copy: the manifest
+// returned is the cached record, shared and read-only (see GrantRecord).
+func (s *Store) PackageRecordByHost(host string) (*Manifest, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	host = strings.ToLower(host)
+	if !validDNSLabel(host) {
+		return nil, notFound("package host", host)
+	}
+	var kb keyBuf
+	v, err := s.cachedGet(kb.lookupKey(pfxPackageHost, host), decodeHostRecord)
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, notFound("package host", host)
+	}
+	return s.getPackage(v.(string))
+}
+
+func decodeHostRecord(raw []byte) (any, error) { return string(raw), nil }
 
 // ListPackages returns every package by name.
 func (s *Store) ListPackages() ([]Manifest, error) {

@@ -189,7 +189,8 @@ func (s *Store) getSecret(ref secretRef) (*storedSecret, error) {
 	if !ref.wellFormed() {
 		return nil, nil
 	}
-	v, err := s.cachedGet(ref.key(), decodeSecret)
+	var kb keyBuf
+	v, err := s.cachedGet(kb.lookupKey(ref.prefix, ref.owner, ref.name), decodeSecret)
 	if err != nil || v == nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -263,7 +264,8 @@ func (s *Store) cachedGet(k []byte, decode func(raw []byte) (any, error)) (any, 
 	if found {
 		return v, nil
 	}
-	raw, err := s.be.Get(k)
+	// k may be on its caller's stack (keyBuf): the backend gets a copy.
+	raw, err := s.be.Get(bytes.Clone(k))
 	if errors.Is(err, errNoKey) {
 		s.cache.put(k, nil, 0, gen)
 		return nil, nil

@@ -99,11 +99,11 @@ func TestTokenHeadersReadsDroppedProxyAuthorization(t *testing.T) {
 	caller := httptest.NewRequest("GET", "http://egress/x", nil)
 	caller.Header.Set("Proxy-Authorization", "Bearer a.b.c")
 	req := withCaller(caller)
-	tok, ok := invocationToken(tokenHeaders(req))
+	tok, ok := requestToken(req)
 	if !ok || tok != "a.b.c" {
 		t.Errorf("token from Proxy-Authorization = %q, %v; want it found", tok, ok)
 	}
 	if req.Header.Get("Proxy-Authorization") != "" {
-		t.Error("tokenHeaders changed the request")
+		t.Error("requestToken changed the request")
 	}
 }

@@ -6,15 +6,15 @@ import (
 	"github.com/caddyserver/caddy/v2"
 )
 
-// tokenHeaders are the headers the invocation token may come in. SPEC Flow
-// 2 accepts Proxy-Authorization, but reverse_proxy drops it as a
-// hop-by-hop header from its copy of the request before the transport
-// runs; the caller's original value is still read through the request's
-// replacer, which holds the request as it came in.
-func tokenHeaders(req *http.Request) http.Header {
-	h := http.Header{}
-	if v := req.Header.Get("Authorization"); v != "" {
-		h.Set("Authorization", v)
+// requestToken finds the invocation token of req in Authorization, then in
+// Proxy-Authorization. SPEC Flow 2 accepts Proxy-Authorization, but
+// reverse_proxy drops it as a hop-by-hop header from its copy of the
+// request before the transport runs; the caller's original value is still
+// read through the request's replacer, which holds the request as it came
+// in. It is looked up only when Authorization holds no token.
+func requestToken(req *http.Request) (string, bool) {
+	if tok, ok := headerToken(req.Header.Get("Authorization")); ok {
+		return tok, true
 	}
 	v := req.Header.Get("Proxy-Authorization")
 	if v == "" {
@@ -22,8 +22,5 @@ func tokenHeaders(req *http.Request) http.Header {
 			v, _ = repl.GetString("http.request.header.Proxy-Authorization")
 		}
 	}
-	if v != "" {
-		h.Set("Proxy-Authorization", v)
-	}
-	return h
+	return headerToken(v)
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,11 @@ const (
 	// A pooled buffer has this much room beyond its chunk for a held-back partial needle; a
 	// scrubber with longer needles allocates its buffers, sized to fit.
 	scrubPoolSlack = 1 << 10
+	// An identity answer that declares a Content-Length up to this size is read whole and
+	// scrubbed in one pass, so that it keeps a Content-Length (of its scrubbed bytes) instead of
+	// going out chunked: Caddy's reverse_proxy flushes a chunked answer on every write, which for
+	// a short answer costs a second write to the client. It fits the larger pooled buffer.
+	scrubWholeMax = scrubMaxChunk
 )
 
 // scrubPools recycle the window and output buffers of finished bodies, one pool per chunk size
@@ -300,7 +306,8 @@ func (s *Scrubber) tailStart(win []byte, from int) int {
 }
 
 // ScrubBody is a response body scrubbed as it streams. Memory is bounded by the read chunk plus
-// the longest needle (and the growth replacements cause); the whole body is never held. Each Read
+// the longest needle (and the growth replacements cause); the whole body is never held, but for a
+// short answer of declared length (at most scrubWholeMax, see Response), which is. Each Read
 // returns as soon as the upstream delivered bytes that cannot begin a needle, so a server-sent
 // event ending in "\n\n" passes at once.
 //
@@ -487,9 +494,11 @@ func (b *ScrubBody) Close() error {
 
 // Response scrubs resp for delivery to the caller: its status line and headers now, its body and
 // trailers as they are read (resp.Body becomes the returned ScrubBody, whose Count includes the
-// header replacements). When the body may change, Content-Length is dropped (resp.ContentLength =
-// -1, so it goes out chunked) with the digests that describe the old bytes (Content-MD5, Digest,
-// Content-Digest, Repr-Digest). A gzip or deflate (zlib or raw) body is decoded and delivered
+// header replacements). When the body may change, the digests that describe the old bytes are
+// dropped (Content-MD5, Digest, Content-Digest, Repr-Digest), and so is Content-Length
+// (resp.ContentLength = -1, so it goes out chunked), except that an identity answer declaring at
+// most scrubWholeMax bytes, not an event stream, is read and scrubbed whole before Response
+// returns and gets the Content-Length of its scrubbed bytes; it fails then if the body does. A gzip or deflate (zlib or raw) body is decoded and delivered
 // identity, without Content-Encoding. Any other Content-Encoding gets ErrScrubEncoding, and the
 // body fails closed with it: the transport should then answer 502, and asks upstreams for
 // Accept-Encoding: identity so this is rare. A ranged (206) answer is scrubbed piece by piece: a
@@ -511,6 +520,7 @@ func (s *Scrubber) Response(resp *http.Response) (*ScrubBody, error) {
 	if !s.active() || src == http.NoBody || resp.ContentLength == 0 {
 		return sb, nil
 	}
+	declared := resp.ContentLength
 	scrubBodyChanges(resp)
 	coding, ok := scrubCoding(resp.Header["Content-Encoding"])
 	if !ok {
@@ -521,8 +531,55 @@ func (s *Scrubber) Response(resp *http.Response) (*ScrubBody, error) {
 	if coding != "" {
 		sb.src = &scrubDecoder{src: src, coding: coding}
 		resp.Uncompressed = true
+		return sb, nil
+	}
+	if declared > 0 && declared <= scrubWholeMax && !eventStream(resp.Header) {
+		if err := sb.readWhole(int(declared)); err != nil {
+			return sb, err
+		}
+		resp.ContentLength = int64(len(sb.out))
+		resp.Header["Content-Length"] = []string{strconv.Itoa(len(sb.out))}
 	}
 	return sb, nil
+}
+
+// eventStream reports a text/event-stream answer, which is always streamed event by event.
+func eventStream(h http.Header) bool {
+	ct, _, _ := strings.Cut(h.Get("Content-Type"), ";")
+	return strings.EqualFold(strings.TrimSpace(ct), "text/event-stream")
+}
+
+// readWhole reads a body of exactly n bytes (n <= scrubWholeMax) and scrubs it in one pass; Read
+// then returns the scrubbed bytes and EOF. The unscrubbed bytes are cleared at once. A body that
+// ends early or fails is an error, and nothing of it is delivered.
+func (b *ScrubBody) readWhole(n int) error {
+	b.bufs = b.s.buffers(n > scrubFirstChunk)
+	win := b.bufs.win[:n+1]
+	b.bufs.used(n+1, 0)
+	defer clear(win)
+	fail := func(err error) error {
+		b.release()
+		b.err = err // the body fails closed too
+		return err
+	}
+	if _, err := io.ReadFull(b.src, win[:n]); err != nil {
+		return fail(fmt.Errorf("keygate: reading the upstream's answer: %w", err))
+	}
+	// net/http enforces the Content-Length, so this read is an EOF; it also hands the
+	// connection back for reuse before the caller has read anything.
+	if extra, err := b.src.Read(win[n:]); extra > 0 || (err != nil && err != io.EOF) {
+		return fail(errors.New("keygate: the upstream's answer is longer than its Content-Length"))
+	}
+	next := b.nextArr[:0]
+	if len(b.s.needles) > len(b.nextArr) {
+		next = make([]int, 0, len(b.s.needles))
+	}
+	out, _, c := b.s.scrub(b.bufs.out[:0], win[:n], true, next[:len(b.s.needles)])
+	b.bufs.used(0, len(out))
+	b.out, b.off = out, 0
+	b.count.Add(int64(c))
+	b.settle(n, io.EOF)
+	return nil
 }
 
 func scrubBodyChanges(resp *http.Response) {

@@ -86,10 +86,15 @@ func (t *Transport) scrubResponse(req *http.Request, res *http.Response, sc *Scr
 		return res, nil
 	}
 	sb, err := sc.Response(res)
-	if errors.Is(err, ErrScrubEncoding) {
+	switch {
+	case errors.Is(err, ErrScrubEncoding):
 		sb.Close()
 		return gateway.ProblemResponse(req, gateway.NewProblem(http.StatusBadGateway, "unscrubbable_encoding",
 			"the upstream answered in a content encoding keygate cannot scrub; it was asked for identity")), nil
+	case err != nil:
+		// A short answer read whole failed: reverse_proxy answers 502.
+		sb.Close()
+		return nil, err
 	}
 	res.Body = &auditedBody{ScrubBody: sb, audit: func(n int) {
 		// Best effort: the answer is already on its way.

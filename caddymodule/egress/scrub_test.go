@@ -303,10 +303,17 @@ func TestScrubResponse(t *testing.T) {
 			if want := "hello " + rd + " bye"; string(got) != want {
 				t.Fatalf("body %q, want %q", got, want)
 			}
-			if sb.Count() != 1 || resp.ContentLength != -1 {
-				t.Fatalf("count %d, ContentLength %d", sb.Count(), resp.ContentLength)
+			// A short identity answer is scrubbed whole and keeps a
+			// Content-Length, of the bytes delivered; a decoded one
+			// streams, chunked.
+			wantCL, wantHeader := int64(-1), ""
+			if tc.encoding == "" || tc.encoding == "identity" {
+				wantCL, wantHeader = int64(len(got)), fmt.Sprint(len(got))
 			}
-			for _, h := range []string{"Content-Length", "Content-Encoding", "Content-Md5"} {
+			if sb.Count() != 1 || resp.ContentLength != wantCL || resp.Header.Get("Content-Length") != wantHeader {
+				t.Fatalf("count %d, ContentLength %d, header %q", sb.Count(), resp.ContentLength, resp.Header.Get("Content-Length"))
+			}
+			for _, h := range []string{"Content-Encoding", "Content-Md5"} {
 				if v := resp.Header.Get(h); v != "" {
 					t.Fatalf("%s still %q", h, v)
 				}
@@ -554,5 +561,70 @@ func TestScrubNothingPrintsValues(t *testing.T) {
 				t.Fatalf("%s of %T shows the value: %s", verb, v, out)
 			}
 		}
+	}
+}
+
+// A short answer is read whole only when it is not an event stream and not
+// longer than scrubWholeMax; one that ends before its Content-Length, or runs
+// past it, fails before anything of it is delivered.
+func TestScrubResponseWhole(t *testing.T) {
+	sc := NewScrubber([]byte(scrubTestSecret))
+	respond := func(ct string, body []byte, cl int64) *http.Response {
+		return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {ct}, "Content-Length": {fmt.Sprint(cl)}},
+			ContentLength: cl, Body: io.NopCloser(iotest.OneByteReader(bytes.NewReader(body)))}
+	}
+	for _, tc := range []struct {
+		name  string
+		ct    string
+		size  int
+		whole bool
+	}{
+		{"small", "application/json", 100, true},
+		{"first chunk", "text/plain", scrubFirstChunk, true},
+		{"largest whole", "text/plain", scrubWholeMax, true},
+		{"larger streams", "text/plain", scrubWholeMax + 1, false},
+		{"event stream streams", "Text/Event-Stream; charset=utf-8", 100, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The value straddles the middle, so a whole read and a stream
+			// both have to find it across reads.
+			body := bytes.Repeat([]byte("x"), tc.size)
+			copy(body[tc.size/2-len(scrubTestSecret)/2:], scrubTestSecret)
+			resp := respond(tc.ct, body, int64(len(body)))
+			sb, err := sc.Response(resp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if bytes.Contains(got, []byte(scrubTestSecret)) || sb.Count() != 1 || len(got) != tc.size-len(scrubTestSecret)+len(rd) {
+				t.Fatalf("value through, or %d replacements, or %d bytes", sb.Count(), len(got))
+			}
+			if tc.whole != (resp.ContentLength == int64(len(got))) || tc.whole != (resp.Header.Get("Content-Length") == fmt.Sprint(len(got))) {
+				t.Fatalf("whole %v, but ContentLength %d, header %q, %d bytes", tc.whole, resp.ContentLength, resp.Header.Get("Content-Length"), len(got))
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name string
+		body string
+		cl   int64
+	}{
+		{"ends early", "hello " + scrubTestSecret, 100},
+		{"runs past", "hello " + scrubTestSecret + " and more", 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := respond("text/plain", []byte(tc.body), tc.cl)
+			_, err := sc.Response(resp)
+			if err == nil || strings.Contains(err.Error(), scrubTestSecret) {
+				t.Fatalf("err %v", err)
+			}
+			if got, rerr := io.ReadAll(resp.Body); len(got) != 0 || rerr == nil {
+				t.Fatalf("the failed body still delivered %d bytes (err %v)", len(got), rerr)
+			}
+		})
 	}
 }

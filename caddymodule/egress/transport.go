@@ -202,7 +202,7 @@ func (t *Transport) tokenProblem(tok string, err error) *gateway.Problem {
 func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.AuditEvent, host, port string) (*http.Request, *Scrubber, *gateway.Problem) {
 	tok, ok := headerTok, headerTok != ""
 	if !ok {
-		tok, ok = invocationToken(tokenHeaders(req))
+		tok, ok = requestToken(req)
 	}
 	if !ok {
 		return nil, nil, gateway.Unauthorized("send the invocation token as Authorization: Bearer <token>" + t.tokenHeaderHint())
@@ -217,7 +217,8 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 	}
 
 	st := t.app.Store()
-	pkg, err := st.GetPackage(claims.Package)
+	pkg, err := st.PackageRecord(claims.Package) // read-only
+
 	if err != nil {
 		return nil, nil, forbidden("package_gone", "the package of this token is no longer registered")
 	}
@@ -279,7 +280,7 @@ func (t *Transport) checkStillGranted(c *policy.InvocationClaims) *gateway.Probl
 	if err != nil || kc.TokenVersion != c.KeychainVersion {
 		return gateway.Unauthorized("the keychain of this token was deleted or its token rotated")
 	}
-	g, err := st.GetGrant(c.Keychain, c.Package)
+	g, err := st.GrantRecord(c.Keychain, c.Package) // read-only
 	if err != nil {
 		return forbidden("no_grant", "the keychain's grant for this package was revoked")
 	}
@@ -333,26 +334,23 @@ func (t *Transport) inject(out *http.Request, value []byte) (sent string) {
 	return sent
 }
 
-// invocationToken finds the token where an SDK puts its API key:
-// Authorization or Proxy-Authorization, as Bearer or as either half of
-// Basic credentials. Tokens are accepted nowhere else, since only these
-// headers are redacted by Caddy's logs.
-func invocationToken(h http.Header) (string, bool) {
-	for _, name := range [...]string{"Authorization", "Proxy-Authorization"} {
-		v := h.Get(name)
-		if v == "" {
-			continue
+// headerToken finds the token in the value of Authorization or
+// Proxy-Authorization, where an SDK puts its API key: as Bearer or as
+// either half of Basic credentials. Tokens are accepted nowhere else, since
+// only these headers are redacted by Caddy's logs.
+func headerToken(v string) (string, bool) {
+	if v == "" {
+		return "", false
+	}
+	if tok, ok := gateway.BearerToken(v); ok {
+		return tok, true
+	}
+	if user, pass, ok := parseBasic(v); ok {
+		if strings.Count(user, ".") == 2 {
+			return user, true
 		}
-		if tok, ok := gateway.BearerToken(v); ok {
-			return tok, true
-		}
-		if user, pass, ok := parseBasic(v); ok {
-			if strings.Count(user, ".") == 2 {
-				return user, true
-			}
-			if strings.Count(pass, ".") == 2 {
-				return pass, true
-			}
+		if strings.Count(pass, ".") == 2 {
+			return pass, true
 		}
 	}
 	return "", false

@@ -237,7 +237,7 @@ func (h *PackageHandler) decide(r *http.Request, ev *store.AuditEvent) (*ingress
 		return nil, nil, prob
 	}
 	ev.Package = pkg.Name
-	usable, grant, prob := h.decideGrant(kc.ID, &pkg)
+	usable, grant, prob := h.decideGrant(kc.ID, pkg)
 	if prob != nil {
 		return nil, nil, prob
 	}
@@ -280,7 +280,7 @@ func (h *PackageHandler) decide(r *http.Request, ev *store.AuditEvent) (*ingress
 			GrantEpoch:      grant.Epoch,
 			CodeEpoch:       pkg.CodeEpoch,
 			Keys:            usable,
-			AppKeys:         h.appKeys(&pkg),
+			AppKeys:         h.appKeys(pkg),
 			RequestID:       ev.RequestID,
 		})
 		if err != nil {
@@ -291,17 +291,18 @@ func (h *PackageHandler) decide(r *http.Request, ev *store.AuditEvent) (*ingress
 }
 
 // packageAt finds the package served at a request host.
-func (h *PackageHandler) packageAt(hostport string) (store.Manifest, *gateway.Problem) {
+// The manifest is the store's cached record, shared and read-only.
+func (h *PackageHandler) packageAt(hostport string) (*store.Manifest, *gateway.Problem) {
 	label, ok := packageLabel(hostport, h.suffix)
 	if !ok {
-		return store.Manifest{}, gateway.NewProblem(http.StatusNotFound, "unknown_package", "no package is served at this host")
+		return nil, gateway.NewProblem(http.StatusNotFound, "unknown_package", "no package is served at this host")
 	}
-	pkg, err := h.app.Store().GetPackageByHost(label)
+	pkg, err := h.app.Store().PackageRecordByHost(label)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return store.Manifest{}, gateway.NewProblem(http.StatusNotFound, "unknown_package", fmt.Sprintf("no package is registered with host %q", label))
+			return nil, gateway.NewProblem(http.StatusNotFound, "unknown_package", fmt.Sprintf("no package is registered with host %q", label))
 		}
-		return store.Manifest{}, gateway.ToProblem(err)
+		return nil, gateway.ToProblem(err)
 	}
 	return pkg, nil
 }
@@ -311,10 +312,10 @@ func (h *PackageHandler) packageAt(hostport string) (store.Manifest, *gateway.Pr
 // and the grant.
 func (h *PackageHandler) decideGrant(kc string, pkg *store.Manifest) ([]string, *store.Grant, *gateway.Problem) {
 	st := h.app.Store()
-	var grant *store.Grant
-	if g, err := st.GetGrant(kc, pkg.Name); err == nil {
-		grant = &g
-	} else if !errors.Is(err, store.ErrNotFound) {
+	grant, err := st.GrantRecord(kc, pkg.Name) // read-only
+	if errors.Is(err, store.ErrNotFound) {
+		grant = nil
+	} else if err != nil {
 		return nil, nil, gateway.ToProblem(err)
 	}
 	var lookupErr error

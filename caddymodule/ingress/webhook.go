@@ -128,7 +128,7 @@ func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, e
 		}
 		return nil, nil, nil, gateway.ToProblem(err)
 	}
-	usable, grant, prob := h.decideGrant(kc.ID, &pkg)
+	usable, grant, prob := h.decideGrant(kc.ID, pkg)
 	if prob != nil {
 		return nil, nil, nil, prob
 	}
@@ -140,7 +140,7 @@ func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, e
 	}
 	if _, isUser := pkg.Key(spec.Secret); isUser {
 		if !slices.Contains(usable, spec.Secret) {
-			return nil, nil, nil, h.explainDenial(policy.CheckUsable(&policy.InvocationClaims{Invocation: policy.Invocation{Keys: usable}}, spec.Secret), kc.ID, &pkg)
+			return nil, nil, nil, h.explainDenial(policy.CheckUsable(&policy.InvocationClaims{Invocation: policy.Invocation{Keys: usable}}, spec.Secret), kc.ID, pkg)
 		}
 		open = func(fn func(store.SecretMeta, []byte) error) error { return st.OpenSecret(kc.ID, spec.Secret, fn) }
 	}
@@ -188,7 +188,7 @@ func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, e
 		webhook:  spec.Name,
 		hookPath: spec.Path,
 	}
-	appKeys := slices.DeleteFunc(h.appKeys(&pkg), func(k string) bool { return k == spec.Secret })
+	appKeys := slices.DeleteFunc(h.appKeys(pkg), func(k string) bool { return k == spec.Secret })
 	call.token, err = h.app.Tokens().MintInvocationToken(policy.Invocation{
 		Keychain:        kc.ID,
 		Package:         pkg.Name,
