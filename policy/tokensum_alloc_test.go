@@ -1,5 +1,10 @@
 package policy
-import ("testing";"strings")
+
+import (
+	"strings"
+	"testing"
+)
+
 func TestTokenSumAllocs(t *testing.T) {
 	tok := strings.Repeat("a", 800)
 	if n := testing.AllocsPerRun(100, func() { _ = tokenSum(tok) }); n != 0 {
