@@ -171,7 +171,7 @@ func (s *Store) oauthGet(ref secretRef) (OAuthToken, SecretMeta, error) {
 		meta SecretMeta
 	)
 	err := s.openSecret(ref, func(m SecretMeta, value []byte) error {
-		meta = m
+		meta = m.clone()
 		if m.Kind != SecretKindOAuth {
 			return fmt.Errorf("%s: %w", ref.describe(), ErrNotOAuthToken)
 		}

@@ -285,7 +285,9 @@ func (s *Store) deleteSecret(ref secretRef) error {
 }
 
 // OpenSecret decrypts a user secret into a buffer that is zeroed after fn
-// returns; fn must not retain value.
+// returns; fn must not retain value. meta shares its slices with the cached
+// record (it is read on every egress request): fn must not modify them, and
+// clones meta to keep it.
 func (s *Store) OpenSecret(kc, name string, fn func(meta SecretMeta, value []byte) error) error {
 	return s.openSecret(userSecret(kc, name), fn)
 }
@@ -311,7 +313,7 @@ func (s *Store) openSecret(ref secretRef, fn func(SecretMeta, []byte) error) err
 	if err != nil {
 		return fmt.Errorf("%s: %w", ref.describe(), err)
 	}
-	return fn(ss.meta.clone(), value)
+	return fn(ss.meta, value)
 }
 
 // PutAppSecret stores a package's app secret. The name must be one of the
@@ -367,7 +369,7 @@ func (s *Store) HasAppSecret(pkg, name string) (bool, error) {
 }
 
 // OpenAppSecret decrypts an app secret into a buffer that is zeroed after
-// fn returns; fn must not retain value.
+// fn returns; fn must not retain value. meta is shared as for OpenSecret.
 func (s *Store) OpenAppSecret(pkg, name string, fn func(meta SecretMeta, value []byte) error) error {
 	return s.openSecret(appSecret(pkg, name), fn)
 }

@@ -189,8 +189,8 @@ func main() {
 		}
 		return -1
 	}
-	ratio("B/A (egress)", results[idx("B keygate egress")], results[0], 0.90)
-	ratio("C/A (ingress)", results[idx("C keygate ingress")], results[0], 0.85)
+	ratio("B/A (egress)", results[idx("B keygate egress")], results[0], 0.95)
+	ratio("C/A (ingress)", results[idx("C keygate ingress")], results[0], 0.90)
 	if pg != nil {
 		ratio("B_pg/B (pg egress)", results[idx("B_pg keygate egress")], results[idx("B keygate egress")], 0.90)
 		ratio("C_pg/C (pg ingress)", results[idx("C_pg keygate ingress")], results[idx("C keygate ingress")], 0.90)
