@@ -61,3 +61,36 @@ func TestSharedRecords(t *testing.T) {
 		t.Fatal("bad host: want not found")
 	}
 }
+
+// The data key AEAD a cached record keeps serves only the keyring it was
+// unwrapped under: a keyring without that master key no longer opens the
+// value, cached or not, and a value rewritten gets a record of its own.
+func TestDataKeyCacheFollowsKeyring(t *testing.T) {
+	s, _ := memStore(t)
+	s.kr = testKeyring(t, "k1")
+	kc := mustKeychain(t, s)
+	if _, err := s.PutSecret(kc.ID, "API_KEY", []byte("sk_live_first"), SecretOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	read := func() (string, error) {
+		var got string
+		err := s.OpenSecret(kc.ID, "API_KEY", func(_ SecretMeta, v []byte) error { got = string(v); return nil })
+		return got, err
+	}
+	for range 2 { // the second read is served by the cached data key
+		if got, err := read(); err != nil || got != "sk_live_first" {
+			t.Fatalf("read: %q %v", got, err)
+		}
+	}
+	s.kr = testKeyring(t, "k2") // k1 gone, in memory (SetKeyring would refuse it: the key check)
+	if _, err := read(); err == nil {
+		t.Fatal("a keyring without the record's master key still opened it through the cached data key")
+	}
+	s.kr = testKeyring(t, "k1")
+	if _, err := s.PutSecret(kc.ID, "API_KEY", []byte("sk_live_second"), SecretOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := read(); err != nil || got != "sk_live_second" {
+		t.Fatalf("after a write: %q %v", got, err)
+	}
+}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
@@ -160,17 +161,27 @@ func open(kr *Keyring, ctx *sealContext, blob, dst []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var dk [dataKeySize]byte
-	defer clear(dk[:])
-	aad := make([]byte, 0, ctx.aadLen()+len(env.header))
-	if err := unwrap(kr, ctx, &env, dk[:], aad); err != nil {
-		return nil, err
-	}
-	gcm, err := newGCM(dk[:])
+	gcm, err := openDataKey(kr, ctx, &env)
 	if err != nil {
 		return nil, err
 	}
-	aad = ctx.appendAAD(aad[:0], dataLabel)
+	return openData(gcm, ctx, &env, dst)
+}
+
+// openDataKey unwraps env's data key and returns its AEAD.
+func openDataKey(kr *Keyring, ctx *sealContext, env *envelope) (cipher.AEAD, error) {
+	var dk [dataKeySize]byte
+	defer clear(dk[:])
+	aad := make([]byte, 0, ctx.aadLen()+len(env.header))
+	if err := unwrap(kr, ctx, env, dk[:], aad); err != nil {
+		return nil, err
+	}
+	return newGCM(dk[:])
+}
+
+// openData decrypts env's value with its data key's AEAD, appending it to dst.
+func openData(gcm cipher.AEAD, ctx *sealContext, env *envelope, dst []byte) ([]byte, error) {
+	aad := ctx.appendAAD(make([]byte, 0, ctx.aadLen()), dataLabel)
 	out, err := gcm.Open(dst, env.data[:nonceSize], env.data[nonceSize:], aad)
 	if err != nil {
 		return nil, fmt.Errorf("value does not open: %w", ErrCorrupt)

@@ -45,7 +45,7 @@ func dropEnvironmentProxy(h *reverseproxy.HTTPTransport) {
 func pinHost(req, out *http.Request, allowed ...[]string) bool {
 	if out.Host == "" || out.Host == callerHost(req) {
 		out.Host = "" // net/http then sends URL.Host: what is dialed
-		out.Header.Del("X-Forwarded-Host")
+		delete(out.Header, "X-Forwarded-Host")
 		return true
 	}
 	host, port, err := net.SplitHostPort(out.Host)

@@ -545,7 +545,7 @@ func (s *Scrubber) Response(resp *http.Response) (*ScrubBody, error) {
 
 // eventStream reports a text/event-stream answer, which is always streamed event by event.
 func eventStream(h http.Header) bool {
-	ct, _, _ := strings.Cut(h.Get("Content-Type"), ";")
+	ct, _, _ := strings.Cut(first(h, "Content-Type"), ";")
 	return strings.EqualFold(strings.TrimSpace(ct), "text/event-stream")
 }
 

@@ -65,7 +65,7 @@ func (c *scrubberCache) get(value []byte, sent string) *Scrubber {
 // streams; a gzip or deflate answer sent anyway is decoded.
 func (t *Transport) askIdentity(out *http.Request, sc *Scrubber) {
 	if sc != nil && t.scrubbing() {
-		out.Header.Set("Accept-Encoding", "identity")
+		out.Header["Accept-Encoding"] = []string{"identity"}
 	}
 }
 

@@ -218,7 +218,6 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 
 	st := t.app.Store()
 	pkg, err := st.PackageRecord(claims.Package) // read-only
-
 	if err != nil {
 		return nil, nil, forbidden("package_gone", "the package of this token is no longer registered")
 	}
@@ -313,8 +312,9 @@ var errHostNotAllowed = errors.New("host not allowed")
 func (t *Transport) inject(out *http.Request, value []byte) (sent string) {
 	h := out.Header
 	gateway.StripKeygateHeaders(h)
-	h.Del("Authorization")
-	h.Del("Proxy-Authorization")
+	// The names are canonical: Del would canonicalize them again.
+	delete(h, "Authorization")
+	delete(h, "Proxy-Authorization")
 	switch {
 	case t.Header != "":
 		sent = t.prefix + string(value) + t.suffix
