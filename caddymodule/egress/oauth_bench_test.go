@@ -21,7 +21,7 @@ func BenchmarkEgressOAuth(b *testing.B) {
 	ba := hotpath.New(b, false)
 	req := httptest.NewRequest("GET", "http://api.example.com/v1/messages", nil)
 	req = req.WithContext(context.WithValue(req.Context(), caddy.CtxKey("reverse_proxy.dial_info"), reverseproxy.DialInfo{Host: "api.example.com", Port: "443"}))
-	static := &Transport{app: ba.App, Secret: "API_KEY", Scope: scopeUser, Header: "Authorization", prefix: "Bearer "}
+	static := &Transport{app: ba.App, Secret: "API_KEY", Scope: scopeUser, Header: "Authorization", prefix: "Bearer ", scrubbers: new(scrubberCache)}
 	oauth := &Transport{app: ba.App, Secret: "MAIL_TOKEN", Scope: scopeUser, Header: "Authorization", prefix: "Bearer ", scrubbers: new(scrubberCache)}
 	oauthInv := oauthFixture(b, ba)
 
@@ -62,11 +62,16 @@ func oauthFixture(b *testing.B, ba *hotpath.Fixture) string {
 	if _, err := st.PutOAuthToken(ba.KC.ID, "MAIL_TOKEN", tok, []string{"api.example.com"}, 0); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := st.PutGrant(ba.KC.ID, m.Name, []string{"MAIL_TOKEN"}); err != nil {
+	g, err := st.PutGrant(ba.KC.ID, m.Name, []string{"MAIL_TOKEN"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pkg, err := st.GetPackage(m.Name)
+	if err != nil {
 		b.Fatal(err)
 	}
 	inv, err := ba.App.Tokens().MintInvocationToken(policy.Invocation{Keychain: ba.KC.ID, Package: m.Name, SHA256: m.SHA256,
-		KeychainVersion: ba.KC.TokenVersion, Keys: []string{"MAIL_TOKEN"}})
+		KeychainVersion: ba.KC.TokenVersion, GrantEpoch: g.Epoch, CodeEpoch: pkg.CodeEpoch, Keys: []string{"MAIL_TOKEN"}})
 	if err != nil {
 		b.Fatal(err)
 	}
