@@ -291,15 +291,7 @@ func TestScrubResponse(t *testing.T) {
 			if tc.encoding != "" {
 				resp.Header.Set("Content-Encoding", tc.encoding)
 			}
-			sb, err := NewScrubber(secret).Response(resp)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := io.ReadAll(resp.Body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
+			sb, got := scrubResponseRead(t, NewScrubber(secret), resp)
 			if want := "hello " + rd + " bye"; string(got) != want {
 				t.Fatalf("body %q, want %q", got, want)
 			}
@@ -564,6 +556,21 @@ func TestScrubNothingPrintsValues(t *testing.T) {
 	}
 }
 
+// scrubResponseRead scrubs resp and reads its body to the end.
+func scrubResponseRead(t *testing.T, sc *Scrubber, resp *http.Response) (*ScrubBody, []byte) {
+	t.Helper()
+	sb, err := sc.Response(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return sb, got
+}
+
 // A short answer is read whole only when it is not an event stream and not
 // longer than scrubWholeMax; one that ends before its Content-Length, or runs
 // past it, fails before anything of it is delivered.
@@ -591,15 +598,7 @@ func TestScrubResponseWhole(t *testing.T) {
 			body := bytes.Repeat([]byte("x"), tc.size)
 			copy(body[tc.size/2-len(scrubTestSecret)/2:], scrubTestSecret)
 			resp := respond(tc.ct, body, int64(len(body)))
-			sb, err := sc.Response(resp)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := io.ReadAll(resp.Body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
+			sb, got := scrubResponseRead(t, sc, resp)
 			if bytes.Contains(got, []byte(scrubTestSecret)) || sb.Count() != 1 || len(got) != tc.size-len(scrubTestSecret)+len(rd) {
 				t.Fatalf("value through, or %d replacements, or %d bytes", sb.Count(), len(got))
 			}
