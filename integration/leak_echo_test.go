@@ -30,6 +30,19 @@ func echoHeaders(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, b.String())
 }
 
+// shortAnswer echoes the Authorization header in a body that stops short
+// of its Content-Length, and drops the connection.
+func shortAnswer(w http.ResponseWriter, r *http.Request) {
+	conn, buf, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	body := "got " + r.Header.Get("Authorization")
+	fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s", len(body)+100, body)
+	buf.Flush()
+}
+
 // leakEchoSites are egress routes to an upstream that echoes the request
 // headers (scrubbed by the default /api/ route, and with scrub off) and one to a host only a forward
 // proxy could reach, each with an access log.
@@ -67,7 +80,13 @@ http://:{{index .Extra 0}} {
 // forward proxy stand-in sees nothing at all.
 func TestNoLeaksProxyAndEcho(t *testing.T) {
 	t.Parallel()
-	echo := NewUpstream(t, echoHeaders)
+	echo := NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/short" {
+			shortAnswer(w, r)
+			return
+		}
+		echoHeaders(w, r)
+	})
 	proxy, carried := forwardProxy(t)
 	in := Start(t, Config{
 		Template:      leakCaddyfile,
@@ -98,6 +117,15 @@ func TestNoLeaksProxyAndEcho(t *testing.T) {
 		t.Errorf("the scrubbed echo shows no redaction: %s", r.Body)
 	}
 	AssertNotContains(t, "the value in a scrubbed answer", value, map[string]string{"answer": answer(r)})
+
+	// An answer that promises more than it sends, the value in what it
+	// sent: keygate reads a short answer whole to scrub it, so the caller
+	// gets a 502 and none of it, not the first bytes unscrubbed.
+	short := sendT(t, "GET", in.EgressURL+"/api/short", "", bearer(inv), nil)
+	if short.Status != http.StatusBadGateway {
+		t.Errorf("a truncated answer: %s", short)
+	}
+	AssertNotContains(t, "the value in a truncated answer", value, map[string]string{"answer": answer(short)})
 
 	// scrub off: the body carries the value back, on purpose; the
 	// headers, which Caddy logs, do not.
