@@ -32,13 +32,16 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -69,11 +72,12 @@ func main() {
 		fatal("rounds must be 1..20 and duration 1s..2m")
 	}
 	defer cleanup()
+	cleanupOnSignal()
 	ensureTools()
 	work, err := os.MkdirTemp("", "keygate-load-")
 	check(err)
 	if !*keep {
-		cleanups = append(cleanups, func() { os.RemoveAll(work) })
+		atExit(func() { os.RemoveAll(work) })
 	}
 
 	bin := filepath.Join(work, "keygate")
@@ -116,7 +120,7 @@ func main() {
 		if err != nil {
 			fatal("postgres: %v (run with -postgres=false to skip)", err)
 		}
-		cleanups = append(cleanups, func() { cluster.Stop() })
+		atExit(func() { cluster.Stop() })
 		dsn, err := cluster.NewDatabase("load")
 		check(err)
 		pg = startNode(bin, work, "postgres", "postgres "+strconv.Quote(dsn), "off", upAddr, &captured)
@@ -339,7 +343,7 @@ http://:%[8]d {
 	proc.Stdout, proc.Stderr = logf, logf
 	proc.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
 	check(proc.Start())
-	cleanups = append(cleanups, func() {
+	atExit(func() {
 		proc.Process.Signal(os.Interrupt)
 		done := make(chan struct{})
 		go func() { proc.Wait(); close(done) }()
@@ -403,7 +407,7 @@ func openStats(dsn string) *pgStats {
 	defer cancel()
 	conn, err := pgx.Connect(ctx, dsn)
 	check(err)
-	cleanups = append(cleanups, func() { conn.Close(context.Background()) })
+	atExit(func() { conn.Close(context.Background()) })
 	return &pgStats{conn: conn}
 }
 
@@ -716,9 +720,32 @@ func fatal(format string, args ...any) {
 
 // cleanup runs the cleanups, last registered first, once.
 func cleanup() {
+	cleanupMu.Lock()
+	defer cleanupMu.Unlock()
 	for len(cleanups) > 0 {
 		f := cleanups[len(cleanups)-1]
 		cleanups = cleanups[:len(cleanups)-1]
 		f()
 	}
+}
+
+var cleanupMu sync.Mutex
+
+// atExit adds f to what cleanup runs, last added first.
+func atExit(f func()) {
+	cleanupMu.Lock()
+	cleanups = append(cleanups, f)
+	cleanupMu.Unlock()
+}
+
+// cleanupOnSignal runs the cleanups on SIGINT or SIGTERM (a load run or a
+// -hold stopped by hand), so that no keygate or PostgreSQL outlives it.
+func cleanupOnSignal() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ch
+		cleanup()
+		os.Exit(130)
+	}()
 }
