@@ -384,11 +384,7 @@ func (b *ScrubBody) fill() {
 	if b.bufs == nil {
 		b.bufs = b.s.buffers(false)
 		b.buf, b.out = b.bufs.win, b.bufs.out
-		b.next = b.nextArr[:0]
-		if len(b.s.needles) > len(b.nextArr) {
-			b.next = make([]int, 0, len(b.s.needles))
-		}
-		b.next = b.next[:len(b.s.needles)]
+		b.next = b.scratch()
 	}
 	n, err := b.src.Read(b.buf[len(b.buf):cap(b.buf)])
 	filled := len(b.buf)+n == cap(b.buf)
@@ -498,10 +494,11 @@ func (b *ScrubBody) Close() error {
 // dropped (Content-MD5, Digest, Content-Digest, Repr-Digest), and so is Content-Length
 // (resp.ContentLength = -1, so it goes out chunked), except that an identity answer declaring at
 // most scrubWholeMax bytes, not an event stream, is read and scrubbed whole before Response
-// returns and gets the Content-Length of its scrubbed bytes; it fails then if the body does. A gzip or deflate (zlib or raw) body is decoded and delivered
-// identity, without Content-Encoding. Any other Content-Encoding gets ErrScrubEncoding, and the
-// body fails closed with it: the transport should then answer 502, and asks upstreams for
-// Accept-Encoding: identity so this is rare. A ranged (206) answer is scrubbed piece by piece: a
+// returns and gets the Content-Length of its scrubbed bytes; it fails then if the body does. A
+// gzip or deflate (zlib or raw) body is decoded and delivered identity, without
+// Content-Encoding. Any other Content-Encoding gets ErrScrubEncoding, and the body fails closed
+// with it: the transport should then answer 502, and asks upstreams for Accept-Encoding: identity
+// so this is rare. A ranged (206) answer is scrubbed piece by piece: a
 // value split across two ranges is not caught.
 func (s *Scrubber) Response(resp *http.Response) (*ScrubBody, error) {
 	n := s.Headers(resp.Header)
@@ -549,6 +546,14 @@ func eventStream(h http.Header) bool {
 	return strings.EqualFold(strings.TrimSpace(ct), "text/event-stream")
 }
 
+// scratch returns the scrub's scratch space, one int per needle, in nextArr when it fits.
+func (b *ScrubBody) scratch() []int {
+	if len(b.s.needles) > len(b.nextArr) {
+		return make([]int, len(b.s.needles))
+	}
+	return b.nextArr[:len(b.s.needles)]
+}
+
 // readWhole reads a body of exactly n bytes (n <= scrubWholeMax) and scrubs it in one pass; Read
 // then returns the scrubbed bytes and EOF. The unscrubbed bytes are cleared at once. A body that
 // ends early or fails is an error, and nothing of it is delivered.
@@ -570,11 +575,7 @@ func (b *ScrubBody) readWhole(n int) error {
 	if extra, err := b.src.Read(win[n:]); extra > 0 || (err != nil && err != io.EOF) {
 		return fail(errors.New("keygate: the upstream's answer is longer than its Content-Length"))
 	}
-	next := b.nextArr[:0]
-	if len(b.s.needles) > len(b.nextArr) {
-		next = make([]int, 0, len(b.s.needles))
-	}
-	out, _, c := b.s.scrub(b.bufs.out[:0], win[:n], true, next[:len(b.s.needles)])
+	out, _, c := b.s.scrub(b.bufs.out[:0], win[:n], true, b.scratch())
 	b.bufs.used(0, len(out))
 	b.out, b.off = out, 0
 	b.count.Add(int64(c))

@@ -312,10 +312,8 @@ func (h *PackageHandler) packageAt(hostport string) (*store.Manifest, *gateway.P
 // and the grant.
 func (h *PackageHandler) decideGrant(kc string, pkg *store.Manifest) ([]string, *store.Grant, *gateway.Problem) {
 	st := h.app.Store()
-	grant, err := st.GrantRecord(kc, pkg.Name) // read-only
-	if errors.Is(err, store.ErrNotFound) {
-		grant = nil
-	} else if err != nil {
+	grant, err := st.GrantRecord(kc, pkg.Name) // read-only; nil when there is none
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, nil, gateway.ToProblem(err)
 	}
 	var lookupErr error
