@@ -94,6 +94,8 @@ var conformance = []struct {
 	{"TestAuditChainHoldsNoValue", TestAuditChainHoldsNoValue},
 	{"TestKeyMaxBytesAndRotationDefault", TestKeyMaxBytesAndRotationDefault},
 	{"TestWebhookDeliveriesClaimOnce", TestWebhookDeliveriesClaimOnce},
+	{"TestSharedRecords", TestSharedRecords},
+	{"TestDataKeyCacheFollowsKeyring", TestDataKeyCacheFollowsKeyring},
 }
 
 func TestPostgres(t *testing.T) {

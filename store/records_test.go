@@ -21,8 +21,13 @@ func TestSharedRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	byHost, err := s.PackageRecordByHost("TOOLS")
-	if err != nil || byHost != p1 {
-		t.Fatalf("by host: %p %v, want the record %p", byHost, err, p1)
+	if err != nil || byHost.Name != p1.Name || byHost.SHA256 != p1.SHA256 {
+		t.Fatalf("by host: %+v %v, want %s", byHost, err, p1.Name)
+	}
+	// The same record, unless on PostgreSQL a notification of the writes
+	// above arrived in between and a fresh one was cached.
+	if !onPostgres(t) && byHost != p1 {
+		t.Fatalf("by host: %p, want the cached record %p", byHost, p1)
 	}
 	g1, err := s.GrantRecord(kc.ID, pkg.Name)
 	if err != nil {
