@@ -18,7 +18,11 @@ import (
 
 func main() {
 	caddy.CustomBinaryName = "keygate"
-	gateway.UseAdminSocket(len(os.Args) > 1 && (os.Args[1] == "run" || os.Args[1] == "start"))
+	serving := len(os.Args) > 1 && (os.Args[1] == "run" || os.Args[1] == "start")
+	gateway.UseAdminSocket(serving)
+	if serving {
+		keepHeapFloor(os.Getenv)
+	}
 	caddy.CustomLongDescription = longDescription
 	if code, handled := intercept(os.Args[1:], os.Stdout, os.Stderr); handled {
 		os.Exit(code)

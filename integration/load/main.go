@@ -12,7 +12,8 @@
 // second keygate process on `storage postgres` with the same egress and
 // ingress routes (B_pg, C_pg), and reads pg_stat_database around their runs
 // to show the hot path reads no rows. It drives every target with the same
-// bounded wrk load, alternating them in each round to cancel drift, and
+// bounded wrk load, each round cut into slices that run every target in
+// turn (forward, then backward) so that drift falls on all alike, and
 // prints requests per second, p50 and p99, and per-round ratios with their
 // spread: a target counts as met only when every round meets it. Then it
 // runs hey at half of A's peak rate and prints the p99 latency keygate adds.
@@ -36,6 +37,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,7 +53,8 @@ import (
 
 var (
 	rounds   = flag.Int("rounds", 3, "rounds of all targets")
-	duration = flag.Duration("duration", 10*time.Second, "length of each wrk run")
+	duration = flag.Duration("duration", 10*time.Second, "time each target is driven in a round")
+	nslices  = flag.Int("slices", 3, "slices a round's time on each target is cut into, interleaved with the other targets")
 	conns    = flag.Int("conns", 32, "concurrent connections")
 	threads  = flag.Int("threads", 1, "wrk threads")
 	keep     = flag.Bool("keep", false, "keep the work directory")
@@ -70,6 +73,9 @@ func main() {
 	flag.Parse()
 	if *rounds < 1 || *rounds > 20 || *duration < time.Second || *duration > 2*time.Minute {
 		fatal("rounds must be 1..20 and duration 1s..2m")
+	}
+	if *nslices < 1 || *duration/time.Duration(*nslices) < time.Second {
+		fatal("slices must be at least 1, and each slice at least 1s long")
 	}
 	defer cleanup()
 	cleanupOnSignal()
@@ -107,7 +113,7 @@ func main() {
 	}))
 	upAddr := up.Addr().String()
 
-	bg := startNode(bin, work, "badger", "badger "+filepath.Join(work, "store"), adminAddr(), upAddr, &captured)
+	bg := startNode(bin, work, "badger", "badger "+filepath.Join(work, "store"), adminAddr(2999), upAddr, &captured)
 	targets := []target{
 		{name: "A plain reverse_proxy", url: bg.plain + "/x"},
 		{name: "B keygate egress", url: bg.egress + "/x", headers: bg.egressHeaders()},
@@ -123,7 +129,7 @@ func main() {
 		atExit(func() { cluster.Stop() })
 		dsn, err := cluster.NewDatabase("load")
 		check(err)
-		pg = startNode(bin, work, "postgres", "postgres "+strconv.Quote(dsn), "off", upAddr, &captured)
+		pg = startNode(bin, work, "postgres", "postgres "+strconv.Quote(dsn), adminAddr(2998), upAddr, &captured)
 		stats = openStats(dsn)
 		targets = append(targets,
 			target{name: "B_pg keygate egress", url: pg.egress + "/x", headers: pg.egressHeaders(), pg: true},
@@ -151,7 +157,7 @@ func main() {
 		return
 	}
 	fmt.Printf("keygate load comparison: %s, %d CPUs (%s), %s\n", time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), cpuModel(), runtime.Version())
-	fmt.Printf("wrk -t%d -c%d -d%s, %d rounds of %d targets; keep-alive, upstream on loopback\n\n", *threads, *conns, *duration, *rounds, len(targets))
+	fmt.Printf("wrk -t%d -c%d, %d rounds of %d targets, each %s a round in %d interleaved slices of %s; keep-alive, upstream on loopback\n\n", *threads, *conns, *rounds, len(targets), *duration, *nslices, *duration/time.Duration(*nslices))
 	// The PostgreSQL node's background (jobs, pool upkeep) over a window as
 	// long as a run, without load: what the load windows are compared with.
 	var idle statDelta
@@ -162,18 +168,34 @@ func main() {
 	}
 	results := make([][]wrkResult, len(targets))
 	var dbDelta statDelta // summed over every B_pg and C_pg run
+	slice := *duration / time.Duration(*nslices)
 	for r := 0; r < *rounds; r++ {
+		// A round runs every target in slices, forward then backward and
+		// so on, so that the machine's drift over the round falls on all
+		// targets alike rather than on whichever ran in a slow moment.
+		parts := make([][]wrkResult, len(targets))
+		for sl := 0; sl < *nslices; sl++ {
+			for j := range targets {
+				i := j
+				if sl%2 == 1 {
+					i = len(targets) - 1 - j
+				}
+				t := targets[i]
+				var before statSnap
+				if t.pg {
+					before = stats.snap()
+				}
+				res := wrk(t, slice)
+				if t.pg {
+					d := stats.snap().since(before)
+					d.requests = res.requests
+					dbDelta.add(d)
+				}
+				parts[i] = append(parts[i], res)
+			}
+		}
 		for i, t := range targets {
-			var before statSnap
-			if t.pg {
-				before = stats.snap()
-			}
-			res := wrk(t)
-			if t.pg {
-				d := stats.snap().since(before)
-				d.requests = res.requests
-				dbDelta.add(d)
-			}
+			res := combine(parts[i])
 			results[i] = append(results[i], res)
 			fmt.Printf("round %d  %-24s %9.0f req/s  p50 %-8s p99 %-8s errors %d\n", r+1, t.name, res.rps, res.p50, res.p99, res.errors)
 		}
@@ -490,8 +512,8 @@ var (
 	sockRe   = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
 )
 
-func wrk(t target) wrkResult {
-	args := []string{"-t" + strconv.Itoa(*threads), "-c" + strconv.Itoa(*conns), "-d" + duration.String(), "--latency"}
+func wrk(t target, d time.Duration) wrkResult {
+	args := []string{"-t" + strconv.Itoa(*threads), "-c" + strconv.Itoa(*conns), "-d" + d.String(), "--latency"}
 	for _, h := range t.headers {
 		args = append(args, "-H", h)
 	}
@@ -574,6 +596,25 @@ func parseDur(v, unit string) time.Duration {
 }
 
 // median takes the median run by requests per second.
+// combine makes one round's result of a target's slices, all as long:
+// the requests and errors summed, the mean rate, the median slice's p50
+// and the worst slice's p99.
+func combine(parts []wrkResult) wrkResult {
+	var r wrkResult
+	p50s := make([]time.Duration, 0, len(parts))
+	for _, p := range parts {
+		r.requests += p.requests
+		r.errors += p.errors
+		r.rps += p.rps
+		r.p99 = max(r.p99, p.p99)
+		p50s = append(p50s, p.p50)
+	}
+	r.rps /= float64(len(parts))
+	slices.Sort(p50s)
+	r.p50 = p50s[len(p50s)/2]
+	return r
+}
+
 func median(rs []wrkResult) wrkResult {
 	s := append([]wrkResult(nil), rs...)
 	sort.Slice(s, func(i, j int) bool { return s[i].rps < s[j].rps })
@@ -646,10 +687,10 @@ func ensureTools() {
 }
 
 // adminAddr keeps Caddy's admin endpoint (and its /debug/pprof) off,
-// except while holding for a profile.
-func adminAddr() string {
+// except while holding for a profile: then it is on port on loopback.
+func adminAddr(port int) string {
 	if *hold > 0 {
-		return "127.0.0.1:2999"
+		return "127.0.0.1:" + strconv.Itoa(port)
 	}
 	return "off"
 }

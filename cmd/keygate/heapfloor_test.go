@@ -1,0 +1,59 @@
+package main
+
+import (
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestHeapFloor(t *testing.T) {
+	t.Cleanup(func() { ballast = nil })
+	if keepHeapFloor(func(k string) string {
+		if k == "GOGC" {
+			return "200"
+		}
+		return ""
+	}) || ballast != nil {
+		t.Fatal("a floor was kept although the operator set GOGC")
+	}
+
+	before := residentBytes(t)
+	if !keepHeapFloor(func(string) string { return "" }) || len(ballast) != heapFloor {
+		t.Fatalf("no floor kept (ballast %d bytes)", len(ballast))
+	}
+	if keepHeapFloor(func(string) string { return "" }) {
+		t.Fatal("a second call kept a second floor")
+	}
+	runtime.GC()
+	goal := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}}
+	metrics.Read(goal)
+	if g := goal[0].Value.Uint64(); g < heapFloor {
+		t.Fatalf("heap goal %d after a collection, want at least the floor %d", g, heapFloor)
+	}
+	// The ballast is never written, so it is not resident.
+	if grew := residentBytes(t) - before; grew > heapFloor/4 {
+		t.Fatalf("resident memory grew by %d bytes with the ballast, want well under %d", grew, heapFloor)
+	}
+}
+
+func residentBytes(t *testing.T) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip("no /proc/self/status")
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS in /proc/self/status")
+	return 0
+}
