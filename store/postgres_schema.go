@@ -18,6 +18,17 @@ var pgMigrations = [][]string{
 		// a copy between stores writes itself rather than as a record.
 		`CREATE TABLE keygate_meta (name text PRIMARY KEY, value bytea NOT NULL)`,
 	},
+	{
+		// Audit segments are ~100 KB of JSON each and PostgreSQL
+		// compresses them: lz4 does it in about two thirds of pglz's CPU
+		// for the same size (BENCHMARKS.md). A server built without lz4,
+		// or older than 14, keeps pglz; values written before stay as they
+		// are either way.
+		`DO $$ BEGIN
+			EXECUTE 'ALTER TABLE keygate_kv ALTER COLUMN v SET COMPRESSION lz4';
+		EXCEPTION WHEN feature_not_supported OR syntax_error THEN NULL;
+		END $$`,
+	},
 }
 
 // migrate brings the schema to the newest version. Nodes starting at

@@ -547,3 +547,52 @@ func TestPostgresTargetHasNoPassword(t *testing.T) {
 		t.Fatalf("bad DSN: err = %v", err)
 	}
 }
+
+// Schema version 2 compresses values with lz4 where the server has it,
+// and a database at version 1 is brought there at start, its records kept.
+func TestPostgresSchemaMigratesToLZ4(t *testing.T) {
+	dsn := newPGDatabase(t)
+	kr := testKeyring(t, "k1")
+	s, err := Open(Options{Postgres: dsn, Keyring: kr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := mustKeychain(t, s)
+	s.Close()
+	state := func() (version int, compression string) {
+		t.Helper()
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		err = conn.QueryRow(ctx, `SELECT (SELECT version FROM keygate_schema),
+			coalesce((SELECT attcompression::text FROM pg_attribute WHERE attrelid = 'keygate_kv'::regclass AND attname = 'v'), '')`).Scan(&version, &compression)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return version, compression
+	}
+	if v, c := state(); v != len(pgMigrations) || c != "l" {
+		t.Fatalf("fresh database: schema version %d, compression %q; want %d, lz4 (l)", v, c, len(pgMigrations))
+	}
+
+	if err := pgtest.Exec(dsn, `ALTER TABLE keygate_kv ALTER COLUMN v SET COMPRESSION DEFAULT`); err != nil {
+		t.Fatal(err)
+	}
+	if err := pgtest.Exec(dsn, `UPDATE keygate_schema SET version = 1`); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(Options{Postgres: dsn, Keyring: kr})
+	if err != nil {
+		t.Fatalf("open at version 1: %v", err)
+	}
+	defer s.Close()
+	if v, c := state(); v != len(pgMigrations) || c != "l" {
+		t.Fatalf("migrated database: schema version %d, compression %q; want %d, lz4 (l)", v, c, len(pgMigrations))
+	}
+	if _, err := s.GetKeychain(kc.ID); err != nil {
+		t.Fatalf("a record was lost in the migration: %v", err)
+	}
+}
