@@ -389,15 +389,22 @@ func TestPostgresNoPlaintextInDatabase(t *testing.T) {
 	}
 }
 
-func selectAll(t *testing.T, dsn, q string) [][2][]byte {
+// pgConn is a connection of the test's own to dsn, closed at its end.
+func pgConn(t *testing.T, dsn string) *pgx.Conn {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, q)
+	t.Cleanup(func() { conn.Close(ctx) })
+	return conn
+}
+
+func selectAll(t *testing.T, dsn, q string) [][2][]byte {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := pgConn(t, dsn).Query(ctx, q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -561,13 +568,7 @@ func TestPostgresSchemaMigratesToLZ4(t *testing.T) {
 	s.Close()
 	state := func() (version int, compression string) {
 		t.Helper()
-		ctx := context.Background()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close(ctx)
-		err = conn.QueryRow(ctx, `SELECT (SELECT version FROM keygate_schema),
+		err := pgConn(t, dsn).QueryRow(context.Background(), `SELECT (SELECT version FROM keygate_schema),
 			coalesce((SELECT attcompression::text FROM pg_attribute WHERE attrelid = 'keygate_kv'::regclass AND attname = 'v'), '')`).Scan(&version, &compression)
 		if err != nil {
 			t.Fatal(err)
