@@ -595,7 +595,6 @@ func parseDur(v, unit string) time.Duration {
 	return time.Duration(f * float64(time.Second)).Round(time.Microsecond)
 }
 
-// median takes the median run by requests per second.
 // combine makes one round's result of a target's slices, all as long:
 // the requests and errors summed, the mean rate, the median slice's p50
 // and the worst slice's p99.
@@ -615,6 +614,7 @@ func combine(parts []wrkResult) wrkResult {
 	return r
 }
 
+// median takes the median run by requests per second.
 func median(rs []wrkResult) wrkResult {
 	s := append([]wrkResult(nil), rs...)
 	sort.Slice(s, func(i, j int) bool { return s[i].rps < s[j].rps })
