@@ -7,7 +7,7 @@ import "runtime"
 // percent (100) of what the last cycle kept. A node on PostgreSQL keeps
 // little, about 10 MiB, so under load it collected every few tens of
 // milliseconds: 2.7 times as often as a Badger node, whose caches keep
-// about 30 MiB, and about 8 % of its CPU (BENCHMARKS.md, "The PostgreSQL
+// about 30 MiB, and about 9 % of its CPU (BENCHMARKS.md, "The PostgreSQL
 // node and the garbage collector"). Each request allocates some 20 KiB,
 // most of it Caddy's.
 const heapFloor = 32 << 20

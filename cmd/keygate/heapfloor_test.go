@@ -46,8 +46,8 @@ func residentBytes(t *testing.T) int64 {
 		t.Skip("no /proc/self/status")
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok { // "VmRSS:	  2188 kB"
+			kb, err := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -157,7 +157,8 @@ func main() {
 		return
 	}
 	fmt.Printf("keygate load comparison: %s, %d CPUs (%s), %s\n", time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), cpuModel(), runtime.Version())
-	fmt.Printf("wrk -t%d -c%d, %d rounds of %d targets, each %s a round in %d interleaved slices of %s; keep-alive, upstream on loopback\n\n", *threads, *conns, *rounds, len(targets), *duration, *nslices, *duration/time.Duration(*nslices))
+	slice := *duration / time.Duration(*nslices)
+	fmt.Printf("wrk -t%d -c%d, %d rounds of %d targets, each %s a round in %d interleaved slices of %s; keep-alive, upstream on loopback\n\n", *threads, *conns, *rounds, len(targets), *duration, *nslices, slice)
 	// The PostgreSQL node's background (jobs, pool upkeep) over a window as
 	// long as a run, without load: what the load windows are compared with.
 	var idle statDelta
@@ -168,7 +169,6 @@ func main() {
 	}
 	results := make([][]wrkResult, len(targets))
 	var dbDelta statDelta // summed over every B_pg and C_pg run
-	slice := *duration / time.Duration(*nslices)
 	for r := 0; r < *rounds; r++ {
 		// A round runs every target in slices, forward then backward and
 		// so on, so that the machine's drift over the round falls on all
