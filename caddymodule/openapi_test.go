@@ -16,7 +16,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
-	"github.com/keygate/keygate/caddymodule/gateway/oauthtest"
+	"github.com/keygate/keygate/oauthtest"
 )
 
 // apiCase is one request to the management API and the status it must

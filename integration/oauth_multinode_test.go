@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keygate/keygate/caddymodule/gateway/oauthtest"
+	"github.com/keygate/keygate/oauthtest"
 )
 
 // TestOAuthTwoNodesOneRefresh is issue #14's missing case: two nodes on

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keygate/keygate/caddymodule/gateway/oauthtest"
+	"github.com/keygate/keygate/oauthtest"
 )
 
 // Two nodes sharing one store: oauth_multinode_test.go.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/keygate/keygate/caddymodule/gateway"
+	"github.com/keygate/keygate/oauth"
 	"go.uber.org/zap"
 )
 
@@ -18,7 +19,7 @@ func (h *APIHandler) oauthRoutes(m *http.ServeMux) {
 	for _, p := range []string{"{package}", "{scope}/{pkg}"} {
 		m.HandleFunc("POST /v1/keychains/{id}/connect/"+p+"/{key}", h.admin(h.connectOAuth))
 	}
-	m.HandleFunc("GET "+gateway.OAuthCallbackPath, h.oauthCallback)
+	m.HandleFunc("GET "+oauth.CallbackPath, h.oauthCallback)
 }
 
 func (h *APIHandler) connectOAuth(r *http.Request) (int, any, error) {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
-	"github.com/keygate/keygate/caddymodule/gateway"
+	"github.com/keygate/keygate/oauth"
 )
 
 func loadOpenAPI(t *testing.T) *openapi3.T {
@@ -65,7 +65,7 @@ func TestOpenAPIServed(t *testing.T) {
 // "{package}", as the document has it.
 func registeredRoutes(t *testing.T) []string {
 	t.Helper()
-	re := regexp.MustCompile(`HandleFunc\("([A-Z]+ )(/[^"]*)"(\+p)?(?:\+"([^"]*)")?|HandleFunc\("([A-Z]+ )"\+gateway\.OAuthCallbackPath`)
+	re := regexp.MustCompile(`HandleFunc\("([A-Z]+ )(/[^"]*)"(\+p)?(?:\+"([^"]*)")?|HandleFunc\("([A-Z]+ )"\+oauth\.CallbackPath`)
 	var routes []string
 	for _, f := range []string{"routes.go", "oauth_routes.go", "../ownerpage/ui.go"} {
 		src, err := os.ReadFile(f)
@@ -74,7 +74,7 @@ func registeredRoutes(t *testing.T) []string {
 		}
 		for _, m := range re.FindAllStringSubmatch(string(src), -1) {
 			if m[5] != "" {
-				routes = append(routes, m[5]+gateway.OAuthCallbackPath)
+				routes = append(routes, m[5]+oauth.CallbackPath)
 				continue
 			}
 			if strings.HasPrefix(m[2], "/ui") {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/keygate/keygate/caddymodule/gateway"
+	"github.com/keygate/keygate/oauth"
 	"github.com/keygate/keygate/policy"
 	"github.com/keygate/keygate/store"
 )
@@ -45,7 +46,7 @@ func (t *Transport) injectOAuth(req, out *http.Request, c *policy.InvocationClai
 	}
 	tok, err = m.AccessToken(ctx, c.Keychain, c.Package, t.Secret)
 	switch {
-	case errors.Is(err, gateway.ErrOAuthNotConnected):
+	case errors.Is(err, oauth.ErrNotConnected):
 		return nil, t.notConnected(c, spec)
 	case err != nil:
 		return nil, t.app.OAuthProblem(err, c.Keychain, c.Package, t.Secret)

@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/keygate/keygate/oauth"
 	"github.com/keygate/keygate/policy"
 	"github.com/keygate/keygate/store"
 )
@@ -75,7 +76,7 @@ type App struct {
 	PublicURL string `json:"public_url,omitempty"`
 
 	// OAuth providers (SPEC "OAuth2"); they need PublicURL.
-	OAuthProviders OAuthProviders `json:"oauth_providers,omitempty"`
+	OAuthProviders oauth.Providers `json:"oauth_providers,omitempty"`
 
 	// A token expiring within this is refreshed before use. Default: 60s.
 	OAuthRefreshBefore caddy.Duration `json:"oauth_refresh_before,omitempty"`
@@ -97,7 +98,7 @@ type App struct {
 	metrics        *metrics
 	kcLimiter      *policy.Limiter
 	kcLimiterKey   string
-	oauth          *OAuthManager
+	oauth          *oauth.Manager
 	sharedBase     []byte // the oldest signing key's secret: see SharedKey
 	sites          packageSites
 }

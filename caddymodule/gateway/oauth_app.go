@@ -2,51 +2,21 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/keygate/keygate/oauth"
 	"github.com/keygate/keygate/store"
 )
 
-// OAuthProviders is the operator's provider registry. In JSON it is a list
-// of providers or an object keyed by provider name.
-type OAuthProviders []OAuthProvider
-
-// UnmarshalJSON accepts [{"name": ...}, ...] or {"name": {...}, ...}.
-func (ps *OAuthProviders) UnmarshalJSON(b []byte) error {
-	var list []OAuthProvider
-	if err := json.Unmarshal(b, &list); err == nil {
-		*ps = list
-		return nil
-	}
-	var byName map[string]OAuthProvider
-	if err := json.Unmarshal(b, &byName); err != nil {
-		return errors.New("oauth_providers must be a list of providers or an object keyed by name")
-	}
-	names := make([]string, 0, len(byName))
-	for n := range byName {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	out := make([]OAuthProvider, 0, len(names))
-	for _, n := range names {
-		p := byName[n]
-		if p.Name != "" && p.Name != n {
-			return fmt.Errorf("oauth_providers: %s is named %s inside", n, p.Name)
-		}
-		p.Name = n
-		out = append(out, p)
-	}
-	*ps = out
-	return nil
-}
+// The app's side of OAuth: the manager built from the app's config, its
+// audit events, the secrets it disconnects and the problems its errors
+// answer. The manager itself is package oauth.
 
 // OAuth audit decisions: an outcome that is not a success is a denial.
 var oauthOKOutcomes = []string{"ok", "started", "revoked"}
@@ -67,16 +37,8 @@ func (a *App) validateOAuth() error {
 	if a.PublicURL == "" {
 		return errors.New("keygate: oauth_provider needs public_url: providers send owners back to <public_url>/oauth/callback")
 	}
-	seen := map[string]bool{}
-	for i := range a.OAuthProviders {
-		p := &a.OAuthProviders[i]
-		if err := p.Validate(); err != nil {
-			return fmt.Errorf("keygate: %w", err)
-		}
-		if seen[p.Name] {
-			return fmt.Errorf("keygate: oauth_provider %s is defined twice", p.Name)
-		}
-		seen[p.Name] = true
+	if err := a.OAuthProviders.Validate(); err != nil {
+		return fmt.Errorf("keygate: %w", err)
 	}
 	return nil
 }
@@ -84,17 +46,16 @@ func (a *App) validateOAuth() error {
 // startOAuth builds the manager once the store is open, before requests
 // may use it. Without providers
 // there still is one: it knows none, so manifests naming one are refused
-// and connecting answers ErrOAuthConfig.
+// and connecting answers oauth.ErrConfig.
 func (a *App) startOAuth() error {
 	pub := a.PublicURL
 	if pub == "" {
 		pub = "http://localhost" // unused: no provider can be called without public_url
 	}
-	m, err := NewOAuthManager(OAuthManagerConfig{
+	m, err := oauth.NewManager(oauth.Config{
 		Store:         a.shared.store,
 		Providers:     a.OAuthProviders,
 		PublicURL:     pub,
-		Client:        newOAuthClient(),
 		RefreshBefore: time.Duration(a.OAuthRefreshBefore),
 		Audit:         a.recordOAuth,
 	})
@@ -106,26 +67,7 @@ func (a *App) startOAuth() error {
 }
 
 // OAuth is the OAuth manager; nil before the store opens (see AwaitReady).
-func (a *App) OAuth() *OAuthManager { return a.oauth }
-
-// newOAuthClient calls token endpoints directly (no environment proxy),
-// bounded at every step, and never follows a redirect: the client
-// credentials are for the configured URL only.
-func newOAuthClient() *http.Client {
-	return &http.Client{
-		Timeout: defaultOAuthCallTimeout,
-		Transport: &http.Transport{
-			Proxy:                 nil,
-			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			TLSHandshakeTimeout:   5 * time.Second,
-			ResponseHeaderTimeout: defaultOAuthCallTimeout,
-			MaxIdleConnsPerHost:   4,
-			IdleConnTimeout:       90 * time.Second,
-			ForceAttemptHTTP2:     true,
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-}
+func (a *App) OAuth() *oauth.Manager { return a.oauth }
 
 // recordOAuth queues one manager event on the audit queue.
 func (a *App) recordOAuth(event, kc, pkg, key, outcome string) {
@@ -142,4 +84,88 @@ func (a *App) recordOAuth(event, kc, pkg, key, outcome string) {
 	if err := a.shared.audit.record(ctx, ev); err != nil {
 		a.logger.Error("audit queue refused an oauth event", zap.String("event", event), zap.String("outcome", outcome))
 	}
+}
+
+// DeleteSecret deletes a keychain's secret. An OAuth token is disconnected
+// (revoked at the provider when it has a revoke_url); the package whose
+// key it is comes from the keychain's grants, else from any package
+// declaring the key as an OAuth key.
+func (a *App) DeleteSecret(ctx context.Context, kc, name string) error {
+	st := a.Store()
+	meta, err := st.GetSecretMeta(kc, name)
+	if err != nil {
+		return err
+	}
+	if meta.Kind != store.SecretKindOAuth {
+		return st.DeleteSecret(kc, name)
+	}
+	return a.oauth.Disconnect(ctx, kc, a.oauthPackageOf(kc, name), name)
+}
+
+// oauthPackageOf names the package an OAuth key of the keychain belongs
+// to, "" when none declares it any more (the token is then only deleted).
+func (a *App) oauthPackageOf(kc, key string) string {
+	st := a.Store()
+	declares := func(pkg string) bool {
+		m, err := st.GetPackage(pkg)
+		if err != nil {
+			return false
+		}
+		spec, ok := m.Key(key)
+		return ok && spec.OAuth != nil
+	}
+	if grants, err := st.ListGrants(kc); err == nil {
+		for _, g := range grants {
+			if declares(g.Package) {
+				return g.Package
+			}
+		}
+	}
+	if ms, err := st.ListPackages(); err == nil {
+		for _, m := range ms {
+			if spec, ok := m.Key(key); ok && spec.OAuth != nil {
+				return m.Name
+			}
+		}
+	}
+	return ""
+}
+
+// oauthProblem maps the OAuth errors (see ToProblem); nil for others.
+// The manager's messages name keys, packages and providers only.
+func oauthProblem(err error) *Problem {
+	switch {
+	case errors.Is(err, oauth.ErrReconnect):
+		return NewProblem(http.StatusPreconditionRequired, "reconnect_required", err.Error())
+	case errors.Is(err, oauth.ErrNotConnected):
+		return NewProblem(http.StatusPreconditionRequired, "not_connected", err.Error())
+	case errors.Is(err, oauth.ErrUnavailable):
+		p := NewProblem(http.StatusServiceUnavailable, "oauth_unavailable", err.Error())
+		p.headersExtra = http.Header{"Retry-After": {"1"}}
+		return p
+	case errors.Is(err, oauth.ErrState):
+		return NewProblem(http.StatusBadRequest, "oauth_state", err.Error())
+	case errors.Is(err, oauth.ErrBadCallback):
+		return NewProblem(http.StatusBadRequest, "oauth_bad_callback", err.Error())
+	case errors.Is(err, oauth.ErrDenied):
+		return NewProblem(http.StatusBadRequest, "oauth_denied", err.Error())
+	case errors.Is(err, oauth.ErrExchange):
+		return NewProblem(http.StatusBadRequest, "oauth_exchange", err.Error())
+	case errors.Is(err, oauth.ErrConfig):
+		return NewProblem(http.StatusBadRequest, "oauth_config", err.Error())
+	}
+	return nil
+}
+
+// OAuthProblem is ToProblem for an OAuth key of a keychain: a token the
+// owner must (re)connect links to the owners' page as set_url.
+func (a *App) OAuthProblem(err error, kc, pkg, key string) *Problem {
+	p := ToProblem(err)
+	if p.Status == http.StatusPreconditionRequired {
+		p.Key, p.Package = key, pkg
+		if kc != "" {
+			p.SetURL = a.OwnerPageURL(kc, pkg)
+		}
+	}
+	return p
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+
+	"github.com/keygate/keygate/oauth"
 )
 
 func parseKeygateBlock(t *testing.T, body string) (*App, error) {
@@ -76,17 +78,17 @@ func TestOAuthCaddyfileBad(t *testing.T) {
 }
 
 func TestOAuthValidateApp(t *testing.T) {
-	good := OAuthProvider{Name: "stub", TokenURL: "https://idp.example.com/token"}
+	good := oauth.Provider{Name: "stub", TokenURL: "https://idp.example.com/token"}
 	for _, tc := range []struct {
 		name string
 		app  *App
 		want string
 	}{
-		{"no public_url", &App{OAuthProviders: OAuthProviders{good}}, "public_url"},
-		{"http token_url", &App{PublicURL: "https://k.example.com", OAuthProviders: OAuthProviders{{Name: "x", TokenURL: "http://idp.example.com/token"}}}, "token_url must be https"},
-		{"http authorize_url", &App{PublicURL: "https://k.example.com", OAuthProviders: OAuthProviders{{Name: "x", TokenURL: good.TokenURL, AuthorizeURL: "http://10.0.0.1/auth"}}}, "authorize_url must be https"},
-		{"twice", &App{PublicURL: "https://k.example.com", OAuthProviders: OAuthProviders{good, good}}, "defined twice"},
-		{"bad name", &App{PublicURL: "https://k.example.com", OAuthProviders: OAuthProviders{{Name: "Bad", TokenURL: good.TokenURL}}}, "oauth_provider name"},
+		{"no public_url", &App{OAuthProviders: oauth.Providers{good}}, "public_url"},
+		{"http token_url", &App{PublicURL: "https://k.example.com", OAuthProviders: oauth.Providers{{Name: "x", TokenURL: "http://idp.example.com/token"}}}, "token_url must be https"},
+		{"http authorize_url", &App{PublicURL: "https://k.example.com", OAuthProviders: oauth.Providers{{Name: "x", TokenURL: good.TokenURL, AuthorizeURL: "http://10.0.0.1/auth"}}}, "authorize_url must be https"},
+		{"twice", &App{PublicURL: "https://k.example.com", OAuthProviders: oauth.Providers{good, good}}, "defined twice"},
+		{"bad name", &App{PublicURL: "https://k.example.com", OAuthProviders: oauth.Providers{{Name: "Bad", TokenURL: good.TokenURL}}}, "oauth_provider name"},
 		{"negative", &App{OAuthRefreshBefore: caddy.Duration(-time.Second)}, "negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -95,24 +97,5 @@ func TestOAuthValidateApp(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
 		})
-	}
-}
-
-func TestOAuthProvidersJSON(t *testing.T) {
-	var list, byName struct {
-		P OAuthProviders `json:"oauth_providers"`
-	}
-	if err := json.Unmarshal([]byte(`{"oauth_providers":[{"name":"a","token_url":"https://x/t"}]}`), &list); err != nil || list.P[0].Name != "a" {
-		t.Fatalf("list: %v %+v", err, list)
-	}
-	if err := json.Unmarshal([]byte(`{"oauth_providers":{"b":{"token_url":"https://x/t"},"a":{"token_url":"https://y/t"}}}`), &byName); err != nil ||
-		len(byName.P) != 2 || byName.P[0].Name != "a" || byName.P[1].Name != "b" {
-		t.Fatalf("map: %v %+v", err, byName)
-	}
-	if err := json.Unmarshal([]byte(`{"oauth_providers":{"b":{"name":"c"}}}`), &byName); err == nil {
-		t.Fatal("a mismatched inner name was accepted")
-	}
-	if err := json.Unmarshal([]byte(`{"oauth_providers":"google"}`), &byName); err == nil {
-		t.Fatal("a string was accepted")
 	}
 }

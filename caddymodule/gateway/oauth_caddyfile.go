@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/keygate/keygate/oauth"
 )
 
 // parseOAuthProvider reads, at the oauth_provider token:
@@ -17,9 +19,9 @@ import (
 //		extra_authorize_params k=v [k=v ...]
 //	}
 //
-// The URLs are checked by OAuthProvider.Validate when the app is validated.
-func parseOAuthProvider(d *caddyfile.Dispenser) (OAuthProvider, error) {
-	var p OAuthProvider
+// The URLs are checked by oauth.Provider.Validate when the app is validated.
+func parseOAuthProvider(d *caddyfile.Dispenser) (oauth.Provider, error) {
+	var p oauth.Provider
 	if !d.NextArg() {
 		return p, d.Err("oauth_provider: want 'oauth_provider NAME { ... }'")
 	}

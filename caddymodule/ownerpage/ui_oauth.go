@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/keygate/keygate/caddymodule/gateway"
+	"github.com/keygate/keygate/oauth"
 	"github.com/keygate/keygate/store"
 )
 
@@ -49,7 +49,7 @@ func (h *Page) connectOAuth(w http.ResponseWriter, r *http.Request, o *owner) {
 }
 
 func (h *Page) friendlyOAuth(err error) (int, string) {
-	if errors.Is(err, gateway.ErrOAuthConfig) {
+	if errors.Is(err, oauth.ErrConfig) {
 		return http.StatusBadRequest, "This key cannot be connected yet: the package's OAuth client is not fully set up. Ask the platform's operator."
 	}
 	return h.friendly(err)

@@ -1,4 +1,4 @@
-package gateway
+package oauth
 
 import (
 	"fmt"
@@ -11,9 +11,9 @@ import (
 	"github.com/keygate/keygate/store"
 )
 
-// OAuthProvider is one entry of the operator's provider registry
+// Provider is one entry of the operator's provider registry
 // (`oauth_provider NAME { ... }` in the keygate global options).
-type OAuthProvider struct {
+type Provider struct {
 	Name         string `json:"name"`
 	AuthorizeURL string `json:"authorize_url,omitempty"` // needed for authorization_code keys only
 	TokenURL     string `json:"token_url"`
@@ -26,22 +26,22 @@ type OAuthProvider struct {
 	ExtraAuthorizeParams map[string]string `json:"extra_authorize_params,omitempty"`
 }
 
-// oauthReservedParams are set by keygate itself on the authorize URL.
-var oauthReservedParams = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "code_challenge", "code_challenge_method"}
+// reservedParams are set by keygate itself on the authorize URL.
+var reservedParams = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "code_challenge", "code_challenge_method"}
 
 // Validate checks the provider; errors name the field.
-func (p *OAuthProvider) Validate() error {
+func (p *Provider) Validate() error {
 	field := func(f string) string { return fmt.Sprintf("oauth_provider %s: %s", p.Name, f) }
 	if err := store.ValidateOAuthProviderName(p.Name); err != nil {
 		return fmt.Errorf("oauth_provider name: %w", err)
 	}
-	if err := oauthCheckEndpoint(field("token_url"), p.TokenURL, true); err != nil {
+	if err := checkEndpoint(field("token_url"), p.TokenURL, true); err != nil {
 		return err
 	}
-	if err := oauthCheckEndpoint(field("authorize_url"), p.AuthorizeURL, false); err != nil {
+	if err := checkEndpoint(field("authorize_url"), p.AuthorizeURL, false); err != nil {
 		return err
 	}
-	if err := oauthCheckEndpoint(field("revoke_url"), p.RevokeURL, false); err != nil {
+	if err := checkEndpoint(field("revoke_url"), p.RevokeURL, false); err != nil {
 		return err
 	}
 	switch p.AuthStyle {
@@ -50,7 +50,7 @@ func (p *OAuthProvider) Validate() error {
 		return fmt.Errorf("%s must be header or params", field("auth_style"))
 	}
 	for k := range p.ExtraAuthorizeParams {
-		for _, r := range oauthReservedParams {
+		for _, r := range reservedParams {
 			if strings.EqualFold(k, r) {
 				return fmt.Errorf("%s: %s is set by keygate", field("extra_authorize_params"), r)
 			}
@@ -62,18 +62,18 @@ func (p *OAuthProvider) Validate() error {
 	return nil
 }
 
-func (p *OAuthProvider) pkce() bool { return p.PKCE == nil || *p.PKCE }
+func (p *Provider) pkce() bool { return p.PKCE == nil || *p.PKCE }
 
-func (p *OAuthProvider) authStyle() oauth2.AuthStyle {
+func (p *Provider) authStyle() oauth2.AuthStyle {
 	if p.AuthStyle == "params" {
 		return oauth2.AuthStyleInParams
 	}
 	return oauth2.AuthStyleInHeader
 }
 
-// oauthCheckEndpoint wants an absolute https URL without userinfo or
+// checkEndpoint wants an absolute https URL without userinfo or
 // fragment; plain http only to a loopback host (a local stand-in).
-func oauthCheckEndpoint(field, raw string, required bool) error {
+func checkEndpoint(field, raw string, required bool) error {
 	if raw == "" {
 		if required {
 			return fmt.Errorf("%s is required", field)
@@ -90,13 +90,13 @@ func oauthCheckEndpoint(field, raw string, required bool) error {
 		return fmt.Errorf("%s must not have a fragment", field)
 	case u.Scheme == "https":
 		return nil
-	case u.Scheme == "http" && oauthLoopback(u.Hostname()):
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
 		return nil
 	}
 	return fmt.Errorf("%s must be https (http only to 127.0.0.0/8, ::1 or localhost)", field)
 }
 
-func oauthLoopback(host string) bool {
+func isLoopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}

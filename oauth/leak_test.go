@@ -1,4 +1,4 @@
-package gateway
+package oauth
 
 import (
 	"context"
@@ -7,14 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keygate/keygate/caddymodule/gateway/oauthtest"
+	"github.com/keygate/keygate/oauthtest"
 )
 
-// TestOAuthNothingLeaks drives every path that returns an error or audits,
+// TestNothingLeaks drives every path that returns an error or audits,
 // then checks that no code, state, verifier, token or client secret shows
 // up in any error or audit argument.
-func TestOAuthNothingLeaks(t *testing.T) {
-	h := newOAuthHarness(t)
+func TestNothingLeaks(t *testing.T) {
+	h := newHarness(t)
 	ctx := context.Background()
 	var errs []error
 	keep := func(_ any, err error) {
@@ -22,7 +22,7 @@ func TestOAuthNothingLeaks(t *testing.T) {
 			errs = append(errs, err)
 		}
 	}
-	access := func() { keep(h.m.AccessToken(ctx, h.kc, oauthTestPkg, oauthTestKey)) }
+	access := func() { keep(h.m.AccessToken(ctx, h.kc, testPkg, testKey)) }
 
 	q := h.begin(h.kc)
 	keep(h.finish(q))
@@ -52,9 +52,9 @@ func TestOAuthNothingLeaks(t *testing.T) {
 	}
 	h.connect()
 	h.srv.SetFail(oauthtest.Down)
-	keep(nil, h.m.Disconnect(ctx, h.kc, oauthTestPkg, oauthTestKey))
-	keep(nil, h.m.Disconnect(ctx, h.kc, oauthTestPkg, oauthTestKey))
-	keep(h.m.AppAccessToken(ctx, oauthTestPkg, oauthTestApp))
+	keep(nil, h.m.Disconnect(ctx, h.kc, testPkg, testKey))
+	keep(nil, h.m.Disconnect(ctx, h.kc, testPkg, testKey))
+	keep(h.m.AppAccessToken(ctx, testPkg, testApp))
 	h.srv.SetFail(oauthtest.OK)
 	access()
 

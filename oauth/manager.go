@@ -1,4 +1,8 @@
-package gateway
+// Package oauth connects OAuth keys (authorization code with PKCE, and
+// client credentials for app keys), keeps their tokens fresh and hands the
+// current access token to egress. It knows the store and x/oauth2, never
+// Caddy: the keygate app builds a Manager from its config.
+package oauth
 
 import (
 	"context"
@@ -18,81 +22,82 @@ import (
 	"github.com/keygate/keygate/store"
 )
 
-// OAuthCallbackPath is where providers send the owner back, on the
+// CallbackPath is where providers send the owner back, on the
 // keygate_api site.
-const OAuthCallbackPath = "/oauth/callback"
+const CallbackPath = "/oauth/callback"
 
 const (
-	defaultOAuthRefreshBefore = 60 * time.Second
-	defaultOAuthCallTimeout   = 10 * time.Second
-	oauthLeaseTTL             = 30 * time.Second // above any call timeout: a dead holder frees it soon
-	oauthWaitForOther         = 2 * time.Second  // how long a request waits for another node's refresh
-	oauthPollEvery            = 25 * time.Millisecond
-	oauthBackoffFirst         = time.Second
-	oauthBackoffMax           = 30 * time.Second
-	maxOAuthCallbackParam     = 4096
+	defaultRefreshBefore = 60 * time.Second
+	defaultCallTimeout   = 10 * time.Second
+	leaseTTL             = 30 * time.Second // above any call timeout: a dead holder frees it soon
+	defaultWaitForOther  = 2 * time.Second  // how long a request waits for another node's refresh
+	defaultPollEvery     = 25 * time.Millisecond
+	backoffFirst         = time.Second
+	backoffMax           = 30 * time.Second
+	maxCallbackParam     = 4096
 )
 
 // Audit events the manager reports.
 const (
-	OAuthEventConnect    = "oauth.connect"
-	OAuthEventCallback   = "oauth.callback"
-	OAuthEventRefresh    = "oauth.refresh"
-	OAuthEventDisconnect = "oauth.disconnect"
+	EventConnect    = "oauth.connect"
+	EventCallback   = "oauth.callback"
+	EventRefresh    = "oauth.refresh"
+	EventDisconnect = "oauth.disconnect"
 )
 
-// OAuthAuditFunc receives one OAuth event. keychain is empty for app keys;
+// AuditFunc receives one OAuth event. keychain is empty for app keys;
 // outcome is a short word ("ok", "denied", "bad_state", "unavailable",
 // "bad_response", "rejected", "reconnect_required", "revoked",
 // "revoke_failed", ...), never a value.
-type OAuthAuditFunc func(event, keychain, pkg, key, outcome string)
+type AuditFunc func(event, keychain, pkg, key, outcome string)
 
-// OAuthManagerConfig configures NewOAuthManager.
-type OAuthManagerConfig struct {
+// Config configures NewManager.
+type Config struct {
 	Store     *store.Store
-	Providers []OAuthProvider
+	Providers []Provider
 	// PublicURL is keygate_api's public origin; redirect_uri is
-	// PublicURL + OAuthCallbackPath.
+	// PublicURL + CallbackPath.
 	PublicURL string
-	// Client calls the providers; nil: one with a 10s timeout. Calls are
-	// also bounded by its Timeout (or 10s when it has none).
+	// Client calls the providers; nil: one with a 10s timeout that uses no
+	// proxy and follows no redirect. Calls are also bounded by its Timeout
+	// (or 10s when it has none).
 	Client *http.Client
 	// RefreshBefore: a token expiring within it is refreshed first; 0 = 60s.
 	RefreshBefore time.Duration
 	Now           func() time.Time
-	Audit         OAuthAuditFunc
+	Audit         AuditFunc
 }
 
-// OAuthManager connects OAuth keys, keeps their tokens fresh and hands the
+// Manager connects OAuth keys, keeps their tokens fresh and hands the
 // current access token to egress. Refreshes are coalesced per key within
 // the process and leased in the store across nodes.
-type OAuthManager struct {
+type Manager struct {
 	st            *store.Store
-	providers     map[string]*OAuthProvider
+	providers     map[string]*Provider
 	redirectURI   string
 	client        *http.Client
 	callTimeout   time.Duration
 	refreshBefore time.Duration
 	now           func() time.Time
-	audit         OAuthAuditFunc
+	audit         AuditFunc
 	holder        string // this manager's lease holder id
 	pollEvery     time.Duration
 	waitForOther  time.Duration
 
-	flights oauthFlights
+	flights flightGroup
 	mu      sync.Mutex
-	keys    map[string]*oauthKeyHealth
+	keys    map[string]*keyHealth
 }
 
-// oauthKeyHealth is what one node remembers about a key's provider calls.
-type oauthKeyHealth struct {
+// keyHealth is what one node remembers about a key's provider calls.
+type keyHealth struct {
 	failures    int
 	retryAt     time.Time
 	deadVersion uint64 // stored version whose refresh token the provider refused
 }
 
-// NewOAuthManager validates the providers and the public URL.
-func NewOAuthManager(cfg OAuthManagerConfig) (*OAuthManager, error) {
+// NewManager validates the providers and the public URL.
+func NewManager(cfg Config) (*Manager, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("oauth: a store is required")
 	}
@@ -103,38 +108,35 @@ func NewOAuthManager(cfg OAuthManagerConfig) (*OAuthManager, error) {
 	if cfg.RefreshBefore < 0 {
 		return nil, errors.New("oauth: oauth_refresh_before must not be negative")
 	}
-	m := &OAuthManager{
+	m := &Manager{
 		st:            cfg.Store,
-		providers:     make(map[string]*OAuthProvider, len(cfg.Providers)),
-		redirectURI:   strings.TrimRight(cfg.PublicURL, "/") + OAuthCallbackPath,
+		providers:     make(map[string]*Provider, len(cfg.Providers)),
+		redirectURI:   strings.TrimRight(cfg.PublicURL, "/") + CallbackPath,
 		client:        cfg.Client,
 		refreshBefore: cfg.RefreshBefore,
 		now:           cfg.Now,
 		audit:         cfg.Audit,
-		holder:        "node-" + oauthRandom(12),
-		pollEvery:     oauthPollEvery,
-		waitForOther:  oauthWaitForOther,
-		keys:          map[string]*oauthKeyHealth{},
+		holder:        "node-" + randomString(12),
+		pollEvery:     defaultPollEvery,
+		waitForOther:  defaultWaitForOther,
+		keys:          map[string]*keyHealth{},
+	}
+	if err := Providers(cfg.Providers).Validate(); err != nil {
+		return nil, err
 	}
 	for i := range cfg.Providers {
 		p := cfg.Providers[i]
-		if err := p.Validate(); err != nil {
-			return nil, err
-		}
-		if _, dup := m.providers[p.Name]; dup {
-			return nil, fmt.Errorf("oauth_provider %s is defined twice", p.Name)
-		}
 		m.providers[p.Name] = &p
 	}
 	if m.client == nil {
-		m.client = &http.Client{Timeout: defaultOAuthCallTimeout}
+		m.client = newClient()
 	}
 	m.callTimeout = m.client.Timeout
 	if m.callTimeout <= 0 {
-		m.callTimeout = defaultOAuthCallTimeout
+		m.callTimeout = defaultCallTimeout
 	}
 	if m.refreshBefore == 0 {
-		m.refreshBefore = defaultOAuthRefreshBefore
+		m.refreshBefore = defaultRefreshBefore
 	}
 	if m.now == nil {
 		m.now = time.Now
@@ -146,11 +148,11 @@ func NewOAuthManager(cfg OAuthManagerConfig) (*OAuthManager, error) {
 }
 
 // RedirectURI is the redirect_uri sent to providers.
-func (m *OAuthManager) RedirectURI() string { return m.redirectURI }
+func (m *Manager) RedirectURI() string { return m.redirectURI }
 
 // CheckProviders reports the first OAuth key of man whose provider is not
 // configured, as a validation error naming the field.
-func (m *OAuthManager) CheckProviders(man *store.Manifest) error {
+func (m *Manager) CheckProviders(man *store.Manifest) error {
 	for _, list := range []struct {
 		field string
 		keys  []store.KeySpec
@@ -168,18 +170,18 @@ func (m *OAuthManager) CheckProviders(man *store.Manifest) error {
 	return nil
 }
 
-// oauthTarget is everything needed to talk to the provider for one key.
-type oauthTarget struct {
+// target is everything needed to talk to the provider for one key.
+type target struct {
 	spec         store.OAuthSpec
 	hosts        []string
-	provider     *OAuthProvider
+	provider     *Provider
 	clientID     string
 	clientSecret string
 }
 
 // resolve reads the key's oauth spec, its provider and the package's
 // client credentials. app selects app_keys.
-func (m *OAuthManager) resolve(pkg, key string, app bool) (*oauthTarget, error) {
+func (m *Manager) resolve(pkg, key string, app bool) (*target, error) {
 	man, err := m.st.GetPackage(pkg)
 	if err != nil {
 		return nil, err
@@ -189,20 +191,20 @@ func (m *OAuthManager) resolve(pkg, key string, app bool) (*oauthTarget, error) 
 		spec, ok = man.AppKey(key)
 	}
 	if !ok {
-		return nil, fmt.Errorf("%w: package %s declares no key %s", ErrOAuthConfig, pkg, key)
+		return nil, fmt.Errorf("%w: package %s declares no key %s", ErrConfig, pkg, key)
 	}
 	wantGrant := store.GrantAuthorizationCode
 	if app {
 		wantGrant = store.GrantClientCredentials
 	}
 	if spec.OAuth == nil || spec.OAuth.Grant != wantGrant {
-		return nil, fmt.Errorf("%w: key %s of package %s is not an oauth %s key", ErrOAuthConfig, key, pkg, wantGrant)
+		return nil, fmt.Errorf("%w: key %s of package %s is not an oauth %s key", ErrConfig, key, pkg, wantGrant)
 	}
 	p, ok := m.providers[spec.OAuth.Provider]
 	if !ok {
-		return nil, fmt.Errorf("%w: oauth_provider %s (key %s of package %s) is not configured", ErrOAuthConfig, spec.OAuth.Provider, key, pkg)
+		return nil, fmt.Errorf("%w: oauth_provider %s (key %s of package %s) is not configured", ErrConfig, spec.OAuth.Provider, key, pkg)
 	}
-	t := &oauthTarget{spec: *spec.OAuth, hosts: spec.Hosts, provider: p}
+	t := &target{spec: *spec.OAuth, hosts: spec.Hosts, provider: p}
 	for _, c := range []struct {
 		name string
 		dst  *string
@@ -212,7 +214,7 @@ func (m *OAuthManager) resolve(pkg, key string, app bool) (*oauthTarget, error) 
 			return nil
 		})
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, fmt.Errorf("%w: package %s has no value for app key %s", ErrOAuthConfig, pkg, c.name)
+			return nil, fmt.Errorf("%w: package %s has no value for app key %s", ErrConfig, pkg, c.name)
 		}
 		if err != nil {
 			return nil, err
@@ -221,7 +223,7 @@ func (m *OAuthManager) resolve(pkg, key string, app bool) (*oauthTarget, error) 
 	return t, nil
 }
 
-func (t *oauthTarget) config(redirectURI string) *oauth2.Config {
+func (t *target) config(redirectURI string) *oauth2.Config {
 	return &oauth2.Config{
 		ClientID:     t.clientID,
 		ClientSecret: t.clientSecret,
@@ -233,14 +235,14 @@ func (t *oauthTarget) config(redirectURI string) *oauth2.Config {
 
 // callContext detaches a provider call from the request that started it
 // (waiters share its result) and bounds it.
-func (m *OAuthManager) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+func (m *Manager) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.callTimeout)
 	return context.WithValue(ctx, oauth2.HTTPClient, m.client), cancel
 }
 
 // Connect starts connecting the keychain's key: it records a single-use
 // state and returns the provider's authorize URL to send the owner to.
-func (m *OAuthManager) Connect(kc, pkg, key string) (string, error) {
+func (m *Manager) Connect(kc, pkg, key string) (string, error) {
 	if _, err := m.st.GetKeychain(kc); err != nil {
 		return "", err
 	}
@@ -249,9 +251,9 @@ func (m *OAuthManager) Connect(kc, pkg, key string) (string, error) {
 		return "", err
 	}
 	if t.provider.AuthorizeURL == "" {
-		return "", fmt.Errorf("%w: oauth_provider %s has no authorize_url", ErrOAuthConfig, t.provider.Name)
+		return "", fmt.Errorf("%w: oauth_provider %s has no authorize_url", ErrConfig, t.provider.Name)
 	}
-	st := store.OAuthState{State: oauthRandom(32), Keychain: kc, Package: pkg, Key: key, RedirectURI: m.redirectURI}
+	st := store.OAuthState{State: randomString(32), Keychain: kc, Package: pkg, Key: key, RedirectURI: m.redirectURI}
 	var opts []oauth2.AuthCodeOption
 	if t.provider.pkce() {
 		st.Verifier = oauth2.GenerateVerifier()
@@ -268,12 +270,12 @@ func (m *OAuthManager) Connect(kc, pkg, key string) (string, error) {
 	if err := m.st.PutOAuthState(st); err != nil {
 		return "", err
 	}
-	m.audit(OAuthEventConnect, kc, pkg, key, "started")
+	m.audit(EventConnect, kc, pkg, key, "started")
 	return t.config(st.RedirectURI).AuthCodeURL(st.State, opts...), nil
 }
 
-// OAuthCallbackResult says which key a callback connected.
-type OAuthCallbackResult struct {
+// CallbackResult says which key a callback connected.
+type CallbackResult struct {
 	Keychain, Package, Key string
 	ExpiresAt              time.Time // zero: the provider gave no expiry
 	Scopes                 []string
@@ -283,32 +285,32 @@ type OAuthCallbackResult struct {
 // code and seals the token as the keychain's secret, allowed only to the
 // manifest key's hosts. errParam is the callback's "error" parameter.
 // Nothing is stored unless every step succeeds.
-func (m *OAuthManager) Callback(ctx context.Context, code, state, errParam string) (OAuthCallbackResult, error) {
-	if state == "" || len(state) > maxOAuthCallbackParam {
-		m.audit(OAuthEventCallback, "", "", "", "bad_state")
-		return OAuthCallbackResult{}, fmt.Errorf("%w: missing or oversized state", ErrOAuthState)
+func (m *Manager) Callback(ctx context.Context, code, state, errParam string) (CallbackResult, error) {
+	if state == "" || len(state) > maxCallbackParam {
+		m.audit(EventCallback, "", "", "", "bad_state")
+		return CallbackResult{}, fmt.Errorf("%w: missing or oversized state", ErrState)
 	}
 	st, err := m.st.TakeOAuthState(state, m.now())
 	if err != nil {
-		m.audit(OAuthEventCallback, "", "", "", "bad_state")
+		m.audit(EventCallback, "", "", "", "bad_state")
 		if errors.Is(err, store.ErrOAuthState) {
-			return OAuthCallbackResult{}, fmt.Errorf("%w: %w", ErrOAuthState, err)
+			return CallbackResult{}, fmt.Errorf("%w: %w", ErrState, err)
 		}
-		return OAuthCallbackResult{}, err
+		return CallbackResult{}, err
 	}
-	res := OAuthCallbackResult{Keychain: st.Keychain, Package: st.Package, Key: st.Key}
-	fail := func(outcome string, err error) (OAuthCallbackResult, error) {
-		m.audit(OAuthEventCallback, st.Keychain, st.Package, st.Key, outcome)
-		return OAuthCallbackResult{}, err
+	res := CallbackResult{Keychain: st.Keychain, Package: st.Package, Key: st.Key}
+	fail := func(outcome string, err error) (CallbackResult, error) {
+		m.audit(EventCallback, st.Keychain, st.Package, st.Key, outcome)
+		return CallbackResult{}, err
 	}
 	if errParam != "" {
 		if errParam == "access_denied" {
-			return fail("denied", fmt.Errorf("%w: the owner declined at the provider", ErrOAuthDenied))
+			return fail("denied", fmt.Errorf("%w: the owner declined at the provider", ErrDenied))
 		}
-		return fail("provider_error", fmt.Errorf("%w: the provider answered %s", ErrOAuthDenied, oauthSafeCode(errParam)))
+		return fail("provider_error", fmt.Errorf("%w: the provider answered %s", ErrDenied, safeCode(errParam)))
 	}
-	if code == "" || len(code) > maxOAuthCallbackParam {
-		return fail("bad_request", fmt.Errorf("%w: missing or oversized code", ErrOAuthBadCallback))
+	if code == "" || len(code) > maxCallbackParam {
+		return fail("bad_request", fmt.Errorf("%w: missing or oversized code", ErrBadCallback))
 	}
 	t, err := m.resolve(st.Package, st.Key, false)
 	if err != nil {
@@ -323,20 +325,20 @@ func (m *OAuthManager) Callback(ctx context.Context, code, state, errParam strin
 	now := m.now()
 	tok, err := t.config(st.RedirectURI).Exchange(callCtx, code, opts...)
 	if err != nil {
-		outcome := oauthClassify(err)
+		outcome := classify(err)
 		if outcome == "unavailable" {
-			return fail(outcome, fmt.Errorf("%w: the token endpoint of %s did not answer in time or failed", ErrOAuthUnavailable, t.provider.Name))
+			return fail(outcome, fmt.Errorf("%w: the token endpoint of %s did not answer in time or failed", ErrUnavailable, t.provider.Name))
 		}
-		return fail(outcome, fmt.Errorf("%w: %s answered the code exchange with %s", ErrOAuthExchange, t.provider.Name, oauthDescribe(outcome)))
+		return fail(outcome, fmt.Errorf("%w: %s answered the code exchange with %s", ErrExchange, t.provider.Name, describe(outcome)))
 	}
-	stored := oauthStoredToken(tok, now, t.spec.Scopes)
+	stored := storedToken(tok, now, t.spec.Scopes)
 	stored.ConnectedAt = now
 	meta, err := m.st.PutOAuthToken(st.Keychain, st.Key, stored, t.hosts, 0)
 	if err != nil {
 		return fail("store_error", err)
 	}
-	m.forget(oauthUserRef(st.Keychain, st.Package, st.Key))
-	m.audit(OAuthEventCallback, st.Keychain, st.Package, st.Key, "ok")
+	m.forget(userRef(st.Keychain, st.Package, st.Key))
+	m.audit(EventCallback, st.Keychain, st.Package, st.Key, "ok")
 	res.ExpiresAt, res.Scopes = meta.ExpiresAt, meta.Scopes
 	return res, nil
 }
@@ -344,13 +346,13 @@ func (m *OAuthManager) Callback(ctx context.Context, code, state, errParam strin
 // Disconnect deletes the keychain's token and, when the provider has a
 // revoke_url, revokes it there too (best effort: the local delete stands
 // whatever the provider answers).
-func (m *OAuthManager) Disconnect(ctx context.Context, kc, pkg, key string) error {
+func (m *Manager) Disconnect(ctx context.Context, kc, pkg, key string) error {
 	tok, _, openErr := m.st.GetOAuthToken(kc, key)
 	if err := m.st.DeleteSecret(kc, key); err != nil {
-		m.audit(OAuthEventDisconnect, kc, pkg, key, "not_found")
+		m.audit(EventDisconnect, kc, pkg, key, "not_found")
 		return err
 	}
-	m.forget(oauthUserRef(kc, pkg, key))
+	m.forget(userRef(kc, pkg, key))
 	outcome := "ok"
 	if openErr == nil {
 		if t, err := m.resolve(pkg, key, false); err == nil && t.provider.RevokeURL != "" {
@@ -360,13 +362,13 @@ func (m *OAuthManager) Disconnect(ctx context.Context, kc, pkg, key string) erro
 			}
 		}
 	}
-	m.audit(OAuthEventDisconnect, kc, pkg, key, outcome)
+	m.audit(EventDisconnect, kc, pkg, key, outcome)
 	return nil
 }
 
 // revoke posts the refresh token (which takes its access tokens with it
 // at most providers) or else the access token, per RFC 7009.
-func (m *OAuthManager) revoke(ctx context.Context, t *oauthTarget, tok store.OAuthToken) error {
+func (m *Manager) revoke(ctx context.Context, t *target, tok store.OAuthToken) error {
 	form := url.Values{"token": {tok.AccessToken}, "token_type_hint": {"access_token"}}
 	if tok.RefreshToken != "" {
 		form = url.Values{"token": {tok.RefreshToken}, "token_type_hint": {"refresh_token"}}
@@ -396,9 +398,9 @@ func (m *OAuthManager) revoke(ctx context.Context, t *oauthTarget, tok store.OAu
 	return nil
 }
 
-// oauthSafeCode echoes a provider error code only when it looks like one
+// safeCode echoes a provider error code only when it looks like one
 // (RFC 6749 codes are short lowercase words).
-func oauthSafeCode(code string) string {
+func safeCode(code string) string {
 	if len(code) > 40 {
 		return "an error"
 	}
@@ -410,7 +412,7 @@ func oauthSafeCode(code string) string {
 	return code
 }
 
-func oauthRandom(n int) string {
+func randomString(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)

@@ -1,4 +1,4 @@
-package gateway
+package oauth
 
 import (
 	"context"
@@ -20,19 +20,19 @@ import (
 // revokes it anyway is only noticed when the owner reconnects (refreshing
 // on an upstream 401 is out of scope).
 
-// oauthRef names one OAuth key: a keychain's (user) or a package's (app).
-type oauthRef struct {
+// keyRef names one OAuth key: a keychain's (user) or a package's (app).
+type keyRef struct {
 	kc, pkg, key string // kc "" = app key
 }
 
-func oauthUserRef(kc, pkg, key string) oauthRef { return oauthRef{kc: kc, pkg: pkg, key: key} }
-func oauthAppRef(pkg, key string) oauthRef      { return oauthRef{pkg: pkg, key: key} }
+func userRef(kc, pkg, key string) keyRef { return keyRef{kc: kc, pkg: pkg, key: key} }
+func appRef(pkg, key string) keyRef      { return keyRef{pkg: pkg, key: key} }
 
-func (r oauthRef) app() bool { return r.kc == "" }
+func (r keyRef) app() bool { return r.kc == "" }
 
 // id is unique per key: package names hold one "/", keychain ids and key
 // names none.
-func (r oauthRef) id() string {
+func (r keyRef) id() string {
 	if r.app() {
 		return "oauth/app/" + r.pkg + "/" + r.key
 	}
@@ -41,19 +41,19 @@ func (r oauthRef) id() string {
 
 // AccessToken returns the keychain's current access token for the key,
 // refreshing it first when it expires within RefreshBefore. Errors:
-// ErrOAuthNotConnected, ErrOAuthReconnect, ErrOAuthUnavailable,
-// ErrOAuthConfig (or a store error).
-func (m *OAuthManager) AccessToken(ctx context.Context, kc, pkg, key string) (string, error) {
-	return m.accessToken(ctx, oauthUserRef(kc, pkg, key))
+// ErrNotConnected, ErrReconnect, ErrUnavailable,
+// ErrConfig (or a store error).
+func (m *Manager) AccessToken(ctx context.Context, kc, pkg, key string) (string, error) {
+	return m.accessToken(ctx, userRef(kc, pkg, key))
 }
 
 // AppAccessToken returns the package's client_credentials token for the
 // app key, fetching a new one when it expires within RefreshBefore.
-func (m *OAuthManager) AppAccessToken(ctx context.Context, pkg, key string) (string, error) {
-	return m.accessToken(ctx, oauthAppRef(pkg, key))
+func (m *Manager) AppAccessToken(ctx context.Context, pkg, key string) (string, error) {
+	return m.accessToken(ctx, appRef(pkg, key))
 }
 
-func (m *OAuthManager) accessToken(ctx context.Context, ref oauthRef) (string, error) {
+func (m *Manager) accessToken(ctx context.Context, ref keyRef) (string, error) {
 	tok, _, found, err := m.load(ref)
 	if err != nil {
 		return "", err
@@ -65,7 +65,7 @@ func (m *OAuthManager) accessToken(ctx context.Context, ref oauthRef) (string, e
 }
 
 // load reads the stored token; found is false when there is none yet.
-func (m *OAuthManager) load(ref oauthRef) (store.OAuthToken, store.SecretMeta, bool, error) {
+func (m *Manager) load(ref keyRef) (store.OAuthToken, store.SecretMeta, bool, error) {
 	var (
 		tok  store.OAuthToken
 		meta store.SecretMeta
@@ -83,27 +83,27 @@ func (m *OAuthManager) load(ref oauthRef) (store.OAuthToken, store.SecretMeta, b
 		if ref.app() {
 			return tok, meta, false, nil // fetched on first use
 		}
-		return tok, meta, false, fmt.Errorf("%w: keychain %s has no token for %s", ErrOAuthNotConnected, ref.kc, ref.key)
+		return tok, meta, false, fmt.Errorf("%w: keychain %s has no token for %s", ErrNotConnected, ref.kc, ref.key)
 	case errors.Is(err, store.ErrNotOAuthToken):
-		return tok, meta, false, fmt.Errorf("%w: %s holds a value set by hand, not an oauth token", ErrOAuthNotConnected, ref.key)
+		return tok, meta, false, fmt.Errorf("%w: %s holds a value set by hand, not an oauth token", ErrNotConnected, ref.key)
 	}
 	return tok, meta, false, err
 }
 
 // fresh: usable without refreshing first.
-func (m *OAuthManager) fresh(t store.OAuthToken, now time.Time) bool {
+func (m *Manager) fresh(t store.OAuthToken, now time.Time) bool {
 	return t.Expiry.IsZero() || now.Add(m.refreshBefore).Before(t.Expiry)
 }
 
-// valid: not expired yet, so still worth using when a refresh fails.
-func oauthValid(t store.OAuthToken, found bool, now time.Time) bool {
+// stillValid: not expired yet, so still worth using when a refresh fails.
+func stillValid(t store.OAuthToken, found bool, now time.Time) bool {
 	return found && (t.Expiry.IsZero() || now.Before(t.Expiry))
 }
 
 // refresh runs once per key per process at a time (see accessToken). It
 // takes the store lease so that one node calls the provider; the others
 // wait, bounded, for the token it writes.
-func (m *OAuthManager) refresh(ctx context.Context, ref oauthRef) (string, error) {
+func (m *Manager) refresh(ctx context.Context, ref keyRef) (string, error) {
 	deadline := time.Now().Add(m.waitForOther)
 	tok, meta, found, err := m.load(ref)
 	if err != nil {
@@ -115,11 +115,11 @@ func (m *OAuthManager) refresh(ctx context.Context, ref oauthRef) (string, error
 			return tok.AccessToken, nil // refreshed meanwhile, here or on another node
 		}
 		if h := m.health(ref); found && h.deadVersion == meta.Version && !ref.app() {
-			return "", fmt.Errorf("%w: the provider refused the refresh token for %s", ErrOAuthReconnect, ref.key)
+			return "", fmt.Errorf("%w: the provider refused the refresh token for %s", ErrReconnect, ref.key)
 		} else if m.now().Before(h.retryAt) {
 			return m.fallback(ref, tok, found, "backing off after a failed refresh")
 		}
-		got, err := m.st.AcquireOAuthLease(ref.id(), m.holder, oauthLeaseTTL, ref.kc, ref.pkg, ref.key)
+		got, err := m.st.AcquireOAuthLease(ref.id(), m.holder, leaseTTL, ref.kc, ref.pkg, ref.key)
 		if err != nil {
 			return "", err
 		}
@@ -141,17 +141,17 @@ func (m *OAuthManager) refresh(ctx context.Context, ref oauthRef) (string, error
 }
 
 // fallback is the answer when the provider cannot be asked: the token
-// while it is still valid, else ErrOAuthUnavailable.
-func (m *OAuthManager) fallback(ref oauthRef, tok store.OAuthToken, found bool, why string) (string, error) {
-	if oauthValid(tok, found, m.now()) {
+// while it is still valid, else ErrUnavailable.
+func (m *Manager) fallback(ref keyRef, tok store.OAuthToken, found bool, why string) (string, error) {
+	if stillValid(tok, found, m.now()) {
 		return tok.AccessToken, nil
 	}
-	return "", fmt.Errorf("%w: %s for %s", ErrOAuthUnavailable, why, ref.key)
+	return "", fmt.Errorf("%w: %s for %s", ErrUnavailable, why, ref.key)
 }
 
 // lead holds the lease: re-read (a holder before us may just have written),
 // call the provider, store the result.
-func (m *OAuthManager) lead(ctx context.Context, ref oauthRef) (string, error) {
+func (m *Manager) lead(ctx context.Context, ref keyRef) (string, error) {
 	defer m.st.ReleaseLease(ref.id(), m.holder)
 	tok, meta, found, err := m.load(ref)
 	if err != nil {
@@ -162,16 +162,16 @@ func (m *OAuthManager) lead(ctx context.Context, ref oauthRef) (string, error) {
 		return tok.AccessToken, nil
 	}
 	if !ref.app() && tok.RefreshToken == "" {
-		if oauthValid(tok, found, now) {
+		if stillValid(tok, found, now) {
 			return tok.AccessToken, nil
 		}
-		m.audit(OAuthEventRefresh, ref.kc, ref.pkg, ref.key, "reconnect_required")
-		return "", fmt.Errorf("%w: the token for %s expired and has no refresh token", ErrOAuthReconnect, ref.key)
+		m.audit(EventRefresh, ref.kc, ref.pkg, ref.key, "reconnect_required")
+		return "", fmt.Errorf("%w: the token for %s expired and has no refresh token", ErrReconnect, ref.key)
 	}
 	t, err := m.resolve(ref.pkg, ref.key, ref.app())
 	if err != nil {
-		m.audit(OAuthEventRefresh, ref.kc, ref.pkg, ref.key, "config_error")
-		if oauthValid(tok, found, now) {
+		m.audit(EventRefresh, ref.kc, ref.pkg, ref.key, "config_error")
+		if stillValid(tok, found, now) {
 			return tok.AccessToken, nil
 		}
 		return "", err
@@ -187,21 +187,21 @@ func (m *OAuthManager) lead(ctx context.Context, ref oauthRef) (string, error) {
 		fetched, err = t.config("").TokenSource(callCtx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
 	}
 	if err != nil {
-		outcome := oauthClassify(err)
+		outcome := classify(err)
 		if outcome == "invalid_grant" && !ref.app() {
 			m.markDead(ref, meta.Version)
-			m.audit(OAuthEventRefresh, ref.kc, ref.pkg, ref.key, "reconnect_required")
-			return "", fmt.Errorf("%w: %s refused the refresh token for %s", ErrOAuthReconnect, t.provider.Name, ref.key)
+			m.audit(EventRefresh, ref.kc, ref.pkg, ref.key, "reconnect_required")
+			return "", fmt.Errorf("%w: %s refused the refresh token for %s", ErrReconnect, t.provider.Name, ref.key)
 		}
 		delay := m.backoff(ref)
-		m.audit(OAuthEventRefresh, ref.kc, ref.pkg, ref.key, outcome)
-		return m.fallback(ref, tok, found, fmt.Sprintf("%s answered with %s (next try in %s)", t.provider.Name, oauthDescribe(outcome), delay))
+		m.audit(EventRefresh, ref.kc, ref.pkg, ref.key, outcome)
+		return m.fallback(ref, tok, found, fmt.Sprintf("%s answered with %s (next try in %s)", t.provider.Name, describe(outcome), delay))
 	}
 	scopes := tok.Scopes
 	if len(scopes) == 0 {
 		scopes = t.spec.Scopes
 	}
-	next := oauthStoredToken(fetched, now, scopes)
+	next := storedToken(fetched, now, scopes)
 	next.ConnectedAt = tok.ConnectedAt
 	if next.RefreshToken == "" {
 		next.RefreshToken = tok.RefreshToken // not rotated: keep the one we have
@@ -213,24 +213,24 @@ func (m *OAuthManager) lead(ctx context.Context, ref oauthRef) (string, error) {
 	}
 	if errors.Is(err, store.ErrConflict) {
 		// Reconnected or disconnected while we refreshed: that wins.
-		if cur, _, ok, lerr := m.load(ref); lerr == nil && ok && oauthValid(cur, ok, now) {
+		if cur, _, ok, lerr := m.load(ref); lerr == nil && ok && stillValid(cur, ok, now) {
 			return cur.AccessToken, nil
 		}
-		return "", fmt.Errorf("%w: %s changed while it was refreshed", ErrOAuthUnavailable, ref.key)
+		return "", fmt.Errorf("%w: %s changed while it was refreshed", ErrUnavailable, ref.key)
 	}
 	if err != nil {
-		m.audit(OAuthEventRefresh, ref.kc, ref.pkg, ref.key, "store_error")
+		m.audit(EventRefresh, ref.kc, ref.pkg, ref.key, "store_error")
 		return "", err
 	}
 	m.forget(ref)
-	m.audit(OAuthEventRefresh, ref.kc, ref.pkg, ref.key, "ok")
+	m.audit(EventRefresh, ref.kc, ref.pkg, ref.key, "ok")
 	return next.AccessToken, nil
 }
 
-// oauthStoredToken converts a provider's answer. Expiry is computed from
+// storedToken converts a provider's answer. Expiry is computed from
 // expires_in with our clock (x/oauth2 uses the wall clock); the granted
 // scopes are the answer's "scope" when it has a usable one, else asked.
-func oauthStoredToken(t *oauth2.Token, now time.Time, asked []string) store.OAuthToken {
+func storedToken(t *oauth2.Token, now time.Time, asked []string) store.OAuthToken {
 	out := store.OAuthToken{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, TokenType: t.TokenType, Scopes: asked}
 	secs := t.ExpiresIn
 	if secs == 0 { // clientcredentials and form-encoded answers leave ExpiresIn unset
@@ -245,14 +245,14 @@ func oauthStoredToken(t *oauth2.Token, now time.Time, asked []string) store.OAut
 		out.Expiry = now.Add(time.Duration(secs) * time.Second)
 	}
 	if granted, ok := t.Extra("scope").(string); ok && granted != "" {
-		if f := strings.Fields(granted); len(f) <= 64 && oauthScopesOK(f) {
+		if f := strings.Fields(granted); len(f) <= 64 && scopesOK(f) {
 			out.Scopes = f
 		}
 	}
 	return out
 }
 
-func oauthScopesOK(scopes []string) bool {
+func scopesOK(scopes []string) bool {
 	for _, sc := range scopes {
 		if len(sc) > 256 || strings.ContainsAny(sc, "\"\\") {
 			return false
@@ -266,9 +266,9 @@ func oauthScopesOK(scopes []string) bool {
 	return true
 }
 
-// oauthClassify turns a token-endpoint failure into an outcome word,
+// classify turns a token-endpoint failure into an outcome word,
 // never keeping the error itself (its text can quote the response body).
-func oauthClassify(err error) string {
+func classify(err error) string {
 	var re *oauth2.RetrieveError
 	var ue *url.Error
 	switch {
@@ -290,7 +290,7 @@ func oauthClassify(err error) string {
 	return "bad_response" // unparseable, or no access_token
 }
 
-func oauthDescribe(outcome string) string {
+func describe(outcome string) string {
 	switch outcome {
 	case "invalid_grant":
 		return "invalid_grant"
@@ -302,42 +302,42 @@ func oauthDescribe(outcome string) string {
 	return "a response that is not a usable token"
 }
 
-func (m *OAuthManager) health(ref oauthRef) oauthKeyHealth {
+func (m *Manager) health(ref keyRef) keyHealth {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if h := m.keys[ref.id()]; h != nil {
 		return *h
 	}
-	return oauthKeyHealth{}
+	return keyHealth{}
 }
 
 // backoff records a failed call and returns the wait before the next:
 // 1s, 2s, 4s ... capped at 30s.
-func (m *OAuthManager) backoff(ref oauthRef) time.Duration {
+func (m *Manager) backoff(ref keyRef) time.Duration {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	h := m.keys[ref.id()]
 	if h == nil {
-		h = &oauthKeyHealth{}
+		h = &keyHealth{}
 		m.keys[ref.id()] = h
 	}
-	d := oauthBackoffMax
+	d := backoffMax
 	if h.failures < 5 {
-		d = min(oauthBackoffFirst<<h.failures, oauthBackoffMax)
+		d = min(backoffFirst<<h.failures, backoffMax)
 	}
 	h.failures++
 	h.retryAt = m.now().Add(d)
 	return d
 }
 
-func (m *OAuthManager) markDead(ref oauthRef, version uint64) {
+func (m *Manager) markDead(ref keyRef, version uint64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.keys[ref.id()] = &oauthKeyHealth{deadVersion: version}
+	m.keys[ref.id()] = &keyHealth{deadVersion: version}
 }
 
 // forget clears what this node remembers of a key after a success.
-func (m *OAuthManager) forget(ref oauthRef) {
+func (m *Manager) forget(ref keyRef) {
 	m.mu.Lock()
 	delete(m.keys, ref.id())
 	m.mu.Unlock()

@@ -1,4 +1,4 @@
-package gateway
+package oauth
 
 import (
 	"context"
@@ -9,49 +9,49 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keygate/keygate/caddymodule/gateway/oauthtest"
+	"github.com/keygate/keygate/oauthtest"
 	"github.com/keygate/keygate/store"
 )
 
 const (
-	oauthTestPkg  = "@acme/mail"
-	oauthTestKey  = "GMAIL_TOKEN"
-	oauthTestApp  = "APP_TOKEN"
-	oauthTestPlan = "PLAIN_KEY"
+	testPkg   = "@acme/mail"
+	testKey   = "GMAIL_TOKEN"
+	testApp   = "APP_TOKEN"
+	testPlain = "PLAIN_KEY"
 )
 
-type oauthClock struct {
+type testClock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func (c *oauthClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *oauthClock) Add(d time.Duration) {
+func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) Add(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
 }
 
-// oauthAuditLog records every audit callback, for outcome and leak checks.
-type oauthAuditLog struct {
+// auditLog records every audit callback, for outcome and leak checks.
+type auditLog struct {
 	mu     sync.Mutex
 	events []string // "event keychain pkg key outcome"
 }
 
-func (l *oauthAuditLog) record(event, kc, pkg, key, outcome string) {
+func (l *auditLog) record(event, kc, pkg, key, outcome string) {
 	l.mu.Lock()
 	l.events = append(l.events, strings.Join([]string{event, kc, pkg, key, outcome}, " "))
 	l.mu.Unlock()
 }
 
-func (l *oauthAuditLog) all() []string {
+func (l *auditLog) all() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]string(nil), l.events...)
 }
 
 // has reports whether an event with that name and outcome was recorded.
-func (l *oauthAuditLog) has(event, outcome string) bool {
+func (l *auditLog) has(event, outcome string) bool {
 	for _, e := range l.all() {
 		if strings.HasPrefix(e, event+" ") && strings.HasSuffix(e, " "+outcome) {
 			return true
@@ -60,22 +60,22 @@ func (l *oauthAuditLog) has(event, outcome string) bool {
 	return false
 }
 
-type oauthHarness struct {
+type harness struct {
 	t     *testing.T
 	st    *store.Store
-	clock *oauthClock
+	clock *testClock
 	srv   *oauthtest.Server
-	audit *oauthAuditLog
+	audit *auditLog
 	kc    string
-	m     *OAuthManager
+	m     *Manager
 	pkce  bool
 	// states collects every state handed out, for the leak test.
 	states []string
 }
 
-func newOAuthHarness(t *testing.T) *oauthHarness {
+func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &oauthHarness{t: t, clock: &oauthClock{t: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}, audit: &oauthAuditLog{}, pkce: true}
+	h := &harness{t: t, clock: &testClock{t: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}, audit: &auditLog{}, pkce: true}
 	h.srv = oauthtest.New()
 	t.Cleanup(h.srv.Close)
 	kr, err := store.NewKeyring(store.MasterKey{ID: "k1", Key: make([]byte, 32)})
@@ -88,17 +88,17 @@ func newOAuthHarness(t *testing.T) *oauthHarness {
 	}
 	t.Cleanup(func() { h.st.Close() })
 	man := store.Manifest{
-		Name: oauthTestPkg, Version: "1.0.0", SHA256: strings.Repeat("ab", 32), Host: "mail", Upstream: "http://127.0.0.1:9",
+		Name: testPkg, Version: "1.0.0", SHA256: strings.Repeat("ab", 32), Host: "mail", Upstream: "http://127.0.0.1:9",
 		Keys: []store.KeySpec{
-			{Name: oauthTestKey, Hosts: []string{"gmail.googleapis.com"},
+			{Name: testKey, Hosts: []string{"gmail.googleapis.com"},
 				OAuth: &store.OAuthSpec{Provider: "stand", Scopes: []string{"mail.read"}, ClientID: "CLIENT_ID", ClientSecret: "CLIENT_SECRET"}},
 			{Name: "GHOST_TOKEN", OAuth: &store.OAuthSpec{Provider: "ghost", ClientID: "CLIENT_ID", ClientSecret: "CLIENT_SECRET"}},
 			{Name: "LONELY_TOKEN", OAuth: &store.OAuthSpec{Provider: "stand", ClientID: "CLIENT_ID", ClientSecret: "UNSET_SECRET"}},
-			{Name: oauthTestPlan},
+			{Name: testPlain},
 		},
 		AppKeys: []store.KeySpec{
 			{Name: "CLIENT_ID"}, {Name: "CLIENT_SECRET"}, {Name: "UNSET_SECRET"},
-			{Name: oauthTestApp, Hosts: []string{"api.example.com"},
+			{Name: testApp, Hosts: []string{"api.example.com"},
 				OAuth: &store.OAuthSpec{Provider: "stand", Grant: store.GrantClientCredentials, Scopes: []string{"app"}, ClientID: "CLIENT_ID", ClientSecret: "CLIENT_SECRET"}},
 		},
 	}
@@ -106,7 +106,7 @@ func newOAuthHarness(t *testing.T) *oauthHarness {
 		t.Fatal(err)
 	}
 	for name, v := range map[string]string{"CLIENT_ID": h.srv.ClientID, "CLIENT_SECRET": h.srv.ClientSecret} {
-		if _, err := h.st.PutAppSecret(oauthTestPkg, name, []byte(v)); err != nil {
+		if _, err := h.st.PutAppSecret(testPkg, name, []byte(v)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -119,13 +119,13 @@ func newOAuthHarness(t *testing.T) *oauthHarness {
 	return h
 }
 
-// manager builds another OAuthManager on the same store: another node.
-func (h *oauthHarness) manager() *OAuthManager {
+// manager builds another Manager on the same store: another node.
+func (h *harness) manager() *Manager {
 	h.t.Helper()
 	pkce := h.pkce
-	m, err := NewOAuthManager(OAuthManagerConfig{
+	m, err := NewManager(Config{
 		Store: h.st,
-		Providers: []OAuthProvider{{Name: "stand", AuthorizeURL: h.srv.AuthorizeURL(), TokenURL: h.srv.TokenURL(),
+		Providers: []Provider{{Name: "stand", AuthorizeURL: h.srv.AuthorizeURL(), TokenURL: h.srv.TokenURL(),
 			RevokeURL: h.srv.RevokeURL(), PKCE: &pkce, ExtraAuthorizeParams: map[string]string{"access_type": "offline"}}},
 		PublicURL: "https://keygate.example/",
 		Client:    &http.Client{Timeout: 300 * time.Millisecond},
@@ -140,9 +140,9 @@ func (h *oauthHarness) manager() *OAuthManager {
 
 // begin runs Connect and the provider's approval, returning the callback's
 // query.
-func (h *oauthHarness) begin(kc string) url.Values {
+func (h *harness) begin(kc string) url.Values {
 	h.t.Helper()
-	u, err := h.m.Connect(kc, oauthTestPkg, oauthTestKey)
+	u, err := h.m.Connect(kc, testPkg, testKey)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -155,12 +155,12 @@ func (h *oauthHarness) begin(kc string) url.Values {
 	return q
 }
 
-func (h *oauthHarness) finish(q url.Values) (OAuthCallbackResult, error) {
+func (h *harness) finish(q url.Values) (CallbackResult, error) {
 	return h.m.Callback(context.Background(), q.Get("code"), q.Get("state"), q.Get("error"))
 }
 
 // connect connects the harness keychain's key and returns the token.
-func (h *oauthHarness) connect() string {
+func (h *harness) connect() string {
 	h.t.Helper()
 	if _, err := h.finish(h.begin(h.kc)); err != nil {
 		h.t.Fatal(err)
@@ -168,27 +168,27 @@ func (h *oauthHarness) connect() string {
 	return h.token(h.m)
 }
 
-func (h *oauthHarness) token(m *OAuthManager) string {
+func (h *harness) token(m *Manager) string {
 	h.t.Helper()
-	tok, err := m.AccessToken(context.Background(), h.kc, oauthTestPkg, oauthTestKey)
+	tok, err := m.AccessToken(context.Background(), h.kc, testPkg, testKey)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	return tok
 }
 
-func (h *oauthHarness) stored() (store.OAuthToken, store.SecretMeta) {
+func (h *harness) stored() (store.OAuthToken, store.SecretMeta) {
 	h.t.Helper()
-	tok, meta, err := h.st.GetOAuthToken(h.kc, oauthTestKey)
+	tok, meta, err := h.st.GetOAuthToken(h.kc, testKey)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	return tok, meta
 }
 
-func (h *oauthHarness) hasToken(kc string) bool {
+func (h *harness) hasToken(kc string) bool {
 	h.t.Helper()
-	ok, err := h.st.HasSecret(kc, oauthTestKey)
+	ok, err := h.st.HasSecret(kc, testKey)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package gateway
+package oauth
 
 import (
 	"context"
@@ -7,19 +7,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keygate/keygate/caddymodule/gateway/oauthtest"
+	"github.com/keygate/keygate/oauthtest"
 	"github.com/keygate/keygate/store"
 )
 
 // toExpiry moves the clock to 30s before the token expires: inside
 // refresh_before (60s), still valid.
-func (h *oauthHarness) toExpiry() {
+func (h *harness) toExpiry() {
 	_, meta := h.stored()
 	h.clock.Add(meta.ExpiresAt.Sub(h.clock.Now()) - 30*time.Second)
 }
 
-func TestOAuthRefreshRotates(t *testing.T) {
-	h := newOAuthHarness(t)
+func TestRefreshRotates(t *testing.T) {
+	h := newHarness(t)
 	first := h.connect()
 	old, oldMeta := h.stored()
 	h.toExpiry()
@@ -32,7 +32,7 @@ func TestOAuthRefreshRotates(t *testing.T) {
 		meta.AllowedHosts[0] != "gmail.googleapis.com" || meta.Version != oldMeta.Version+1 {
 		t.Fatalf("meta after refresh %+v", meta)
 	}
-	if h.srv.Calls(oauthtest.GrantRefreshToken) != 1 || !h.audit.has(OAuthEventRefresh, "ok") {
+	if h.srv.Calls(oauthtest.GrantRefreshToken) != 1 || !h.audit.has(EventRefresh, "ok") {
 		t.Fatal("refresh not called once or not audited")
 	}
 	// The fresh token is served without another call.
@@ -41,30 +41,30 @@ func TestOAuthRefreshRotates(t *testing.T) {
 	}
 }
 
-func TestOAuthRefreshCoalescedInProcess(t *testing.T) {
-	h := newOAuthHarness(t)
+func TestRefreshCoalescedInProcess(t *testing.T) {
+	h := newHarness(t)
 	h.connect()
 	h.toExpiry()
-	tokens := oauthConcurrently(t, 50, func(int) *OAuthManager { return h.m }, h)
+	tokens := concurrently(t, 50, func(int) *Manager { return h.m }, h)
 	if n := h.srv.Calls(oauthtest.GrantRefreshToken); n != 1 {
 		t.Fatalf("%d refresh calls, want 1", n)
 	}
-	oauthAllSame(t, tokens, h)
+	allSame(t, tokens, h)
 }
 
-func TestOAuthRefreshLeasedAcrossNodes(t *testing.T) {
-	h := newOAuthHarness(t)
+func TestRefreshLeasedAcrossNodes(t *testing.T) {
+	h := newHarness(t)
 	h.connect()
-	nodes := []*OAuthManager{h.m, h.manager()}
+	nodes := []*Manager{h.m, h.manager()}
 	h.toExpiry()
-	tokens := oauthConcurrently(t, 40, func(i int) *OAuthManager { return nodes[i%2] }, h)
+	tokens := concurrently(t, 40, func(i int) *Manager { return nodes[i%2] }, h)
 	if n := h.srv.Calls(oauthtest.GrantRefreshToken); n != 1 {
 		t.Fatalf("%d refresh calls, want 1", n)
 	}
-	oauthAllSame(t, tokens, h)
+	allSame(t, tokens, h)
 }
 
-func oauthConcurrently(t *testing.T, n int, node func(int) *OAuthManager, h *oauthHarness) []string {
+func concurrently(t *testing.T, n int, node func(int) *Manager, h *harness) []string {
 	t.Helper()
 	var (
 		wg     sync.WaitGroup
@@ -77,7 +77,7 @@ func oauthConcurrently(t *testing.T, n int, node func(int) *OAuthManager, h *oau
 		go func() {
 			defer wg.Done()
 			<-start
-			tokens[i], errs[i] = node(i).AccessToken(context.Background(), h.kc, oauthTestPkg, oauthTestKey)
+			tokens[i], errs[i] = node(i).AccessToken(context.Background(), h.kc, testPkg, testKey)
 		}()
 	}
 	close(start)
@@ -90,7 +90,7 @@ func oauthConcurrently(t *testing.T, n int, node func(int) *OAuthManager, h *oau
 	return tokens
 }
 
-func oauthAllSame(t *testing.T, tokens []string, h *oauthHarness) {
+func allSame(t *testing.T, tokens []string, h *harness) {
 	t.Helper()
 	now, _ := h.stored()
 	for i, tok := range tokens {
@@ -100,20 +100,20 @@ func oauthAllSame(t *testing.T, tokens []string, h *oauthHarness) {
 	}
 }
 
-func TestOAuthRefreshInvalidGrant(t *testing.T) {
-	h := newOAuthHarness(t)
+func TestRefreshInvalidGrant(t *testing.T) {
+	h := newHarness(t)
 	h.connect()
 	h.toExpiry()
 	h.srv.SetFail(oauthtest.InvalidGrant)
 	for range 3 {
-		if _, err := h.m.AccessToken(context.Background(), h.kc, oauthTestPkg, oauthTestKey); !errors.Is(err, ErrOAuthReconnect) {
+		if _, err := h.m.AccessToken(context.Background(), h.kc, testPkg, testKey); !errors.Is(err, ErrReconnect) {
 			t.Fatalf("err = %v", err)
 		}
 	}
 	if n := h.srv.Calls(oauthtest.GrantRefreshToken); n != 1 {
 		t.Fatalf("%d refresh calls: a refused refresh token was tried again", n)
 	}
-	if !h.audit.has(OAuthEventRefresh, "reconnect_required") {
+	if !h.audit.has(EventRefresh, "reconnect_required") {
 		t.Fatal("not audited")
 	}
 	// Reconnecting clears it.
@@ -121,10 +121,10 @@ func TestOAuthRefreshInvalidGrant(t *testing.T) {
 	h.connect()
 }
 
-func TestOAuthRefreshProviderDown(t *testing.T) {
+func TestRefreshProviderDown(t *testing.T) {
 	for _, mode := range []oauthtest.Mode{oauthtest.Down, oauthtest.Slow, oauthtest.HTML, oauthtest.NotJSON, oauthtest.NoAccessToken} {
 		t.Run(string(mode), func(t *testing.T) {
-			h := newOAuthHarness(t)
+			h := newHarness(t)
 			first := h.connect()
 			h.toExpiry()
 			h.srv.SetFail(mode)
@@ -136,7 +136,7 @@ func TestOAuthRefreshProviderDown(t *testing.T) {
 			// 503s without calling.
 			h.clock.Add(time.Minute)
 			for range 5 {
-				if _, err := h.m.AccessToken(context.Background(), h.kc, oauthTestPkg, oauthTestKey); !errors.Is(err, ErrOAuthUnavailable) {
+				if _, err := h.m.AccessToken(context.Background(), h.kc, testPkg, testKey); !errors.Is(err, ErrUnavailable) {
 					t.Fatalf("err = %v", err)
 				}
 			}
@@ -147,20 +147,20 @@ func TestOAuthRefreshProviderDown(t *testing.T) {
 	}
 }
 
-func TestOAuthRefreshBackoffGrows(t *testing.T) {
-	h := newOAuthHarness(t)
+func TestRefreshBackoffGrows(t *testing.T) {
+	h := newHarness(t)
 	h.connect()
 	_, meta := h.stored()
 	h.clock.Add(meta.ExpiresAt.Sub(h.clock.Now()) + time.Second) // expired
 	h.srv.SetFail(oauthtest.Down)
 	try := func() error {
-		_, err := h.m.AccessToken(context.Background(), h.kc, oauthTestPkg, oauthTestKey)
+		_, err := h.m.AccessToken(context.Background(), h.kc, testPkg, testKey)
 		return err
 	}
 	calls := func() int { return h.srv.Calls(oauthtest.GrantRefreshToken) }
 	want := 0
 	for _, wait := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 30 * time.Second, 30 * time.Second} {
-		if err := try(); !errors.Is(err, ErrOAuthUnavailable) {
+		if err := try(); !errors.Is(err, ErrUnavailable) {
 			t.Fatal(err)
 		}
 		want++
@@ -175,7 +175,7 @@ func TestOAuthRefreshBackoffGrows(t *testing.T) {
 		h.clock.Add(time.Millisecond)
 	}
 	h.srv.SetFail(oauthtest.OK)
-	if _, err := h.m.AccessToken(context.Background(), h.kc, oauthTestPkg, oauthTestKey); err != nil {
+	if _, err := h.m.AccessToken(context.Background(), h.kc, testPkg, testKey); err != nil {
 		t.Fatalf("after recovery: %v", err)
 	}
 	if h.health(h.m).failures != 0 {
@@ -183,35 +183,35 @@ func TestOAuthRefreshBackoffGrows(t *testing.T) {
 	}
 }
 
-func (h *oauthHarness) health(m *OAuthManager) oauthKeyHealth {
-	return m.health(oauthUserRef(h.kc, oauthTestPkg, oauthTestKey))
+func (h *harness) health(m *Manager) keyHealth {
+	return m.health(userRef(h.kc, testPkg, testKey))
 }
 
-func TestOAuthAccessTokenNotConnected(t *testing.T) {
-	h := newOAuthHarness(t)
-	if _, err := h.m.AccessToken(context.Background(), h.kc, oauthTestPkg, oauthTestKey); !errors.Is(err, ErrOAuthNotConnected) {
+func TestAccessTokenNotConnected(t *testing.T) {
+	h := newHarness(t)
+	if _, err := h.m.AccessToken(context.Background(), h.kc, testPkg, testKey); !errors.Is(err, ErrNotConnected) {
 		t.Fatalf("err = %v", err)
 	}
-	if _, err := h.st.PutSecret(h.kc, oauthTestKey, []byte("pasted"), store.SecretOptions{}); err != nil {
+	if _, err := h.st.PutSecret(h.kc, testKey, []byte("pasted"), store.SecretOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.m.AccessToken(context.Background(), h.kc, oauthTestPkg, oauthTestKey); !errors.Is(err, ErrOAuthNotConnected) {
+	if _, err := h.m.AccessToken(context.Background(), h.kc, testPkg, testKey); !errors.Is(err, ErrNotConnected) {
 		t.Fatalf("hand-set value: %v", err)
 	}
 }
 
-func TestOAuthAppAccessToken(t *testing.T) {
-	h := newOAuthHarness(t)
+func TestAppAccessToken(t *testing.T) {
+	h := newHarness(t)
 	ctx := context.Background()
-	first, err := h.m.AppAccessToken(ctx, oauthTestPkg, oauthTestApp)
+	first, err := h.m.AppAccessToken(ctx, testPkg, testApp)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := h.m.AppAccessToken(ctx, oauthTestPkg, oauthTestApp)
+	again, err := h.m.AppAccessToken(ctx, testPkg, testApp)
 	if err != nil || again != first || h.srv.Calls(oauthtest.GrantClientCredentials) != 1 {
 		t.Fatalf("not reused: %v", err)
 	}
-	_, meta, err := h.st.GetAppOAuthToken(oauthTestPkg, oauthTestApp)
+	_, meta, err := h.st.GetAppOAuthToken(testPkg, testApp)
 	if err != nil || meta.AllowedHosts[0] != "api.example.com" || meta.Scopes[0] != "app" {
 		t.Fatalf("%+v %v", meta, err)
 	}
@@ -221,7 +221,7 @@ func TestOAuthAppAccessToken(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if tok, err := h.m.AppAccessToken(ctx, oauthTestPkg, oauthTestApp); err != nil || tok == first {
+			if tok, err := h.m.AppAccessToken(ctx, testPkg, testApp); err != nil || tok == first {
 				t.Errorf("renewal: %v", err)
 			}
 		}()
@@ -232,10 +232,10 @@ func TestOAuthAppAccessToken(t *testing.T) {
 	}
 	h.clock.Add(2 * time.Hour)
 	h.srv.SetFail(oauthtest.Down)
-	if _, err := h.m.AppAccessToken(ctx, oauthTestPkg, oauthTestApp); !errors.Is(err, ErrOAuthUnavailable) {
+	if _, err := h.m.AppAccessToken(ctx, testPkg, testApp); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("down: %v", err)
 	}
-	if _, err := h.m.AppAccessToken(ctx, oauthTestPkg, oauthTestKey); !errors.Is(err, ErrOAuthConfig) {
+	if _, err := h.m.AppAccessToken(ctx, testPkg, testKey); !errors.Is(err, ErrConfig) {
 		t.Fatalf("user key as app key: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package gateway
+package oauth
 
 import (
 	"context"
@@ -8,27 +8,27 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keygate/keygate/caddymodule/gateway/oauthtest"
+	"github.com/keygate/keygate/oauthtest"
 	"github.com/keygate/keygate/store"
 )
 
-func TestOAuthConnectCallbackAccessToken(t *testing.T) {
-	h := newOAuthHarness(t)
-	u, err := h.m.Connect(h.kc, oauthTestPkg, oauthTestKey)
+func TestConnectCallbackAccessToken(t *testing.T) {
+	h := newHarness(t)
+	u, err := h.m.Connect(h.kc, testPkg, testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := oauthQuery(t, u)
+	q := queryOf(t, u)
 	if q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" || q.Get("access_type") != "offline" ||
 		q.Get("redirect_uri") != "https://keygate.example/oauth/callback" || q.Get("scope") != "mail.read" || len(q.Get("state")) < 43 {
 		t.Fatalf("authorize url query: %v", q)
 	}
-	back := oauthQuery(t, h.srv.Authorize(t, u))
+	back := queryOf(t, h.srv.Authorize(t, u))
 	res, err := h.finish(back)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Keychain != h.kc || res.Package != oauthTestPkg || res.Key != oauthTestKey || !res.ExpiresAt.Equal(h.clock.Now().Add(time.Hour)) {
+	if res.Keychain != h.kc || res.Package != testPkg || res.Key != testKey || !res.ExpiresAt.Equal(h.clock.Now().Add(time.Hour)) {
 		t.Fatalf("result %+v", res)
 	}
 	tok, meta := h.stored()
@@ -42,50 +42,50 @@ func TestOAuthConnectCallbackAccessToken(t *testing.T) {
 	if h.srv.Calls(oauthtest.GrantAuthorizationCode) != 1 || h.srv.Calls(oauthtest.GrantRefreshToken) != 0 {
 		t.Fatal("unexpected token calls")
 	}
-	if !h.audit.has(OAuthEventConnect, "started") || !h.audit.has(OAuthEventCallback, "ok") {
+	if !h.audit.has(EventConnect, "started") || !h.audit.has(EventCallback, "ok") {
 		t.Fatalf("audit: %v", h.audit.all())
 	}
 }
 
-func TestOAuthConnectWithoutPKCE(t *testing.T) {
-	h := newOAuthHarness(t)
+func TestConnectWithoutPKCE(t *testing.T) {
+	h := newHarness(t)
 	h.pkce = false
 	h.m = h.manager()
-	u, err := h.m.Connect(h.kc, oauthTestPkg, oauthTestKey)
+	u, err := h.m.Connect(h.kc, testPkg, testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if oauthQuery(t, u).Has("code_challenge") {
+	if queryOf(t, u).Has("code_challenge") {
 		t.Fatal("challenge sent with pkce off")
 	}
-	if _, err := h.finish(oauthQuery(t, h.srv.Authorize(t, u))); err != nil {
+	if _, err := h.finish(queryOf(t, h.srv.Authorize(t, u))); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func TestOAuthConnectRefuses(t *testing.T) {
-	h := newOAuthHarness(t)
+func TestConnectRefuses(t *testing.T) {
+	h := newHarness(t)
 	for _, tc := range []struct {
 		name, kc, key string
 		want          error
 		mentions      string
 	}{
-		{"unknown provider", h.kc, "GHOST_TOKEN", ErrOAuthConfig, "ghost"},
-		{"not an oauth key", h.kc, oauthTestPlan, ErrOAuthConfig, oauthTestPlan},
-		{"undeclared key", h.kc, "NOPE", ErrOAuthConfig, "NOPE"},
-		{"app key", h.kc, oauthTestApp, ErrOAuthConfig, oauthTestApp},
-		{"missing client secret", h.kc, "LONELY_TOKEN", ErrOAuthConfig, "UNSET_SECRET"},
-		{"unknown keychain", "kc_aaaaaaaaaaaaaaaaaaaaaaaaaa", oauthTestKey, store.ErrNotFound, "kc_"},
+		{"unknown provider", h.kc, "GHOST_TOKEN", ErrConfig, "ghost"},
+		{"not an oauth key", h.kc, testPlain, ErrConfig, testPlain},
+		{"undeclared key", h.kc, "NOPE", ErrConfig, "NOPE"},
+		{"app key", h.kc, testApp, ErrConfig, testApp},
+		{"missing client secret", h.kc, "LONELY_TOKEN", ErrConfig, "UNSET_SECRET"},
+		{"unknown keychain", "kc_aaaaaaaaaaaaaaaaaaaaaaaaaa", testKey, store.ErrNotFound, "kc_"},
 	} {
-		_, err := h.m.Connect(tc.kc, oauthTestPkg, tc.key)
+		_, err := h.m.Connect(tc.kc, testPkg, tc.key)
 		if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.mentions) {
 			t.Errorf("%s: err = %v", tc.name, err)
 		}
 	}
 }
 
-func TestOAuthCallbackStateChecks(t *testing.T) {
-	h := newOAuthHarness(t)
+func TestCallbackStateChecks(t *testing.T) {
+	h := newHarness(t)
 	other, err := h.st.CreateKeychain("bob", "", "")
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +97,7 @@ func TestOAuthCallbackStateChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, v1 := h.stored()
-	if _, err := h.finish(q); !errors.Is(err, ErrOAuthState) {
+	if _, err := h.finish(q); !errors.Is(err, ErrState) {
 		t.Fatalf("replay: %v", err)
 	}
 	if _, v2 := h.stored(); v2.Version != v1.Version {
@@ -107,7 +107,7 @@ func TestOAuthCallbackStateChecks(t *testing.T) {
 	// Expired.
 	q = h.begin(other.ID)
 	h.clock.Add(store.OAuthStateTTL)
-	if _, err := h.finish(q); !errors.Is(err, ErrOAuthState) {
+	if _, err := h.finish(q); !errors.Is(err, ErrState) {
 		t.Fatalf("expired: %v", err)
 	}
 	// Bound to its keychain: bob's state connects bob only, alice's stays.
@@ -122,23 +122,23 @@ func TestOAuthCallbackStateChecks(t *testing.T) {
 
 	// Forged, empty and oversized states.
 	for _, bad := range []string{strings.Repeat("A", 43), "", "x", strings.Repeat("s", 5000)} {
-		if _, err := h.m.Callback(context.Background(), "code", bad, ""); !errors.Is(err, ErrOAuthState) {
+		if _, err := h.m.Callback(context.Background(), "code", bad, ""); !errors.Is(err, ErrState) {
 			t.Errorf("state of %d bytes: %v", len(bad), err)
 		}
 	}
-	if !h.audit.has(OAuthEventCallback, "bad_state") {
+	if !h.audit.has(EventCallback, "bad_state") {
 		t.Fatal("bad state not audited")
 	}
 }
 
-func TestOAuthCallbackDenied(t *testing.T) {
-	h := newOAuthHarness(t)
+func TestCallbackDenied(t *testing.T) {
+	h := newHarness(t)
 	h.srv.SetDeny(true)
 	q := h.begin(h.kc)
 	if q.Get("error") != "access_denied" {
 		t.Fatalf("callback %v", q)
 	}
-	if _, err := h.finish(q); !errors.Is(err, ErrOAuthDenied) {
+	if _, err := h.finish(q); !errors.Is(err, ErrDenied) {
 		t.Fatalf("err = %v", err)
 	}
 	if h.hasToken(h.kc) || h.srv.Calls(oauthtest.GrantAuthorizationCode) != 0 {
@@ -146,26 +146,26 @@ func TestOAuthCallbackDenied(t *testing.T) {
 	}
 	// The state was used up by the refusal.
 	h.srv.SetDeny(false)
-	if _, err := h.m.Callback(context.Background(), "code", q.Get("state"), ""); !errors.Is(err, ErrOAuthState) {
+	if _, err := h.m.Callback(context.Background(), "code", q.Get("state"), ""); !errors.Is(err, ErrState) {
 		t.Fatalf("reuse after denial: %v", err)
 	}
 	// Some other provider error code, and a hostile one that is not echoed.
 	for _, e := range []string{"server_error", "<script>alert(1)</script>"} {
 		q := h.begin(h.kc)
 		_, err := h.m.Callback(context.Background(), "", q.Get("state"), e)
-		if !errors.Is(err, ErrOAuthDenied) || strings.Contains(err.Error(), "<script>") {
+		if !errors.Is(err, ErrDenied) || strings.Contains(err.Error(), "<script>") {
 			t.Fatalf("error=%s: %v", e, err)
 		}
 	}
-	if !h.audit.has(OAuthEventCallback, "denied") || !h.audit.has(OAuthEventCallback, "provider_error") {
+	if !h.audit.has(EventCallback, "denied") || !h.audit.has(EventCallback, "provider_error") {
 		t.Fatalf("audit: %v", h.audit.all())
 	}
 }
 
-func TestOAuthCallbackMissingCode(t *testing.T) {
-	h := newOAuthHarness(t)
+func TestCallbackMissingCode(t *testing.T) {
+	h := newHarness(t)
 	q := h.begin(h.kc)
-	if _, err := h.m.Callback(context.Background(), "", q.Get("state"), ""); !errors.Is(err, ErrOAuthBadCallback) {
+	if _, err := h.m.Callback(context.Background(), "", q.Get("state"), ""); !errors.Is(err, ErrBadCallback) {
 		t.Fatalf("err = %v", err)
 	}
 	if h.hasToken(h.kc) {
@@ -173,20 +173,20 @@ func TestOAuthCallbackMissingCode(t *testing.T) {
 	}
 }
 
-func TestOAuthCallbackBadProviderAnswers(t *testing.T) {
+func TestCallbackBadProviderAnswers(t *testing.T) {
 	for _, tc := range []struct {
 		mode oauthtest.Mode
 		want error
 	}{
-		{oauthtest.Down, ErrOAuthUnavailable},
-		{oauthtest.Slow, ErrOAuthUnavailable},
-		{oauthtest.HTML, ErrOAuthUnavailable},
-		{oauthtest.NotJSON, ErrOAuthExchange},
-		{oauthtest.NoAccessToken, ErrOAuthExchange},
-		{oauthtest.InvalidGrant, ErrOAuthExchange},
+		{oauthtest.Down, ErrUnavailable},
+		{oauthtest.Slow, ErrUnavailable},
+		{oauthtest.HTML, ErrUnavailable},
+		{oauthtest.NotJSON, ErrExchange},
+		{oauthtest.NoAccessToken, ErrExchange},
+		{oauthtest.InvalidGrant, ErrExchange},
 	} {
 		t.Run(string(tc.mode), func(t *testing.T) {
-			h := newOAuthHarness(t)
+			h := newHarness(t)
 			q := h.begin(h.kc)
 			h.srv.SetFail(tc.mode)
 			if _, err := h.finish(q); !errors.Is(err, tc.want) {
@@ -199,9 +199,9 @@ func TestOAuthCallbackBadProviderAnswers(t *testing.T) {
 	}
 }
 
-func TestOAuthCallbackWrongVerifierIsRefused(t *testing.T) {
-	h := newOAuthHarness(t)
-	u, err := h.m.Connect(h.kc, oauthTestPkg, oauthTestKey)
+func TestCallbackWrongVerifierIsRefused(t *testing.T) {
+	h := newHarness(t)
+	u, err := h.m.Connect(h.kc, testPkg, testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,13 +210,13 @@ func TestOAuthCallbackWrongVerifierIsRefused(t *testing.T) {
 	q := pu.Query()
 	q.Set("code_challenge", strings.Repeat("A", 43))
 	pu.RawQuery = q.Encode()
-	if _, err := h.finish(oauthQuery(t, h.srv.Authorize(t, pu.String()))); !errors.Is(err, ErrOAuthExchange) {
+	if _, err := h.finish(queryOf(t, h.srv.Authorize(t, pu.String()))); !errors.Is(err, ErrExchange) {
 		t.Fatalf("err = %v", err)
 	}
 }
 
-func TestOAuthNoExpiryIsNotRefreshed(t *testing.T) {
-	h := newOAuthHarness(t)
+func TestNoExpiryIsNotRefreshed(t *testing.T) {
+	h := newHarness(t)
 	h.srv.SetExpiresIn(0)
 	first := h.connect()
 	if _, meta := h.stored(); !meta.ExpiresAt.IsZero() {
@@ -228,11 +228,11 @@ func TestOAuthNoExpiryIsNotRefreshed(t *testing.T) {
 	}
 }
 
-func TestOAuthDisconnect(t *testing.T) {
-	h := newOAuthHarness(t)
+func TestDisconnect(t *testing.T) {
+	h := newHarness(t)
 	h.connect()
 	tok, _ := h.stored()
-	if err := h.m.Disconnect(context.Background(), h.kc, oauthTestPkg, oauthTestKey); err != nil {
+	if err := h.m.Disconnect(context.Background(), h.kc, testPkg, testKey); err != nil {
 		t.Fatal(err)
 	}
 	if h.hasToken(h.kc) {
@@ -241,24 +241,24 @@ func TestOAuthDisconnect(t *testing.T) {
 	if r := h.srv.Revoked(); len(r) != 1 || r[0] != tok.RefreshToken {
 		t.Fatal("refresh token not revoked at the provider")
 	}
-	if _, err := h.m.AccessToken(context.Background(), h.kc, oauthTestPkg, oauthTestKey); !errors.Is(err, ErrOAuthNotConnected) {
+	if _, err := h.m.AccessToken(context.Background(), h.kc, testPkg, testKey); !errors.Is(err, ErrNotConnected) {
 		t.Fatalf("after disconnect: %v", err)
 	}
 	// A provider that fails to revoke does not undo the local delete.
 	h.connect()
 	h.srv.SetFail(oauthtest.Down)
-	if err := h.m.Disconnect(context.Background(), h.kc, oauthTestPkg, oauthTestKey); err != nil || h.hasToken(h.kc) {
+	if err := h.m.Disconnect(context.Background(), h.kc, testPkg, testKey); err != nil || h.hasToken(h.kc) {
 		t.Fatalf("disconnect with provider down: %v", err)
 	}
-	if err := h.m.Disconnect(context.Background(), h.kc, oauthTestPkg, oauthTestKey); !errors.Is(err, store.ErrNotFound) {
+	if err := h.m.Disconnect(context.Background(), h.kc, testPkg, testKey); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("second disconnect: %v", err)
 	}
-	if !h.audit.has(OAuthEventDisconnect, "revoked") || !h.audit.has(OAuthEventDisconnect, "revoke_failed") {
+	if !h.audit.has(EventDisconnect, "revoked") || !h.audit.has(EventDisconnect, "revoke_failed") {
 		t.Fatalf("audit: %v", h.audit.all())
 	}
 }
 
-func oauthQuery(t *testing.T, raw string) url.Values {
+func queryOf(t *testing.T, raw string) url.Values {
 	t.Helper()
 	u, err := url.Parse(raw)
 	if err != nil {

@@ -1,18 +1,18 @@
-package gateway
+package oauth
 
 import (
 	"context"
 	"sync"
 )
 
-// oauthFlights runs one refresh per key at a time: callers arriving while
+// flightGroup runs one refresh per key at a time: callers arriving while
 // one runs wait for its result instead of starting their own.
-type oauthFlights struct {
+type flightGroup struct {
 	mu sync.Mutex
-	m  map[string]*oauthFlight
+	m  map[string]*flight
 }
 
-type oauthFlight struct {
+type flight struct {
 	done  chan struct{}
 	token string
 	err   error
@@ -20,7 +20,7 @@ type oauthFlight struct {
 
 // do runs fn for key unless a run is in flight, whose result it then
 // shares. A waiter whose ctx ends stops waiting; the run goes on.
-func (f *oauthFlights) do(ctx context.Context, key string, fn func() (string, error)) (string, error) {
+func (f *flightGroup) do(ctx context.Context, key string, fn func() (string, error)) (string, error) {
 	f.mu.Lock()
 	if fl, ok := f.m[key]; ok {
 		f.mu.Unlock()
@@ -32,9 +32,9 @@ func (f *oauthFlights) do(ctx context.Context, key string, fn func() (string, er
 		}
 	}
 	if f.m == nil {
-		f.m = map[string]*oauthFlight{}
+		f.m = map[string]*flight{}
 	}
-	fl := &oauthFlight{done: make(chan struct{})}
+	fl := &flight{done: make(chan struct{})}
 	f.m[key] = fl
 	f.mu.Unlock()
 	defer func() {
