@@ -18,7 +18,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/keygate/keygate/caddymodule/ownerpage"
+	"github.com/keygate/keygate/caddymodule/internal/clock"
 )
 
 // ownerSetup is alice's keychain with package @acme/tools (host "tools")
@@ -106,7 +106,7 @@ func TestOwnerLoginLinkExpires(t *testing.T) {
 	link := g.loginLink(kc)
 
 	now := time.Now()
-	defer ownerpage.SetClock(func() time.Time { return now.Add(11 * time.Minute) })()
+	defer clock.Set(func() time.Time { return now.Add(11 * time.Minute) })()
 	c := g.newOwnerClient()
 	if st, hdr, _ := c.get(link); st != 401 || hdr.Get("Set-Cookie") != "" {
 		t.Fatalf("expired link: status %d, Set-Cookie %q; want 401 and no cookie", st, hdr.Get("Set-Cookie"))
@@ -122,7 +122,7 @@ func TestOwnerSessionExpires(t *testing.T) {
 		t.Fatalf("fresh session: status %d", st)
 	}
 	now := time.Now()
-	defer ownerpage.SetClock(func() time.Time { return now.Add(61 * time.Minute) })()
+	defer clock.Set(func() time.Time { return now.Add(61 * time.Minute) })()
 	if st, _, _ := c.get("/ui/"); st != 401 {
 		t.Fatalf("expired session: status %d, want 401", st)
 	}

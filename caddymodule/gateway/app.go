@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/keygate/keygate/caddymodule/internal/clock"
 	"github.com/keygate/keygate/oauth"
 	"github.com/keygate/keygate/policy"
 	"github.com/keygate/keygate/store"
@@ -99,7 +100,8 @@ type App struct {
 	kcLimiter      *policy.Limiter
 	kcLimiterKey   string
 	oauth          *oauth.Manager
-	sharedBase     []byte // the oldest signing key's secret: see SharedKey
+	now            func() time.Time // the app's clock, set in Provision
+	sharedBase     []byte           // the oldest signing key's secret: see SharedKey
 	sites          packageSites
 }
 
@@ -114,8 +116,9 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 // Provision fills in defaults and checks the settings; see open.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	a.now = clock.Now
 	warnNetworkAdmin(ctx, a.logger)
-	a.adminGuard = newFailureGuard(time.Now)
+	a.adminGuard = newFailureGuard(a.now)
 	a.readyCh = make(chan struct{})
 	if a.InvocationTTL == 0 {
 		a.InvocationTTL = caddy.Duration(5 * time.Minute)
@@ -216,7 +219,7 @@ func (a *App) open() error {
 	opts := store.Options{
 		Keyring:       keyring,
 		MaxValueBytes: a.MaxValueBytes,
-		Now:           Now,
+		Now:           a.now,
 	}
 	switch {
 	case a.StorageMemory:
@@ -351,6 +354,16 @@ func (a *App) Cleanup() error {
 
 // Store returns the encrypted store.
 func (a *App) Store() *store.Store { return a.shared.store }
+
+// Now is the app's clock: the store's, and that of owner sign-ins and
+// webhook timestamps. Tests move it with caddymodule/internal/clock.
+// An App that was never provisioned (a unit test's) reads the same clock.
+func (a *App) Now() time.Time {
+	if a.now == nil {
+		return clock.Now()
+	}
+	return a.now()
+}
 
 // Tokens returns the token signer and verifier.
 func (a *App) Tokens() *policy.Tokens { return a.tokens }

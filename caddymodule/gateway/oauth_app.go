@@ -57,6 +57,7 @@ func (a *App) startOAuth() error {
 		Providers:     a.OAuthProviders,
 		PublicURL:     pub,
 		RefreshBefore: time.Duration(a.OAuthRefreshBefore),
+		Now:           a.now,
 		Audit:         a.recordOAuth,
 	})
 	if err != nil {

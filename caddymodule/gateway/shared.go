@@ -24,6 +24,7 @@ var sharedPool = caddy.NewUsagePool()
 // store's name (a directory, memoryDir, or postgres:<target>).
 type shared struct {
 	store  *store.Store
+	now    func() time.Time // the store's clock
 	audit  *auditQueue
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -41,7 +42,7 @@ func openShared(key string, opts store.Options, logger *zap.Logger) (*shared, er
 			return nil, fmt.Errorf("keygate: opening store in %s: %w", key, err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		sh := &shared{store: st, cancel: cancel}
+		sh := &shared{store: st, now: opts.Now, cancel: cancel}
 		sh.audit = newAuditQueue(st, caddy.Log().Named("keygate.audit"))
 		sh.done.Add(3)
 		go func() { defer sh.done.Done(); sh.audit.run(ctx) }()
@@ -120,11 +121,11 @@ func (s *shared) prune(logger *zap.Logger) {
 			if keep <= 0 {
 				return 0, nil
 			}
-			return st.PruneAudit(Now().Add(-keep))
+			return st.PruneAudit(s.now().Add(-keep))
 		}},
 		{"prune-webhook-deliveries", st.PruneWebhookDeliveries},
 		{"prune-owner-state", st.PruneOwnerState},
-		{"prune-oauth-states", func() (int, error) { return st.PruneOAuthStates(Now()) }},
+		{"prune-oauth-states", func() (int, error) { return st.PruneOAuthStates(s.now()) }},
 	}
 	for _, j := range jobs {
 		var n int

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/keygate/keygate/caddymodule/internal/clock"
 	"github.com/keygate/keygate/policy"
 	"github.com/keygate/keygate/store"
 )
@@ -24,7 +25,7 @@ func NewStandalone(st *store.Store, tokens *policy.Tokens, persistAudit bool) (a
 	sh := &shared{store: st, cancel: cancel, audit: newAuditQueue(sink, zap.NewNop())}
 	sh.done.Add(1)
 	go func() { defer sh.done.Done(); sh.audit.run(ctx) }()
-	app = &App{shared: sh, tokens: tokens, logger: zap.NewNop(), metrics: &metrics{
+	app = &App{shared: sh, tokens: tokens, now: clock.Now, logger: zap.NewNop(), metrics: &metrics{
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "d"}, []string{"flow", "decision", "reason"}),
 		latency:   prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "l"}, []string{"flow"}),
 	}}

@@ -32,9 +32,6 @@ const webhookPrefix = "/_keygate/webhooks/"
 // defaultWebhookBody bounds a delivery's body (SPEC: max_body, 1 MiB).
 const defaultWebhookBody = 1 << 20
 
-// webhookNow is the clock of signature timestamps; tests move it.
-var webhookNow = time.Now
-
 // webhookCall is a verified delivery on its way to the package.
 type webhookCall struct {
 	body     []byte
@@ -147,7 +144,7 @@ func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, e
 	var delivery policy.WebhookDelivery
 	verr := open(func(_ store.SecretMeta, secret []byte) error {
 		var err error
-		delivery, err = policy.VerifyWebhook(spec.Scheme, secret, r.Header, body, webhookNow(), spec.ToleranceDuration())
+		delivery, err = policy.VerifyWebhook(spec.Scheme, secret, r.Header, body, h.app.Now(), spec.ToleranceDuration())
 		return err
 	})
 	switch {
@@ -164,7 +161,7 @@ func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, e
 		return nil, nil, nil, gateway.ToProblem(verr)
 	}
 
-	hook := &webhookCall{body: body, delivery: delivery.ID, expires: webhookNow().Add(2 * spec.ToleranceDuration())}
+	hook := &webhookCall{body: body, delivery: delivery.ID, expires: h.app.Now().Add(2 * spec.ToleranceDuration())}
 	switch seen, err := st.SeenWebhookDelivery(pkg.Name, kc.ID, spec.Name, delivery.ID); {
 	case err != nil:
 		return nil, nil, nil, gateway.ToProblem(err)

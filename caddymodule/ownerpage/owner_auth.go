@@ -83,7 +83,7 @@ func (h *Page) setSessionCookie(w http.ResponseWriter, r *http.Request, id strin
 		Value:    id,
 		Path:     "/ui",
 		Expires:  expires,
-		MaxAge:   int(expires.Sub(gateway.Now()).Seconds()),
+		MaxAge:   int(expires.Sub(h.app.Now()).Seconds()),
 		HttpOnly: true,
 		Secure:   h.overTLS(r),
 		SameSite: http.SameSiteStrictMode,
