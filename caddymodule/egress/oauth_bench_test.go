@@ -18,7 +18,7 @@ import (
 // that of an OAuth key between refreshes (its token fresh): both read one
 // sealed value from the store, so they should cost about the same.
 func BenchmarkEgressOAuth(b *testing.B) {
-	ba := hotpath.New(b, false)
+	ba := hotpath.New(b)
 	req := httptest.NewRequest("GET", "http://api.example.com/v1/messages", nil)
 	req = req.WithContext(context.WithValue(req.Context(), caddy.CtxKey("reverse_proxy.dial_info"), reverseproxy.DialInfo{Host: "api.example.com", Port: "443"}))
 	static := &Transport{app: ba.App, Secret: "API_KEY", Scope: scopeUser, Header: "Authorization", prefix: "Bearer ", scrubbers: new(scrubberCache)}

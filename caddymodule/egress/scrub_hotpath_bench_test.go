@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
@@ -30,7 +31,7 @@ func BenchmarkEgressScrub(b *testing.B) {
 }
 
 func benchEgressScrub(b *testing.B, scrub, echo bool) {
-	ba := hotpath.New(b, false)
+	ba := hotpath.New(b)
 	t := &Transport{app: ba.App, Secret: "API_KEY", Scope: scopeUser, Header: "Authorization", prefix: "Bearer ", scrubbers: new(scrubberCache), Scrub: &scrub}
 	req := httptest.NewRequest("POST", "http://api.example.com/v1/charges", nil)
 	req.Header.Set("Authorization", "Bearer "+ba.Inv)
@@ -43,15 +44,15 @@ func benchEgressScrub(b *testing.B, scrub, echo bool) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
+		start := time.Now()
 		ev := store.AuditEvent{Actor: "package", Action: "egress", Keys: []string{t.Secret}}
 		host, port := dialedHostPort(req)
 		out, sc, p := t.authorize(req, "", &ev, host, port)
 		if p != nil {
 			b.Fatalf("denied: %v", p)
 		}
-		ev.Decision = "allow"
-		if err := ba.App.Record(req.Context(), ev); err != nil {
-			b.Fatal(err)
+		if p := ba.App.Settle(req.Context(), "egress", ev, nil, start); p != nil {
+			b.Fatal(p.Reason)
 		}
 		t.askIdentity(out, sc)
 		res := &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}, "Content-Length": {"1024"}},

@@ -1,13 +1,14 @@
 // Package hotpath builds the fixture of the flows' hot-path benchmarks: a
-// keygate app over a real Badger directory with one keychain, one secret,
-// one package and its grant, and the audit queue running, without Caddy's
-// servers around it.
+// keygate app with one keychain, one secret, one package and its grant,
+// and the audit queue running, without Caddy's servers around it.
 package hotpath
 
 import (
-	"crypto/rand"
+	"context"
+	"encoding/json"
 	"testing"
-	"time"
+
+	"github.com/caddyserver/caddy/v2"
 
 	"github.com/keygate/keygate/caddymodule/gateway"
 	"github.com/keygate/keygate/policy"
@@ -23,31 +24,35 @@ type Fixture struct {
 	Inv   string // invocation token for @acme/tools with API_KEY
 }
 
-// New builds the fixture. With persistAudit the audit batch writer also
-// persists every event to Badger meanwhile (on the other core, off the
-// request path); without, batches are discarded.
-func New(b *testing.B, persistAudit bool) *Fixture {
+// New builds the fixture on a keygate app over a real Badger directory,
+// which Caddy loads as it loads any config (admin endpoint off, config not
+// persisted, logs at ERROR), with no http app around it. The audit batch
+// writer persists every event it is given (on the other core, off the
+// request path).
+func New(b *testing.B) *Fixture {
 	b.Helper()
-	mk, err := store.GenerateMasterKey("k1")
+	app := map[string]any{"storage": b.TempDir()}
+	cfg, err := json.Marshal(map[string]any{
+		"admin":   map[string]any{"disabled": true, "config": map[string]any{"persist": false}},
+		"logging": map[string]any{"logs": map[string]any{"default": map[string]any{"level": "ERROR"}}},
+		"apps":    map[string]any{"keygate": app},
+	})
 	if err != nil {
 		b.Fatal(err)
 	}
-	kr, err := store.NewKeyring(mk)
+	if err := caddy.Load(cfg, true); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = caddy.Stop() })
+	mod, err := caddy.ActiveContext().App("keygate")
 	if err != nil {
 		b.Fatal(err)
 	}
-	st, err := store.Open(store.Options{Dir: b.TempDir(), Keyring: kr})
-	if err != nil {
+	ga := mod.(*gateway.App)
+	if err := ga.AwaitReady(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	key := store.SigningKey{ID: "sk_bench", Secret: make([]byte, 32), CreatedAt: time.Now()}
-	rand.Read(key.Secret)
-	tokens, err := policy.NewTokens([]store.SigningKey{key}, policy.TokenOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	app, stop := gateway.NewStandalone(st, tokens, persistAudit)
-	b.Cleanup(stop)
+	st, tokens := ga.Store(), ga.Tokens()
 
 	kc, err := st.CreateKeychain("alice", "", "")
 	if err != nil {
@@ -81,5 +86,5 @@ func New(b *testing.B, persistAudit bool) *Fixture {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return &Fixture{App: app, KC: kc, Token: tok, Inv: inv}
+	return &Fixture{App: ga, KC: kc, Token: tok, Inv: inv}
 }
