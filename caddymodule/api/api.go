@@ -67,10 +67,19 @@ func (h *APIHandler) Provision(ctx caddy.Context) error {
 	return nil
 }
 
+// checkMaxBodyBytes is the rule for max_body_bytes; 0 is the default
+// (1 MiB), which Provision fills in.
+func checkMaxBodyBytes(n int64) error {
+	if n != 0 && n < 1024 {
+		return fmt.Errorf("max_body_bytes must be at least 1024 (0: the default 1MiB), got %d", n)
+	}
+	return nil
+}
+
 // Validate checks the configuration.
 func (h *APIHandler) Validate() error {
-	if h.MaxBodyBytes < 1024 {
-		return fmt.Errorf("keygate_api: max_body_bytes must be at least 1024")
+	if err := checkMaxBodyBytes(h.MaxBodyBytes); err != nil {
+		return fmt.Errorf("keygate_api: %w", err)
 	}
 	return nil
 }

@@ -1,11 +1,11 @@
 package api
 
 import (
-	"fmt"
-
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/keygate/keygate/caddymodule/gateway"
 )
 
 func init() {
@@ -32,13 +32,9 @@ func (h *APIHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		switch d.Val() {
 		case "max_body_bytes":
-			var s string
-			if !d.AllArgs(&s) {
-				return d.ArgErr()
-			}
-			var n int64
-			if _, err := fmt.Sscan(s, &n); err != nil || n < 1024 {
-				return d.Errf("max_body_bytes: want a whole number of at least 1024, got %q", s)
+			n, err := gateway.SizeArg(d, checkMaxBodyBytes)
+			if err != nil {
+				return err
 			}
 			h.MaxBodyBytes = n
 		default:

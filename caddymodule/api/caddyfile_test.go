@@ -59,3 +59,43 @@ func TestUnmarshalOwnerOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxBodyBytesSizes: sizes read as Caddy reads them, and the
+// Caddyfile refuses exactly what Validate refuses in JSON.
+func TestMaxBodyBytesSizes(t *testing.T) {
+	for _, tc := range []struct {
+		arg  string
+		want int64
+		err  string
+	}{
+		{"4096", 4096, ""},
+		{"2048kb", 2048000, ""},
+		{"64KiB", 65536, ""},
+		{"1MB", 1000000, ""},
+		{"1023", 0, "at least 1024"},
+		{"lots", 0, "want a size"},
+		{"-5", 0, "want a size"},
+		{"2048 kb", 0, "wrong argument count"},
+	} {
+		var h APIHandler
+		err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("keygate_api {\n max_body_bytes " + tc.arg + "\n}"))
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: err = %v, want one containing %q", tc.arg, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || h.MaxBodyBytes != tc.want {
+			t.Errorf("%s: %d, %v; want %d", tc.arg, h.MaxBodyBytes, err, tc.want)
+		}
+	}
+	for _, n := range []int64{-1, 10, 1023} {
+		h := APIHandler{MaxBodyBytes: n}
+		if err := h.Validate(); err == nil || !strings.Contains(err.Error(), "max_body_bytes must be at least 1024") {
+			t.Errorf("JSON max_body_bytes %d: %v", n, err)
+		}
+	}
+	if err := (&APIHandler{MaxBodyBytes: 1024}).Validate(); err != nil {
+		t.Error(err)
+	}
+}

@@ -250,6 +250,15 @@ func (a *App) open() error {
 	return nil
 }
 
+// checkMaxValueBytes is the rule for max_value_bytes; 0 is the default
+// (8192), which Provision fills in.
+func checkMaxValueBytes(n int64) error {
+	if n < 0 || n > 64<<10 {
+		return fmt.Errorf("max_value_bytes must be between 1 and 65536 (64KiB; 0: the default 8192), got %d", n)
+	}
+	return nil
+}
+
 // Validate checks the configuration.
 func (a *App) Validate() error {
 	set := 0
@@ -261,8 +270,8 @@ func (a *App) Validate() error {
 	if set > 1 {
 		return fmt.Errorf("keygate: storage, storage_memory and storage_postgres are exclusive; set one")
 	}
-	if a.MaxValueBytes < 1 || a.MaxValueBytes > 64<<10 {
-		return fmt.Errorf("keygate: max_value_bytes must be between 1 and 65536, got %d", a.MaxValueBytes)
+	if err := checkMaxValueBytes(int64(a.MaxValueBytes)); err != nil {
+		return fmt.Errorf("keygate: %w", err)
 	}
 	if a.InvocationTTL < caddy.Duration(time.Second) || a.InvocationTTL > caddy.Duration(time.Hour) {
 		return fmt.Errorf("keygate: invocation_ttl must be between 1s and 1h")

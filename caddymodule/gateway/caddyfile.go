@@ -1,12 +1,14 @@
 package gateway
 
 import (
-	"encoding/json"
+	"math"
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/dustin/go-humanize"
 )
 
 func init() {
@@ -74,15 +76,11 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 			}
 			app.AuditRetention = dur
 		case "max_value_bytes":
-			var s string
-			if !d.AllArgs(&s) {
-				return nil, d.ArgErr()
+			n, err := SizeArg(d, checkMaxValueBytes)
+			if err != nil {
+				return nil, err
 			}
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 1 {
-				return nil, d.Errf("max_value_bytes: want a whole number above 0, got %q", s)
-			}
-			app.MaxValueBytes = n
+			app.MaxValueBytes = int(n)
 		case "oauth_provider":
 			p, err := parseOAuthProvider(d)
 			if err != nil {
@@ -105,12 +103,26 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 			return nil, d.Errf("unrecognized keygate option %q", d.Val())
 		}
 	}
-	return httpcaddyfile.App{Name: "keygate", Value: caddyconfig(app)}, nil
+	return httpcaddyfile.App{Name: "keygate", Value: caddyconfig.JSON(app, nil)}, nil
 }
 
-func caddyconfig(v any) json.RawMessage {
-	b, _ := json.Marshal(v)
-	return b
+// SizeArg reads one size for the option at the cursor, as Caddy reads
+// sizes (humanize.ParseBytes: 4096, 64KiB, 1MB), and checks it with the
+// rule the module's Validate applies, so both give the same answer.
+func SizeArg(d *caddyfile.Dispenser, check func(int64) error) (int64, error) {
+	opt := d.Val()
+	var s string
+	if !d.AllArgs(&s) {
+		return 0, d.ArgErr()
+	}
+	n, err := humanize.ParseBytes(s)
+	if err != nil || n > math.MaxInt64 {
+		return 0, d.Errf("%s: want a size such as 4096, 64KiB or 1MB, got %q", opt, s)
+	}
+	if err := check(int64(n)); err != nil {
+		return 0, d.WrapErr(err)
+	}
+	return int64(n), nil
 }
 
 // RateArgs reads "<events>/<window> [burst <n>]".

@@ -1,8 +1,6 @@
 package ingress
 
 import (
-	"strconv"
-
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -59,13 +57,9 @@ func (h *PackageHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			h.Rate = rl
 		case "max_body":
-			var v string
-			if !d.AllArgs(&v) {
-				return d.ArgErr()
-			}
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 1024 {
-				return d.Errf("max_body: want a whole number of bytes of at least 1024, got %q", v)
+			n, err := gateway.SizeArg(d, checkMaxBody)
+			if err != nil {
+				return err
 			}
 			h.MaxBody = n
 		case "dial_timeout":

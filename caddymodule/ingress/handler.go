@@ -121,6 +121,14 @@ func (h *PackageHandler) Provision(ctx caddy.Context) error {
 	return h.proxy.Provision(ctx)
 }
 
+// checkMaxBody is the rule for max_body; 0 is the default (1 MiB).
+func checkMaxBody(n int64) error {
+	if n != 0 && n < 1024 {
+		return fmt.Errorf("max_body must be at least 1024 bytes (0: the default 1MiB), got %d", n)
+	}
+	return nil
+}
+
 // Validate checks the configuration.
 func (h *PackageHandler) Validate() error {
 	if strings.Trim(h.Suffix, ".") == "" {
@@ -129,8 +137,8 @@ func (h *PackageHandler) Validate() error {
 	if h.Mode != modeSealed && h.Mode != modePlaintext {
 		return fmt.Errorf("keygate_package: mode must be %q or %q, got %q", modeSealed, modePlaintext, h.Mode)
 	}
-	if h.MaxBody < 0 {
-		return fmt.Errorf("keygate_package: max_body must not be negative")
+	if err := checkMaxBody(h.MaxBody); err != nil {
+		return fmt.Errorf("keygate_package: %w", err)
 	}
 	if h.DialTimeout < 0 || h.ResponseTimeout < 0 {
 		return fmt.Errorf("keygate_package: dial_timeout and response_timeout must not be negative")
