@@ -110,8 +110,8 @@ func TestHostileInput(t *testing.T) {
 	})
 
 	t.Run("malformed and forged tokens", func(t *testing.T) {
-		for name, real := range map[string]string{"keychain": w.token, "invocation": inv} {
-			parts := strings.Split(real, ".")
+		for name, tok := range map[string]string{"keychain": w.token, "invocation": inv} {
+			parts := strings.Split(tok, ".")
 			var hdr map[string]any
 			hb, _ := base64.RawURLEncoding.DecodeString(parts[0])
 			json.Unmarshal(hb, &hdr)
@@ -124,7 +124,7 @@ func TestHostileInput(t *testing.T) {
 				h["alg"] = alg
 				return enc(h)
 			}
-			claims := jwtPayload(t, real)
+			claims := jwtPayload(t, tok)
 			claims["keys"] = []string{"API_KEY", "EVERYTHING"}
 			claims["sub"] = "kc_aaaaaaaaaaaaaaaaaaaaaaaaaa"
 			flipped := []byte(parts[2])
@@ -138,9 +138,9 @@ func TestHostileInput(t *testing.T) {
 				"wrong signature":           parts[0] + "." + parts[1] + "." + string(flipped),
 				"signature of another part": parts[0] + "." + parts[1] + "." + parts[0],
 				"tampered claims":           parts[0] + "." + enc(claims) + "." + parts[2],
-				"truncated":                 real[:len(real)-10],
+				"truncated":                 tok[:len(tok)-10],
 				"header and payload only":   parts[0] + "." + parts[1],
-				"extra part":                real + "." + parts[2],
+				"extra part":                tok + "." + parts[2],
 				"10 KiB token":              parts[0] + "." + strings.Repeat("QUFB", 2560) + "." + parts[2],
 				"not base64":                "!!!." + parts[1] + "." + parts[2],
 				"JSON, not base64":          `{"alg":"none"}.{}.`,

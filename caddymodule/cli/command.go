@@ -292,9 +292,9 @@ func newEnv(cmd *cobra.Command) *env {
 // spaces, and it is cut at a length no terminal line needs.
 func oneLine(s string) string {
 	s = strings.Join(strings.Fields(sanitize(s)), " ")
-	const max = 400
-	if len(s) > max {
-		s = s[:max] + "..."
+	const maxLine = 400
+	if len(s) > maxLine {
+		s = s[:maxLine] + "..."
 	}
 	return s
 }

@@ -73,11 +73,11 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	// The braces go on their own lines: the dispenser ends an option's
 	// arguments at a line break, so a "}" on the last option's line would
 	// read as one more argument of it.
-	open, close := name, httpTokens[len(httpTokens)-1]
-	open.Text, close.Text = "{", "}"
-	close.Line++
-	toks := append([]caddyfile.Token{name, open}, httpTokens...)
-	toks = append(toks, close)
+	opening, closing := name, httpTokens[len(httpTokens)-1]
+	opening.Text, closing.Text = "{", "}"
+	closing.Line++
+	toks := append([]caddyfile.Token{name, opening}, httpTokens...)
+	toks = append(toks, closing)
 	return t.HTTPTransport.UnmarshalCaddyfile(caddyfile.NewDispenser(toks))
 }
 
