@@ -70,6 +70,7 @@ type PackageHandler struct {
 	limiter    *policy.Limiter
 	limiterKey string
 	proxy      *reverseproxy.Handler
+	transport  *ingressTransport // the proxy's, cleaned up with it
 	logger     *zap.Logger
 }
 
@@ -114,6 +115,7 @@ func (h *PackageHandler) Provision(ctx caddy.Context) error {
 	if err := tr.provision(ctx); err != nil {
 		return err
 	}
+	h.transport = tr
 	h.proxy = &reverseproxy.Handler{
 		Upstreams: reverseproxy.UpstreamPool{{Dial: "{" + upstreamPlaceholder + "}"}},
 		Transport: tr,
@@ -149,13 +151,19 @@ func (h *PackageHandler) Validate() error {
 	return nil
 }
 
-// Cleanup releases the internal proxy.
+// Cleanup releases the internal proxy and its transport. Caddy cleans up
+// only the modules it loaded itself, and the transport was handed to the
+// proxy directly, so its idle connections are closed here.
 func (h *PackageHandler) Cleanup() error {
 	gateway.ReleaseLimiter(h.limiterKey)
+	var errs []error
 	if h.proxy != nil {
-		return h.proxy.Cleanup()
+		errs = append(errs, h.proxy.Cleanup())
 	}
-	return nil
+	if h.transport != nil {
+		errs = append(errs, h.transport.Cleanup())
+	}
+	return errors.Join(errs...)
 }
 
 // ingressCall is what the handler decided, handed to the transport.

@@ -103,7 +103,7 @@ func plaintextHeader(name string) string {
 	return "Keygate-Secret-" + strings.ReplaceAll(name, "_", "-")
 }
 
+// Cleanup closes both transports' idle connections (see PackageHandler.Cleanup).
 func (t *ingressTransport) Cleanup() error {
-	_ = t.plain.Cleanup()
-	return t.tls.Cleanup()
+	return errors.Join(t.plain.Cleanup(), t.tls.Cleanup())
 }
