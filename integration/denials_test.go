@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// TestIngressDenials checks every refusal of SPEC Flow 1 (except the rate
+// TestIngressDenials checks every refusal of ingress (Flow 1) (except the rate
 // limits, TestIngressRateLimits): status, problem+json body, and that
 // nothing reaches the package's code.
 func TestIngressDenials(t *testing.T) {
@@ -213,7 +213,7 @@ func TestIngressRateLimits(t *testing.T) {
 	}
 }
 
-// TestEgressDenials checks every refusal of SPEC Flow 2: 401, 403 key not
+// TestEgressDenials checks every refusal of egress (Flow 2): 401, 403 key not
 // usable, 403 host not allowed (by the secret's allowed_hosts and by the
 // package's hosts), and routes that dial a host outside allowed_hosts,
 // which fail closed whatever the Host header says.

@@ -327,8 +327,8 @@ func flatten(h http.Header) []string {
 }
 
 // TestEgressTLS checks that the keygate transport verifies an HTTPS
-// upstream's certificate by default (SPEC threat model: TLS to upstreams
-// verified by default), so a value is never sent over a connection to an
+// upstream's certificate by default (TLS to upstreams is verified by
+// default), so a value is never sent over a connection to an
 // unverified peer, and that the http transport's TLS options pass through
 // `transport keygate` so that a trusted CA makes the same call work.
 func TestEgressTLS(t *testing.T) {

@@ -141,7 +141,7 @@ func TestHappyPath(t *testing.T) {
 			}
 		}
 	}
-	// The invocation token says what SPEC says it says.
+	// The invocation token carries the claims egress relies on.
 	claims := jwtPayload(t, inv)
 	if claims["typ"] != "invocation" || claims["sub"] != kc.ID || claims["pkg"] != m.Name ||
 		claims["aud"] != "keygate:invocation" || claims["sha"] != m.SHA256 {

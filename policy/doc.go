@@ -12,11 +12,9 @@
 // back to the egress transport of the same process. Public-key signatures
 // (EdDSA, ECDSA, RSA) exist so that a third party can verify without being
 // able to sign; keygate has no such third party, so they would buy nothing.
-// They would cost a lot, though: an HMAC-SHA256 verification over a JWT of a
-// few hundred bytes takes about 1-2 us, an Ed25519 verification tens of us.
-// The hot-path targets (egress under 10 us/op, ingress under 15 us/op, each
-// including everything else a request does) leave no room for the latter, so
-// both token types are HS256.
+// They would cost a lot, though: an Ed25519 verification costs an order of
+// magnitude more than an HMAC-SHA256 one, and the hot-path budgets
+// (BENCHMARKS.md) leave no room for that, so both token types are HS256.
 //
 // # Keys
 //
@@ -34,13 +32,12 @@
 // WithValidMethods(HS256), the issuer, the audience, iat and (for invocation
 // tokens) a required exp, a leeway and the injected clock; claims decode into
 // plain structs rather than maps. Even so, a first verification is dominated
-// by encoding/json inside the parser, not by HMAC: on the 2-core benchmark
-// machine json.Valid alone over a 373-byte invocation payload takes about
-// 2 us, and the whole verification 10-20 us. Tokens therefore remembers, by
-// SHA-256, the tokens that verified (see verifiedCache): agents resend the
-// same keychain token on every call and packages the same invocation token
-// on every egress call, and a repeat verification costs about 1 us. exp is
-// checked again on every hit; failures are never cached.
+// by encoding/json inside the parser, not by HMAC. Tokens therefore
+// remembers, by SHA-256, the tokens that verified (see verifiedCache):
+// agents resend the same keychain token on every call and packages the same
+// invocation token on every egress call, and a repeat verification is a
+// hash and a lookup. exp is checked again on every hit; failures are never
+// cached.
 //
 // # Errors
 //

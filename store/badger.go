@@ -19,8 +19,8 @@ type badgerBackend struct {
 // write-write race (badger.ErrConflict); each retry re-reads fresh state.
 const maxConflictRetries = 16
 
-// badgerOptions tunes Badger for many small records and bounded memory:
-// 1,000,000 secrets with reads under 100us p99 and RSS under 512 MiB.
+// badgerOptions tunes Badger for many small records and bounded memory
+// (a million secrets in a few hundred MiB; BENCHMARKS.md has the runs).
 func badgerOptions(dir string, inMemory bool, log Logger) badger.Options {
 	o := badger.DefaultOptions(dir).
 		WithInMemory(inMemory).

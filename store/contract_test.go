@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// These assignments pin the exported API to docs/CONTRACT.md: a changed
-// signature fails to compile here before it breaks caddymodule.
+// These assignments pin the exported API caddymodule relies on: a
+// changed signature fails to compile here before it breaks caddymodule.
 var (
 	_ func(SecretMeta, time.Time) bool                = SecretMeta.RotationDue
 	_ func(*Manifest, string) (KeySpec, bool)         = (*Manifest).Key

@@ -6,7 +6,7 @@ import (
 	"slices"
 )
 
-// Revocation is final (SPEC "The package's code is next door"): an
+// Revocation is final (README "Security notes"): an
 // invocation token names the grant epoch and the code epoch it was minted
 // under, and is void once either moved. The grant epoch of a keychain and
 // package moves when a grant is made anew, loses a key or approves other

@@ -20,7 +20,8 @@ func init() {
 	caddy.RegisterModule(APIHandler{})
 }
 
-// defaultMaxBody caps management request bodies (SPEC: 413 past 1 MiB).
+// defaultMaxBody caps management request bodies: 413 past 1 MiB
+// (docs/caddyfile.md, max_body_bytes).
 const defaultMaxBody = 1 << 20
 
 // APIHandler serves keygate's management API under /v1/ (JSON,

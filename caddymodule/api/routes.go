@@ -12,7 +12,7 @@ import (
 	"github.com/keygate/keygate/store"
 )
 
-// routes registers every route of SPEC "Management API". Package names
+// routes registers every route of docs/api.md. Package names
 // (@scope/name) are accepted raw (two path segments) or escaped (one).
 func (h *APIHandler) routes() {
 	m := h.mux

@@ -25,7 +25,8 @@ type secret struct {
 	RotationDue      bool      `json:"rotation_due"`
 }
 
-// secretName is SPEC's rule for secret and key names. It is checked here
+// secretName is the store's rule for secret and key names
+// (store.ValidateSecretName). It is checked here
 // too, before a value is read, so that a value typed in place of a name
 // is refused without being sent or echoed.
 var secretName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)

@@ -13,7 +13,7 @@ import (
 
 // The secret must reach only the host keygate checked, so neither the
 // caller's Host header nor a forward proxy may decide where the request
-// goes once the secret is in it (SPEC "The package's code is next door").
+// goes once the secret is in it (README "Security notes").
 
 // errForwardProxy refuses a route that configures a forward proxy: the
 // proxy, not keygate, would pick the destination of the secret.

@@ -7,7 +7,7 @@ import (
 )
 
 // requestToken finds the invocation token of req in Authorization, then in
-// Proxy-Authorization. SPEC Flow 2 accepts Proxy-Authorization, but
+// Proxy-Authorization. Egress accepts Proxy-Authorization (README, Choices), but
 // reverse_proxy drops it as a hop-by-hop header from its copy of the
 // request before the transport runs; the caller's original value is still
 // read through the request's replacer, which holds the request as it came

@@ -24,7 +24,7 @@ func init() {
 	caddy.RegisterModule(Transport{})
 }
 
-// Transport is the `keygate` reverse_proxy transport (SPEC Flow 2). It
+// Transport is the `keygate` reverse_proxy transport (Flow 2: package to API). It
 // wraps Caddy's http transport, whose options (TLS, timeouts, keep-alive)
 // it takes inline, and for each request: verifies the invocation token the
 // package's code sent as its API key, checks that the route's secret is
@@ -196,7 +196,7 @@ func (t *Transport) tokenProblem(tok string, err error) *gateway.Problem {
 	return gateway.ToProblem(err)
 }
 
-// authorize runs SPEC Flow 2 steps 1 to 4 and returns the request to send
+// authorize runs egress steps 1 to 4 and returns the request to send
 // and the scrubber for its answer. headerTok is the token taken from the
 // route's token header, if any.
 func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.AuditEvent, host, port string) (*http.Request, *Scrubber, *gateway.Problem) {

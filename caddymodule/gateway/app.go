@@ -76,7 +76,7 @@ type App struct {
 	// page in problem responses, e.g. "https://keys.example.com".
 	PublicURL string `json:"public_url,omitempty"`
 
-	// OAuth providers (SPEC "OAuth2"); they need PublicURL.
+	// OAuth providers (README "Connecting an OAuth account"); they need PublicURL.
 	OAuthProviders oauth.Providers `json:"oauth_providers,omitempty"`
 
 	// A token expiring within this is refreshed before use. Default: 60s.

@@ -30,7 +30,7 @@ const (
 	modePlaintext = "plaintext"
 )
 
-// PackageHandler serves a package site (SPEC Flow 1): it authenticates the
+// PackageHandler serves a package site (Flow 1: agent to package): it authenticates the
 // agent's keychain token, finds the package from the request host, checks
 // the keychain's grant and the package's required keys, applies rate
 // limits, audits, and forwards the request to the package's upstream with
@@ -224,7 +224,7 @@ func (h *PackageHandler) forward(w http.ResponseWriter, r *http.Request, next ca
 	return err
 }
 
-// decide runs SPEC Flow 1 steps 1 to 5. It fills ev as it learns who is
+// decide runs ingress steps 1 to 5. It fills ev as it learns who is
 // calling.
 func (h *PackageHandler) decide(r *http.Request, ev *store.AuditEvent) (*ingressCall, *url.URL, *gateway.Problem) {
 	st := h.app.Store()
@@ -324,7 +324,7 @@ func (h *PackageHandler) packageAt(hostport string) (*store.Manifest, *gateway.P
 }
 
 // decideGrant checks the keychain's grant for the package and the
-// package's required keys (SPEC Flow 1 step 4), and returns the usable keys
+// package's required keys (step 4), and returns the usable keys
 // and the grant.
 func (h *PackageHandler) decideGrant(kc string, pkg *store.Manifest) ([]string, *store.Grant, *gateway.Problem) {
 	st := h.app.Store()

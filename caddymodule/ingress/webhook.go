@@ -21,7 +21,7 @@ import (
 	"github.com/keygate/keygate/store"
 )
 
-// Webhooks verified at the edge (SPEC "Webhooks verified at the edge"): a
+// Webhooks verified at the edge (README "Writing a package"): a
 // provider posts to /_keygate/webhooks/<keychain>/<name> on the package's
 // site; keygate verifies the signature with the keychain's (or the app's)
 // signing secret and forwards the body byte for byte to the webhook's path
@@ -29,7 +29,7 @@ import (
 // reaches the package, and nothing unverified is forwarded.
 const webhookPrefix = "/_keygate/webhooks/"
 
-// defaultWebhookBody bounds a delivery's body (SPEC: max_body, 1 MiB).
+// defaultWebhookBody bounds a delivery's body (docs/caddyfile.md, max_body).
 const defaultWebhookBody = 1 << 20
 
 // webhookCall is a verified delivery on its way to the package.
