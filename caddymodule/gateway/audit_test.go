@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/keygate/keygate/store"
 )
@@ -113,4 +114,29 @@ func TestAuditFullQueueWaits(t *testing.T) {
 		t.Fatalf("the waiting request, after draining: %v", err)
 	}
 	waitUntil(t, "every accepted event", func() bool { return sink.count() == auditQueueSize+1 })
+}
+
+// TestAuditLogLineHasTheStoredID: the audit log line names the id the
+// store holds, never "".
+func TestAuditLogLineHasTheStoredID(t *testing.T) {
+	sink := new(flakySink)
+	core, logs := observer.New(zap.InfoLevel)
+	q := newAuditQueue(sink, zap.New(core))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { q.run(ctx); close(done) }()
+	if err := q.record(context.Background(), store.AuditEvent{Action: "grant.put"}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the event to be written", func() bool { return sink.count() == 1 })
+	cancel()
+	<-done
+	entries := logs.FilterMessage("audit").All()
+	if len(entries) != 1 {
+		t.Fatalf("got %d audit log lines, want 1", len(entries))
+	}
+	id, _ := entries[0].ContextMap()["id"].(string)
+	if id == "" || id != sink.stored[0].ID {
+		t.Fatalf("log id %q, stored id %q: want the same, not empty", id, sink.stored[0].ID)
+	}
 }
