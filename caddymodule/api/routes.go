@@ -209,7 +209,7 @@ func (h *APIHandler) secretViews(kc string) ([]secretView, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
+	now := h.app.Now()
 	views := make([]secretView, 0, len(metas))
 	for _, m := range metas {
 		views = append(views, secretView{SecretMeta: m, RotationDue: m.RotationDue(now)})

@@ -171,7 +171,7 @@ func (s *shared) loadTokens(ttl time.Duration) (*policy.Tokens, []byte, error) {
 		}
 	}
 	oldest := keys[len(keys)-1] // newest first
-	tokens, err := policy.NewTokens(keys, policy.TokenOptions{InvocationTTL: ttl})
+	tokens, err := policy.NewTokens(keys, policy.TokenOptions{InvocationTTL: ttl, Now: s.now})
 	return tokens, oldest.Secret, err
 }
 

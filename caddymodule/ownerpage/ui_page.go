@@ -212,7 +212,7 @@ func (h *Page) keychainDetail(kc store.Keychain, focus string) (*kcDetail, error
 	}
 	det := &kcDetail{Keychain: kc, Audit: events}
 
-	now := time.Now()
+	now := h.app.Now()
 	rows := map[string]*secretRow{}
 	byName := map[string]*store.SecretMeta{}
 	for i, m := range metas {
