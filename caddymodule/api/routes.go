@@ -381,7 +381,7 @@ func (h *APIHandler) grantView(g store.Grant, m *store.Manifest) grantView {
 	var d *policy.Denial
 	if errors.As(err, &d) {
 		v.Status = string(d.Reason)
-		if d.Reason == "stale_grant" {
+		if d.Reason == policy.StaleGrant {
 			v.Status = "stale"
 		}
 		for _, k := range d.Missing {
