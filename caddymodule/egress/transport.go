@@ -176,7 +176,7 @@ func (t *Transport) roundTrip(req *http.Request, tl *tokenLog) (*http.Response, 
 	}
 
 	t.askIdentity(out, sc)
-	res, err := t.HTTPTransport.RoundTrip(out)
+	res, err := t.HTTPTransport.RoundTrip(scrubInterim(out, sc))
 	if res != nil {
 		res.Request = req
 	}
