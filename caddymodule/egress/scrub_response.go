@@ -86,7 +86,8 @@ func (t *Transport) scrubResponse(req *http.Request, res *http.Response, sc *scr
 	}
 	audit := func(n int) {
 		// Best effort: the answer is already on its way.
-		_ = t.app.RecordChange(req.Context(), ev.Actor, "egress.scrubbed", ev.Keychain, ev.Package, fmt.Sprintf("scrubbed: %d", n), ev.Keys)
+		_ = t.app.RecordChange(req.Context(), gateway.Change{Actor: ev.Actor, Action: gateway.ActionEgressScrubbed, Keychain: ev.Keychain,
+			Package: ev.Package, Keys: ev.Keys, Reason: fmt.Sprintf("scrubbed: %d", n), RequestID: ev.RequestID})
 	}
 	if !t.scrubbing() {
 		// scrub off hands the body over as sent, but Caddy writes the

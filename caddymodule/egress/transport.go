@@ -166,7 +166,7 @@ func (t *Transport) roundTrip(req *http.Request, tl *tokenLog) (*http.Response, 
 		return gateway.ProblemResponse(req, gateway.ToProblem(err)), nil
 	}
 	start := time.Now()
-	ev := store.AuditEvent{Actor: "package", Action: "egress", Keys: []string{t.Secret}, RequestID: gateway.RequestID()}
+	ev := store.AuditEvent{Actor: "package", Action: gateway.ActionEgress, Keys: []string{t.Secret}, RequestID: gateway.RequestID()}
 	host, port := dialedHostPort(req)
 	ev.Host = host
 

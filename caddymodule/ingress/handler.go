@@ -174,7 +174,7 @@ func (h *PackageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next 
 	}
 	start := time.Now()
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	ev := store.AuditEvent{Actor: "agent", Action: "ingress", RequestID: gateway.RequestID()}
+	ev := store.AuditEvent{Actor: "agent", Action: gateway.ActionIngress, RequestID: gateway.RequestID()}
 
 	call, u, prob := h.decide(r, &ev)
 	if prob = h.app.Settle(r.Context(), "ingress", ev, prob, start); prob != nil {

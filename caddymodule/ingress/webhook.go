@@ -44,7 +44,7 @@ type webhookCall struct {
 
 func (h *PackageHandler) serveWebhook(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rest string) error {
 	start := time.Now()
-	ev := store.AuditEvent{Actor: "webhook", Action: "webhook", RequestID: gateway.RequestID()}
+	ev := store.AuditEvent{Actor: "webhook", Action: gateway.ActionWebhook, RequestID: gateway.RequestID()}
 	call, u, hook, prob := h.decideWebhook(w, r, &ev, rest)
 	if hook != nil && prob == nil && hook.delivery == "" {
 		// A redelivery of a forwarded delivery: answered, not forwarded.
@@ -108,7 +108,7 @@ func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, e
 	if !ok {
 		return nil, nil, nil, gateway.NewProblem(http.StatusNotFound, "unknown_webhook", fmt.Sprintf("package %s declares no webhook %q", pkg.Name, name))
 	}
-	ev.Action = "webhook." + spec.Name
+	ev.Action = gateway.ActionWebhook + "." + spec.Name
 	ev.Keys = []string{spec.Secret}
 
 	limit := h.maxWebhookBody()
