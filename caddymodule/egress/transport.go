@@ -212,7 +212,7 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 		return nil, nil, t.tokenProblem(tok, err)
 	}
 	ev.Keychain, ev.Package = claims.Keychain, claims.Package
-	spec, p := t.recheck(&claims)
+	spec, p := t.app.Recheck(&claims, t.Secret, t.Scope == scopeApp)
 	if p != nil {
 		return nil, nil, p
 	}
@@ -262,33 +262,6 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 func (t *Transport) deny(c *policy.InvocationClaims, d *policy.Denial) *gateway.Problem {
 	d.Keychain, d.Package, d.Key = c.Keychain, c.Package, t.Secret
 	return t.app.ExplainDenial(d)
-}
-
-// recheck asks policy whether the token may still use the route's key,
-// from what the store holds now (read-only records, shared), and returns
-// the key's spec. A record the store cannot read for another reason than
-// its absence is that error's answer, not a refusal.
-func (t *Transport) recheck(c *policy.InvocationClaims) (store.KeySpec, *gateway.Problem) {
-	st := t.app.Store()
-	var now policy.Standing
-	kc, err := st.GetKeychain(c.Keychain)
-	switch {
-	case err == nil:
-		now.Keychain = &kc
-	case !errors.Is(err, store.ErrNotFound):
-		return store.KeySpec{}, gateway.ToProblem(err)
-	}
-	if now.Grant, err = st.GrantRecord(c.Keychain, c.Package); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return store.KeySpec{}, gateway.ToProblem(err)
-	}
-	if now.Package, err = st.PackageRecord(c.Package); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return store.KeySpec{}, gateway.ToProblem(err)
-	}
-	spec, d := policy.Recheck(c, now, t.Secret, t.Scope == scopeApp)
-	if d != nil {
-		return spec, t.app.ExplainDenial(d)
-	}
-	return spec, nil
 }
 
 var errHostNotAllowed = errors.New("host not allowed")
