@@ -159,7 +159,10 @@ type ingressCall struct {
 	scheme   string
 	basePath string
 	webhook  string // set for a verified webhook delivery
-	hookPath string // the webhook's path at the package
+	// requestID is the id of the call's audit event, for what the
+	// transport audits of it.
+	requestID string
+	hookPath  string // the webhook's path at the package
 }
 
 type ingressCtxKey struct{}
@@ -265,11 +268,12 @@ func (h *PackageHandler) decide(r *http.Request, ev *store.AuditEvent) (*ingress
 		}
 	}
 	call := &ingressCall{
-		keychain: kc.ID,
-		pkg:      pkg.Name,
-		keys:     usable,
-		scheme:   u.Scheme,
-		basePath: strings.TrimRight(u.Path, "/"),
+		keychain:  kc.ID,
+		pkg:       pkg.Name,
+		keys:      usable,
+		scheme:    u.Scheme,
+		basePath:  strings.TrimRight(u.Path, "/"),
+		requestID: ev.RequestID,
 	}
 	if h.Mode == modeSealed {
 		call.token, err = h.app.Tokens().MintInvocationToken(policy.Invocation{

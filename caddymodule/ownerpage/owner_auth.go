@@ -195,6 +195,10 @@ func (h *Page) sessionExchange(w http.ResponseWriter, r *http.Request) {
 func (h *Page) finishSignIn(w http.ResponseWriter, r *http.Request, ownerID, via, keychain, next string) {
 	if err := h.startSession(w, r, ownerID); err != nil {
 		h.logger.Error("starting an owner session", zap.Error(err))
+		if errors.Is(err, store.ErrUnavailable) {
+			h.renderError(w, r, http.StatusServiceUnavailable, storeDownMessage)
+			return
+		}
 		h.renderError(w, r, http.StatusInternalServerError, "keygate could not sign you in. Try again in a moment.")
 		return
 	}

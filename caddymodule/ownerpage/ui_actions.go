@@ -84,6 +84,11 @@ func (h *Page) friendly(err error) (int, string) {
 		return http.StatusBadRequest, "That package did not ask for this key, so it cannot be approved for it."
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound, "That is no longer there. The page now shows what is."
+	case errors.Is(err, store.ErrUnavailable):
+		// Before ErrAuditUnavailable, which a database failure may also
+		// wrap, as the API orders them.
+		h.logger.Error("owner page change failed", zap.Error(err))
+		return http.StatusServiceUnavailable, storeDownMessage
 	case errors.Is(err, gateway.ErrAuditUnavailable):
 		return http.StatusServiceUnavailable, auditDownMessage
 	}
