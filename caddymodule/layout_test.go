@@ -12,12 +12,12 @@ import (
 // modules; libraries serve them. Arrows point down only: a module package
 // may import gateway and the libraries listed for it, never another module
 // package; nothing but caddymodule itself (and cmd/) imports cli; the
-// libraries (store/, policy/, oauth/, oauthtest/) import no Caddy and no
-// keygate glue.
+// libraries (store/, policy/, oauth/, oauthtest/, scrub/) import no Caddy and
+// no keygate glue; scrub/ imports the standard library only.
 const mod = "github.com/keygate/keygate/"
 
 // libraries never import Caddy or caddymodule.
-var libraries = []string{"store", "policy", "oauth", "oauthtest"}
+var libraries = []string{"store", "policy", "oauth", "oauthtest", "scrub"}
 
 var modulePackages = []string{"caddymodule/ingress", "caddymodule/egress", "caddymodule/api", "caddymodule/cli"}
 
@@ -60,6 +60,9 @@ func TestLayoutArrowsPointDown(t *testing.T) {
 				if slices.Contains(libraries, rel) && strings.HasPrefix(imp, "github.com/caddyserver/") {
 					t.Errorf("%s imports %s: %v never import Caddy", rel, imp, libraries)
 				}
+				if rel == "scrub" && strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") {
+					t.Errorf("scrub imports %s: it uses the standard library only", imp)
+				}
 				continue
 			}
 			dep := strings.TrimPrefix(imp, mod)
@@ -69,6 +72,9 @@ func TestLayoutArrowsPointDown(t *testing.T) {
 			if !strings.HasPrefix(dep, "caddymodule") || strings.HasPrefix(dep, "caddymodule/internal/") {
 				if slices.Contains(libraries, rel) && strings.HasPrefix(dep, "caddymodule") {
 					t.Errorf("%s imports %s: %v never import the Caddy glue", rel, dep, libraries)
+				}
+				if rel == "scrub" {
+					t.Errorf("scrub imports %s: it uses the standard library only", dep)
 				}
 				continue
 			}

@@ -8,6 +8,7 @@ import (
 	"github.com/keygate/keygate/caddymodule/gateway"
 	"github.com/keygate/keygate/oauth"
 	"github.com/keygate/keygate/policy"
+	"github.com/keygate/keygate/scrub"
 	"github.com/keygate/keygate/store"
 )
 
@@ -16,7 +17,7 @@ import (
 // refreshes the token comes from the store's sealed copy, as a static
 // key's value does; only a token near expiry costs a provider call, one
 // per key however many requests wait on it.
-func (t *Transport) injectOAuth(req, out *http.Request, c *policy.InvocationClaims, spec store.KeySpec, host, port string) (*Scrubber, *gateway.Problem) {
+func (t *Transport) injectOAuth(req, out *http.Request, c *policy.InvocationClaims, spec store.KeySpec, host, port string) (*scrub.Scrubber, *gateway.Problem) {
 	ctx := req.Context()
 	m := t.app.OAuth()
 	var (
@@ -26,7 +27,8 @@ func (t *Transport) injectOAuth(req, out *http.Request, c *policy.InvocationClai
 	if t.Scope == scopeApp {
 		// An app token's allowed hosts are its key's hosts.
 		if !policy.HostAllowed(spec.Hosts, host, port) || !pinHost(req, out, spec.Hosts) {
-			return nil, forbidden("host_not_allowed", fmt.Sprintf("key %s may not be sent to %s: not among the package's hosts for it", t.Secret, host))
+			return nil, t.deny(c, &policy.Denial{Reason: policy.HostNotAllowed,
+				Detail: fmt.Sprintf("key %s may not be sent to %s: not among the package's hosts for it", t.Secret, host)})
 		}
 		tok, err = m.AppAccessToken(ctx, c.Package, t.Secret)
 		if err != nil {
@@ -42,7 +44,8 @@ func (t *Transport) injectOAuth(req, out *http.Request, c *policy.InvocationClai
 	case err != nil:
 		return nil, gateway.ToProblem(err)
 	case !policy.HostAllowed(meta.AllowedHosts, host, port) || !pinHost(req, out, meta.AllowedHosts, spec.Hosts):
-		return nil, forbidden("host_not_allowed", fmt.Sprintf("secret %s may not be sent to %s: not among its allowed_hosts", t.Secret, host))
+		return nil, t.deny(c, &policy.Denial{Reason: policy.HostNotAllowed,
+			Detail: fmt.Sprintf("secret %s may not be sent to %s: not among its allowed_hosts", t.Secret, host)})
 	}
 	tok, err = m.AccessToken(ctx, c.Keychain, c.Package, t.Secret)
 	switch {
@@ -57,8 +60,6 @@ func (t *Transport) injectOAuth(req, out *http.Request, c *policy.InvocationClai
 // notConnected is a missing key, as for a static key, with where to
 // connect it.
 func (t *Transport) notConnected(c *policy.InvocationClaims, spec store.KeySpec) *gateway.Problem {
-	p := gateway.NewProblem(http.StatusPreconditionRequired, "missing_keys", fmt.Sprintf("oauth key %s is not connected", t.Secret))
-	p.MissingKeys = []gateway.MissingKey{{Name: spec.Name, Description: spec.Description}}
-	p.Package, p.SetURL = c.Package, t.app.OwnerPageURL(c.Keychain, c.Package)
-	return p
+	return t.deny(c, &policy.Denial{Reason: policy.MissingKeys, Missing: []store.KeySpec{spec},
+		Detail: fmt.Sprintf("oauth key %s is not connected", t.Secret)})
 }

@@ -1,16 +1,23 @@
 package egress
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"sync"
 
 	"github.com/keygate/keygate/caddymodule/gateway"
+	"github.com/keygate/keygate/scrub"
 	"github.com/keygate/keygate/store"
 )
+
+// redacted is what every occurrence of an injected value becomes in an answer.
+const redacted = "[redacted by keygate]"
 
 // scrubbing reports whether the route scrubs its answers: on unless it
 // says `scrub off`.
@@ -20,7 +27,7 @@ func (t *Transport) scrubbing() bool { return t.Scrub == nil || *t.Scrub }
 // value injected and for the exact header value that carried it (a
 // template's or the Basic credentials). With scrubbing off it still
 // scrubs the answer's headers (see scrubResponse).
-func (t *Transport) scrubberFor(value []byte, sent string) *Scrubber {
+func (t *Transport) scrubberFor(value []byte, sent string) *scrub.Scrubber {
 	return t.scrubbers.get(value, sent)
 }
 
@@ -38,12 +45,12 @@ type scrubberCache struct {
 // from a hit; the scrubber holds them as needles anyway.
 type scrubberEntry struct {
 	value, sent string
-	sc          *Scrubber
+	sc          *scrub.Scrubber
 }
 
 const scrubberCacheMax = 1024
 
-func (c *scrubberCache) get(value []byte, sent string) *Scrubber {
+func (c *scrubberCache) get(value []byte, sent string) *scrub.Scrubber {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
@@ -56,38 +63,43 @@ func (c *scrubberCache) get(value []byte, sent string) *Scrubber {
 	if c.m == nil || len(c.m) >= scrubberCacheMax {
 		c.m = make(map[uint64]*scrubberEntry)
 	}
-	sc := NewScrubber(value, []byte(sent))
+	sc := scrub.New(scrub.Needle{Find: value, Replace: redacted}, scrub.Needle{Find: []byte(sent), Replace: redacted})
 	c.m[key] = &scrubberEntry{value: string(value), sent: sent, sc: sc}
 	return sc
 }
 
 // askIdentity asks the upstream for an answer the scrubber can read as it
 // streams; a gzip or deflate answer sent anyway is decoded.
-func (t *Transport) askIdentity(out *http.Request, sc *Scrubber) {
+func (t *Transport) askIdentity(out *http.Request, sc *scrub.Scrubber) {
 	if sc != nil && t.scrubbing() {
 		out.Header["Accept-Encoding"] = []string{"identity"}
 	}
 }
 
-// scrubResponse scrubs res's headers now and its body as the caller reads
-// it. When the body is closed, a response that had anything replaced is
-// audited with the count; nothing of the value goes into the audit.
-func (t *Transport) scrubResponse(req *http.Request, res *http.Response, sc *Scrubber, ev store.AuditEvent) (*http.Response, error) {
+// scrubResponse scrubs res's headers now and its body and trailers
+// (announced or not) as the caller reads it. When the body is closed, a
+// response that had anything replaced is audited with the count; nothing
+// of the value goes into the audit.
+func (t *Transport) scrubResponse(req *http.Request, res *http.Response, sc *scrub.Scrubber, ev store.AuditEvent) (*http.Response, error) {
 	if sc == nil {
 		return res, nil
 	}
+	audit := func(n int) {
+		// Best effort: the answer is already on its way.
+		_ = t.app.RecordChange(req.Context(), gateway.Change{Actor: ev.Actor, Action: gateway.ActionEgressScrubbed, Keychain: ev.Keychain,
+			Package: ev.Package, Keys: ev.Keys, Reason: fmt.Sprintf("scrubbed: %d", n), RequestID: ev.RequestID})
+	}
 	if !t.scrubbing() {
 		// scrub off hands the body over as sent, but Caddy writes the
-		// answer's headers into its access and debug lines, so a value
-		// echoed in a header would be logged: those are scrubbed still.
-		if n := sc.Headers(res.Header); n > 0 {
-			_ = t.app.RecordChange(req.Context(), ev.Actor, "egress.scrubbed", ev.Keychain, ev.Package, fmt.Sprintf("scrubbed: %d", n), ev.Keys)
-		}
+		// answer's headers and trailers into its access and debug lines,
+		// so a value echoed in them would be logged: those are scrubbed
+		// still.
+		res.Body = &auditedBody{counted: sc.HeadersOnly(res), audit: audit}
 		return res, nil
 	}
 	sb, err := sc.Response(res)
 	switch {
-	case errors.Is(err, ErrScrubEncoding):
+	case errors.Is(err, scrub.ErrEncoding):
 		sb.Close()
 		return gateway.ProblemResponse(req, gateway.NewProblem(http.StatusBadGateway, "unscrubbable_encoding",
 			"the upstream answered in a content encoding keygate cannot scrub; it was asked for identity")), nil
@@ -96,28 +108,69 @@ func (t *Transport) scrubResponse(req *http.Request, res *http.Response, sc *Scr
 		sb.Close()
 		return nil, err
 	}
-	res.Body = &auditedBody{ScrubBody: sb, audit: func(n int) {
-		// Best effort: the answer is already on its way.
-		_ = t.app.RecordChange(req.Context(), ev.Actor, "egress.scrubbed", ev.Keychain, ev.Package, fmt.Sprintf("scrubbed: %d", n), ev.Keys)
-	}}
+	res.Body = &auditedBody{counted: sb, audit: audit}
 	return res, nil
+}
+
+// countedBody is a scrubbed body that tells how many replacements it made.
+type countedBody interface {
+	io.ReadCloser
+	Count() int
 }
 
 // auditedBody audits the replacement count once, when the body closes.
 type auditedBody struct {
-	*ScrubBody
-	audit func(n int)
-	once  sync.Once
+	counted countedBody
+	audit   func(n int)
+	once    sync.Once
 }
 
+func (b *auditedBody) Read(p []byte) (int, error) { return b.counted.Read(p) }
+
 func (b *auditedBody) Close() error {
-	err := b.ScrubBody.Close()
+	err := b.counted.Close()
 	b.once.Do(func() {
-		if n := b.Count(); n > 0 {
+		if n := b.counted.Count(); n > 0 {
 			b.audit(n)
 		}
 	})
 	return err
+}
+
+// scrubInterim makes the outbound request's client trace keygate's own.
+// Caddy's reverse_proxy puts a Got1xxResponse hook on the request that
+// writes each interim (1xx) answer's headers to the client at once, before
+// any response handling: on the outbound request that hook is replaced by
+// one that hands it the headers scrubbed, whether the route scrubs its
+// answers or not (they are headers). Any other hook of the caller's trace
+// is dropped with it.
+func scrubInterim(out *http.Request, sc *scrub.Scrubber) *http.Request {
+	ctx := out.Context()
+	caller := httptrace.ContextClientTrace(ctx)
+	if caller == nil || caller.Got1xxResponse == nil {
+		// net/http reads interim answers and passes on none.
+		return out
+	}
+	forward := caller.Got1xxResponse
+	own := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+		scrubbed := http.Header(h).Clone()
+		sc.Headers(scrubbed)
+		return forward(code, textproto.MIMEHeader(scrubbed))
+	}}
+	return out.WithContext(httptrace.WithClientTrace(withoutTrace{ctx}, own))
+}
+
+// withoutTrace hides the client trace of the context it wraps, so that a
+// trace set on top of it is the only one (httptrace.WithClientTrace would
+// otherwise call both).
+type withoutTrace struct{ context.Context }
+
+func (c withoutTrace) Value(key any) any {
+	v := c.Context.Value(key)
+	if _, ok := v.(*httptrace.ClientTrace); ok {
+		return nil
+	}
+	return v
 }
 
 var _ io.ReadCloser = (*auditedBody)(nil)

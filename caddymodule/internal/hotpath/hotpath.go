@@ -31,27 +31,7 @@ type Fixture struct {
 // request path).
 func New(b *testing.B) *Fixture {
 	b.Helper()
-	app := map[string]any{"storage": b.TempDir()}
-	cfg, err := json.Marshal(map[string]any{
-		"admin":   map[string]any{"disabled": true, "config": map[string]any{"persist": false}},
-		"logging": map[string]any{"logs": map[string]any{"default": map[string]any{"level": "ERROR"}}},
-		"apps":    map[string]any{"keygate": app},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := caddy.Load(cfg, true); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = caddy.Stop() })
-	mod, err := caddy.ActiveContext().App("keygate")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ga := mod.(*gateway.App)
-	if err := ga.AwaitReady(context.Background()); err != nil {
-		b.Fatal(err)
-	}
+	ga := LoadApp(b, nil)
 	st, tokens := ga.Store(), ga.Tokens()
 
 	kc, err := st.CreateKeychain("alice", "", "")
@@ -87,4 +67,37 @@ func New(b *testing.B) *Fixture {
 		b.Fatal(err)
 	}
 	return &Fixture{App: ga, KC: kc, Token: tok, Inv: inv}
+}
+
+// LoadApp loads a keygate app over a real Badger directory as Caddy loads
+// any config (admin endpoint off, config not persisted, logs at ERROR), with
+// no http app around it, and waits until it is ready. opts are extra fields
+// of the app's JSON (public_url, ...).
+func LoadApp(tb testing.TB, opts map[string]any) *gateway.App {
+	tb.Helper()
+	app := map[string]any{"storage": tb.TempDir()}
+	for k, v := range opts {
+		app[k] = v
+	}
+	cfg, err := json.Marshal(map[string]any{
+		"admin":   map[string]any{"disabled": true, "config": map[string]any{"persist": false}},
+		"logging": map[string]any{"logs": map[string]any{"default": map[string]any{"level": "ERROR"}}},
+		"apps":    map[string]any{"keygate": app},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := caddy.Load(cfg, true); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = caddy.Stop() })
+	mod, err := caddy.ActiveContext().App("keygate")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ga := mod.(*gateway.App)
+	if err := ga.AwaitReady(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	return ga
 }
