@@ -113,6 +113,7 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 	if err := refuseForwardProxy(&t.HTTPTransport); err != nil {
 		return err
 	}
+	gateway.BoundUpstreamTimeouts(&t.HTTPTransport)
 	if err := t.HTTPTransport.Provision(ctx); err != nil {
 		return err
 	}
