@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -63,7 +64,10 @@ func (c *scrubberCache) get(value []byte, sent string) *scrub.Scrubber {
 	if c.m == nil || len(c.m) >= scrubberCacheMax {
 		c.m = make(map[uint64]*scrubberEntry)
 	}
-	sc := scrub.New(scrub.Needle{Find: value, Replace: redacted}, scrub.Needle{Find: []byte(sent), Replace: redacted})
+	// A copy: scrub.New keeps what it is given as far as the compiler can
+	// tell, and value would otherwise be moved to the heap on every call,
+	// hit or miss.
+	sc := scrub.New(scrub.Needle{Find: bytes.Clone(value), Replace: redacted}, scrub.Needle{Find: []byte(sent), Replace: redacted})
 	c.m[key] = &scrubberEntry{value: string(value), sent: sent, sc: sc}
 	return sc
 }
