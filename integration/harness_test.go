@@ -143,12 +143,12 @@ const DefaultCaddyfile = `{
 }
 
 http://:{{.APIPort}} {
-	bind 127.0.0.1
+	bind keygate/127.0.0.1
 	keygate_api
 }
 
 http://*.{{.Suffix}}:{{.IngressPort}} {
-	bind 127.0.0.1
+	bind keygate/127.0.0.1
 	keygate_package {
 		suffix {{.Suffix}}
 		{{.PackageOptions}}
@@ -156,7 +156,7 @@ http://*.{{.Suffix}}:{{.IngressPort}} {
 }
 
 http://:{{.EgressPort}} {
-	bind 127.0.0.1
+	bind keygate/127.0.0.1
 	route /api/* {
 		uri strip_prefix /api
 		reverse_proxy {{.Upstream}} {

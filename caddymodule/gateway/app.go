@@ -100,6 +100,7 @@ type App struct {
 	oauth          *OAuthManager
 	sharedBase     []byte // the oldest signing key's secret: see SharedKey
 	sites          packageSites
+	ctx            caddy.Context // for the other apps of this config, at Start
 }
 
 // CaddyModule returns the Caddy module information.
@@ -113,6 +114,7 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 // Provision fills in defaults and checks the settings; see open.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	a.ctx = ctx
 	warnNetworkAdmin(ctx, a.logger)
 	a.adminGuard = newFailureGuard(time.Now)
 	a.readyCh = make(chan struct{})
@@ -293,6 +295,7 @@ func (a *App) Start() error {
 	a.shared.audit.setLogger(a.logger.Named("audit"))
 	a.shared.setRetention(time.Duration(a.AuditRetention))
 	a.shared.store.SetMaxValueBytes(a.MaxValueBytes)
+	warnShareableListeners(a.ctx, a.logger)
 	return nil
 }
 
