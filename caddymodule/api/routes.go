@@ -447,7 +447,14 @@ func (h *APIHandler) rewrap(r *http.Request) (int, any, error) {
 	if err := h.audit(r, "master_key.rewrap", "", ""); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, map[string]any{"rewrapped": n, "master_key_id": h.app.MasterKeyID()}, nil
+	// What each key still seals, so that the CLI never calls a key free
+	// while anything needs it.
+	sealed, err := h.app.Store().SealedByKey(r.Context())
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]any{"rewrapped": n, "master_key_id": h.app.MasterKeyID(),
+		"master_key_ids": h.app.Store().Keyring().IDs(), "sealed_by_key": sealed}, nil
 }
 
 func fieldProblem(field, detail string) *gateway.Problem {

@@ -198,6 +198,9 @@ func (a *App) open() error {
 		}
 	}
 	if masterSpec == "" {
+		if err := a.refuseLostMasterKeyFile(); err != nil {
+			return err
+		}
 		if masterSpec, err = loadOrCreateMasterKeyFile(a.dir, a.logger); err != nil {
 			return err
 		}
@@ -229,7 +232,7 @@ func (a *App) open() error {
 	}
 	sh, err := openShared(a.dir, opts, a.logger)
 	if err != nil {
-		return err
+		return a.masterKeyAdvice(err)
 	}
 	a.shared = sh
 	var base []byte
@@ -286,7 +289,7 @@ func (a *App) Start() error {
 		// now, not before, since a config can still fail to start after
 		// provisioning (Stop undoes it then).
 		if err := a.shared.store.SetKeyring(a.keyring); err != nil {
-			return fmt.Errorf("keygate: master_key: %w", err)
+			return a.masterKeyAdvice(fmt.Errorf("keygate: master_key: %w", err))
 		}
 		a.replaced = prev
 	}
@@ -296,6 +299,7 @@ func (a *App) Start() error {
 	a.shared.setRetention(time.Duration(a.AuditRetention))
 	a.shared.store.SetMaxValueBytes(a.MaxValueBytes)
 	warnShareableListeners(a.ctx, a.logger)
+	running.Store(a)
 	return nil
 }
 
@@ -344,6 +348,7 @@ func (a *App) Stop() error {
 // Cleanup releases this config's hold on the shared store; the last
 // config to let go closes it.
 func (a *App) Cleanup() error {
+	running.CompareAndSwap(a, nil)
 	ReleaseLimiter(a.kcLimiterKey)
 	if a.shared == nil {
 		return nil
