@@ -35,7 +35,6 @@ type postgresBackend struct {
 	pool    *pgxpool.Pool
 	cfg     *pgxpool.Config
 	where   string // host:port/db as user: what messages name
-	secret  string // the password, scrubbed from every message
 	timeout time.Duration
 	log     Logger
 
@@ -72,7 +71,6 @@ func openPostgres(dsn string, timeout time.Duration, log Logger) (*postgresBacke
 	b := &postgresBackend{
 		cfg:     cfg,
 		where:   fmt.Sprintf("%s:%d/%s as %s", cc.Host, cc.Port, cc.Database, cc.User),
-		secret:  cc.Password,
 		timeout: timeout,
 		log:     log,
 	}
