@@ -227,7 +227,8 @@ func (t *pgTxn) Delete(key []byte) error {
 }
 
 func (t *pgTxn) touch(key []byte) {
-	if cacheable(key) {
+	// Signing keys are not cached, but other nodes must hear of them.
+	if cacheable(key) || bytes.HasPrefix(key, []byte(pfxSigningKey)) {
 		t.touched = append(t.touched, bytes.Clone(key))
 	}
 }

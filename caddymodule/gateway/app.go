@@ -90,7 +90,7 @@ type App struct {
 	ready          atomic.Bool
 	readyCh        chan struct{} // closed once the store is open
 	shared         *shared
-	tokens         *policy.Tokens
+	tokens         signingTokens
 	adminToken     []byte
 	adminGuard     *failureGuard
 	logger         *zap.Logger
@@ -236,9 +236,12 @@ func (a *App) open() error {
 	}
 	a.shared = sh
 	var base []byte
-	if a.tokens, base, err = sh.loadTokens(time.Duration(a.InvocationTTL)); err != nil {
+	gen := sh.store.SigningKeysGen() // before loading: a change meanwhile reloads
+	tokens, base, err := sh.loadTokens(time.Duration(a.InvocationTTL))
+	if err != nil {
 		return err
 	}
+	a.tokens.init(tokens, gen, true)
 	a.sharedBase = base
 	a.adminToken = []byte(adminToken)
 	a.keyring = keyring
@@ -360,7 +363,7 @@ func (a *App) Cleanup() error {
 func (a *App) Store() *store.Store { return a.shared.store }
 
 // Tokens returns the token signer and verifier.
-func (a *App) Tokens() *policy.Tokens { return a.tokens }
+func (a *App) Tokens() *policy.Tokens { return a.tokens.get(a) }
 
 // MasterKeyID names the master key that seals new records.
 func (a *App) MasterKeyID() string { return a.masterKeyID }

@@ -24,10 +24,11 @@ func NewStandalone(st *store.Store, tokens *policy.Tokens, persistAudit bool) (a
 	sh := &shared{store: st, cancel: cancel, audit: newAuditQueue(sink, zap.NewNop())}
 	sh.done.Add(1)
 	go func() { defer sh.done.Done(); sh.audit.run(ctx) }()
-	app = &App{shared: sh, tokens: tokens, logger: zap.NewNop(), metrics: &metrics{
+	app = &App{shared: sh, logger: zap.NewNop(), metrics: &metrics{
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "d"}, []string{"flow", "decision", "reason"}),
 		latency:   prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "l"}, []string{"flow"}),
 	}}
+	app.tokens.init(tokens, 0, false)
 	_ = app.startOAuth() // no providers: stored tokens are served, none refreshed
 	app.ready.Store(true)
 	return app, func() { _ = sh.Destruct() }
