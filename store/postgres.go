@@ -38,7 +38,8 @@ type postgresBackend struct {
 	timeout time.Duration
 	log     Logger
 
-	listener *pgListener // nil without a cache to keep true
+	listener *pgListener // change notifications and the change sequence
+	node     nodeState   // this node in keygate_nodes
 }
 
 // parsePostgres parses dsn without ever echoing it: pgx's own parse
@@ -173,6 +174,7 @@ func (b *postgresBackend) GC() error { return errNothingToCollect }
 
 func (b *postgresBackend) Close() error {
 	b.listener.stop()
+	b.leave()
 	b.pool.Close()
 	return nil
 }

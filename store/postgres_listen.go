@@ -215,11 +215,14 @@ func (l *pgListener) readSeq(ctx context.Context) (uint64, error) {
 func (l *pgListener) poll(ctx context.Context) {
 	t := time.NewTicker(pgPollEvery)
 	defer t.Stop()
-	for {
+	for tick := 0; ; tick++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if tick%pgHeartbeatTicks == 0 {
+			l.b.heartbeat(ctx)
 		}
 		pctx, cancel := context.WithTimeout(ctx, pgPollTimeout)
 		seq, err := l.readSeq(pctx)

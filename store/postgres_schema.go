@@ -35,6 +35,9 @@ var pgMigrations = [][]string{
 		// a lost notification is noticed (postgres_listen.go).
 		`CREATE TABLE keygate_changes (id int PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL)`,
 		`INSERT INTO keygate_changes (id, seq) VALUES (1, 0)`,
+		// Live nodes, each seen every second, so that rate limits can be
+		// shared among them (postgres_nodes.go).
+		`CREATE TABLE keygate_nodes (id text PRIMARY KEY, seen timestamptz NOT NULL)`,
 	},
 }
 

@@ -601,3 +601,23 @@ func TestPostgresSchemaMigratesToLZ4(t *testing.T) {
 		t.Fatalf("a record was lost in the migration: %v", err)
 	}
 }
+
+// TestPostgresLiveNodes: two stores on one database count each other
+// within a few heartbeats; one closing is gone for the other at once.
+func TestPostgresLiveNodes(t *testing.T) {
+	pgtest.Skip(t, testPGErr)
+	dsn := newPGDatabase(t)
+	kr := testKeyring(t, "k1")
+	a, err := Open(Options{Postgres: dsn, Keyring: kr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(Options{Postgres: dsn, Keyring: kr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "both count two nodes", func() bool { return a.LiveNodes() == 2 && b.LiveNodes() == 2 })
+	b.Close()
+	eventually(t, "the other counts one node", func() bool { return a.LiveNodes() == 1 })
+}
