@@ -58,7 +58,8 @@ type Store struct {
 	keycheckMu   sync.Mutex
 	sealerMarked atomic.Pointer[Keyring] // keyring whose current key the key check marks in use
 
-	signingGen atomic.Uint64 // bumped whenever the signing keys may have changed
+	signingGen atomic.Uint64                // bumped whenever the signing keys may have changed
+	witness    atomic.Pointer[AuditWitness] // the newest audit chain head written here
 
 	rewrapMu   sync.Mutex
 	rewrapPage int             // records per Rewrap transaction
