@@ -582,8 +582,8 @@ func TestPostgresSchemaMigratesToLZ4(t *testing.T) {
 	if err := pgtest.Exec(dsn, `ALTER TABLE keygate_kv ALTER COLUMN v SET COMPRESSION DEFAULT`); err != nil {
 		t.Fatal(err)
 	}
-	// Back to version 1: no change sequence either (version 3).
-	if err := pgtest.Exec(dsn, `DROP TABLE keygate_changes`); err != nil {
+	// Back to version 1: no change sequence or node list either (version 3).
+	if err := pgtest.Exec(dsn, `DROP TABLE keygate_changes, keygate_nodes`); err != nil {
 		t.Fatal(err)
 	}
 	if err := pgtest.Exec(dsn, `UPDATE keygate_schema SET version = 1`); err != nil {
