@@ -16,8 +16,22 @@ import (
 // reload` and `keygate stop` without --address still reach the first.
 func TestSocketTakeoverRefused(t *testing.T) {
 	t.Parallel()
-	tmpl := strings.Replace(DefaultCaddyfile, "\tadmin {{.AdminAddr}}\n", "", 1)
-	w := newWorld(t, Config{Template: tmpl})
+	t.Run("badger", func(t *testing.T) {
+		t.Parallel()
+		tmpl := strings.Replace(DefaultCaddyfile, "\tadmin {{.AdminAddr}}\n", "", 1)
+		socketTakeover(t, newWorld(t, Config{Template: tmpl}))
+	})
+	// PostgreSQL has no directory lock: the socket's own lock is all
+	// that keeps a second node from taking the first one's socket.
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		cfg := pgNodeConfig(t, pgDatabase(t, t.Name()))
+		cfg.Template = strings.Replace(pgCaddyfile, "\tadmin {{.AdminAddr}}\n", "", 1)
+		socketTakeover(t, newWorld(t, cfg))
+	})
+}
+
+func socketTakeover(t *testing.T, w *world) {
 	in := w.in
 	sock := filepath.Join(in.Dir, "xdg-data", "caddy", "keygate", "admin.sock")
 	before, err := os.Stat(sock)
