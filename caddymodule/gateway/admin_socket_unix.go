@@ -87,12 +87,10 @@ func listenAdminSocket(ctx context.Context, _, host, _ string, _ uint, cfg net.L
 			ln.Close()
 			return nil, err
 		}
-		s := &sharedSocket{ln: ln, conns: make(chan net.Conn), done: make(chan struct{})}
-		go s.acceptLoop()
-		return s, nil
+		return serveShared(ln), nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &exclusiveListener{s: val.(*sharedSocket), key: key, closed: make(chan struct{})}, nil
+	return newExclusiveListener(val, key), nil
 }

@@ -56,14 +56,12 @@ func listenExclusive(ctx context.Context, _, host, portRange string, portOffset 
 		if err != nil {
 			return nil, err
 		}
-		s := &sharedSocket{ln: ln, conns: make(chan net.Conn), done: make(chan struct{})}
-		go s.acceptLoop()
-		return s, nil
+		return serveShared(ln), nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &exclusiveListener{s: val.(*sharedSocket), key: key, closed: make(chan struct{})}, nil
+	return newExclusiveListener(val, key), nil
 }
 
 // sharedSocket is the one socket of an address. A single goroutine
@@ -76,6 +74,13 @@ type sharedSocket struct {
 	done  chan struct{} // closed when the socket is closed or fails
 	err   error         // why accepting stopped; set before done is closed
 	once  sync.Once
+}
+
+// serveShared starts handing ln's connections over.
+func serveShared(ln net.Listener) *sharedSocket {
+	s := &sharedSocket{ln: ln, conns: make(chan net.Conn), done: make(chan struct{})}
+	go s.acceptLoop()
+	return s
 }
 
 func (s *sharedSocket) acceptLoop() {
@@ -127,6 +132,12 @@ type exclusiveListener struct {
 	key    string
 	closed chan struct{}
 	once   sync.Once
+}
+
+// newExclusiveListener is a config's view of the pooled socket val, which
+// it lets go of under key.
+func newExclusiveListener(val any, key string) *exclusiveListener {
+	return &exclusiveListener{s: val.(*sharedSocket), key: key, closed: make(chan struct{})}
 }
 
 func (l *exclusiveListener) Accept() (net.Conn, error) {
