@@ -235,7 +235,6 @@ func (a *App) open() error {
 		return a.masterKeyAdvice(err)
 	}
 	a.shared = sh
-	var base []byte
 	gen := sh.store.SigningKeysGen() // before loading: a change meanwhile reloads
 	tokens, base, err := sh.loadTokens(time.Duration(a.InvocationTTL))
 	if err != nil {
