@@ -167,7 +167,7 @@ func examplePackage(t *testing.T) string {
 			examplePkgErr = err
 			return
 		}
-		dir, err := os.MkdirTemp("", "keygate-dev-package-")
+		dir, err := runDir("keygate-dev-package-")
 		if err != nil {
 			examplePkgErr = err
 			return

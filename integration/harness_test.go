@@ -53,6 +53,7 @@ func TestMain(m *testing.M) {
 		binPath = p
 		code := m.Run()
 		stopPG()
+		removeRunDirs()
 		os.Exit(code)
 	}
 	dir, err := os.MkdirTemp("", "keygate-integration-")
@@ -71,8 +72,35 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	stopPG()
+	removeRunDirs()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+var (
+	runDirsMu sync.Mutex
+	runDirs   []string
+)
+
+// runDir makes a temporary directory that lasts the whole test binary
+// (for what is built once per run); TestMain removes it.
+func runDir(prefix string) (string, error) {
+	d, err := os.MkdirTemp("", prefix)
+	if err == nil {
+		runDirsMu.Lock()
+		runDirs = append(runDirs, d)
+		runDirsMu.Unlock()
+	}
+	return d, err
+}
+
+func removeRunDirs() {
+	runDirsMu.Lock()
+	defer runDirsMu.Unlock()
+	for _, d := range runDirs {
+		os.RemoveAll(d)
+	}
+	runDirs = nil
 }
 
 func buildBinary(out string) error {
@@ -143,12 +171,12 @@ const DefaultCaddyfile = `{
 }
 
 http://:{{.APIPort}} {
-	bind 127.0.0.1
+	bind keygate/127.0.0.1
 	keygate_api
 }
 
 http://*.{{.Suffix}}:{{.IngressPort}} {
-	bind 127.0.0.1
+	bind keygate/127.0.0.1
 	keygate_package {
 		suffix {{.Suffix}}
 		{{.PackageOptions}}
@@ -156,7 +184,7 @@ http://*.{{.Suffix}}:{{.IngressPort}} {
 }
 
 http://:{{.EgressPort}} {
-	bind 127.0.0.1
+	bind keygate/127.0.0.1
 	route /api/* {
 		uri strip_prefix /api
 		reverse_proxy {{.Upstream}} {

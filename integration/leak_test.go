@@ -18,11 +18,11 @@ import (
 // to a file of its own.
 var leakCaddyfile = func() string {
 	logTo := func(name string) string {
-		return "\tbind 127.0.0.1\n\tlog {\n\t\toutput file {{.Dir}}/access-" + name + ".log\n\t}\n"
+		return "\tbind keygate/127.0.0.1\n\tlog {\n\t\toutput file {{.Dir}}/access-" + name + ".log\n\t}\n"
 	}
 	s := DefaultCaddyfile
 	for _, site := range []struct{ name, next string }{{"api", "keygate_api"}, {"ingress", "keygate_package"}, {"egress", "route /api/*"}} {
-		old := "\tbind 127.0.0.1\n\t" + site.next
+		old := "\tbind keygate/127.0.0.1\n\t" + site.next
 		if strings.Count(s, old) != 1 {
 			panic("leakCaddyfile: DefaultCaddyfile changed; update the test")
 		}

@@ -133,7 +133,8 @@ http://:{{index .Extra 0}} {
 
 	// Rewrap, through the CLI.
 	r = in.MustCLI("", "rewrap")
-	if !regexp.MustCompile(`^Re-wrapped [1-9][0-9]* records under master key k2;`).MatchString(r.Stdout) {
+	if !regexp.MustCompile(`^Re-wrapped [1-9][0-9]* records. Active master key \(seals new values\): k2\.\n`).MatchString(r.Stdout) ||
+		!strings.Contains(r.Stdout, "  k1: seals nothing: it may leave master_key") {
 		t.Errorf("rewrap: %s", r.Stdout)
 	}
 	// And again through the API: idempotent.

@@ -228,12 +228,13 @@ func TestNextDoorShortAdminToken(t *testing.T) {
 }
 
 // TestNextDoorAdminGuessing: after 10 bad admin tokens a minute from one
-// client, the 11th attempt and on get 429 with Retry-After, even with the
-// right token; every loopback address is that one client, so a local
-// process rotating 127.x source addresses gains nothing; the budget
-// refills; it is audited without the guesses. That another client is
-// unaffected cannot be shown from loopback alone (all of it is one
-// client); the gateway's TestFailureGuard shows it.
+// client, the 11th wrong attempt and on get 429 with Retry-After (the
+// right token still works: TestAdminLockoutRefused); every loopback
+// address is that one client, so a local process rotating 127.x source
+// addresses gains nothing; the budget refills; it is audited without the
+// guesses. That another client is unaffected cannot be shown from
+// loopback alone (all of it is one client); the gateway's
+// TestFailureGuard shows it.
 func TestNextDoorAdminGuessing(t *testing.T) {
 	t.Parallel()
 	in := Start(t, Config{})
@@ -258,9 +259,6 @@ func TestNextDoorAdminGuessing(t *testing.T) {
 			retry = s
 		}
 	}
-	if r := in.callAPI(t, "GET", "/v1/keychains", nil); r.Status != http.StatusTooManyRequests {
-		t.Errorf("the right token from a blocked address: %s, want 429", r)
-	}
 
 	// 127.0.0.2 is another loopback address of this host: the same client.
 	other := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
@@ -275,18 +273,28 @@ func TestNextDoorAdminGuessing(t *testing.T) {
 		}
 		return r
 	}
-	if r := audit(); r.Status != http.StatusTooManyRequests {
-		t.Fatalf("127.0.0.2 after 127.0.0.1's failures: %s, want 429", r)
+	guess := func() reply {
+		g := RandomToken(t, "kgadm_guess_")
+		guesses = append(guesses, g)
+		r, err := tryHTTP(other, "GET", in.APIURL+"/v1/keychains", "", bearer(g), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := guess(); r.Status != http.StatusTooManyRequests {
+		t.Fatalf("a wrong token from 127.0.0.2 after 127.0.0.1's failures: %s, want 429", r)
 	}
 
-	// The budget refills: once Retry-After has passed, the right token works.
+	// The budget refills: once Retry-After has passed, a wrong token is
+	// compared again (401).
 	var r reply
 	eventually(time.Duration(retry+10)*time.Second, 250*time.Millisecond, func() bool {
-		r = audit()
-		return r.Status == http.StatusOK
+		r = guess()
+		return r.Status == http.StatusUnauthorized
 	})
-	if r.Status != http.StatusOK {
-		t.Fatalf("after Retry-After (%ds) the right token is still refused: %s", retry, r)
+	if r.Status != http.StatusUnauthorized {
+		t.Fatalf("after Retry-After (%ds) a wrong token still gets %s, want 401", retry, r)
 	}
 	var audited bool
 	eventually(5*time.Second, 20*time.Millisecond, func() bool {

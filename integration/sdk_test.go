@@ -3,6 +3,7 @@ package integration
 import (
 	"bufio"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -359,8 +360,18 @@ func TestEgressAnthropicSDK(t *testing.T) {
 	}
 }
 
+// Bounds of npmInstall.
+const (
+	npmTimeout  = 3 * time.Minute
+	npmAttempts = 3
+)
+
 // npmInstall installs pkg into a directory kept across runs and returns it.
-// It skips without npm, unless CI=true.
+// It skips without npm, unless CI=true. Each run installs into a staging
+// directory of its own and renames it into place when complete, so that
+// concurrent runs never share a half-installed directory (the first
+// rename wins; the others use its result). Each attempt is bounded by
+// npmTimeout, and a failed one is retried.
 func npmInstall(t *testing.T, pkg, version string) string {
 	t.Helper()
 	if _, err := exec.LookPath("npm"); err != nil {
@@ -369,17 +380,57 @@ func npmInstall(t *testing.T, pkg, version string) string {
 		}
 		t.Skip("npm not found: skipping the Anthropic SDK test")
 	}
-	dir := filepath.Join(os.TempDir(), "keygate-npm", strings.ReplaceAll(pkg, "/", "_")+"@"+version)
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", pkg, "package.json")); err == nil {
+	base := filepath.Join(os.TempDir(), "keygate-npm")
+	dir := filepath.Join(base, strings.ReplaceAll(pkg, "/", "_")+"@"+version)
+	installed := func() bool {
+		_, err := os.Stat(filepath.Join(dir, "node_modules", pkg, "package.json"))
+		return err == nil
+	}
+	if installed() {
 		return dir
 	}
-	os.MkdirAll(dir, 0o755)
-	// A package.json of its own, or npm installs into a parent that has one.
-	os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"private": true}`), 0o644)
-	cmd := exec.Command("npm", "install", "--no-audit", "--no-fund", "--silent", pkg+"@"+version)
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("npm install %s: %v: %s", pkg, err, out)
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		t.Fatal(err)
 	}
-	return dir
+	var lastErr error
+	for attempt := 1; attempt <= npmAttempts; attempt++ {
+		if attempt > 1 {
+			time.Sleep(time.Duration(attempt) * 2 * time.Second)
+		}
+		staging, err := os.MkdirTemp(base, "staging-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lastErr = npmInstallInto(staging, pkg, version)
+		if lastErr == nil {
+			lastErr = os.Rename(staging, dir)
+		}
+		os.RemoveAll(staging) // gone already when the rename worked
+		if installed() {
+			return dir
+		}
+		t.Logf("npm install %s@%s, attempt %d: %v", pkg, version, attempt, lastErr)
+	}
+	t.Fatalf("npm install %s@%s: %v", pkg, version, lastErr)
+	return ""
+}
+
+// npmInstallInto runs one bounded npm install of pkg@version in dir.
+func npmInstallInto(dir, pkg, version string) error {
+	// A package.json of its own, or npm installs into a parent that has one.
+	if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"private": true}`), 0o644); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), npmTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "npm", "install", "--no-audit", "--no-fund", "--silent", pkg+"@"+version)
+	cmd.Dir = dir
+	cmd.WaitDelay = 5 * time.Second
+	if out, err := cmd.CombinedOutput(); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("no result within %s", npmTimeout)
+		}
+		return fmt.Errorf("%v: %s", err, out)
+	}
+	return nil
 }

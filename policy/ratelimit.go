@@ -22,6 +22,10 @@ type LimiterOptions struct {
 	// only when more than MaxKeys keys are active at once.
 	MaxKeys int
 	Now     func() time.Time
+	// Share, when set, is how many nodes split the limit: each node allows
+	// rate/Share and a burst of burst/Share (rounded up, at least 1). It is
+	// read on every call and applied to a bucket when it changes.
+	Share func() int
 }
 
 // DefaultMaxKeys is LimiterOptions.MaxKeys when it is 0.
@@ -43,6 +47,7 @@ type Limiter struct {
 	idle      int64 // IdleTTL in ns
 	perShard  int
 	now       func() time.Time
+	share     func() int
 	seed      maphash.Seed
 	shards    [limiterShards]shard
 }
@@ -55,15 +60,16 @@ type shard struct {
 }
 
 type bucket struct {
-	lim  *rate.Limiter
-	seen int64 // unix ns of last use, guarded by the shard's mutex
+	lim   *rate.Limiter
+	seen  int64 // unix ns of last use, guarded by the shard's mutex
+	share int   // the share lim was set for, guarded by the shard's mutex
 }
 
 // NewLimiter returns a Limiter allowing r events per second per key with
 // bursts of up to burst (at least 1). r <= 0, or rate.Inf, means unlimited:
 // Allow always says yes and keeps no state.
 func NewLimiter(r rate.Limit, burst int, o LimiterOptions) *Limiter {
-	l := &Limiter{limit: r, burst: max(burst, 1), now: o.Now}
+	l := &Limiter{limit: r, burst: max(burst, 1), now: o.Now, share: o.Share}
 	if r <= 0 || r == rate.Inf {
 		l.unlimited = true
 		return l
@@ -100,13 +106,22 @@ func (l *Limiter) Allow(key string) (ok bool, retryAfter time.Duration) {
 	if ns-s.lastSweep >= l.idle {
 		s.sweep(ns, l.idle)
 	}
+	share := 1
+	if l.share != nil {
+		share = max(l.share(), 1)
+	}
+	limit, burst := l.limit/rate.Limit(share), (l.burst+share-1)/share
 	b := s.buckets[key]
 	if b == nil {
 		if len(s.buckets) >= l.perShard {
 			s.evictOne()
 		}
-		b = &bucket{lim: rate.NewLimiter(l.limit, l.burst)}
+		b = &bucket{lim: rate.NewLimiter(limit, burst), share: share}
 		s.buckets[key] = b
+	} else if b.share != share {
+		b.lim.SetLimitAt(now, limit)
+		b.lim.SetBurstAt(now, burst)
+		b.share = share
 	}
 	b.seen = ns
 	lim := b.lim
@@ -118,7 +133,7 @@ func (l *Limiter) Allow(key string) (ok bool, retryAfter time.Duration) {
 	// Time for the missing fraction of a token to refill, rounded up so
 	// that a caller retrying after it finds the token there.
 	missing := 1 - lim.TokensAt(now)
-	wait := time.Duration(math.Ceil(missing / float64(l.limit) * float64(time.Second)))
+	wait := time.Duration(math.Ceil(missing / float64(limit) * float64(time.Second)))
 	return false, max(wait, 1)
 }
 

@@ -242,3 +242,40 @@ func BenchmarkLimiterAllowParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestLimiterShare: with the limit shared by n nodes, each allows its
+// share of the burst and the rate, and follows a change of n.
+func TestLimiterShare(t *testing.T) {
+	now := time.Unix(1000, 0)
+	n := 2
+	l := NewLimiter(10, 10, LimiterOptions{Now: func() time.Time { return now }, Share: func() int { return n }})
+	count := func(k string, tries int) int {
+		ok := 0
+		for range tries {
+			if a, _ := l.Allow(k); a {
+				ok++
+			}
+		}
+		return ok
+	}
+	if got := count("kc", 20); got != 5 {
+		t.Fatalf("burst with 2 nodes: %d, want 5", got)
+	}
+	now = now.Add(time.Second) // 10/s shared by 2: 5 more
+	if got := count("kc", 20); got != 5 {
+		t.Fatalf("refill in 1 s with 2 nodes: %d, want 5", got)
+	}
+	n = 1 // the other node is gone: what was refilled meanwhile stays
+	now = now.Add(time.Second)
+	if got := count("kc", 20); got != 5 {
+		t.Fatalf("refill in the second the other node left: %d, want 5", got)
+	}
+	now = now.Add(time.Second)
+	if got := count("kc", 20); got != 10 {
+		t.Fatalf("refill in 1 s alone: %d, want 10", got)
+	}
+	n = 3
+	if got := count("other", 20); got != 4 {
+		t.Fatalf("burst with 3 nodes: %d, want 4 (10/3 rounded up)", got)
+	}
+}

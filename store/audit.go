@@ -86,8 +86,10 @@ func (s *Store) appendAudit(evs []AuditEvent) error {
 		return err
 	}
 	auditAppendMu.Lock()
+	var witness AuditWitness
 	err = s.update(func(w writer) error {
-		if err := chainSegment(w, kr, seg, events); err != nil {
+		var err error
+		if witness, err = chainSegmentWitness(w, kr, seg, events); err != nil {
 			return err
 		}
 		for _, kc := range kcs {
@@ -103,6 +105,9 @@ func (s *Store) appendAudit(evs []AuditEvent) error {
 		return nil
 	})
 	auditAppendMu.Unlock()
+	if err == nil {
+		s.noteWitness(witness)
+	}
 	if errors.Is(err, errTxnTooBig) && len(evs) > 1 {
 		half := len(evs) / 2
 		if err := s.appendAudit(evs[:half]); err != nil {

@@ -346,16 +346,23 @@ func loadAnchor(r reader, kr *Keyring) (a chainAnchor, found bool, problem strin
 // of the chain, and moves the head to it. It refuses to extend a head that
 // fails its check: writing on would launder whatever was done to it.
 func chainSegment(w writer, kr *Keyring, segKey, events []byte) error {
+	_, err := chainSegmentWitness(w, kr, segKey, events)
+	return err
+}
+
+// chainSegmentWitness is chainSegment, returning the new head as a
+// witness (audit_witness.go).
+func chainSegmentWitness(w writer, kr *Keyring, segKey, events []byte) (AuditWitness, error) {
 	head, found, problem, err := loadHead(w, kr)
 	if err != nil {
-		return err
+		return AuditWitness{}, err
 	}
 	if problem != "" {
-		return fmt.Errorf("audit chain head: %s; run audit verify: %w", problem, ErrCorrupt)
+		return AuditWitness{}, fmt.Errorf("audit chain head: %s; run audit verify: %w", problem, ErrCorrupt)
 	}
 	if !found {
 		if err := startChain(w, kr); err != nil {
-			return err
+			return AuditWitness{}, err
 		}
 	}
 	h := segmentHeader{keyID: kr.current, seq: head.seq + 1, prev: head.link}
@@ -364,13 +371,13 @@ func chainSegment(w writer, kr *Keyring, segKey, events []byte) error {
 	key, _ := kr.auditMACKey(kr.current)
 	h.mac = segmentMAC(key, h.keyID, &link)
 	if err := w.Set(segKey, encodeSegment(&h, events)); err != nil {
-		return err
+		return AuditWitness{}, err
 	}
 	if err := w.Set(auditSeqKey(h.seq), segKey); err != nil {
-		return err
+		return AuditWitness{}, err
 	}
 	next := chainHead{seq: h.seq, link: link}
-	return w.Set([]byte(keyAuditHead), sealAuditRecord(kr, auditHeadLabel, next.fields()))
+	return witnessOf(&h, &link), w.Set([]byte(keyAuditHead), sealAuditRecord(kr, auditHeadLabel, next.fields()))
 }
 
 // startChain writes the first anchor, which remembers the newest legacy

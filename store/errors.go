@@ -46,6 +46,7 @@ func invalid(field, problem string) error {
 type MasterKeyError struct {
 	ID      string
 	Problem string // full sentence, already naming ID
+	Missing bool   // the store needs ID, which is not configured
 }
 
 func (e *MasterKeyError) Error() string { return e.Problem }
@@ -58,7 +59,7 @@ func wrongMasterKey(id string) error {
 }
 
 func missingMasterKey(id string) error {
-	return &MasterKeyError{ID: id, Problem: fmt.Sprintf("store needs master key %q, which is not configured", id)}
+	return &MasterKeyError{ID: id, Problem: fmt.Sprintf("store needs master key %q, which is not configured", id), Missing: true}
 }
 
 func notFound(what, id string) error {

@@ -35,11 +35,11 @@ type postgresBackend struct {
 	pool    *pgxpool.Pool
 	cfg     *pgxpool.Config
 	where   string // host:port/db as user: what messages name
-	secret  string // the password, scrubbed from every message
 	timeout time.Duration
 	log     Logger
 
-	listener *pgListener // nil without a cache to keep true
+	listener *pgListener // change notifications and the change sequence
+	node     nodeState   // this node in keygate_nodes
 }
 
 // parsePostgres parses dsn without ever echoing it: pgx's own parse
@@ -72,7 +72,6 @@ func openPostgres(dsn string, timeout time.Duration, log Logger) (*postgresBacke
 	b := &postgresBackend{
 		cfg:     cfg,
 		where:   fmt.Sprintf("%s:%d/%s as %s", cc.Host, cc.Port, cc.Database, cc.User),
-		secret:  cc.Password,
 		timeout: timeout,
 		log:     log,
 	}
@@ -175,6 +174,7 @@ func (b *postgresBackend) GC() error { return errNothingToCollect }
 
 func (b *postgresBackend) Close() error {
 	b.listener.stop()
+	b.leave()
 	b.pool.Close()
 	return nil
 }
@@ -229,7 +229,8 @@ func (t *pgTxn) Delete(key []byte) error {
 }
 
 func (t *pgTxn) touch(key []byte) {
-	if cacheable(key) {
+	// Signing keys are not cached, but other nodes must hear of them.
+	if cacheable(key) || bytes.HasPrefix(key, []byte(pfxSigningKey)) {
 		t.touched = append(t.touched, bytes.Clone(key))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -53,14 +54,26 @@ func (b *postgresBackend) mapErr(op string, err error) error {
 		// reset, closed or not established.
 		detail = err.Error()
 	}
-	msg := fmt.Sprintf("postgres %s: %s: %s", b.where, op, detail)
-	if b.secret != "" {
-		msg = strings.ReplaceAll(msg, b.secret, "[password]")
-	}
+	msg := redactPassword(fmt.Sprintf("postgres %s: %s: %s", b.where, op, detail))
 	if kind != nil {
 		msg += ": " + kind.Error()
 	}
 	return &pgError{msg: msg, kind: kind, code: code}
+}
+
+// The password fields of a DSN: a URL's userinfo password, and a
+// keyword/value password (bare or single-quoted, with \' escapes).
+var (
+	urlPassword = regexp.MustCompile(`(://[^:/@\s]*:)[^@\s]*@`)
+	kvPassword  = regexp.MustCompile(`(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s']\S*)`)
+)
+
+// redactPassword replaces the password field of any DSN in msg, and
+// nothing else: the password's characters elsewhere in a message are not
+// the password (a password "e" must leave "postgres" alone).
+func redactPassword(msg string) string {
+	msg = urlPassword.ReplaceAllString(msg, "${1}[password]@")
+	return kvPassword.ReplaceAllString(msg, "${1}[password]")
 }
 
 // pgUnavailableCode tells server errors that mean "not now" (connection

@@ -29,6 +29,16 @@ var pgMigrations = [][]string{
 		EXCEPTION WHEN feature_not_supported OR syntax_error THEN NULL;
 		END $$`,
 	},
+	{
+		// The change sequence: one row, bumped by every write that
+		// notifies, and read by every node a few times a second, so that
+		// a lost notification is noticed (postgres_listen.go).
+		`CREATE TABLE keygate_changes (id int PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL)`,
+		`INSERT INTO keygate_changes (id, seq) VALUES (1, 0)`,
+		// Live nodes, each seen every second, so that rate limits can be
+		// shared among them (postgres_nodes.go).
+		`CREATE TABLE keygate_nodes (id text PRIMARY KEY, seen timestamptz NOT NULL)`,
+	},
 }
 
 // migrate brings the schema to the newest version. Nodes starting at

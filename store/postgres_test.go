@@ -53,7 +53,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 func listening(s *Store) bool {
 	l := s.be.(*postgresBackend).listener
-	return l != nil && l.up.Load()
+	return l != nil && l.isListening()
 }
 
 func TestPostgresSuiteUsesPostgres(t *testing.T) {
@@ -582,6 +582,10 @@ func TestPostgresSchemaMigratesToLZ4(t *testing.T) {
 	if err := pgtest.Exec(dsn, `ALTER TABLE keygate_kv ALTER COLUMN v SET COMPRESSION DEFAULT`); err != nil {
 		t.Fatal(err)
 	}
+	// Back to version 1: no change sequence or node list either (version 3).
+	if err := pgtest.Exec(dsn, `DROP TABLE keygate_changes, keygate_nodes`); err != nil {
+		t.Fatal(err)
+	}
 	if err := pgtest.Exec(dsn, `UPDATE keygate_schema SET version = 1`); err != nil {
 		t.Fatal(err)
 	}
@@ -596,4 +600,24 @@ func TestPostgresSchemaMigratesToLZ4(t *testing.T) {
 	if _, err := s.GetKeychain(kc.ID); err != nil {
 		t.Fatalf("a record was lost in the migration: %v", err)
 	}
+}
+
+// TestPostgresLiveNodes: two stores on one database count each other
+// within a few heartbeats; one closing is gone for the other at once.
+func TestPostgresLiveNodes(t *testing.T) {
+	pgtest.Skip(t, testPGErr)
+	dsn := newPGDatabase(t)
+	kr := testKeyring(t, "k1")
+	a, err := Open(Options{Postgres: dsn, Keyring: kr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(Options{Postgres: dsn, Keyring: kr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "both count two nodes", func() bool { return a.LiveNodes() == 2 && b.LiveNodes() == 2 })
+	b.Close()
+	eventually(t, "the other counts one node", func() bool { return a.LiveNodes() == 1 })
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -136,4 +137,62 @@ func refFromKey(prefix, scopeName string, k []byte) secretRef {
 		owner, name = rest[:i], rest[i+1:]
 	}
 	return secretRef{scope: scopeName, prefix: prefix, owner: string(owner), name: string(name)}
+}
+
+// SealedByKey counts, per master key id, the records that still need
+// that key to open or verify: data keys (user secrets, app secrets,
+// signing keys) wrapped under it and audit chain records MAC'd under it.
+// A key with a count may not leave master_key.
+func (s *Store) SealedByKey(ctx context.Context) (map[string]int, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	kr := s.kr
+	counts := map[string]int{}
+	err := s.be.View(func(r reader) error {
+		clear(counts) // View may run fn again
+		for _, p := range []string{pfxSecret, pfxAppSecret, pfxSigningKey} {
+			err := r.Iterate(iterOptions{Prefix: []byte(p)}, func(k, v []byte) error {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				rec, err := decodeRecord(v)
+				if err != nil {
+					return fmt.Errorf("%s: %w", k, err)
+				}
+				env, err := parseEnvelope(rec.blob)
+				if err != nil {
+					return fmt.Errorf("%s: %w", k, err)
+				}
+				counts[env.keyID]++
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		for _, end := range []struct{ key, label string }{{keyAuditHead, auditHeadLabel}, {keyAuditAnchor, auditAnchorLabel}} {
+			v, err := r.Get([]byte(end.key))
+			if errors.Is(err, errNoKey) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if _, keyID, problem := openAuditRecord(kr, end.label, v); problem == "" {
+				counts[keyID]++
+			}
+		}
+		return r.Iterate(iterOptions{Prefix: []byte(pfxAudit)}, func(_, v []byte) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if h, _, chained, err := decodeSegment(v); err == nil && chained {
+				counts[h.keyID]++
+			}
+			return nil
+		})
+	})
+	return counts, err
 }

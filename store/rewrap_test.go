@@ -204,3 +204,34 @@ func envelopeKeyID(blob []byte) (string, error) {
 	env, err := parseEnvelope(blob)
 	return env.keyID, err
 }
+
+// TestSealedByKey: the counts name every key that still seals a record
+// (audit records too), before and after a rewrap.
+func TestSealedByKey(t *testing.T) {
+	opts := testOptions(t, "")
+	opts.Keyring = testKeyring(t, "k1")
+	s, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fillForRewrap(t, s, 5)
+	ctx := context.Background()
+	counts, err := s.SealedByKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts["k1"] < 7 || len(counts) != 1 {
+		t.Fatalf("before rotation: %v, want only k1, with at least the 7 data keys", counts)
+	}
+	s.kr = testKeyring(t, "k2", "k1")
+	if counts, err = s.SealedByKey(ctx); err != nil || counts["k1"] < 7 || counts["k2"] != 0 {
+		t.Fatalf("after adding k2: %v %v, want everything still under k1", counts, err)
+	}
+	if _, err := s.Rewrap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if counts, err = s.SealedByKey(ctx); err != nil || counts["k1"] != 0 || counts["k2"] < 7 {
+		t.Fatalf("after rewrap: %v %v, want everything under k2", counts, err)
+	}
+}

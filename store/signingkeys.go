@@ -45,7 +45,7 @@ func (s *Store) PutSigningKey(k SigningKey) error {
 	if k.CreatedAt.IsZero() {
 		meta.CreatedAt = s.now()
 	}
-	return s.update(func(w writer) error {
+	err := s.update(func(w writer) error {
 		m, version := meta, uint64(1)
 		switch old, err := w.Get(key(pfxSigningKey, k.ID)); {
 		case err == nil:
@@ -78,6 +78,8 @@ func (s *Store) PutSigningKey(k SigningKey) error {
 		}
 		return w.Set(key(pfxSigningKey, k.ID), encodeRecord(version, metaJSON, blob))
 	})
+	s.signingGen.Add(1)
+	return err
 }
 
 // ListSigningKeys opens every signing key, newest first. The returned
@@ -120,4 +122,24 @@ func (s *Store) ListSigningKeys() ([]SigningKey, error) {
 		return strings.Compare(b.ID, a.ID)
 	})
 	return out, nil
+}
+
+// SigningKeysGen changes whenever the signing keys may have changed: a
+// write here, or on another node (heard of by notification, or by a
+// reconnect after which nothing is known). Whoever keeps the keys loaded
+// reloads them when it changes.
+func (s *Store) SigningKeysGen() uint64 { return s.signingGen.Load() }
+
+// noteChange hears of every change another node made.
+func (s *Store) noteChange(keys []string, all bool) {
+	if all {
+		s.signingGen.Add(1)
+		return
+	}
+	for _, k := range keys {
+		if strings.HasPrefix(k, pfxSigningKey) {
+			s.signingGen.Add(1)
+			return
+		}
+	}
 }

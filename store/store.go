@@ -58,6 +58,9 @@ type Store struct {
 	keycheckMu   sync.Mutex
 	sealerMarked atomic.Pointer[Keyring] // keyring whose current key the key check marks in use
 
+	signingGen atomic.Uint64                // bumped whenever the signing keys may have changed
+	witness    atomic.Pointer[AuditWitness] // the newest audit chain head written here
+
 	rewrapMu   sync.Mutex
 	rewrapPage int             // records per Rewrap transaction
 	rewrapHook func(int) error // test hook: called after each page with the running total
@@ -183,9 +186,12 @@ func (s *Store) openPostgres(opts Options, cacheBytes int64) error {
 		return err
 	}
 	// Other nodes write too: the cache is trusted only while their
-	// changes arrive (postgres_listen.go).
-	if s.cache = newMetaCache(cacheBytes); s.cache != nil {
-		be.listen(s.cache)
+	// changes arrive (postgres_listen.go), and signing keys they add are
+	// heard of the same way.
+	s.cache = newMetaCache(cacheBytes)
+	if err := be.listen(s.cache, s.noteChange); err != nil {
+		be.Close()
+		return err
 	}
 	return nil
 }

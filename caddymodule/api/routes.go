@@ -432,11 +432,45 @@ func (h *APIHandler) queryAudit(r *http.Request) (int, any, error) {
 // a 200 answer with "ok": false naming the first bad segment: the check
 // itself worked.
 func (h *APIHandler) verifyAudit(r *http.Request) (int, any, error) {
+	q := r.URL.Query()
+	var witness *store.AuditWitness
+	if q.Has("witness_segment") {
+		seq, err := strconv.ParseUint(q.Get("witness_segment"), 10, 64)
+		if err != nil {
+			return 0, nil, fieldProblem("witness_segment", "witness_segment must be a segment number")
+		}
+		witness = &store.AuditWitness{Seq: seq, Link: q.Get("witness_link"), MAC: q.Get("witness_mac"), KeyID: q.Get("witness_key_id")}
+	}
 	rep, err := h.app.Store().VerifyAudit()
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, rep, nil
+	if witness == nil {
+		return http.StatusOK, rep, nil
+	}
+	// A rollback of the whole database keeps the chain whole: only the
+	// witness, taken from the exported keygate.audit log, shows it.
+	out := struct {
+		store.AuditVerifyReport
+		Witness witnessReport `json:"witness"`
+	}{AuditVerifyReport: rep, Witness: witnessReport{Segment: witness.Seq, OK: true}}
+	note, err := h.app.Store().CheckAuditWitness(*witness)
+	switch {
+	case errors.Is(err, store.ErrAuditBehind) || errors.Is(err, store.ErrCorrupt):
+		out.Witness.OK, out.Witness.Problem = false, err.Error()
+	case err != nil:
+		return 0, nil, err
+	}
+	out.Witness.Note = note
+	return http.StatusOK, out, nil
+}
+
+// witnessReport is what the database says to a witness.
+type witnessReport struct {
+	Segment uint64 `json:"segment"`
+	OK      bool   `json:"ok"`
+	Problem string `json:"problem,omitempty"`
+	Note    string `json:"note,omitempty"`
 }
 
 func (h *APIHandler) rewrap(r *http.Request) (int, any, error) {
@@ -447,7 +481,14 @@ func (h *APIHandler) rewrap(r *http.Request) (int, any, error) {
 	if err := h.audit(r, gateway.ActionMasterKeyRewrap, "", ""); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, map[string]any{"rewrapped": n, "master_key_id": h.app.MasterKeyID()}, nil
+	// What each key still seals, so that the CLI never calls a key free
+	// while anything needs it.
+	sealed, err := h.app.Store().SealedByKey(r.Context())
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]any{"rewrapped": n, "master_key_id": h.app.MasterKeyID(),
+		"master_key_ids": h.app.Store().Keyring().IDs(), "sealed_by_key": sealed}, nil
 }
 
 func fieldProblem(field, detail string) *gateway.Problem {

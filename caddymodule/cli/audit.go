@@ -66,7 +66,10 @@ With --json, events are printed as the API's JSON: one array, or with
 keygate audit verify checks the whole trail's HMAC chain (keyed from the
 master key): exit 0 when it is whole, 1 when it is broken, naming the first
 bad segment and what is wrong with it (edited, deleted, reordered, forged,
-replayed or truncated).`,
+replayed or truncated). With --witness <file>, a keygate.audit log exported
+from the nodes (JSON lines), it also fails when the database is behind the
+newest "audit chain head" line in it: a database rolled back or replaced as a
+whole keeps its chain whole, but not the segments the log saw.`,
 		maxArgs: 1,
 		flags: func(f *pflag.FlagSet) {
 			f.String("keychain", "", "only events of this keychain")
@@ -74,6 +77,7 @@ replayed or truncated).`,
 			f.String("since", "", "only events at or after this RFC 3339 time, or this long ago (e.g. 1h)")
 			f.Int("limit", 0, "at most this many events, newest kept (1 to 1000; default 100)")
 			f.BoolP("follow", "f", false, "keep printing new events until interrupted")
+			f.String("witness", "", "with verify: an exported keygate.audit log; fail if the database is behind its newest chain head")
 		},
 		run: auditRun,
 	}
@@ -85,6 +89,9 @@ func auditRun(e *env, args []string) error {
 			return usageErrorf("unknown argument: want 'keygate audit' or 'keygate audit verify'")
 		}
 		return auditVerify(e)
+	}
+	if e.flags.Changed("witness") {
+		return usageErrorf("--witness goes with 'keygate audit verify'")
 	}
 	q := url.Values{}
 	for _, name := range []string{"keychain", "package"} {

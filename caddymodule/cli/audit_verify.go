@@ -1,8 +1,13 @@
 package cli
 
 import (
+	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"os"
+	"strconv"
 )
 
 // auditReport is GET /v1/audit/verify's answer.
@@ -16,6 +21,12 @@ type auditReport struct {
 		Seq     uint64 `json:"seq"`
 		Problem string `json:"problem"`
 	} `json:"first_bad"`
+	Witness *struct {
+		Segment uint64 `json:"segment"`
+		OK      bool   `json:"ok"`
+		Problem string `json:"problem"`
+		Note    string `json:"note"`
+	} `json:"witness"`
 }
 
 // errTrailBroken makes keygate audit verify exit 1 after its report.
@@ -26,10 +37,27 @@ func auditVerify(e *env) error {
 	if err != nil {
 		return err
 	}
+	q := url.Values{}
+	if path, _ := e.flags.GetString("witness"); path != "" {
+		w, err := readWitness(path)
+		if err != nil {
+			return err
+		}
+		q.Set("witness_segment", strconv.FormatUint(w.Segment, 10))
+		q.Set("witness_link", w.Link)
+		q.Set("witness_mac", w.MAC)
+		q.Set("witness_key_id", w.KeyID)
+	}
 	var rep auditReport
-	raw, err := c.getJSON(e.ctx, "/v1/audit/verify", nil, &rep)
+	raw, err := c.getJSON(e.ctx, "/v1/audit/verify", q, &rep)
 	if err != nil {
 		return err
+	}
+	if rep.Witness != nil && !rep.Witness.OK {
+		if e.json {
+			e.printJSON(raw)
+		}
+		return fmt.Errorf("%w: %s", errTrailBroken, oneLine(rep.Witness.Problem))
 	}
 	if e.json {
 		e.printJSON(raw)
@@ -39,6 +67,13 @@ func auditVerify(e *env) error {
 			e.printf(" (%d older segments from before the chain, not provable)", rep.Legacy)
 		}
 		e.printf("\n")
+		if rep.Witness != nil {
+			e.printf("witness: segment %d is in the database as exported", rep.Witness.Segment)
+			if rep.Witness.Note != "" {
+				e.printf(" (%s)", oneLine(rep.Witness.Note))
+			}
+			e.printf("\n")
+		}
 	}
 	if rep.OK {
 		return nil
@@ -59,4 +94,47 @@ func breakConsequence(segment string) string {
 		return "; retention pruning stops, and appends fail if the head is gone too, until the data is restored (README: The audit trail)"
 	}
 	return ""
+}
+
+// witnessLine is a keygate.audit "audit chain head" line.
+type witnessLine struct {
+	Msg     string `json:"msg"`
+	Segment uint64 `json:"segment"`
+	KeyID   string `json:"key_id"`
+	MAC     string `json:"mac"`
+	Link    string `json:"link"`
+}
+
+// witnessMessage is the message of keygate.audit's chain head lines
+// (gateway.AuditWitnessMessage; integration/rollback_witness_test.go reads
+// a real log with it).
+const witnessMessage = "audit chain head"
+
+// readWitness returns the newest chain head in an exported log: JSON
+// lines, other lines skipped.
+func readWitness(path string) (witnessLine, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return witnessLine{}, fmt.Errorf("--witness: %w", err)
+	}
+	defer f.Close()
+	var best witnessLine
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		var l witnessLine
+		if json.Unmarshal(sc.Bytes(), &l) != nil || l.Msg != witnessMessage {
+			continue
+		}
+		if l.Segment > best.Segment {
+			best = l
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return witnessLine{}, fmt.Errorf("--witness %s: %w", path, err)
+	}
+	if best.Segment == 0 {
+		return witnessLine{}, fmt.Errorf("--witness %s: no %q line (keygate.audit writes one after each audit segment)", path, witnessMessage)
+	}
+	return best, nil
 }

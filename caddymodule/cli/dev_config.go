@@ -83,19 +83,19 @@ func devCaddyfile(masterKey, adminToken string, p devPorts, routes []egressRoute
 }
 
 http://:%d {
-	bind 127.0.0.1
+	bind keygate/127.0.0.1
 	keygate_api
 }
 
 http://*.%s:%d {
-	bind 127.0.0.1
+	bind keygate/127.0.0.1
 	keygate_package {
 		suffix %s
 	}
 }
 
 http://:%d {
-	bind 127.0.0.1
+	bind keygate/127.0.0.1
 `, masterKey, adminToken, p.api, p.api, devSuffix, p.site, devSuffix, p.egress)
 	for _, r := range routes {
 		scope := ""

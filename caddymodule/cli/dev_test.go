@@ -117,8 +117,8 @@ func TestDevCaddyfile(t *testing.T) {
 			t.Errorf("dev Caddyfile lacks %q", want)
 		}
 	}
-	if n := strings.Count(src, "\tbind 127.0.0.1\n"); n != 3 {
-		t.Errorf("want every site bound to 127.0.0.1, got %d binds", n)
+	if n := strings.Count(src, "\tbind keygate/127.0.0.1\n"); n != 3 {
+		t.Errorf("want every site bound exclusively to 127.0.0.1, got %d binds", n)
 	}
 }
 

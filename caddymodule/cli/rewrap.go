@@ -1,6 +1,10 @@
 package cli
 
-import "net/http"
+import (
+	"fmt"
+	"net/http"
+	"strings"
+)
 
 func rewrapCmd() leaf {
 	return leaf{
@@ -21,10 +25,7 @@ func rewrapRun(e *env, _ []string) error {
 	if err != nil {
 		return err
 	}
-	var out struct {
-		Rewrapped   int    `json:"rewrapped"`
-		MasterKeyID string `json:"master_key_id"`
-	}
+	var out rewrapResult
 	resp, err := c.sendJSON(e.ctx, http.MethodPost, "/v1/rewrap", nil, &out)
 	if err != nil {
 		return err
@@ -33,6 +34,38 @@ func rewrapRun(e *env, _ []string) error {
 		e.printJSON(resp.body)
 		return nil
 	}
-	e.printf("Re-wrapped %d records under master key %s; older keys may now leave master_key.\n", out.Rewrapped, oneLine(out.MasterKeyID))
+	e.printf("%s", out.report())
 	return nil
+}
+
+type rewrapResult struct {
+	Rewrapped   int            `json:"rewrapped"`
+	MasterKeyID string         `json:"master_key_id"`
+	IDs         []string       `json:"master_key_ids"`
+	SealedBy    map[string]int `json:"sealed_by_key"`
+}
+
+// report says which key seals new values and what each key still seals.
+// A key is said to be free to leave master_key only when nothing needs it.
+func (r rewrapResult) report() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Re-wrapped %d records. Active master key (seals new values): %s.\n", r.Rewrapped, oneLine(r.MasterKeyID))
+	others := 0
+	for _, id := range r.IDs {
+		n := r.SealedBy[id]
+		switch {
+		case id == r.MasterKeyID:
+			fmt.Fprintf(&b, "  %s: %d records (active)\n", oneLine(id), n)
+		case n > 0:
+			others++
+			fmt.Fprintf(&b, "  %s: still seals %d records: keep it in master_key, and run keygate rewrap again\n", oneLine(id), n)
+		default:
+			others++
+			fmt.Fprintf(&b, "  %s: seals nothing: it may leave master_key\n", oneLine(id))
+		}
+	}
+	if others == 0 {
+		fmt.Fprintf(&b, "%s is the only master key, so nothing can leave master_key. To rotate, put a new key first in master_key and reload; keygate reload says whether the master keys changed.\n", oneLine(r.MasterKeyID))
+	}
+	return b.String()
 }

@@ -52,12 +52,27 @@ func TestUseAdminSocket(t *testing.T) {
 	if _, err := os.Stat(filepath.Dir(AdminSocketPath())); !os.IsNotExist(err) {
 		t.Errorf("a command that serves nothing created the socket directory (%v)", err)
 	}
-	UseAdminSocket(true)
 	if want := "unix/" + AdminSocketPath() + "|0600"; caddy.DefaultAdminListen != want {
+		t.Errorf("default admin of a command that serves nothing = %q, want %q", caddy.DefaultAdminListen, want)
+	}
+	UseAdminSocket(true)
+	if want := adminSocketNetwork + "/" + AdminSocketPath() + "|0600"; caddy.DefaultAdminListen != want {
 		t.Errorf("default admin = %q, want %q", caddy.DefaultAdminListen, want)
 	}
 	fi, err := os.Stat(filepath.Dir(AdminSocketPath()))
 	if err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("socket directory: %v, mode %v; want 0700", err, fi.Mode().Perm())
+	}
+}
+
+// TestAdminSocketDefaultAtInit: the default admin address is keygate's
+// socket in any binary with this package, whatever its main does (an
+// xcaddy build's main calls nothing of keygate's).
+func TestAdminSocketDefaultAtInit(t *testing.T) {
+	if _, set := os.LookupEnv("CADDY_ADMIN"); set {
+		t.Skip("CADDY_ADMIN is set")
+	}
+	if want := "unix/" + AdminSocketPath() + "|0600"; caddy.DefaultAdminListen != want {
+		t.Errorf("default admin at init = %q, want %q", caddy.DefaultAdminListen, want)
 	}
 }

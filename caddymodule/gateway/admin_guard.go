@@ -41,8 +41,7 @@ const (
 )
 
 // failureGuard counts failed attempts per client address. Only failures
-// draw from a client's budget; a client with none left is refused before
-// its token is even compared.
+// draw from a client's budget.
 type failureGuard struct {
 	mu      sync.Mutex
 	clients map[netip.Prefix]*rate.Limiter
@@ -130,18 +129,22 @@ func clientPrefix(r *http.Request) netip.Prefix {
 	return p
 }
 
-// CheckAdmin reports whether tok is the admin token, refusing a client
-// that failed too often of late with 429 (audited, without the guess).
+// CheckAdmin reports whether tok is the admin token. The right token is
+// never refused: it is compared first (in constant time), so code next
+// door that fails on purpose cannot lock the operators out. Only failures
+// count; a client that failed too often of late gets 429 with Retry-After
+// for its next wrong tokens (audited, without the guess), which slows
+// guessing without telling it anything a 401 would not.
 func (a *App) CheckAdmin(r *http.Request, tok string, present bool) *Problem {
+	if present && a.IsAdminToken(tok) {
+		return nil
+	}
 	client := clientPrefix(r)
 	if wait := a.adminGuard.wait(client); wait > 0 {
 		p := TooManyRequests(wait)
 		p.Detail = "too many failed admin token attempts from this address; retry later"
 		a.auditAdminRefusal(r.Context(), p)
 		return p
-	}
-	if present && a.IsAdminToken(tok) {
-		return nil
 	}
 	if present {
 		a.adminGuard.fail(client)

@@ -92,7 +92,7 @@ type App struct {
 	ready          atomic.Bool
 	readyCh        chan struct{} // closed once the store is open
 	shared         *shared
-	tokens         *policy.Tokens
+	tokens         signingTokens
 	adminToken     []byte
 	adminGuard     *failureGuard
 	logger         *zap.Logger
@@ -103,6 +103,7 @@ type App struct {
 	now            func() time.Time // the app's clock, set in Provision
 	sharedBase     []byte           // the oldest signing key's secret: see SharedKey
 	sites          packageSites
+	ctx            caddy.Context // for the other apps of this config, at Start
 }
 
 // CaddyModule returns the Caddy module information.
@@ -117,6 +118,7 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.now = clock.Now
+	a.ctx = ctx
 	warnNetworkAdmin(ctx, a.logger)
 	a.adminGuard = newFailureGuard(a.now)
 	a.readyCh = make(chan struct{})
@@ -200,6 +202,9 @@ func (a *App) open() error {
 		}
 	}
 	if masterSpec == "" {
+		if err := a.refuseLostMasterKeyFile(); err != nil {
+			return err
+		}
 		if masterSpec, err = loadOrCreateMasterKeyFile(a.dir, a.logger); err != nil {
 			return err
 		}
@@ -231,13 +236,15 @@ func (a *App) open() error {
 	}
 	sh, err := openShared(a.dir, opts, a.logger)
 	if err != nil {
-		return err
+		return a.masterKeyAdvice(err)
 	}
 	a.shared = sh
-	var base []byte
-	if a.tokens, base, err = sh.loadTokens(time.Duration(a.InvocationTTL)); err != nil {
+	gen := sh.store.SigningKeysGen() // before loading: a change meanwhile reloads
+	tokens, base, err := sh.loadTokens(time.Duration(a.InvocationTTL))
+	if err != nil {
 		return err
 	}
+	a.tokens.init(tokens, gen, true)
 	a.sharedBase = base
 	a.adminToken = []byte(adminToken)
 	a.keyring = keyring
@@ -297,7 +304,7 @@ func (a *App) Start() error {
 		// now, not before, since a config can still fail to start after
 		// provisioning (Stop undoes it then).
 		if err := a.shared.store.SetKeyring(a.keyring); err != nil {
-			return fmt.Errorf("keygate: master_key: %w", err)
+			return a.masterKeyAdvice(fmt.Errorf("keygate: master_key: %w", err))
 		}
 		a.replaced = prev
 	}
@@ -306,6 +313,8 @@ func (a *App) Start() error {
 	a.shared.audit.setLogger(a.logger.Named("audit"))
 	a.shared.setRetention(time.Duration(a.AuditRetention))
 	a.shared.store.SetMaxValueBytes(a.MaxValueBytes)
+	warnShareableListeners(a.ctx, a.logger)
+	running.Store(a)
 	return nil
 }
 
@@ -354,6 +363,7 @@ func (a *App) Stop() error {
 // Cleanup releases this config's hold on the shared store; the last
 // config to let go closes it.
 func (a *App) Cleanup() error {
+	running.CompareAndSwap(a, nil)
 	ReleaseLimiter(a.kcLimiterKey)
 	if a.shared == nil {
 		return nil
@@ -375,7 +385,7 @@ func (a *App) Now() time.Time {
 }
 
 // Tokens returns the token signer and verifier.
-func (a *App) Tokens() *policy.Tokens { return a.tokens }
+func (a *App) Tokens() *policy.Tokens { return a.tokens.get(a) }
 
 // MasterKeyID names the master key that seals new records.
 func (a *App) MasterKeyID() string { return a.masterKeyID }

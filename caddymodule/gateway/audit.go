@@ -64,6 +64,8 @@ type auditQueue struct {
 	// unavailable: the sink fails because the database is down, which
 	// requests answer as storage_unavailable.
 	unavailable atomic.Bool
+
+	witnessed uint64 // the newest segment logged by logWitness; the writer goroutine's
 }
 
 func newAuditQueue(sink auditSink, logger *zap.Logger) *auditQueue {
@@ -213,7 +215,33 @@ func (q *auditQueue) write(ctx context.Context, batch []store.AuditEvent) {
 	for i := range batch {
 		q.log(&batch[i])
 	}
+	q.logWitness()
 }
+
+// witnessSink is a sink that keeps an audit chain (the store).
+type witnessSink interface {
+	LastAuditWitness() (store.AuditWitness, bool)
+}
+
+// logWitness writes the chain head to keygate.audit after each new
+// segment: exported, it lets `keygate audit verify --witness` tell a
+// database rolled back to an earlier state (store/audit_witness.go).
+func (q *auditQueue) logWitness() {
+	ws, ok := q.sink.(witnessSink)
+	if !ok {
+		return
+	}
+	w, ok := ws.LastAuditWitness()
+	if !ok || w.Seq <= q.witnessed {
+		return
+	}
+	q.witnessed = w.Seq
+	q.logger.Load().Info(AuditWitnessMessage,
+		zap.Uint64("segment", w.Seq), zap.String("key_id", w.KeyID), zap.String("mac", w.MAC), zap.String("link", w.Link))
+}
+
+// AuditWitnessMessage is the message of the chain head lines.
+const AuditWitnessMessage = "audit chain head"
 
 // errAuditStorage is the audit sink failing because the database is down.
 var errAuditStorage = fmt.Errorf("%w: %w", ErrAuditUnavailable, store.ErrUnavailable)

@@ -94,5 +94,15 @@ func (r *RateLimit) Limiter() *policy.Limiter {
 		burst = r.Events
 	}
 	every := rate.Limit(float64(r.Events) / time.Duration(r.Window).Seconds())
-	return policy.NewLimiter(every, burst, policy.LimiterOptions{})
+	return policy.NewLimiter(every, burst, policy.LimiterOptions{Share: liveNodes})
+}
+
+// liveNodes is how many nodes share the store of the running config:
+// with PostgreSQL, each node allows its share of every limit, so that
+// together they allow about the limit (see store.LiveNodes).
+func liveNodes() int {
+	if a := running.Load(); a != nil && a.shared != nil {
+		return a.shared.store.LiveNodes()
+	}
+	return 1
 }

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/caddyserver/caddy/v2"
@@ -27,5 +28,18 @@ func main() {
 	if code, handled := intercept(os.Args[1:], os.Stdout, os.Stderr); handled {
 		os.Exit(code)
 	}
-	caddycmd.Main()
+	reloading := len(os.Args) > 1 && os.Args[1] == "reload"
+	var before gateway.MasterKeys
+	var known bool
+	var addr string
+	if reloading {
+		addr = reloadAdminAddress(os.Args[2:])
+		before, known = masterKeyIDs(addr)
+	}
+	caddycmd.Main() // returns only on success
+	if reloading && known {
+		if after, ok := masterKeyIDs(addr); ok {
+			fmt.Println(reloadKeysNote(before, after))
+		}
+	}
 }
