@@ -68,20 +68,8 @@ func (t *ingressTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 			host, port = di.Host, di.Port
 		}
 		for _, name := range call.keys {
-			err := t.app.Store().OpenSecret(call.keychain, name, func(meta store.SecretMeta, value []byte) error {
-				// Checked again here: allowed_hosts may have changed
-				// since the call was decided.
-				if !policy.HostAllowed(meta.AllowedHosts, host, port) {
-					return errPlaintextHost
-				}
-				out.Header.Set(plaintextHeader(name), string(value))
-				return nil
-			})
-			if errors.Is(err, errPlaintextHost) {
-				return gateway.ProblemResponse(req, plaintextHostProblem(name, host)), nil
-			}
-			if err != nil {
-				return nil, errors.New("keygate: opening a secret for the package failed")
+			if p := t.addPlaintext(req, out, call, name, host, port); p != nil {
+				return gateway.ProblemResponse(req, p), nil
 			}
 		}
 	}
@@ -102,6 +90,47 @@ func (t *ingressTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 func plaintextHeader(name string) string {
 	return "Keygate-Secret-" + strings.ReplaceAll(name, "_", "-")
 }
+
+// addPlaintext puts one usable secret into out's Keygate-Secret-<NAME>
+// header. What it gives is decided by the stored secret's kind, never by
+// the manifest: a value set by hand goes as it is, an OAuth key as its
+// current access token only (refreshed first when due), so the sealed
+// record with its refresh token never leaves keygate.
+func (t *ingressTransport) addPlaintext(req, out *http.Request, call *ingressCall, name, host, port string) *gateway.Problem {
+	oauth := false
+	err := t.app.Store().OpenSecret(call.keychain, name, func(meta store.SecretMeta, value []byte) error {
+		// Checked again here: allowed_hosts may have changed since the
+		// call was decided.
+		if !policy.HostAllowed(meta.AllowedHosts, host, port) {
+			return errPlaintextHost
+		}
+		if meta.Kind != "" {
+			oauth = meta.Kind == store.SecretKindOAuth
+			if !oauth {
+				return errUnknownKind
+			}
+			return nil
+		}
+		out.Header.Set(plaintextHeader(name), string(value))
+		return nil
+	})
+	switch {
+	case errors.Is(err, errPlaintextHost):
+		return plaintextHostProblem(name, host)
+	case err != nil:
+		return gateway.ToProblem(err)
+	case !oauth:
+		return nil
+	}
+	tok, err := t.app.OAuth().AccessToken(req.Context(), call.keychain, call.pkg, name)
+	if err != nil {
+		return t.app.OAuthProblem(err, call.keychain, call.pkg, name)
+	}
+	out.Header.Set(plaintextHeader(name), tok)
+	return nil
+}
+
+var errUnknownKind = errors.New("keygate: a secret of an unknown kind is never handed out")
 
 func (t *ingressTransport) Cleanup() error {
 	_ = t.plain.Cleanup()

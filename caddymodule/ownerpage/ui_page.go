@@ -83,6 +83,7 @@ type pkgKey struct {
 	Set          bool
 	SecretAnchor string
 	Plaintext    bool // approved, and a plaintext site hands it to the package's code
+	OAuth        bool // keygate obtains it from a provider; plaintext gives its access token only
 }
 
 // notices are the messages a redirect after a change may ask for; only
@@ -263,7 +264,7 @@ func (h *Page) keychainDetail(kc store.Keychain, focus string) (*kcDetail, error
 			pk := pkgKey{
 				Name: k.Name, Required: k.Required, Description: renderDescription(k.Description),
 				Hosts: k.Hosts, MaxBytes: k.MaxBytes, Approved: grant != nil && slices.Contains(grant.Keys, k.Name),
-				Set: row.Set, SecretAnchor: row.Anchor,
+				Set: row.Set, SecretAnchor: row.Anchor, OAuth: k.OAuth != nil,
 			}
 			// Plaintext delivery happens exactly when the ingress check
 			// passes: the secret allows the package's upstream host.
