@@ -140,6 +140,18 @@ func (g *gateway) secretNames(kc string) []string {
 
 // grantKeys returns the keys of a keychain's grant for pkg, and whether
 // there is one.
+// packageApproval is the package's approval digest, which the owners'
+// page posts back with every decision.
+func (g *gateway) packageApproval(name string) string {
+	g.t.Helper()
+	var m struct{ Approval string }
+	json.Unmarshal(g.mustAdmin(200, "GET", "/v1/packages/"+url.PathEscape(name), nil), &m)
+	if m.Approval == "" {
+		g.t.Fatalf("package %s has no approval digest", name)
+	}
+	return m.Approval
+}
+
 func (g *gateway) grantKeys(kc, pkg string) ([]string, bool) {
 	g.t.Helper()
 	var out []struct {

@@ -323,7 +323,7 @@ func TestOwnerGrantsAndAgentCalls(t *testing.T) {
 	if st, _, _ := g.agent("tools", token, nil); st != 403 {
 		t.Fatalf("agent with the value set but no approval: status %d", st)
 	}
-	approve := url.Values{"package": {"@acme/tools"}, "key": {"API_KEY"}, "op": {"approve"}, "sha256": {testSHA}}
+	approve := url.Values{"package": {"@acme/tools"}, "key": {"API_KEY"}, "op": {"approve"}, "sha256": {testSHA}, "approval": {g.packageApproval("@acme/tools")}}
 	if st, _, body := c.post("/ui/keychains/"+kc+"/grant", approve); st != 303 {
 		t.Fatalf("approve: status %d: %s", st, body)
 	}
@@ -356,6 +356,11 @@ func TestOwnerGrantsAndAgentCalls(t *testing.T) {
 	if st, _, body := c.post("/ui/keychains/"+kc+"/grant", stale); st != 409 || !strings.Contains(body, "changed while the page was open") {
 		t.Fatalf("approve with an old sha256: status %d", st)
 	}
+	stale.Set("sha256", testSHA)
+	stale.Set("approval", strings.Repeat("0", 64))
+	if st, _, body := c.post("/ui/keychains/"+kc+"/grant", stale); st != 409 || !strings.Contains(body, "changed while the page was open") {
+		t.Fatalf("approve with an old manifest's approval digest: status %d", st)
+	}
 	c.post("/ui/keychains/"+kc+"/grant", approve)
 
 	// The package's code changes: the grant goes stale, the page says so
@@ -372,10 +377,11 @@ func TestOwnerGrantsAndAgentCalls(t *testing.T) {
 		t.Fatal("the page does not show the stale grant with both sha256")
 	}
 	approve.Set("sha256", newSHA)
+	approve.Set("approval", g.packageApproval("@acme/tools"))
 	if st, _, body := c.post("/ui/keychains/"+kc+"/grant", approve); st != 409 || !strings.Contains(body, "Re-approve") {
 		t.Fatalf("toggle on a stale grant: status %d", st)
 	}
-	if st, _, _ := c.post("/ui/keychains/"+kc+"/grant", url.Values{"package": {"@acme/tools"}, "op": {"reapprove"}, "sha256": {newSHA}}); st != 303 {
+	if st, _, _ := c.post("/ui/keychains/"+kc+"/grant", url.Values{"package": {"@acme/tools"}, "op": {"reapprove"}, "sha256": {newSHA}, "approval": {g.packageApproval("@acme/tools")}}); st != 303 {
 		t.Fatalf("re-approve: status %d", st)
 	}
 	if st, _, _ := g.agent("tools", token, nil); st != 200 {
@@ -655,8 +661,9 @@ func otherEd25519(t *testing.T) ed25519.PrivateKey {
 	return priv
 }
 
-// A grant may name a key the package's newer manifest no longer asks for;
-// toggling another key must still work, and drops the old one.
+// A grant may name a key the package's newer manifest no longer asks for:
+// the manifest changed, so the grant is paused until re-approved, which
+// drops the old key; toggling another key then works.
 func TestOwnerApproveAfterKeyDropped(t *testing.T) {
 	g := startUIGateway(t, "")
 	kc, _ := g.newKeychain("alice", "")
@@ -668,7 +675,18 @@ func TestOwnerApproveAfterKeyDropped(t *testing.T) {
 	c := g.newOwnerClient()
 	c.signIn(kc)
 	c.get("/ui/keychains/" + kc)
-	st, _, body := c.post("/ui/keychains/"+kc+"/grant", url.Values{"package": {"@acme/tools"}, "key": {"NEW_KEY"}, "op": {"approve"}, "sha256": {testSHA}})
+	approval := g.packageApproval("@acme/tools")
+	approve := url.Values{"package": {"@acme/tools"}, "key": {"NEW_KEY"}, "op": {"approve"}, "sha256": {testSHA}, "approval": {approval}}
+	if st, _, body := c.post("/ui/keychains/"+kc+"/grant", approve); st != 409 || !strings.Contains(body, "Re-approve") {
+		t.Fatalf("toggle on a grant paused by the manifest change: status %d", st)
+	}
+	if st, _, _ := c.post("/ui/keychains/"+kc+"/grant", url.Values{"package": {"@acme/tools"}, "op": {"reapprove"}, "sha256": {testSHA}, "approval": {approval}}); st != 303 {
+		t.Fatalf("re-approve: status %d", st)
+	}
+	if keys, _ := g.grantKeys(kc, "@acme/tools"); len(keys) != 0 {
+		t.Fatalf("re-approved grant keys %v, want none", keys)
+	}
+	st, _, body := c.post("/ui/keychains/"+kc+"/grant", approve)
 	if st != 303 {
 		t.Fatalf("approve: status %d: %s", st, body)
 	}

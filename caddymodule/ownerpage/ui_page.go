@@ -64,6 +64,7 @@ type keyRequest struct {
 // pkgView is a registered package and this keychain's grant for it.
 type pkgView struct {
 	Name, Version, SHA256 string
+	Approval              string // the manifest's approval digest, posted back with a decision
 	Anchor                string
 	Focus                 bool
 	HasGrant, Stale, Gone bool
@@ -237,7 +238,7 @@ func (h *Page) keychainDetail(kc store.Keychain, focus string) (*kcDetail, error
 
 	for i := range pkgs {
 		p := &pkgs[i]
-		v := &pkgView{Name: p.Name, Version: p.Version, SHA256: p.SHA256, Anchor: anchor("pkg", kc.ID+"/"+p.Name), Focus: p.Name == focus}
+		v := &pkgView{Name: p.Name, Version: p.Version, SHA256: p.SHA256, Approval: p.Approval, Anchor: anchor("pkg", kc.ID+"/"+p.Name), Focus: p.Name == focus}
 		var grant *store.Grant
 		if g, ok := byPkg[p.Name]; ok {
 			grant = &g
