@@ -68,6 +68,7 @@ type PackageHandler struct {
 	app        *gateway.App
 	suffix     string
 	limiter    *policy.Limiter
+	hookReads  *webhookReads
 	limiterKey string
 	proxy      *reverseproxy.Handler
 	logger     *zap.Logger
@@ -88,6 +89,7 @@ const upstreamPlaceholder = "keygate.upstream"
 // Provision sets up the handler and its internal reverse proxy.
 func (h *PackageHandler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	h.hookReads = &webhookReads{}
 	app, err := ctx.App("keygate")
 	if err != nil {
 		return err

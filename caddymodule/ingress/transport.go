@@ -55,11 +55,17 @@ func (t *ingressTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	out.Header.Set("Keygate-Keys", strings.Join(call.keys, ","))
 	if call.webhook != "" {
 		out.Header.Set("Keygate-Webhook", call.webhook)
-		out.Header.Set("Keygate-Keychain", call.keychain)
 	}
-	// A webhook delivery always carries an invocation token, in either
-	// mode: the package acts for the owner through egress.
-	if t.mode == modeSealed || call.webhook != "" {
+	// A webhook delivery signed with the keychain's own key carries an
+	// invocation token, in either mode: the package acts for the owner
+	// through egress. One signed with an app key carries neither token nor
+	// keychain: nothing signed names the keychain (see decideWebhook).
+	if call.webhook != "" && call.token == "" {
+		out.Header.Del("Authorization")
+	} else if t.mode == modeSealed || call.webhook != "" {
+		if call.webhook != "" {
+			out.Header.Set("Keygate-Keychain", call.keychain)
+		}
 		out.Header.Set("Authorization", "Bearer "+call.token)
 	} else {
 		out.Header.Del("Authorization")
