@@ -103,6 +103,8 @@ type pageData struct {
 	// back), and who the browser is signed in as now, if anyone.
 	LinkOwner, LinkToken, CurrentOwner string
 
+	Connect *connectView // the connect about to go to the provider
+
 	Keychains []kcLink    // the owner's keychains, for navigation
 	Shown     []*kcDetail // the keychains shown in full
 	Current   string      // id of the keychain page, "" on the overview
