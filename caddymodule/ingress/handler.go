@@ -65,6 +65,12 @@ type PackageHandler struct {
 	// Largest webhook delivery body in bytes. Default: 1 MiB.
 	MaxBody int64 `json:"max_body,omitempty"`
 
+	// Address classes a package's upstream may be in besides public ones:
+	// "loopback", "private" (RFC 1918, ULA, CGNAT), or just "public" for
+	// neither. Default: loopback. Metadata services and link-local
+	// addresses are refused whatever this says.
+	AllowUpstreams []string `json:"allow_upstreams,omitempty"`
+
 	app        *gateway.App
 	suffix     string
 	limiter    *policy.Limiter
@@ -116,6 +122,12 @@ func (h *PackageHandler) Provision(ctx caddy.Context) error {
 	if err := tr.provision(ctx); err != nil {
 		return err
 	}
+	allowed := h.AllowUpstreams
+	if allowed == nil {
+		allowed = defaultAllowUpstreams
+	}
+	guardDials(tr.plain, allowed)
+	guardDials(tr.tls, allowed)
 	h.proxy = &reverseproxy.Handler{
 		Upstreams: reverseproxy.UpstreamPool{{Dial: "{" + upstreamPlaceholder + "}"}},
 		Transport: tr,
@@ -133,6 +145,9 @@ func (h *PackageHandler) Validate() error {
 	}
 	if h.MaxBody < 0 {
 		return fmt.Errorf("keygate_package: max_body must not be negative")
+	}
+	if err := checkAllowUpstreams(h.AllowUpstreams); err != nil {
+		return err
 	}
 	if h.DialTimeout < 0 || h.ResponseTimeout < 0 {
 		return fmt.Errorf("keygate_package: dial_timeout and response_timeout must not be negative")

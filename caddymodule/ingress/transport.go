@@ -84,6 +84,9 @@ func (t *ingressTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		rt = t.tls
 	}
 	res, err := rt.RoundTrip(out)
+	if p := upstreamRefusal(err); p != nil {
+		return gateway.ProblemResponse(req, p), nil
+	}
 	if res != nil {
 		res.Request = req
 	}
