@@ -29,6 +29,17 @@ http://*.public.test:{{index .Extra 0}} {
 		}
 	}
 
+	// keygate's own sites are never a package's code.
+	kcSelf, tokSelf := in.newKeychain(t, "self")
+	for i, up := range []string{in.EgressURL, in.APIURL} {
+		m := apiKeyManifest("@it/self"+strconv.Itoa(i), "self"+strconv.Itoa(i), up)
+		in.putPackage(t, m)
+		in.setSecret(t, kcSelf, "API_KEY", RandomToken(t, "sk_"), "127.0.0.1")
+		in.grant(t, kcSelf, m.Name, "API_KEY")
+		r := in.callIngress(t, m.Host, tokSelf, "GET", "/x", nil)
+		wantProblem(t, "upstream "+up+" (keygate itself)", r, http.StatusForbidden, "upstream_not_allowed")
+	}
+
 	code := NewUpstream(t, nil)
 	port := code.Addr[strings.LastIndex(code.Addr, ":")+1:]
 	kc, tok := in.newKeychain(t, "guard")

@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	"github.com/keygate/keygate/caddymodule/gateway"
@@ -40,9 +42,14 @@ func guardDials(rt *reverseproxy.HTTPTransport, allowed []string) {
 		if err != nil {
 			return nil, err
 		}
-		if class := peerClass(conn.RemoteAddr()); class != store.UpstreamPublic && !slices.Contains(allowed, class) {
+		class := peerClass(conn.RemoteAddr())
+		if class != store.UpstreamPublic && !slices.Contains(allowed, class) {
 			conn.Close()
 			return nil, &upstreamRefused{class: class}
+		}
+		if class == store.UpstreamLoopback && ownListenerPort(conn.RemoteAddr()) {
+			conn.Close()
+			return nil, &upstreamRefused{class: "keygate listener"}
 		}
 		return conn, nil
 	}
@@ -58,6 +65,33 @@ func guardDials(rt *reverseproxy.HTTPTransport, allowed []string) {
 	}
 }
 
+// ownListenerPort reports whether a loopback peer's port is one that
+// keygate's own sites listen on: a package's upstream must not loop back
+// into keygate (its egress, its API) as if it were the package's code.
+func ownListenerPort(a net.Addr) bool {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return false
+	}
+	app, err := caddy.ActiveContext().App("http")
+	if err != nil {
+		return false
+	}
+	h, ok := app.(*caddyhttp.App)
+	if !ok {
+		return false
+	}
+	for _, srv := range h.Servers {
+		for _, l := range srv.Listen {
+			na, err := caddy.ParseNetworkAddress(l)
+			if err == nil && !na.IsUnixNetwork() && !na.IsFdNetwork() && uint(ap.Port()) >= na.StartPort && uint(ap.Port()) <= na.EndPort {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func peerClass(a net.Addr) string {
 	ap, err := netip.ParseAddrPort(a.String())
 	if err != nil {
@@ -71,6 +105,9 @@ func upstreamRefusal(err error) *gateway.Problem {
 	var ur *upstreamRefused
 	if !errors.As(err, &ur) {
 		return nil
+	}
+	if ur.class == "keygate listener" {
+		return gateway.NewProblem(http.StatusForbidden, "upstream_not_allowed", "the package's upstream is one of keygate's own sites")
 	}
 	return gateway.NewProblem(http.StatusForbidden, "upstream_not_allowed",
 		fmt.Sprintf("the package's upstream is a %s address, which this site does not allow (keygate_package allow_upstreams)", ur.class))
