@@ -38,6 +38,7 @@ var webhookNow = time.Now
 // webhookCall is a verified delivery on its way to the package.
 type webhookCall struct {
 	body       []byte
+	pkg, name  string // the package and its webhook
 	delivery   string
 	claimScope string // the keychain id, or appWebhookScope
 	duplicate  bool   // already forwarded within the window
@@ -53,7 +54,7 @@ func (h *PackageHandler) serveWebhook(w http.ResponseWriter, r *http.Request, ne
 	}
 	if prob = h.app.Settle(r.Context(), "ingress", ev, prob, start); prob != nil {
 		if hook != nil && !hook.duplicate {
-			h.releaseDelivery(call, hook)
+			h.releaseDelivery(hook)
 		}
 		// The body may be unread: close rather than have the server
 		// drain it from a sender that may never send it.
@@ -88,17 +89,16 @@ func (h *PackageHandler) serveWebhook(w http.ResponseWriter, r *http.Request, ne
 	// window are answered without reaching the package again. One the
 	// package failed is released: the provider's retry is forwarded.
 	if err != nil || rec.status == 0 || rec.status >= 500 {
-		h.releaseDelivery(call, hook)
+		h.releaseDelivery(hook)
 	}
 	return err
 }
 
-func (h *PackageHandler) releaseDelivery(call *ingressCall, hook *webhookCall) {
-	if call == nil {
-		return
-	}
-	if err := h.app.Store().ReleaseWebhookDelivery(call.pkg, hook.claimScope, call.webhook, hook.delivery); err != nil {
-		h.logger.Error("releasing a webhook delivery", zap.String("package", call.pkg), zap.Error(err))
+// releaseDelivery forgets a claimed delivery that was not forwarded, or
+// that the package failed.
+func (h *PackageHandler) releaseDelivery(hook *webhookCall) {
+	if err := h.app.Store().ReleaseWebhookDelivery(hook.pkg, hook.claimScope, hook.name, hook.delivery); err != nil {
+		h.logger.Error("releasing a webhook delivery", zap.String("package", hook.pkg), zap.Error(err))
 	}
 }
 
@@ -196,7 +196,7 @@ func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, e
 		scope = kc.ID
 		ev.Keychain = kc.ID
 	}
-	hook := &webhookCall{body: body, delivery: delivery.ID, claimScope: scope}
+	hook := &webhookCall{body: body, pkg: pkg.Name, name: spec.Name, delivery: delivery.ID, claimScope: scope}
 	expires := webhookNow().Add(2 * spec.ToleranceDuration())
 	switch seen, err := st.ClaimWebhookDelivery(pkg.Name, scope, spec.Name, delivery.ID, expires); {
 	case err != nil:
