@@ -97,8 +97,22 @@ func TestCaddyfileExampleAdapts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt(src, map[string]any{"filename": "Caddyfile.example"})
+	out, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt(src, map[string]any{"filename": "Caddyfile.example"})
 	if err != nil || len(warnings) > 0 {
 		t.Fatalf("Caddyfile.example: %v %v", err, warnings)
+	}
+	// It ships rate limits: per keychain across sites, and per package.
+	var cfg struct {
+		Apps struct {
+			Keygate struct {
+				KeychainRate json.RawMessage `json:"keychain_rate"`
+			} `json:"keygate"`
+		} `json:"apps"`
+	}
+	if err := json.Unmarshal(out, &cfg); err != nil || len(cfg.Apps.Keygate.KeychainRate) == 0 {
+		t.Errorf("Caddyfile.example sets no keychain_rate (%v)", err)
+	}
+	if !strings.Contains(string(out), `"rate":`) {
+		t.Error("Caddyfile.example's package site sets no rate")
 	}
 }

@@ -52,6 +52,7 @@ func TestOwnerPageInBrowser(t *testing.T) {
 
 	// Sign in with a login link: the page moves on to the keychain.
 	wd.navigate(g.loginLink(kc))
+	wd.click(wd.find(`form[action="/ui/login"] button[type="submit"]`))
 	wd.waitFor("the keychain page after sign-in", func() bool {
 		return strings.Contains(wd.currentURL(), "/ui/keychains/"+kc) && strings.Contains(wd.source(), "Signed in as")
 	})

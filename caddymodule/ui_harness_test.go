@@ -2,6 +2,7 @@ package caddymodule_test
 
 import (
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -67,10 +68,33 @@ func (g *gateway) newOwnerClient() *ownerClient {
 // signIn follows a fresh login link for kc.
 func (c *ownerClient) signIn(kc string) {
 	c.g.t.Helper()
-	st, _, body := c.get(c.g.loginLink(kc))
+	st, _, body := c.openLink(c.g.loginLink(kc))
 	if st != 200 || !strings.Contains(body, "Signed in") {
 		c.g.t.Fatalf("login link: status %d: %s", st, body)
 	}
+}
+
+var linkTokenField = regexp.MustCompile(`name="t" value="([^"]+)"`)
+
+// openLink opens a sign-in link and confirms on the pages it shows, as
+// an owner clicking "Sign in" (and, when the browser is signed in
+// already, clicking it again) does.
+func (c *ownerClient) openLink(link string) (int, http.Header, string) {
+	c.g.t.Helper()
+	st, hdr, body := c.get(link)
+	for i := 0; i < 2; i++ {
+		m := linkTokenField.FindStringSubmatch(body)
+		if st != 200 || m == nil || hdr.Get("Set-Cookie") != "" {
+			break
+		}
+		form := url.Values{"t": {html.UnescapeString(m[1])}}
+		if strings.Contains(body, `name="replace"`) {
+			form.Set("replace", "1")
+			form.Set("csrf", c.csrf)
+		}
+		st, hdr, body = c.do("POST", "/ui/login", form, map[string]string{"Origin": c.g.api, "Sec-Fetch-Site": "same-origin"})
+	}
+	return st, hdr, body
 }
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
@@ -136,6 +160,18 @@ func (g *gateway) secretNames(kc string) []string {
 		names = append(names, s.Name)
 	}
 	return names
+}
+
+// packageApproval is the package's approval digest, which the owners'
+// page posts back with every decision.
+func (g *gateway) packageApproval(name string) string {
+	g.t.Helper()
+	var m struct{ Approval string }
+	json.Unmarshal(g.mustAdmin(200, "GET", "/v1/packages/"+url.PathEscape(name), nil), &m)
+	if m.Approval == "" {
+		g.t.Fatalf("package %s has no approval digest", name)
+	}
+	return m.Approval
 }
 
 // grantKeys returns the keys of a keychain's grant for pkg, and whether

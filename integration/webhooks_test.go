@@ -87,11 +87,12 @@ func TestWebhooksAtTheEdge(t *testing.T) {
 	cases := []struct {
 		name, scheme, secret, path string
 		stamped                    bool // the scheme signs a timestamp
+		app                        bool // signed with an app key: no keychain token
 	}{
-		{"stripe", "stripe", "STRIPE_WHSEC", "/hooks/stripe", true},
-		{"github", "github", "GITHUB_WHSEC", "/hooks/github", false},
-		{"standard", "standard", "STD_WHSEC", "/hooks/std", true},
-		{"slack", "slack", "SLACK_WHSEC", "/hooks/slack", true},
+		{"stripe", "stripe", "STRIPE_WHSEC", "/hooks/stripe", true, false},
+		{"github", "github", "GITHUB_WHSEC", "/hooks/github", false, false},
+		{"standard", "standard", "STD_WHSEC", "/hooks/std", true, false},
+		{"slack", "slack", "SLACK_WHSEC", "/hooks/slack", true, true},
 	}
 	for _, tc := range cases {
 		body := []byte(fmt.Sprintf(`{"id":"evt_%s_1","event_id":"Ev%s1","type":"test","data":{"n":1}}`, tc.name, tc.name))
@@ -107,15 +108,30 @@ func TestWebhooksAtTheEdge(t *testing.T) {
 		if got.Path != tc.path || !bytes.Equal(got.Body, body) || got.Method != "POST" {
 			t.Errorf("%s: package got %s %s %q, want POST %s with the body byte for byte", tc.name, got.Method, got.Path, got.Body, tc.path)
 		}
-		if got.Header.Get("Keygate-Webhook") != tc.name || got.Header.Get("Keygate-Keychain") != kc {
+		wantKC := kc
+		if tc.app {
+			wantKC = ""
+		}
+		if got.Header.Get("Keygate-Webhook") != tc.name || got.Header.Get("Keygate-Keychain") != wantKC {
 			t.Errorf("%s: package got Keygate-Webhook %q Keygate-Keychain %q", tc.name, got.Header.Get("Keygate-Webhook"), got.Header.Get("Keygate-Keychain"))
 		}
-		tok, ok := strings.CutPrefix(got.Header.Get("Authorization"), "Bearer ")
-		if !ok || tok == kcToken || strings.Count(tok, ".") != 2 {
-			t.Errorf("%s: package's Authorization is not an invocation token", tc.name)
+		for _, sig := range policy.WebhookSignatureHeaders {
+			if got.Header.Get(sig) != "" {
+				t.Errorf("%s: the package got the signature header %s, which it could replay", tc.name, sig)
+			}
 		}
-		if strings.Contains(got.Header.Get("Keygate-Keys"), tc.secret) {
-			t.Errorf("%s: Keygate-Keys %q offers the signing secret to the package", tc.name, got.Header.Get("Keygate-Keys"))
+		for _, s := range []string{"STRIPE_WHSEC", "GITHUB_WHSEC", "STD_WHSEC", "SLACK_WHSEC"} {
+			if strings.Contains(got.Header.Get("Keygate-Keys"), s) {
+				t.Errorf("%s: Keygate-Keys %q offers a webhook signing secret to the package", tc.name, got.Header.Get("Keygate-Keys"))
+			}
+		}
+		tok, ok := strings.CutPrefix(got.Header.Get("Authorization"), "Bearer ")
+		if tc.app {
+			if got.Header.Get("Authorization") != "" {
+				t.Errorf("%s: an app-key delivery carries an Authorization: nothing signed names the keychain", tc.name)
+			}
+		} else if !ok || tok == kcToken || strings.Count(tok, ".") != 2 {
+			t.Errorf("%s: package's Authorization is not an invocation token", tc.name)
 		}
 		for name, v := range got.Header {
 			if strings.Contains(strings.Join(v, " "), secrets[tc.secret]) {
@@ -123,8 +139,10 @@ func TestWebhooksAtTheEdge(t *testing.T) {
 			}
 		}
 		// The token works on egress for the keys the grant allows.
-		if r := in.callEgress(t, tok, "GET", "/api/ping", nil); r.Status != http.StatusOK {
-			t.Errorf("%s: egress with the webhook's invocation token: %s", tc.name, r)
+		if !tc.app {
+			if r := in.callEgress(t, tok, "GET", "/api/ping", nil); r.Status != http.StatusOK {
+				t.Errorf("%s: egress with the webhook's invocation token: %s", tc.name, r)
+			}
 		}
 
 		// Redelivered: answered 200, not forwarded again.

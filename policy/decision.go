@@ -15,7 +15,7 @@ type DenyReason string
 // status and the members its answers carry.
 const (
 	NoGrant        DenyReason = "no_grant"         // the keychain never approved the package, or revoked or narrowed the grant
-	StaleGrant     DenyReason = "stale_grant"      // approved for another sha256 of its code
+	StaleGrant     DenyReason = "stale_grant"      // approved for other code or another manifest
 	MissingKeys    DenyReason = "missing_keys"     // a required key is not approved or has no value
 	NotRequested   DenyReason = "not_requested"    // a grant or a route names a key the package did not request
 	NotApproved    DenyReason = "not_approved"     // an egress route's key is not in the invocation token
@@ -46,7 +46,7 @@ func (d *Denial) Error() string {
 	case NoGrant:
 		return "the keychain has not approved this package"
 	case StaleGrant:
-		return "the package's code changed since the keychain approved it; approve it again"
+		return "the package's code or what its manifest asks for changed since the keychain approved it; approve it again"
 	case MissingKeys:
 		return "the package needs keys that are not approved or have no value"
 	case NotRequested:
@@ -72,8 +72,8 @@ var errNoPackage = errors.New("policy: no package to decide on")
 // those the manifest requests AND the grant approves AND that have a value
 // (has reports that; it is asked only about approved keys). grant may be
 // nil. It refuses with a *Denial when there is no grant or the grant is for
-// another package (no_grant), when the grant was made for other code
-// (stale_grant), or when a required key is not approved or has no value
+// another package (no_grant), when the grant was made for other code or
+// another manifest (stale_grant, see store.Grant.Approves), or when a required key is not approved or has no value
 // (missing_keys, listing every such key). Keys the
 // grant still approves but the package no longer requests are ignored; an
 // optional key that is approved but has no value is just not usable.
@@ -84,7 +84,7 @@ func Decide(pkg *store.Manifest, grant *store.Grant, has func(name string) bool)
 	if grant == nil || grant.Package != pkg.Name {
 		return nil, &Denial{Reason: NoGrant, Package: pkg.Name}
 	}
-	if grant.SHA256 == "" || grant.SHA256 != pkg.SHA256 {
+	if !grant.Approves(pkg) {
 		return nil, &Denial{Reason: StaleGrant, Package: pkg.Name, GrantedSHA: grant.SHA256, CurrentSHA: pkg.SHA256}
 	}
 	return usableKeys(pkg, pkg.Keys, func(name string) bool {

@@ -87,7 +87,9 @@ var (
 type WebhookDelivery struct {
 	// ID names the delivery for deduplication: the same event sent again
 	// (a provider's retry) has the same ID where the provider allows it.
-	// It is at most 256 visible ASCII characters and never empty.
+	// It is always taken from what the signature covers, so no unsigned
+	// part of a request can make a delivery new again. It is at most 256
+	// visible ASCII characters and never empty.
 	ID string
 	// Timestamp is the signed send time; zero for github, which signs none.
 	Timestamp time.Time
@@ -121,9 +123,10 @@ func CheckWebhookSecret(scheme string, secret []byte) error {
 //     ID: the body's top-level "id" (the event id, the same on every retry),
 //     else a digest of t and the matching signature.
 //   - github: X-Hub-Signature-256: sha256=<hex> of the body. GitHub signs no
-//     time, so there is no staleness check and a captured delivery replays
-//     until its id falls out of keygate's dedup window; that is GitHub's
-//     design. ID: X-GitHub-Delivery, else a digest of the signature.
+//     time, so there is no staleness check; a captured delivery is answered
+//     as a duplicate within keygate's dedup window and replays after it;
+//     that is GitHub's design. ID: a digest of the signature (so of the
+//     body), never the unsigned X-GitHub-Delivery.
 //   - slack: X-Slack-Signature: v0=<hex> of "v0:<X-Slack-Request-Timestamp>:
 //     <body>". Slack sends no delivery id header and re-signs each retry
 //     (X-Slack-Retry-Num) with a new timestamp, so the ID is the body's

@@ -24,6 +24,15 @@ const (
 	standardSecretPrefix = "whsec_"
 )
 
+// WebhookSignatureHeaders are the headers that carry a delivery's
+// signature in any scheme keygate knows, GitHub's SHA-1 one included. A
+// forwarded delivery carries none of them, whatever its webhook's scheme:
+// with a signature the package could post the delivery again, and mint
+// itself another invocation token, whenever it liked.
+var WebhookSignatureHeaders = []string{
+	headerStripeSignature, headerGitHubSignature, "X-Hub-Signature", headerSlackSignature, headerStandardSignature,
+}
+
 // verifyStripe follows https://docs.stripe.com/webhooks (Verify manually).
 func verifyStripe(key []byte, h http.Header, body []byte, now time.Time, tolerance time.Duration) (WebhookDelivery, error) {
 	v, err := webhookHeader(h, headerStripeSignature, maxWebhookHeaderLen)
@@ -90,24 +99,19 @@ func verifyGitHub(key []byte, h http.Header, body []byte) (WebhookDelivery, erro
 	if !ok || !okHex {
 		return WebhookDelivery{}, badHeader(headerGitHubSignature, "malformed")
 	}
-	// The delivery id is not signed, but it is checked before the MAC so that
-	// a malformed one is refused whatever the signature.
-	id := ""
+	// X-GitHub-Delivery is not signed: it is checked (a malformed one is
+	// refused whatever the signature) but never names the delivery, or a
+	// fresh one would make the same signed body new again. The id is a
+	// digest of the signature, which covers the body and nothing else.
 	if vs := h.Values(headerGitHubDelivery); len(vs) > 1 {
 		return WebhookDelivery{}, badHeader(headerGitHubDelivery, "repeated")
-	} else if len(vs) == 1 {
-		if !validWebhookID(vs[0]) {
-			return WebhookDelivery{}, badHeader(headerGitHubDelivery, "malformed")
-		}
-		id = vs[0]
+	} else if len(vs) == 1 && !validWebhookID(vs[0]) {
+		return WebhookDelivery{}, badHeader(headerGitHubDelivery, "malformed")
 	}
 	if !hmac.Equal(webhookMAC(key, "", "", body), sig) {
 		return WebhookDelivery{}, errWebhookMismatch
 	}
-	if id == "" {
-		id = digestWebhookID(WebhookSchemeGitHub, "", sig)
-	}
-	return WebhookDelivery{ID: id}, nil
+	return WebhookDelivery{ID: digestWebhookID(WebhookSchemeGitHub, "", sig)}, nil
 }
 
 // verifySlack follows https://docs.slack.dev/authentication/verifying-requests-from-slack.

@@ -71,9 +71,9 @@ func TestVerifyWebhookPublishedVectors(t *testing.T) {
 	}{
 		{
 			name: "github", scheme: WebhookSchemeGitHub, secret: ghVectorSecret, body: ghVectorBody,
-			h:      whHdr("X-Hub-Signature-256", ghVectorSig, "X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
-			now:    time.Unix(1, 0), // no timestamp: any clock
-			wantID: "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+			h:   whHdr("X-Hub-Signature-256", ghVectorSig, "X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+			now: time.Unix(1, 0), // no timestamp: any clock
+			// The delivery header is unsigned: the id is a digest of the signature.
 		},
 		{
 			name: "slack", scheme: WebhookSchemeSlack, secret: slackVectorSecret, body: slackVectorBody,
@@ -210,7 +210,7 @@ func TestWebhookDeliveryID(t *testing.T) {
 		{"stripe body not json", WebhookSchemeStripe, `id=evt_1`, "", ""},
 		{"slack event id", WebhookSchemeSlack, whBody, "", "Ev123"},
 		{"slack form body", WebhookSchemeSlack, "command=%2Fx", "", ""},
-		{"github delivery header", WebhookSchemeGitHub, whBody, "72d3162e-cc78", "72d3162e-cc78"},
+		{"github delivery header unsigned, not the id", WebhookSchemeGitHub, whBody, "72d3162e-cc78", ""},
 		{"github no delivery header", WebhookSchemeGitHub, whBody, "", ""},
 		{"standard webhook-id", WebhookSchemeStandard, whBody, "msg_2", "msg_2"},
 	}
@@ -233,6 +233,22 @@ func TestWebhookDeliveryID(t *testing.T) {
 				t.Errorf("second verification: ID %q, err %v; want %q", again.ID, err, d.ID)
 			}
 		})
+	}
+}
+
+// TestGitHubReplayWithFreshDeliveryHeader: the same signed body with a new,
+// unsigned X-GitHub-Delivery is the same delivery.
+func TestGitHubReplayWithFreshDeliveryHeader(t *testing.T) {
+	secret := []byte(whSecrets[WebhookSchemeGitHub])
+	h := mustSign(t, WebhookSchemeGitHub, string(secret), []byte(whBody), whNow, "first")
+	d1, err := VerifyWebhook(WebhookSchemeGitHub, secret, h, []byte(whBody), whNow, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Set("X-GitHub-Delivery", "a-fresh-one")
+	d2, err := VerifyWebhook(WebhookSchemeGitHub, secret, h, []byte(whBody), whNow, 0)
+	if err != nil || d2.ID != d1.ID {
+		t.Fatalf("replay with a fresh delivery header: ID %q, err %v; want %q", d2.ID, err, d1.ID)
 	}
 }
 

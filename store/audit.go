@@ -131,6 +131,28 @@ func auditOwners(evs []AuditEvent) (kcs, pkgs []string) {
 	return kcs, pkgs
 }
 
+// checkAuditIndex reports a missing index entry of a verified segment:
+// the entries are not MACed themselves, but which must exist follows from
+// the MACed events, so deleting one (to hide a keychain's or package's
+// events from filtered queries) breaks verification.
+func checkAuditIndex(r reader, segKey []byte, evs []AuditEvent) (problem string, err error) {
+	kcs, pkgs := auditOwners(evs)
+	for _, o := range []struct {
+		prefix, what string
+		owners       []string
+	}{{pfxAuditByKC, "keychain", kcs}, {pfxAuditByPkg, "package", pkgs}} {
+		for _, owner := range o.owners {
+			switch ok, err := exists(r, auditIndexKeyOf(o.prefix, owner, segKey)); {
+			case err != nil:
+				return "", err
+			case !ok:
+				return fmt.Sprintf(auditUnindexed, o.what+" "+owner), nil
+			}
+		}
+	}
+	return "", nil
+}
+
 // auditIndexDeletes lists the index entries of segment segKey that no
 // longer hold once its events seg are cut down to keep.
 func auditIndexDeletes(segKey []byte, seg, keep []AuditEvent) [][]byte {

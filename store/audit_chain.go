@@ -77,6 +77,7 @@ const (
 	auditTruncated = "head does not match last segment (truncated)"
 	auditNoAnchor  = "anchor missing (deleted)"
 	auditNoKey     = "made under master key %q, which the keyring lacks"
+	auditUnindexed = "index entry of %s missing (deleted)"
 )
 
 // AuditVerifyReport is what VerifyAudit found. Counts run up to the
@@ -513,6 +514,12 @@ func (v *auditVerifier) walkChain(a *chainAnchor, head *chainHead) error {
 		var evs []AuditEvent
 		if decodeJSON(events, &evs) != nil {
 			return v.fail(name, want, auditEdited)
+		}
+		if problem, err := checkAuditIndex(v.r, segKey, evs); problem != "" || err != nil {
+			if err != nil {
+				return err
+			}
+			return v.fail(name, want, problem)
 		}
 		v.rep.Segments++
 		v.rep.Events += len(evs)

@@ -217,6 +217,12 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 		{"delete head and anchor", func(t *testing.T, s *Store, _ *clock, _ [][]byte) {
 			rawDelete(t, s, []byte(keyAuditHead), []byte(keyAuditAnchor))
 		}, 1, auditForged, ""},
+		{"delete a keychain's index entry", func(t *testing.T, s *Store, _ *clock, keys [][]byte) {
+			rawDelete(t, s, auditIndexKeyOf(pfxAuditByKC, "kc_1", keys[1]))
+		}, 2, fmt.Sprintf(auditUnindexed, "keychain kc_1"), ""},
+		{"delete a package's index entry", func(t *testing.T, s *Store, _ *clock, keys [][]byte) {
+			rawDelete(t, s, auditIndexKeyOf(pfxAuditByPkg, "@p/x", keys[2]))
+		}, 3, fmt.Sprintf(auditUnindexed, "package @p/x"), ""},
 		{"junk in the seq index", func(t *testing.T, s *Store, _ *clock, keys [][]byte) {
 			rawSet(t, s, []byte(pfxAuditBySeq+"x"), keys[0])
 		}, 0, auditForged, ""},

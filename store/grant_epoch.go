@@ -12,8 +12,9 @@ import (
 // package moves when a grant is made anew, loses a key or approves other
 // code; its counter outlives the grant, so deleting a grant and making it
 // again never brings back a number already handed out. The code epoch of a
-// package moves with every change of its sha256, so code that changes and
-// changes back does not revive tokens minted before.
+// package moves with every change of its sha256 or its approval digest
+// (approval.go), so code that changes and changes back does not revive
+// tokens minted before.
 
 // pfxGrantEpoch keys the grant epoch counter of a keychain and package:
 // gre/<kc>\0<pkg>, an 8-byte big-endian number.
@@ -38,8 +39,8 @@ func nextGrantEpoch(w writer, kc, pkg string) (uint64, error) {
 // keepsGrantEpoch reports whether a grant of keys for code sha, put over
 // old (nil when there is none), leaves every token minted under old valid:
 // only when it takes nothing away.
-func keepsGrantEpoch(old *Grant, keys []string, sha string) bool {
-	if old == nil || old.Epoch == 0 || old.SHA256 != sha {
+func keepsGrantEpoch(old *Grant, keys []string, m *Manifest) bool {
+	if old == nil || old.Epoch == 0 || !old.Approves(m) {
 		return false
 	}
 	for _, k := range old.Keys {
@@ -55,7 +56,7 @@ func codeEpoch(old *Manifest, m *Manifest) uint64 {
 	switch {
 	case old == nil:
 		return 1
-	case old.SHA256 != m.SHA256:
+	case old.SHA256 != m.SHA256 || approvalDigest(old) != m.Approval:
 		return old.CodeEpoch + 1
 	}
 	return old.CodeEpoch

@@ -6,7 +6,8 @@ import (
 	"slices"
 )
 
-// PutGrant approves pkg's current sha256 for the keychain, with the given
+// PutGrant approves pkg's current code and manifest (its sha256 and
+// approval digest) for the keychain, with the given
 // keys (deduplicated and sorted). Every key must be one the manifest
 // requests; app keys are the package's own and need no grant.
 func (s *Store) PutGrant(kc, pkg string, keys []string) (Grant, error) {
@@ -51,7 +52,7 @@ func (s *Store) PutGrant(kc, pkg string, keys []string) (Grant, error) {
 				return invalid("keys", fmt.Sprintf("%s is not requested by package %s", k, pkg))
 			}
 		}
-		g = Grant{Keychain: kc, Package: pkg, Keys: keys, SHA256: m.SHA256, CreatedAt: now, UpdatedAt: now}
+		g = Grant{Keychain: kc, Package: pkg, Keys: keys, SHA256: m.SHA256, Approval: m.Approval, CreatedAt: now, UpdatedAt: now}
 		var old Grant
 		prev := &old
 		switch err := getJSON(w, key(pfxGrant, kc, pkg), &old); {
@@ -62,7 +63,7 @@ func (s *Store) PutGrant(kc, pkg string, keys []string) (Grant, error) {
 		default:
 			return err
 		}
-		if keepsGrantEpoch(prev, keys, m.SHA256) {
+		if keepsGrantEpoch(prev, keys, &m) {
 			g.Epoch = old.Epoch
 		} else if g.Epoch, err = nextGrantEpoch(w, kc, pkg); err != nil {
 			return err

@@ -55,6 +55,7 @@ const (
 	pfxOwnerSession    = "oss/"
 	pfxOAuthState      = "oas/"
 	pfxOAuthExpiry     = "oax/"
+	pfxOAuthBinding    = "oab/"
 	pfxLease           = "lse/"
 	sep                = 0
 	auditTimeLength    = 8

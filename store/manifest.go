@@ -191,6 +191,9 @@ func checkUpstream(raw string) error {
 			return invalid("upstream", "has an invalid port")
 		}
 	}
+	if metadataHost(u.Hostname()) {
+		return invalid("upstream", "must not be a link-local, metadata-service, unspecified or multicast address")
+	}
 	return nil
 }
 

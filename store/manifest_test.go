@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -93,6 +94,12 @@ func TestDecodeManifestBad(t *testing.T) {
 		{"upstream empty query", edit(t, "upstream", "http://h/?"), "upstream"},
 		{"upstream fragment", edit(t, "upstream", "http://h/#f"), "upstream"},
 		{"upstream no host", edit(t, "upstream", "http:///x"), "upstream"},
+		{"upstream metadata", edit(t, "upstream", "http://169.254.169.254/latest"), "upstream"},
+		{"upstream metadata v6", edit(t, "upstream", "http://[fd00:ec2::254]/"), "upstream"},
+		{"upstream mapped metadata", edit(t, "upstream", "http://[::ffff:169.254.169.254]/"), "upstream"},
+		{"upstream link-local v6", edit(t, "upstream", "http://[fe80::1]:80/"), "upstream"},
+		{"upstream metadata name", edit(t, "upstream", "http://Metadata.Google.Internal./"), "upstream"},
+		{"upstream unspecified", edit(t, "upstream", "http://0.0.0.0:9001/"), "upstream"},
 		{"upstream opaque", edit(t, "upstream", "http:h"), "upstream"},
 		{"upstream bad port", edit(t, "upstream", "http://h:99999/"), "upstream"},
 		{"bad key name", edit(t, "keys", []any{key("1BAD")}), "keys[0].name"},
@@ -127,5 +134,19 @@ func TestValidateManifestAcceptsEdges(t *testing.T) {
 	m.Keys[0].Description = strings.Repeat("d", 4096)
 	if err := ValidateManifest(&m); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestUpstreamAddrClass(t *testing.T) {
+	for ip, want := range map[string]string{
+		"169.254.169.254": UpstreamMetadata, "::ffff:169.254.169.254": UpstreamMetadata, "fe80::1": UpstreamMetadata,
+		"0.0.0.0": UpstreamMetadata, "::": UpstreamMetadata, "224.0.0.1": UpstreamMetadata, "100.100.100.200": UpstreamMetadata,
+		"127.0.0.1": UpstreamLoopback, "127.8.9.10": UpstreamLoopback, "::1": UpstreamLoopback,
+		"10.1.2.3": UpstreamPrivate, "172.16.0.1": UpstreamPrivate, "192.168.1.1": UpstreamPrivate, "fd12::1": UpstreamPrivate, "100.64.0.1": UpstreamPrivate,
+		"93.184.216.34": UpstreamPublic, "2606:4700::1111": UpstreamPublic, "172.32.0.1": UpstreamPublic,
+	} {
+		if got := UpstreamAddrClass(netip.MustParseAddr(ip)); got != want {
+			t.Errorf("%s: %s, want %s", ip, got, want)
+		}
 	}
 }

@@ -165,6 +165,9 @@ func (s *Store) TakeOAuthState(state string, now time.Time) (OAuthState, error) 
 		if err := w.Delete(k); err != nil {
 			return err
 		}
+		if err := w.Delete(key(pfxOAuthBinding, id)); err != nil {
+			return err
+		}
 		var m oauthStateMeta
 		if rec, err := decodeRecord(v); err == nil && json.Unmarshal(rec.meta, &m) == nil {
 			return w.Delete(oauthExpiryKey(m.ExpiresAt, id))
@@ -239,9 +242,76 @@ func pruneOAuthStates(w writer, now time.Time, max int) (int, error) {
 		if err := w.Delete(key(pfxOAuthState, id)); err != nil {
 			return 0, err
 		}
+		if err := w.Delete(key(pfxOAuthBinding, id)); err != nil {
+			return 0, err
+		}
 		if err := w.Delete(k); err != nil {
 			return 0, err
 		}
 	}
 	return len(idx), nil
+}
+
+// A connect started in a browser is bound to it: the owners' page sets a
+// cookie holding a random nonce and records the nonce's SHA-256 here,
+// beside the state; the callback is taken only from a browser that sends
+// the nonce back. Otherwise anyone could start connecting their own
+// keychain and have someone else's browser finish it, connecting the
+// victim's account to the attacker's keychain. A connect started by the
+// admin (API or CLI, no browser) has no binding.
+
+// BindOAuthState binds an unused state to the SHA-256 of a browser nonce
+// (64 hex characters). A state is bound at most once.
+func (s *Store) BindOAuthState(state, nonceSHA256 string) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	if len(state) < minOAuthState || len(state) > maxOAuthState {
+		return &OAuthStateError{Problem: "is malformed"}
+	}
+	if !isHex(nonceSHA256, 64) {
+		return invalid("binding", "must be 64 lowercase hex characters")
+	}
+	id := oauthStateID(state)
+	return s.update(func(w writer) error {
+		switch ok, err := exists(w, key(pfxOAuthState, id)); {
+		case err != nil:
+			return err
+		case !ok:
+			return &OAuthStateError{Problem: "is unknown or already used"}
+		}
+		switch ok, err := exists(w, key(pfxOAuthBinding, id)); {
+		case err != nil:
+			return err
+		case ok:
+			return fmt.Errorf("oauth state is already bound: %w", ErrConflict)
+		}
+		return w.Set(key(pfxOAuthBinding, id), []byte(nonceSHA256))
+	})
+}
+
+// OAuthStateBinding returns the nonce digest a state is bound to; bound
+// is false for a state with no binding, or none at all (TakeOAuthState
+// then says which).
+func (s *Store) OAuthStateBinding(state string) (nonceSHA256 string, bound bool, err error) {
+	if err := s.enter(); err != nil {
+		return "", false, err
+	}
+	defer s.leave()
+	if len(state) < minOAuthState || len(state) > maxOAuthState {
+		return "", false, nil
+	}
+	err = s.be.View(func(r reader) error {
+		v, err := r.Get(key(pfxOAuthBinding, oauthStateID(state)))
+		switch {
+		case errors.Is(err, errNoKey):
+			return nil
+		case err != nil:
+			return err
+		}
+		nonceSHA256, bound = string(v), true
+		return nil
+	})
+	return nonceSHA256, bound, err
 }

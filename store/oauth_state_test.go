@@ -163,3 +163,59 @@ func TestOAuthStateTampered(t *testing.T) {
 	_, err := s.TakeOAuthState(st.State, c.Now())
 	wantErr(t, err, ErrCorrupt)
 }
+
+// TestOAuthStateBinding: a state is bound once, to a nonce digest, which
+// goes with the state when it is taken or pruned.
+func TestOAuthStateBinding(t *testing.T) {
+	s, clk := memStore(t)
+	kc := mustKeychain(t, s)
+	st := testState(kc.ID, 5)
+	digest := strings.Repeat("ab", 32)
+	if err := s.BindOAuthState(st.State, digest); !errors.Is(err, ErrOAuthState) {
+		t.Fatalf("binding an unknown state: %v", err)
+	}
+	if err := s.PutOAuthState(st); err != nil {
+		t.Fatal(err)
+	}
+	if _, bound, err := s.OAuthStateBinding(st.State); err != nil || bound {
+		t.Fatalf("unbound state: bound %v, %v", bound, err)
+	}
+	for _, bad := range []string{"", "AB" + digest[2:], digest[:63], digest + "0", strings.Repeat("g", 64)} {
+		if err := s.BindOAuthState(st.State, bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("binding %q: %v, want invalid", bad, err)
+		}
+	}
+	if err := s.BindOAuthState(st.State, digest); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.BindOAuthState(st.State, strings.Repeat("cd", 32)); !errors.Is(err, ErrConflict) {
+		t.Fatalf("binding again: %v, want conflict", err)
+	}
+	if got, bound, err := s.OAuthStateBinding(st.State); err != nil || !bound || got != digest {
+		t.Fatalf("binding: %q %v %v", got, bound, err)
+	}
+	if _, bound, err := s.OAuthStateBinding("short"); err != nil || bound {
+		t.Fatalf("malformed state: bound %v, %v", bound, err)
+	}
+	if _, err := s.TakeOAuthState(st.State, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, bound, _ := s.OAuthStateBinding(st.State); bound {
+		t.Fatal("the binding outlived its state")
+	}
+
+	// Pruned with its expired state.
+	st2 := testState(kc.ID, 6)
+	if err := s.PutOAuthState(st2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.BindOAuthState(st2.State, digest); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.PruneOAuthStates(clk.Now().Add(OAuthStateTTL + time.Second)); err != nil || n != 1 {
+		t.Fatalf("prune: %d %v", n, err)
+	}
+	if _, bound, _ := s.OAuthStateBinding(st2.State); bound {
+		t.Fatal("the binding outlived its pruned state")
+	}
+}

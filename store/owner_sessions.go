@@ -109,6 +109,30 @@ func (s *Store) TakeOwnerLink(token string) (OwnerLink, error) {
 	return l, nil
 }
 
+// PeekOwnerLink returns a link without taking it, so that the page it
+// opens can say whom it signs in before anyone confirms. An unknown, used
+// or expired token is ErrNotFound.
+func (s *Store) PeekOwnerLink(token string) (OwnerLink, error) {
+	if token == "" || len(token) > maxOwnerToken {
+		return OwnerLink{}, notFound("sign-in link", "")
+	}
+	if err := s.enter(); err != nil {
+		return OwnerLink{}, err
+	}
+	defer s.leave()
+	var l OwnerLink
+	err := s.be.View(func(r reader) error { return getJSON(r, ownerKey(pfxOwnerLink, token), &l) })
+	switch {
+	case errors.Is(err, errNoKey):
+		return OwnerLink{}, notFound("sign-in link", "")
+	case err != nil:
+		return OwnerLink{}, err
+	case !s.now().Before(l.Expires):
+		return OwnerLink{}, notFound("sign-in link", "")
+	}
+	return l, nil
+}
+
 // CreateOwnerSession opens a session for owner valid for ttl and returns
 // its cookie token.
 func (s *Store) CreateOwnerSession(owner string, ttl time.Duration) (token string, sess OwnerSession, err error) {

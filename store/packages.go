@@ -22,6 +22,7 @@ func (s *Store) PutPackage(m Manifest) (created bool, err error) {
 	}
 	defer s.leave()
 	m.UpdatedAt = s.now()
+	m.Approval = approvalDigest(&m)
 	err = s.update(func(w writer) error {
 		deleting, err := exists(w, pendingKey(pendingPackage, m.Name))
 		if err != nil {
@@ -45,6 +46,11 @@ func (s *Store) PutPackage(m Manifest) (created bool, err error) {
 			return err
 		case old.Host != m.Host:
 			if err := w.Delete(key(pfxPackageHost, old.Host)); err != nil {
+				return err
+			}
+		}
+		if prev != nil && old.Approval == "" {
+			if err := backfillApprovals(w, &old, approvalDigest(&old)); err != nil {
 				return err
 			}
 		}

@@ -123,6 +123,7 @@ type Manifest struct {
 	Webhooks  []WebhookSpec `json:"webhooks,omitempty"`
 	UpdatedAt time.Time     `json:"updated_at,omitempty"` // set by the store
 	CodeEpoch uint64        `json:"code_epoch,omitempty"` // set by the store; see grant_epoch.go
+	Approval  string        `json:"approval,omitempty"`   // set by the store; see approval.go
 }
 
 // Key returns the user-scope key spec with that name.
@@ -170,6 +171,9 @@ type Grant struct {
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 	Epoch     uint64    `json:"epoch,omitempty"` // set by the store; see grant_epoch.go
+	// Approval is the approval digest of the manifest approved (see
+	// approval.go); empty on grants written before it was recorded.
+	Approval string `json:"approval,omitempty"`
 }
 
 func (g Grant) clone() Grant {

@@ -119,6 +119,20 @@ func (s *Store) ClaimWebhookDelivery(pkg, kc, webhook, id string, expires time.T
 	return seen, err
 }
 
+// ReleaseWebhookDelivery forgets a claimed delivery that the package did
+// not take, so that the provider's retry is forwarded. Releasing one that
+// is not recorded is not an error.
+func (s *Store) ReleaseWebhookDelivery(pkg, kc, webhook, id string) error {
+	if pkg == "" || kc == "" || webhook == "" || id == "" || strings.IndexByte(id, sep) >= 0 {
+		return invalid("delivery", "needs a package, keychain, webhook and delivery id")
+	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	return s.update(func(w writer) error { return w.Delete(key(pfxWebhookDelivery, pkg, kc, webhook, id)) })
+}
+
 // SeenWebhookDelivery reports whether a delivery is recorded and unexpired.
 func (s *Store) SeenWebhookDelivery(pkg, kc, webhook, id string) (bool, error) {
 	if err := s.enter(); err != nil {

@@ -62,6 +62,19 @@ func TestWebhookDeliveriesClaimOnce(t *testing.T) {
 			t.Errorf("%v seen: deliveries must be scoped to package, keychain and webhook", other)
 		}
 	}
+	// Released (the package failed it): the retry claims it afresh.
+	if err := s.ReleaseWebhookDelivery("@a/b", "kc_1", "stripe", "evt_1"); err != nil {
+		t.Fatal(err)
+	}
+	if seen, err := s.ClaimWebhookDelivery("@a/b", "kc_1", "stripe", "evt_1", exp); err != nil || seen {
+		t.Fatalf("claim after release: %v %v", seen, err)
+	}
+	if err := s.ReleaseWebhookDelivery("@a/b", "kc_1", "stripe", "never"); err != nil {
+		t.Errorf("releasing an unrecorded delivery: %v", err)
+	}
+	if err := s.ReleaseWebhookDelivery("@a/b", "kc_1", "stripe", "bad\x00id"); err == nil {
+		t.Error("a release with NUL in the id was accepted")
+	}
 	clk.Add(11 * time.Minute)
 	if seen, _ := s.SeenWebhookDelivery("@a/b", "kc_1", "stripe", "evt_1"); seen {
 		t.Error("expired delivery still seen")

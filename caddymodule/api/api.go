@@ -1,11 +1,13 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -131,22 +133,30 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 }
 
 // decodeBody reads one JSON object into v, refusing unknown fields,
-// trailing data and bodies over the cap.
+// case-variant and repeated keys (strict_json.go), trailing data and
+// bodies over the cap. It is the API's one JSON decoder.
 func decodeBody(r *http.Request, v any) error {
 	if r.Body == nil {
 		return badRequest("a JSON body is required")
 	}
-	dec := json.NewDecoder(r.Body)
+	raw, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonProblem(err)
 	}
 	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return jsonProblem(err)
-		}
 		return badRequest("the body must hold exactly one JSON object")
+	}
+	if err := checkKeys(raw, reflect.TypeOf(v)); err != nil {
+		var p *gateway.Problem
+		if errors.As(err, &p) {
+			return p
+		}
+		return badRequest("malformed JSON")
 	}
 	return nil
 }

@@ -47,6 +47,14 @@ func (h *APIHandler) oauthCallback(w http.ResponseWriter, r *http.Request) {
 			zap.Bool("code", r.URL.Query().Has("code")), zap.String("provider_error", oauthErrorWord(r.URL.Query().Get("error"))))
 	}()
 	q := r.URL.Query()
+	if p := h.checkConnectBinding(w, r, q.Get("state")); p != nil {
+		if wantsJSON(r) {
+			gateway.WriteProblem(w, p)
+			return
+		}
+		writeOAuthPage(w, p.Status, oauthPage{Title: "Not connected", Message: oauthFailureMessage(p)})
+		return
+	}
 	res, err := h.app.OAuth().Callback(r.Context(), q.Get("code"), q.Get("state"), q.Get("error"))
 	if err != nil {
 		p := gateway.ToProblem(err)
@@ -69,11 +77,31 @@ func (h *APIHandler) oauthCallback(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// checkConnectBinding refuses the callback of a connect that the owners'
+// page bound to another browser, leaving its state for that browser; a
+// bound one that holds has its cookie cleared.
+func (h *APIHandler) checkConnectBinding(w http.ResponseWriter, r *http.Request, state string) *gateway.Problem {
+	digest, bound, err := h.app.Store().OAuthStateBinding(state)
+	switch {
+	case err != nil:
+		return gateway.ToProblem(err)
+	case !bound:
+		return nil
+	case !gateway.ConnectBindingHolds(r, state, digest):
+		return gateway.NewProblem(http.StatusBadRequest, "oauth_browser",
+			"this connect was started in another browser; start connecting again from the owners' page in this one")
+	}
+	http.SetCookie(w, gateway.ConnectBindingCookieFor(state, "", r.TLS != nil || strings.HasPrefix(h.app.PublicURL, "https://"), 0))
+	return nil
+}
+
 // oauthFailureMessage says what went wrong in the owner's words.
 func oauthFailureMessage(p *gateway.Problem) string {
 	switch p.Reason {
 	case "oauth_state":
 		return "This link has expired or was already used. Start connecting again from the owners' page. Nothing was saved."
+	case "oauth_browser":
+		return "This connect was started in another browser, so it cannot be finished in this one. If you meant to connect an account, start again from your owners' page. Nothing was saved."
 	case "oauth_denied":
 		return "The provider did not grant access (the request was declined). Nothing was saved."
 	case "oauth_bad_callback":
@@ -109,7 +137,9 @@ func writeOAuthPage(w http.ResponseWriter, status int, p oauthPage) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer") // the URL held the code
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	// No other site may frame it: the page is the end of a connect.
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	h.Set("X-Frame-Options", "DENY")
 	w.WriteHeader(status)
 	_ = oauthPageTmpl.Execute(w, p)
 }

@@ -221,6 +221,9 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 	}
 	var sc *scrub.Scrubber
 	open := func(meta store.SecretMeta, value []byte) error {
+		if err := injectableAsIs(t.Secret, meta); err != nil {
+			return err
+		}
 		if !policy.HostAllowed(meta.AllowedHosts, host, port) || !pinHost(req, out, meta.AllowedHosts, spec.Hosts) {
 			return errHostNotAllowed
 		}

@@ -22,6 +22,7 @@ func init() {
 //		dial_timeout <duration>
 //		response_timeout <duration>
 //		max_body <bytes>   # webhook deliveries; default 1 MiB
+//		allow_upstreams loopback|private|public...   # default loopback
 //	}
 func parsePackageHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	ph := new(PackageHandler)
@@ -62,6 +63,14 @@ func (h *PackageHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			h.MaxBody = n
+		case "allow_upstreams":
+			h.AllowUpstreams = d.RemainingArgs()
+			if len(h.AllowUpstreams) == 0 {
+				return d.ArgErr()
+			}
+			if err := checkAllowUpstreams(h.AllowUpstreams); err != nil {
+				return d.Err(err.Error())
+			}
 		case "dial_timeout":
 			dur, err := gateway.DurationArg(d)
 			if err != nil {

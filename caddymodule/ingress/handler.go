@@ -65,9 +65,16 @@ type PackageHandler struct {
 	// Largest webhook delivery body in bytes. Default: 1 MiB.
 	MaxBody int64 `json:"max_body,omitempty"`
 
+	// Address classes a package's upstream may be in besides public ones:
+	// "loopback", "private" (RFC 1918, ULA, CGNAT), or just "public" for
+	// neither. Default: loopback. Metadata services and link-local
+	// addresses are refused whatever this says.
+	AllowUpstreams []string `json:"allow_upstreams,omitempty"`
+
 	app        *gateway.App
 	suffix     string
 	limiter    *policy.Limiter
+	hookReads  *webhookReads
 	limiterKey string
 	proxy      *reverseproxy.Handler
 	transport  *ingressTransport // the proxy's, cleaned up with it
@@ -89,6 +96,7 @@ const upstreamPlaceholder = "keygate.upstream"
 // Provision sets up the handler and its internal reverse proxy.
 func (h *PackageHandler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	h.hookReads = &webhookReads{}
 	app, err := ctx.App("keygate")
 	if err != nil {
 		return err
@@ -116,6 +124,12 @@ func (h *PackageHandler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.transport = tr
+	allowed := h.AllowUpstreams
+	if allowed == nil {
+		allowed = defaultAllowUpstreams
+	}
+	guardDials(tr.plain, allowed)
+	guardDials(tr.tls, allowed)
 	h.proxy = &reverseproxy.Handler{
 		Upstreams: reverseproxy.UpstreamPool{{Dial: "{" + upstreamPlaceholder + "}"}},
 		Transport: tr,
@@ -141,6 +155,9 @@ func (h *PackageHandler) Validate() error {
 	}
 	if err := checkMaxBody(h.MaxBody); err != nil {
 		return fmt.Errorf("keygate_package: %w", err)
+	}
+	if err := checkAllowUpstreams(h.AllowUpstreams); err != nil {
+		return err
 	}
 	if h.DialTimeout < 0 || h.ResponseTimeout < 0 {
 		return fmt.Errorf("keygate_package: dial_timeout and response_timeout must not be negative")

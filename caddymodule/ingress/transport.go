@@ -60,11 +60,17 @@ func (t *ingressTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	out.Header.Set("Keygate-Keys", strings.Join(call.keys, ","))
 	if call.webhook != "" {
 		out.Header.Set("Keygate-Webhook", call.webhook)
-		out.Header.Set("Keygate-Keychain", call.keychain)
 	}
-	// A webhook delivery always carries an invocation token, in either
-	// mode: the package acts for the owner through egress.
-	if t.mode == modeSealed || call.webhook != "" {
+	// A webhook delivery signed with the keychain's own key carries an
+	// invocation token, in either mode: the package acts for the owner
+	// through egress. One signed with an app key carries neither token nor
+	// keychain: nothing signed names the keychain (see decideWebhook).
+	if call.webhook != "" && call.token == "" {
+		out.Header.Del("Authorization")
+	} else if t.mode == modeSealed || call.webhook != "" {
+		if call.webhook != "" {
+			out.Header.Set("Keygate-Keychain", call.keychain)
+		}
 		out.Header.Set("Authorization", "Bearer "+call.token)
 	} else {
 		out.Header.Del("Authorization")
@@ -73,17 +79,8 @@ func (t *ingressTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 			host, port = di.Host, di.Port
 		}
 		for _, name := range call.keys {
-			err := t.app.Store().OpenSecret(call.keychain, name, func(meta store.SecretMeta, value []byte) error {
-				// Checked again here: allowed_hosts may have changed
-				// since the call was decided.
-				if !policy.HostAllowed(meta.AllowedHosts, host, port) {
-					return errPlaintextHost
-				}
-				out.Header.Set(plaintextHeader(name), string(value))
-				return nil
-			})
-			if err != nil {
-				return gateway.ProblemResponse(req, t.refuseDelivery(req, call, name, host, err)), nil
+			if p := t.addPlaintext(req, out, call, name, host, port); p != nil {
+				return gateway.ProblemResponse(req, p), nil
 			}
 		}
 	}
@@ -92,6 +89,9 @@ func (t *ingressTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		rt = t.tls
 	}
 	res, err := rt.RoundTrip(out)
+	if p := upstreamRefusal(err); p != nil {
+		return gateway.ProblemResponse(req, p), nil
+	}
 	if res != nil {
 		res.Request = req
 	}
@@ -124,6 +124,45 @@ func (t *ingressTransport) refuseDelivery(req *http.Request, call *ingressCall, 
 func plaintextHeader(name string) string {
 	return "Keygate-Secret-" + strings.ReplaceAll(name, "_", "-")
 }
+
+// addPlaintext puts one usable secret into out's Keygate-Secret-<NAME>
+// header. What it gives is decided by the stored secret's kind, never by
+// the manifest: a value set by hand goes as it is, an OAuth key as its
+// current access token only (refreshed first when due), so the sealed
+// record with its refresh token never leaves keygate.
+func (t *ingressTransport) addPlaintext(req, out *http.Request, call *ingressCall, name, host, port string) *gateway.Problem {
+	oauth := false
+	err := t.app.Store().OpenSecret(call.keychain, name, func(meta store.SecretMeta, value []byte) error {
+		// Checked again here: allowed_hosts may have changed since the
+		// call was decided.
+		if !policy.HostAllowed(meta.AllowedHosts, host, port) {
+			return errPlaintextHost
+		}
+		if meta.Kind != "" {
+			oauth = meta.Kind == store.SecretKindOAuth
+			if !oauth {
+				return errUnknownKind
+			}
+			return nil
+		}
+		out.Header.Set(plaintextHeader(name), string(value))
+		return nil
+	})
+	switch {
+	case err != nil:
+		return t.refuseDelivery(req, call, name, host, err)
+	case !oauth:
+		return nil
+	}
+	tok, err := t.app.OAuth().AccessToken(req.Context(), call.keychain, call.pkg, name)
+	if err != nil {
+		return t.app.OAuthProblem(err, call.keychain, call.pkg, name)
+	}
+	out.Header.Set(plaintextHeader(name), tok)
+	return nil
+}
+
+var errUnknownKind = errors.New("keygate: a secret of an unknown kind is never handed out")
 
 // Cleanup closes both transports' idle connections (see PackageHandler.Cleanup).
 func (t *ingressTransport) Cleanup() error {

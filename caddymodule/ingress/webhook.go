@@ -34,24 +34,32 @@ const defaultWebhookBody = 1 << 20
 
 // webhookCall is a verified delivery on its way to the package.
 type webhookCall struct {
-	body     []byte
-	delivery string
-	expires  time.Time
+	body       []byte
+	pkg, name  string // the package and its webhook
+	delivery   string
+	claimScope string // the keychain id, or appWebhookScope
+	duplicate  bool   // already forwarded within the window
 }
 
 func (h *PackageHandler) serveWebhook(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rest string) error {
 	start := time.Now()
 	ev := store.AuditEvent{Actor: "webhook", Action: gateway.ActionWebhook, RequestID: gateway.RequestID()}
 	call, u, hook, prob := h.decideWebhook(w, r, &ev, rest)
-	if hook != nil && prob == nil && hook.delivery == "" {
+	if hook != nil && prob == nil && hook.duplicate {
 		// A redelivery of a forwarded delivery: answered, not forwarded.
 		ev.Reason = "duplicate_delivery"
 	}
 	if prob = h.app.Settle(r.Context(), "ingress", ev, prob, start); prob != nil {
+		if hook != nil && !hook.duplicate {
+			h.releaseDelivery(hook)
+		}
+		// The body may be unread: close rather than have the server
+		// drain it from a sender that may never send it.
+		w.Header().Set("Connection", "close")
 		gateway.WriteProblem(w, prob)
 		return nil
 	}
-	if hook.delivery == "" {
+	if hook.duplicate {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, "{\"status\":\"duplicate\",\"forwarded\":false}\n")
 		return nil
@@ -65,26 +73,48 @@ func (h *PackageHandler) serveWebhook(w http.ResponseWriter, r *http.Request, ne
 	fwd.ContentLength = int64(len(hook.body))
 	fwd.Header.Set("Content-Length", strconv.Itoa(len(hook.body)))
 	fwd.Header.Del("Cookie")
+	for _, name := range policy.WebhookSignatureHeaders {
+		fwd.Header.Del(name)
+	}
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	rec := &statusRecorder{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 	err := h.forward(rec, fwd, next, repl, call, u)
-	// A delivery the package took (any answer but a server error, the
-	// upstream_unavailable problem included) is recorded, so the provider's
-	// redeliveries inside the window are answered without reaching the
-	// package again. One the package failed is not: the provider's retry is
-	// forwarded.
-	if err == nil && rec.status > 0 && rec.status < 500 {
-		if _, cerr := h.app.Store().ClaimWebhookDelivery(call.pkg, call.keychain, call.webhook, hook.delivery, hook.expires); cerr != nil {
-			h.logger.Error("recording a webhook delivery", zap.String("package", call.pkg), zap.Error(cerr))
-		}
+	// The delivery was claimed before it was forwarded, so that identical
+	// deliveries arriving together go through once. One the package took
+	// (any answer but a server error, the upstream_unavailable problem
+	// included) stays claimed: the provider's redeliveries inside the
+	// window are answered without reaching the package again. One the
+	// package failed is released: the provider's retry is forwarded.
+	if err != nil || rec.status == 0 || rec.status >= 500 {
+		h.releaseDelivery(hook)
 	}
 	return err
 }
 
-// decideWebhook finds the package and webhook, reads the bounded body,
-// checks the keychain's grant as for agents, verifies the signature with
-// the signing secret, and mints the invocation token. A nil hook with no
-// problem never happens; a hook with an empty delivery is a redelivery.
+// releaseDelivery forgets a claimed delivery that was not forwarded, or
+// that the package failed.
+func (h *PackageHandler) releaseDelivery(hook *webhookCall) {
+	if err := h.app.Store().ReleaseWebhookDelivery(hook.pkg, hook.claimScope, hook.name, hook.delivery); err != nil {
+		h.logger.Error("releasing a webhook delivery", zap.String("package", hook.pkg), zap.Error(err))
+	}
+}
+
+// appWebhookScope stands for the keychain in the delivery records of a
+// webhook signed with an app key: no keychain id is ever "app".
+const appWebhookScope = "app"
+
+// decideWebhook finds the package, webhook, keychain and grant, reads the
+// bounded body only then, verifies the signature with the signing secret,
+// claims the delivery and mints the invocation token. A nil hook with no
+// problem never happens; a duplicate hook is a redelivery.
+//
+// Which keychain a delivery is for is taken from the URL, which nothing
+// signs. It is trusted only when the signing secret is that keychain's own
+// key: then only the holder of the keychain's secret could have signed.
+// An app key signs for every keychain alike, so a delivery it signs is
+// forwarded without an invocation token and without Keygate-Keychain, and
+// is claimed once per package, not per keychain: the same signed bytes
+// posted at other keychains' URLs are duplicates.
 func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, ev *store.AuditEvent, rest string) (*ingressCall, *url.URL, *webhookCall, *gateway.Problem) {
 	if r.Method != http.MethodPost {
 		p := gateway.NewProblem(http.StatusMethodNotAllowed, "method_not_allowed", "webhook deliveries are POST requests")
@@ -94,7 +124,6 @@ func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, e
 	if !ok || kcID == "" || name == "" || strings.Contains(name, "/") {
 		return nil, nil, nil, gateway.NewProblem(http.StatusNotFound, "unknown_webhook", "webhook URLs are /_keygate/webhooks/<keychain-id>/<name>")
 	}
-	ev.Keychain = kcID
 	st := h.app.Store()
 	pkg, prob := h.packageAt(r.Host)
 	if prob != nil {
@@ -107,16 +136,6 @@ func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, e
 	}
 	ev.Action = gateway.ActionWebhook + "." + spec.Name
 	ev.Keys = []string{spec.Secret}
-
-	limit := h.maxWebhookBody()
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, nil, nil, gateway.NewProblem(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("a webhook body may be at most %d bytes", limit))
-		}
-		return nil, nil, nil, gateway.NewProblem(http.StatusBadRequest, "bad_body", "the webhook body could not be read")
-	}
 
 	kc, err := st.GetKeychain(kcID)
 	if err != nil {
@@ -135,11 +154,17 @@ func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, e
 	open := func(fn func(store.SecretMeta, []byte) error) error {
 		return st.OpenAppSecret(pkg.Name, spec.Secret, fn)
 	}
-	if _, isUser := pkg.Key(spec.Secret); isUser {
+	_, userKey := pkg.Key(spec.Secret)
+	if userKey {
 		if !slices.Contains(usable, spec.Secret) {
 			return nil, nil, nil, h.explainDenial(policy.CheckUsable(&policy.InvocationClaims{Invocation: policy.Invocation{Keys: usable}}, spec.Secret), kc.ID)
 		}
 		open = func(fn func(store.SecretMeta, []byte) error) error { return st.OpenSecret(kc.ID, spec.Secret, fn) }
+	}
+
+	body, prob := h.readWebhookBody(w, r, h.maxWebhookBody())
+	if prob != nil {
+		return nil, nil, nil, prob
 	}
 	var delivery policy.WebhookDelivery
 	verr := open(func(_ store.SecretMeta, secret []byte) error {
@@ -159,23 +184,43 @@ func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, e
 		return nil, nil, nil, gateway.ToProblem(verr)
 	}
 
-	hook := &webhookCall{body: body, delivery: delivery.ID, expires: h.app.Now().Add(2 * spec.ToleranceDuration())}
-	switch seen, err := st.SeenWebhookDelivery(pkg.Name, kc.ID, spec.Name, delivery.ID); {
+	// Only a delivery signed with the keychain's own key speaks for it:
+	// only then is it audited under the keychain.
+	scope := appWebhookScope
+	if userKey {
+		scope = kc.ID
+		ev.Keychain = kc.ID
+	}
+	hook := &webhookCall{body: body, pkg: pkg.Name, name: spec.Name, delivery: delivery.ID, claimScope: scope}
+	expires := h.app.Now().Add(2 * spec.ToleranceDuration())
+	switch seen, err := st.ClaimWebhookDelivery(pkg.Name, scope, spec.Name, delivery.ID, expires); {
 	case err != nil:
 		return nil, nil, nil, gateway.ToProblem(err)
 	case seen:
-		hook.delivery = ""
+		hook.duplicate = true
 		return nil, nil, hook, nil
 	}
 
-	keys := slices.DeleteFunc(slices.Clone(usable), func(k string) bool { return k == spec.Secret })
-	appKeys := slices.DeleteFunc(h.appKeys(pkg), func(k string) bool { return k == spec.Secret })
-	call, u, prob := h.newCall(&kc, pkg, grant, keys, appKeys, ev.RequestID, true)
+	// No signing secret of any of the package's webhooks is usable with
+	// the token: each stays keygate's, to verify with. A delivery signed
+	// with an app key mints no token: it does not speak for the keychain.
+	keys := withoutSigningSecrets(pkg, usable)
+	call, u, prob := h.newCall(&kc, pkg, grant, keys, withoutSigningSecrets(pkg, h.appKeys(pkg)), ev.RequestID, userKey)
 	if prob != nil {
-		return nil, nil, nil, prob
+		return nil, nil, hook, prob
+	}
+	if !userKey {
+		call.keychain, call.keys = "", nil
 	}
 	call.webhook, call.hookPath = spec.Name, spec.Path
 	return call, u, hook, nil
+}
+
+// withoutSigningSecrets is keys less every webhook's signing secret.
+func withoutSigningSecrets(pkg *store.Manifest, keys []string) []string {
+	return slices.DeleteFunc(slices.Clone(keys), func(k string) bool {
+		return slices.ContainsFunc(pkg.Webhooks, func(w store.WebhookSpec) bool { return w.Secret == k })
+	})
 }
 
 func (h *PackageHandler) maxWebhookBody() int64 {

@@ -49,18 +49,7 @@ func (h *Page) identify(r *http.Request) (*owner, error) {
 		}
 		return &owner{id: id, csrf: bearerCSRF(h.app.SharedKey("owner csrf"), id)}, nil
 	}
-	c, err := r.Cookie(sessionCookie)
-	if err != nil || c.Value == "" {
-		return nil, errNoOwner
-	}
-	sess, err := h.app.Store().GetOwnerSession(c.Value)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, errNoOwner
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &owner{id: sess.Owner, csrf: sess.CSRF, sessionID: c.Value}, nil
+	return h.sessionOwner(r)
 }
 
 // checkForm refuses a state-changing request that a page on another site
@@ -124,45 +113,110 @@ func (h *Page) startSession(w http.ResponseWriter, r *http.Request, ownerID stri
 	return nil
 }
 
-// loginLinkPage serves GET /ui/login?t=<token>.
+// loginLinkPage serves GET /ui/login?t=<token>: a page that says whom the
+// link signs in and asks to confirm, with a form that posts to
+// loginLinkConfirm. The GET changes nothing, so a link another site opens
+// in the browser (login CSRF: the victim then types values into the
+// attacker's keychain) signs no one in.
 //
-// The token travels in the URL, so Caddy's access log records it. That is
-// harmless by construction: the token is consumed while this request is
-// handled, before the access log line is written, and a consumed token is
-// worth nothing. It is single use, lives 15 minutes by default, and only
-// its SHA-256 is kept. The page answers with no-referrer, so the URL does
-// not travel on either.
+// The token travels in the URL, and is still good while this page is
+// shown, so this request's access log line is skipped. The token is
+// single use, lives 15 minutes by default, and only its SHA-256 is kept.
+// The page answers with no-referrer and no-store.
 func (h *Page) loginLinkPage(w http.ResponseWriter, r *http.Request) {
 	tok := r.URL.Query().Get("t")
-	// A HEAD (link previews, some mail scanners) must not spend the link;
-	// its token is then still good, so its access log line is skipped.
-	if r.Method == http.MethodHead && tok != "" {
+	if tok != "" {
 		caddyhttp.SetVar(r.Context(), caddyhttp.LogSkipVar, true)
 	}
 	if r.Method == http.MethodHead || tok == "" {
 		h.renderPage(w, r, http.StatusOK, "login.html", &pageData{Title: "Sign in", Issuer: h.issuer != nil})
 		return
 	}
-	link, err := h.app.Store().TakeOwnerLink(tok)
+	link, ok := h.usableLink(w, r, tok, h.app.Store().PeekOwnerLink)
+	if !ok {
+		return
+	}
+	h.renderPage(w, r, http.StatusOK, "loginconfirm.html", &pageData{Title: "Sign in", LinkOwner: link.Owner, LinkToken: tok})
+}
+
+// loginLinkConfirm serves POST /ui/login, from the page above: only a
+// same-origin form completes a sign-in. A browser already signed in is
+// asked again, naming who it is signed in as, and only a form that
+// carries that session's CSRF token replaces it.
+func (h *Page) loginLinkConfirm(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, h.MaxBodyBytes)
+	if err := r.ParseForm(); err != nil {
+		h.renderError(w, r, http.StatusBadRequest, "The form could not be read. Open the sign-in link again.")
+		return
+	}
+	if err := h.cop.Check(r); err != nil {
+		h.renderError(w, r, http.StatusForbidden, "This sign-in did not come from keygate's own page. Open the sign-in link again.")
+		return
+	}
+	tok := r.PostForm.Get("t")
+	cur, err := h.sessionOwner(r)
+	if err != nil && !errors.Is(err, errNoOwner) {
+		h.logger.Error("looking up an owner session", zap.Error(err))
+		h.renderError(w, r, http.StatusServiceUnavailable, storeDownMessage)
+		return
+	}
+	if cur != nil {
+		got := r.PostForm.Get("csrf")
+		if r.PostForm.Get("replace") != "1" || subtle.ConstantTimeCompare([]byte(got), []byte(cur.csrf)) != 1 {
+			link, ok := h.usableLink(w, r, tok, h.app.Store().PeekOwnerLink)
+			if !ok {
+				return
+			}
+			h.renderPage(w, r, http.StatusOK, "loginconfirm.html", &pageData{Title: "Sign in",
+				LinkOwner: link.Owner, LinkToken: tok, CurrentOwner: cur.id, CSRF: cur.csrf})
+			return
+		}
+	}
+	link, ok := h.usableLink(w, r, tok, h.app.Store().TakeOwnerLink)
+	if !ok {
+		return
+	}
+	h.finishSignIn(w, r, link.Owner, "login_link", link.Keychain, "/ui/keychains/"+url.PathEscape(link.Keychain))
+}
+
+// usableLink looks a link up with get (peek or take) and answers the
+// request itself when it cannot be used.
+func (h *Page) usableLink(w http.ResponseWriter, r *http.Request, tok string, get func(string) (store.OwnerLink, error)) (store.OwnerLink, bool) {
+	link, err := get(tok)
 	if err == nil {
 		// The keychain may have gone since the link was made.
 		_, err = h.app.Store().GetKeychain(link.Keychain)
 	}
-	ok := err == nil
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		h.logger.Error("taking an owner sign-in link", zap.Error(err))
+	switch {
+	case err == nil:
+		return link, true
+	case !errors.Is(err, store.ErrNotFound):
+		h.logger.Error("reading an owner sign-in link", zap.Error(err))
 		h.renderError(w, r, http.StatusServiceUnavailable, storeDownMessage)
-		return
-	}
-	if !ok {
+	default:
 		h.renderPage(w, r, http.StatusUnauthorized, "login.html", &pageData{
 			Title:  "Sign in",
 			Issuer: h.issuer != nil,
 			Error:  "This sign-in link cannot be used: it was used already, has expired, or was copied incompletely. Ask your keygate operator for a new one.",
 		})
-		return
 	}
-	h.finishSignIn(w, r, link.Owner, "login_link", link.Keychain, "/ui/keychains/"+url.PathEscape(link.Keychain))
+	return store.OwnerLink{}, false
+}
+
+// sessionOwner is the owner of the browser's session cookie, if any.
+func (h *Page) sessionOwner(r *http.Request) (*owner, error) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return nil, errNoOwner
+	}
+	sess, err := h.app.Store().GetOwnerSession(c.Value)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errNoOwner
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &owner{id: sess.Owner, csrf: sess.CSRF, sessionID: c.Value}, nil
 }
 
 // sessionExchange serves POST /ui/session: a platform JWT in

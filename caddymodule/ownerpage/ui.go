@@ -57,6 +57,7 @@ func (h *Page) Routes(m *http.ServeMux, admin AdminRoute) {
 	m.HandleFunc("GET /ui/{$}", h.uiPage(h.indexPage))
 	m.HandleFunc("GET /ui/keychains/{id}", h.uiPage(h.keychainPage))
 	m.HandleFunc("GET /ui/login", h.loginLinkPage)
+	m.HandleFunc("POST /ui/login", h.loginLinkConfirm)
 	m.HandleFunc("POST /ui/session", h.sessionExchange)
 	m.HandleFunc("POST /ui/logout", h.uiForm(h.logout))
 	m.HandleFunc("POST /ui/keychains/{id}/secret", h.uiForm(h.keychainAction(h.setSecret)))
@@ -97,6 +98,12 @@ type pageData struct {
 	Refresh template.HTMLAttr
 	Notice  string
 	Error   string
+
+	// The sign-in confirmation: whom the link signs in, its token (posted
+	// back), and who the browser is signed in as now, if anyone.
+	LinkOwner, LinkToken, CurrentOwner string
+
+	Connect *connectView // the connect about to go to the provider
 
 	Keychains []kcLink    // the owner's keychains, for navigation
 	Shown     []*kcDetail // the keychains shown in full

@@ -151,7 +151,7 @@ func (h *Page) removeSecret(r *http.Request, o *owner, kc store.Keychain) (strin
 // errChanged refuses approving code the owner has not seen.
 var errChanged = &uiError{http.StatusConflict, "This package's code changed while the page was open. Review it again below before approving it."}
 
-var errStale = &uiError{http.StatusConflict, "This package's code changed since you approved it. Re-approve it for its current code, or revoke it."}
+var errStale = &uiError{http.StatusConflict, "This package's code or what it asks for changed since you approved it. Re-approve it as it is now, or revoke it."}
 
 // changeGrant approves or revokes one key, re-approves a stale grant, or
 // revokes a package. Every approval names the sha256 the page showed, and
@@ -180,9 +180,9 @@ func (h *Page) changeGrant(r *http.Request, o *owner, kc store.Keychain) (string
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return "", "", err
 	}
-	stale := hasGrant && g.SHA256 != m.SHA256
+	stale := hasGrant && !g.Approves(&m)
 	approving := op != "revoke"
-	if approving && f.Get("sha256") != m.SHA256 {
+	if approving && (f.Get("sha256") != m.SHA256 || f.Get("approval") != m.Approval) {
 		return "", "", errChanged
 	}
 
@@ -228,7 +228,7 @@ func (h *Page) changeGrant(r *http.Request, o *owner, kc store.Keychain) (string
 	}
 	// The package may have changed between the check above and the write;
 	// then the grant just written names code the owner was not shown.
-	if saved.SHA256 != m.SHA256 {
+	if !saved.Approves(&m) {
 		if err := st.DeleteGrant(kc.ID, pkg); err != nil {
 			return "", "", fmt.Errorf("withdrawing a grant for changed code: %w", err)
 		}

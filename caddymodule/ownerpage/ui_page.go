@@ -64,6 +64,7 @@ type keyRequest struct {
 // pkgView is a registered package and this keychain's grant for it.
 type pkgView struct {
 	Name, Version, SHA256 string
+	Approval              string // the manifest's approval digest, posted back with a decision
 	Anchor                string
 	Focus                 bool
 	HasGrant, Stale, Gone bool
@@ -83,6 +84,7 @@ type pkgKey struct {
 	Set          bool
 	SecretAnchor string
 	Plaintext    bool // approved, and a plaintext site hands it to the package's code
+	OAuth        bool // keygate obtains it from a provider; plaintext gives its access token only
 }
 
 // notices are the messages a redirect after a change may ask for; only
@@ -240,7 +242,7 @@ func (h *Page) keychainDetail(kc store.Keychain, focus string) (*kcDetail, error
 
 	for i := range pkgs {
 		p := &pkgs[i]
-		v := &pkgView{Name: p.Name, Version: p.Version, SHA256: p.SHA256, Anchor: anchor("pkg", kc.ID+"/"+p.Name), Focus: p.Name == focus}
+		v := &pkgView{Name: p.Name, Version: p.Version, SHA256: p.SHA256, Approval: p.Approval, Anchor: anchor("pkg", kc.ID+"/"+p.Name), Focus: p.Name == focus}
 		var grant *store.Grant
 		if g, ok := byPkg[p.Name]; ok {
 			grant = &g
@@ -267,7 +269,7 @@ func (h *Page) keychainDetail(kc store.Keychain, focus string) (*kcDetail, error
 			pk := pkgKey{
 				Name: k.Name, Required: k.Required, Description: renderDescription(k.Description),
 				Hosts: k.Hosts, MaxBytes: k.MaxBytes, Approved: grant != nil && slices.Contains(grant.Keys, k.Name),
-				Set: row.Set, SecretAnchor: row.Anchor,
+				Set: row.Set, SecretAnchor: row.Anchor, OAuth: k.OAuth != nil,
 			}
 			// Plaintext delivery happens exactly when the ingress check
 			// passes: the secret allows the package's upstream host.
