@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 	"text/template"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -302,7 +303,8 @@ func captureAnswers(t *testing.T) captured {
 	s.capture(c, "egress", st, h, b)
 
 	// Egress: the package's manifest, updated under the same code, no
-	// longer requests the route's key.
+	// longer requests the route's key: the grant approved the old one, so
+	// the call is refused as stale_grant before its key is looked at.
 	s.admin(204, "PUT", "/v1/keychains/"+kc.ID+"/secrets/API_KEY", map[string]any{"value": "sk_live_" + randomHex(t, 12), "allowed_hosts": []string{"127.0.0.1"}})
 	s.admin(200, "PUT", "/v1/keychains/"+kc.ID+"/grants/@acme/tools", map[string]any{"keys": []string{"API_KEY"}})
 	tok = mint()
@@ -319,6 +321,25 @@ func captureAnswers(t *testing.T) captured {
 	var kc3 struct{ ID, Token string }
 	json.Unmarshal(s.admin(201, "POST", "/v1/keychains", map[string]any{"owner": "carol"}), &kc3)
 	st, h, b = s.do("POST", s.ingress+"/_keygate/webhooks/"+kc3.ID+"/events", host, "", map[string]any{"event": "x"})
+	s.capture(c, "webhooks", st, h, b)
+
+	// Webhooks: a client address already sending four bodies at once is
+	// refused a fifth.
+	s.admin(200, "PUT", "/v1/keychains/"+kc.ID+"/grants/@acme/tools", map[string]any{"keys": []string{"API_KEY"}})
+	for range 4 {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(s.ingress, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		fmt.Fprintf(conn, "POST /_keygate/webhooks/%s/events HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{", kc.ID, host)
+	}
+	for range 100 { // until the four stalled bodies hold their read slots
+		if st, h, b = s.do("POST", s.ingress+"/_keygate/webhooks/"+kc.ID+"/events", host, "", map[string]any{"event": "x"}); st == http.StatusTooManyRequests {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	s.capture(c, "webhooks", st, h, b)
 	return c
 }

@@ -51,7 +51,7 @@ var problemKinds = []ProblemKind{
 	{string(policy.NotApproved), http.StatusForbidden, []string{"package", "key"}, []string{FlowEgress}},
 	{string(policy.HostNotAllowed), http.StatusForbidden, []string{"key"}, []string{FlowEgress, FlowIngress}},
 	{string(policy.PackageGone), http.StatusForbidden, nil, []string{FlowEgress}},
-	{string(policy.NotRequested), http.StatusBadRequest, []string{"package", "key"}, []string{FlowAPI, FlowEgress}},
+	{string(policy.NotRequested), http.StatusBadRequest, []string{"package", "key"}, []string{FlowAPI}},
 	{"unknown_package", http.StatusNotFound, nil, []string{FlowIngress}},
 	{"body_too_large", http.StatusRequestEntityTooLarge, nil, []string{FlowAPI, FlowWebhooks}},
 	{"unknown_webhook", http.StatusNotFound, nil, []string{FlowWebhooks}},
