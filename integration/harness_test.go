@@ -53,6 +53,7 @@ func TestMain(m *testing.M) {
 		binPath = p
 		code := m.Run()
 		stopPG()
+		removeImageAtEnd()
 		os.Exit(code)
 	}
 	dir, err := os.MkdirTemp("", "keygate-integration-")
@@ -71,6 +72,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	stopPG()
+	removeImageAtEnd()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
