@@ -150,3 +150,21 @@ func waitHTTP(t *testing.T, url string, limit time.Duration, logs func() string)
 	}
 	t.Fatalf("%s did not answer 200 within %s\n%s", url, limit, logs())
 }
+
+// removeContainers removes the named containers and their anonymous
+// volumes (the images' VOLUME directories).
+func (p *podman) removeContainers(names ...string) {
+	var volumes []string
+	for _, name := range names {
+		out, err := p.try(podmanLimit, "", nil, "podman", "inspect", "--format", "{{range .Mounts}}{{if eq .Type \"volume\"}}{{.Name}} {{end}}{{end}}", name)
+		if err == nil {
+			volumes = append(volumes, strings.Fields(out)...)
+		}
+	}
+	for _, name := range names {
+		p.try(podmanLimit, "", nil, "podman", "rm", "-f", "-v", "-t", "5", name)
+	}
+	for _, v := range volumes {
+		p.try(podmanLimit, "", nil, "podman", "volume", "rm", "-f", v)
+	}
+}

@@ -34,7 +34,7 @@ func TestContainerImage(t *testing.T) {
 	start := func(name string) {
 		p.run(podmanLimit, "", nil, "podman", "run", "-d", "--name", name,
 			"-p", fmt.Sprintf("127.0.0.1:%d:8080", port), "-v", volume+":/data", tag)
-		t.Cleanup(func() { p.try(podmanLimit, "", nil, "podman", "rm", "-f", "-t", "5", name) })
+		t.Cleanup(func() { p.removeContainers(name) })
 		waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/v1/openapi.json", port), containerReady, func() string {
 			out, _ := p.try(podmanLimit, "", nil, "podman", "logs", name)
 			return out
@@ -94,7 +94,11 @@ func TestComposeTwoNodes(t *testing.T) {
 	compose1 := func(args ...string) (string, error) {
 		return p.try(podmanLimit, dir, env, "podman-compose", append([]string{"-p", project, "-f", composeFile}, args...)...)
 	}
-	t.Cleanup(func() { compose1("down", "-v", "-t", "5") })
+	t.Cleanup(func() {
+		p.removeContainers(project+"_keygate1_1", project+"_keygate2_1")
+		compose1("down", "-v", "-t", "5")
+		p.try(podmanLimit, "", nil, "podman", "network", "rm", "-f", project+"_default")
+	})
 	up, err := compose1("up", "-d")
 	if err != nil {
 		t.Fatalf("podman-compose up: %v\n%s", err, up)
