@@ -67,7 +67,18 @@ keygate audit verify checks the whole trail's HMAC chain (keyed from the
 master key): exit 0 when it is whole, 1 when it is broken, naming the first
 bad segment and what is wrong with it (edited, deleted, reordered, forged,
 replayed or truncated).`,
-		maxArgs: 1,
+		maxArgs: 0,
+		tooMany: "unknown argument: want 'keygate audit' or 'keygate audit verify'",
+		subs: []leaf{{
+			name:  "verify",
+			short: "Checks the audit trail's HMAC chain: exit 0 when whole, 1 when broken",
+			long: `
+Checks the whole audit trail's HMAC chain (keyed from the master key)
+through the API: exit 0 when it is whole, 1 when it is broken, naming the
+first bad segment and what is wrong with it (edited, deleted, reordered,
+forged, replayed or truncated).`,
+			run: func(e *env, _ []string) error { return auditVerify(e) },
+		}},
 		flags: func(f *pflag.FlagSet) {
 			f.String("keychain", "", "only events of this keychain")
 			f.String("package", "", "only events of this package")
@@ -79,13 +90,7 @@ replayed or truncated).`,
 	}
 }
 
-func auditRun(e *env, args []string) error {
-	if len(args) == 1 {
-		if args[0] != "verify" {
-			return usageErrorf("unknown argument: want 'keygate audit' or 'keygate audit verify'")
-		}
-		return auditVerify(e)
-	}
+func auditRun(e *env, _ []string) error {
 	q := url.Values{}
 	for _, name := range []string{"keychain", "package"} {
 		if v, _ := e.flags.GetString(name); v != "" {

@@ -72,6 +72,7 @@ func devCommand() caddycmd.Command {
 		Long:  strings.TrimSpace(devLong),
 		CobraFunc: func(cmd *cobra.Command) {
 			cmd.SetFlagErrorFunc(flagError)
+			cmd.SetHelpTemplate(helpTemplate)
 			start.setup(cmd)
 			sign := &cobra.Command{
 				Use:   "sign-webhook <name> <body-file> [--manifest F]",

@@ -19,6 +19,13 @@ var (
 		"file-server", "reverse-proxy", "respond", "storage", "manpage", "completion"}
 )
 
+// cobraOnly are Caddy's commands that Caddy adds to its cobra root
+// directly, not through RegisterCommand, so Commands() does not list them.
+var cobraOnly = map[string]string{
+	"manpage":    "Generates the manual pages of every command",
+	"completion": "Generates a shell completion script (bash, zsh, fish or powershell)",
+}
+
 // refused are Caddy's commands that fetch a stock Caddy build from
 // caddyserver.com and replace the running binary with it: the result would
 // have none of keygate's modules.
@@ -78,6 +85,8 @@ func printHelp(w io.Writer) {
 		for _, n := range names {
 			if c, ok := cmds[n]; ok {
 				fmt.Fprintf(w, "  %-*s  %s\n", width, n, c.Short)
+			} else if short, ok := cobraOnly[n]; ok {
+				fmt.Fprintf(w, "  %-*s  %s\n", width, n, short)
 			}
 		}
 	}
