@@ -64,6 +64,7 @@ client secret, for example). Its value is read like a secret's.
 		single("revoke", revokeCmd()),
 		single("audit", auditCmd()),
 		single("rewrap", rewrapCmd()),
+		single("status", statusCmd()),
 		storeGroup("store", "Copies, backs up and restores keygate's store", `
 Works on stores directly, not through the API, while keygate is stopped:
 copy between Badger and PostgreSQL, back up and restore a Badger store.
