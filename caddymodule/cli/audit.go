@@ -53,13 +53,16 @@ const (
 func auditCmd() leaf {
 	return leaf{
 		name:  "audit",
-		usage: "[verify] [--keychain <keychain>] [--package <@scope/name>] [--since <time|duration>] [--limit <n>] [--follow]",
+		usage: "[verify] [--keychain <keychain>] [--package <@scope/name>] [--since <time|duration>] [--limit <n>] [--follow | --summary]",
 		short: "Shows the audit log: injections, denials and changes",
 		long: `
 Shows audit events, oldest first. --since takes an RFC 3339 time or a
 duration back from now (1h, 30m); --limit is 1 to 1000 (default 100).
 
 --follow keeps printing new events as they are written, until interrupted.
+--summary prints a table instead: each package's calls with each key,
+allowed and denied, and the last one, over the last 30 days unless --since
+says otherwise (from the newest 1000 events, which it says when it is cut).
 With --json, events are printed as the API's JSON: one array, or with
 --follow one object per line.
 
@@ -85,6 +88,7 @@ forged, replayed or truncated).`,
 			f.String("since", "", "only events at or after this RFC 3339 time, or this long ago (e.g. 1h)")
 			f.Int("limit", 0, "at most this many events, newest kept (1 to 1000; default 100)")
 			f.BoolP("follow", "f", false, "keep printing new events until interrupted")
+			f.Bool("summary", false, "a table of each package's use of each key (default --since 720h)")
 		},
 		run: auditRun,
 	}
@@ -107,9 +111,26 @@ func auditRun(e *env, _ []string) error {
 		return usageErrorf("--limit must be from 1 to %d", followPage)
 	}
 	follow, _ := e.flags.GetBool("follow")
+	summary, _ := e.flags.GetBool("summary")
+	if summary && follow {
+		return usageErrorf("--summary and --follow do not go together")
+	}
 	c, err := e.api()
 	if err != nil {
 		return err
+	}
+	if summary {
+		if sinceFlag == "" {
+			since = time.Now().Add(-summaryWindow)
+		}
+		if limit == 0 {
+			limit = followPage
+		}
+		evs, _, _, err := queryAudit(e.ctx, c, q, since, limit)
+		if err != nil {
+			return err
+		}
+		return printSummary(e, evs, since, len(evs) == limit)
 	}
 	if !follow {
 		evs, raw, _, err := queryAudit(e.ctx, c, q, since, limit)
