@@ -37,8 +37,8 @@ stops it; a required key without one answers 428, as in production.
 --upstream replaces the manifest's upstream (your code, e.g.
 http://127.0.0.1:3000). --port fixes the package site's port,
 --egress-port the egress site's and --api-port the management API's (the
-owners' page, and what the CLI and sign-webhook talk to); all default to
-free ports.
+owners' page and the API, which keygate dev itself sets up through); all
+default to free ports.
 
 Egress routes dial the key's first host (not a wildcard) over https, or
 plain http for a loopback host, and inject "Authorization: Bearer <value>".
