@@ -36,15 +36,24 @@ func (s *Store) CountRecords() (int, error) {
 	return countRecords(s.be)
 }
 
+// badger is the store's Badger backend, for a store kept on disk.
+func (s *Store) badger() (*badgerBackend, error) {
+	bb, ok := s.be.(*badgerBackend)
+	if !ok || s.kc == nil {
+		return nil, ErrNotBadger
+	}
+	return bb, nil
+}
+
 // Backup writes the whole store to w, from one snapshot.
 func (s *Store) Backup(w io.Writer) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
 	defer s.leave()
-	bb, ok := s.be.(*badgerBackend)
-	if !ok || s.kc == nil {
-		return ErrNotBadger
+	bb, err := s.badger()
+	if err != nil {
+		return err
 	}
 	doc, found, err := readKeycheck(s.kc)
 	if err != nil {
@@ -79,9 +88,9 @@ func (s *Store) Restore(r io.Reader) error {
 		return err
 	}
 	defer s.leave()
-	bb, ok := s.be.(*badgerBackend)
-	if !ok || s.kc == nil {
-		return ErrNotBadger
+	bb, err := s.badger()
+	if err != nil {
+		return err
 	}
 	br := bufio.NewReader(r)
 	magic := make([]byte, len(backupMagic))
