@@ -11,6 +11,7 @@ type Health struct {
 	Backend       string `json:"backend"`                  // badger, postgres or memory
 	Where         string `json:"where,omitempty"`          // the directory, or host:port/db as user
 	SchemaVersion int    `json:"schema_version,omitempty"` // PostgreSQL's keygate_schema
+	Nodes         int    `json:"nodes,omitempty"`          // PostgreSQL: nodes listening for changes, this one included
 	AuditHead     string `json:"audit_head"`               // "whole", "none yet", or what is wrong with it
 	SigningKeys   int    `json:"signing_keys"`
 	MasterKeyID   string `json:"master_key_id"` // the key that seals
@@ -41,11 +42,11 @@ func (s *Store) Health() (Health, error) {
 	}
 	defer s.leave()
 	if pg, ok := s.be.(*postgresBackend); ok {
-		v, err := pg.schemaVersion()
+		v, nodes, err := pg.schemaAndNodes()
 		if err != nil {
 			return h, err
 		}
-		h.SchemaVersion = v
+		h.SchemaVersion, h.Nodes = v, nodes
 	}
 	err := s.be.View(func(r reader) error {
 		_, found, problem, err := loadHead(r, s.kr)
@@ -67,13 +68,16 @@ func (s *Store) Health() (Health, error) {
 	return h, err
 }
 
-// schemaVersion is the schema version the database is at.
-func (b *postgresBackend) schemaVersion() (int, error) {
+// schemaAndNodes reads the schema version the database is at, and how
+// many nodes hold a change-notification connection to it (each node has
+// one, named keygate-listen; see postgres_listen.go).
+func (b *postgresBackend) schemaAndNodes() (version, nodes int, err error) {
 	ctx, cancel := b.ctx()
 	defer cancel()
-	var v int
-	if err := b.pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM keygate_schema`).Scan(&v); err != nil {
-		return 0, b.mapErr("schema version", err)
+	err = b.pool.QueryRow(ctx, `SELECT (SELECT coalesce(max(version), 0) FROM keygate_schema),
+		(SELECT count(*) FROM pg_stat_activity WHERE application_name = 'keygate-listen' AND datname = current_database())`).Scan(&version, &nodes)
+	if err != nil {
+		return 0, 0, b.mapErr("status", err)
 	}
-	return v, nil
+	return version, nodes, nil
 }

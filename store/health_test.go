@@ -3,6 +3,7 @@ package store
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestHealth(t *testing.T) {
@@ -27,6 +28,17 @@ func TestHealth(t *testing.T) {
 	if onPostgres(t) {
 		if h.Backend != "postgres" || h.SchemaVersion < 1 || strings.Contains(h.Where, "://") {
 			t.Errorf("postgres health: %+v", h)
+		}
+		// The node's change-notification connection comes up in the
+		// background.
+		for i := 0; i < 50 && h.Nodes == 0; i++ {
+			time.Sleep(100 * time.Millisecond)
+			if h, err = s.Health(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if h.Nodes != 1 {
+			t.Errorf("postgres health: %d nodes listening, want 1", h.Nodes)
 		}
 	} else if h.Backend != "badger" || h.Where == "" {
 		t.Errorf("badger health: %+v", h)

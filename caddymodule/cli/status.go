@@ -13,6 +13,7 @@ type statusReport struct {
 		Backend       string `json:"backend"`
 		Where         string `json:"where"`
 		SchemaVersion int    `json:"schema_version"`
+		Nodes         int    `json:"nodes"`
 		AuditHead     string `json:"audit_head"`
 		SigningKeys   int    `json:"signing_keys"`
 		MasterKeyID   string `json:"master_key_id"`
@@ -64,8 +65,13 @@ func statusRun(e *env, _ []string) error {
 		"store", where + ", answering",
 		"audit head", s.AuditHead,
 		"signing keys", strconv.Itoa(s.SigningKeys),
-		"master key", s.MasterKeyID + " seals",
 	}
+	if s.Nodes > 0 {
+		kv = append(kv, "nodes", strconv.Itoa(s.Nodes)+" connected to the database, this one included")
+	}
+	kv = append(kv,
+		"master key", s.MasterKeyID+" seals",
+	)
 	for _, l := range rep.Listeners {
 		kv = append(kv, "listener", l.Server+" "+strings.Join(l.Listen, " "))
 	}

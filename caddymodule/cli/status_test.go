@@ -6,7 +6,7 @@ import (
 )
 
 func TestStatus(t *testing.T) {
-	const healthy = `{"store":{"backend":"postgres","where":"db:5432/keygate as keygate","schema_version":2,"audit_head":"whole","signing_keys":2,"master_key_id":"k2"},` +
+	const healthy = `{"store":{"backend":"postgres","where":"db:5432/keygate as keygate","schema_version":2,"nodes":3,"audit_head":"whole","signing_keys":2,"master_key_id":"k2"},` +
 		`"listeners":[{"server":"api","listen":[":8080"]}]}`
 	f := newFakeAPI(t)
 	f.on("GET", "/v1/status", 200, healthy)
@@ -14,7 +14,7 @@ func TestStatus(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("healthy: %+v", r)
 	}
-	for _, want := range []string{"postgres db:5432/keygate as keygate (schema version 2), answering", "audit head    whole", "k2 seals", "listener      api :8080"} {
+	for _, want := range []string{"postgres db:5432/keygate as keygate (schema version 2), answering", "audit head    whole", "k2 seals", "nodes         3 connected", "listener      api :8080"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("status lacks %q:\n%s", want, r.stdout)
 		}
