@@ -248,7 +248,7 @@ func TestAPIRoutesDocumented(t *testing.T) {
 	doc := read(t, "api.md")
 	re := regexp.MustCompile(`HandleFunc\("([A-Z]+ /v1/[^"]*)"(?:\+p(?:\+"([^"]*)")?)?`)
 	n := 0
-	for _, f := range []string{"../caddymodule/api/routes.go", "../caddymodule/ownerpage/ui.go"} {
+	for _, f := range []string{"../caddymodule/api/routes.go", "../caddymodule/api/health.go", "../caddymodule/ownerpage/ui.go"} {
 		for _, m := range re.FindAllStringSubmatch(read(t, f), -1) {
 			route := m[1]
 			if strings.HasSuffix(m[0], "+p") || m[2] != "" || strings.Contains(m[0], `"+p`) {

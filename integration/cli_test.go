@@ -113,8 +113,8 @@ func TestCLI(t *testing.T) {
 		t.Errorf("secret set:\n%s", r)
 	}
 	r = in.MustCLI("", "secret", "list", kc)
-	if !regexp.MustCompile(`(?m)^NAME\s+ALLOWED_HOSTS\s+VERSION\s+UPDATED\s+ROTATION_DUE\n` +
-		`API_KEY\s+127\.0\.0\.1\s+1\s+\S+\s+no \(every 90d\)$`).MatchString(r.Stdout) {
+	if !regexp.MustCompile(`(?m)^NAME\s+KIND\s+ALLOWED_HOSTS\s+VERSION\s+UPDATED\s+EXPIRES\s+ROTATION_DUE\n` +
+		`API_KEY\s+static\s+127\.0\.0\.1\s+1\s+\S+\s+-\s+no \(every 90d\)$`).MatchString(r.Stdout) {
 		t.Errorf("secret list:\n%s", r.Stdout)
 	}
 	r = in.MustCLI("", "secret", "list", kc, "--json")
@@ -279,7 +279,7 @@ func TestCLI(t *testing.T) {
 			"keygate: keychain list: 401 unauthorized:")
 		// Nothing listening.
 		oneLine(t, in.CLIEnv([]string{"KEYGATE_API=http://127.0.0.1:1"}, "", "keychain", "list"), 1,
-			"keygate: keychain list: cannot reach the keygate API at http://127.0.0.1:1")
+			"keygate: keychain list: is keygate running? Nothing listens at http://127.0.0.1:1")
 		// Usage errors exit 2.
 		oneLine(t, in.CLI("", "keychain", "create"), 2, "keygate: keychain create: --owner is required")
 		oneLine(t, in.CLI("", "secret", "list", kc, "--bogus"), 2, "keygate: secret list: unknown flag: --bogus")

@@ -54,6 +54,7 @@ func TestMain(m *testing.M) {
 		code := m.Run()
 		stopPG()
 		removeRunDirs()
+		removeImageAtEnd()
 		os.Exit(code)
 	}
 	dir, err := os.MkdirTemp("", "keygate-integration-")
@@ -73,6 +74,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	stopPG()
 	removeRunDirs()
+	removeImageAtEnd()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -96,6 +96,7 @@ var conformance = []struct {
 	{"TestWebhookDeliveriesClaimOnce", TestWebhookDeliveriesClaimOnce},
 	{"TestSharedRecords", TestSharedRecords},
 	{"TestDataKeyCacheFollowsKeyring", TestDataKeyCacheFollowsKeyring},
+	{"TestHealth", TestHealth},
 }
 
 func TestPostgres(t *testing.T) {

@@ -42,6 +42,12 @@ func OpenSpec(spec string, kr *Keyring) (*Store, error) {
 // refused (ErrConflict) unless force, which empties it first. The target's
 // key check becomes the source's, so it demands the same master keys.
 func Copy(from, to *Store, force bool) (CopyCounts, error) {
+	return CopyWithProgress(from, to, force, nil)
+}
+
+// CopyWithProgress is Copy, calling progress (when not nil) with the
+// number of records copied so far after each batch is written.
+func CopyWithProgress(from, to *Store, force bool, progress func(copied int)) (CopyCounts, error) {
 	counts := CopyCounts{ByKind: map[string]int{}}
 	if from == nil || to == nil || from == to || (from.origin != "" && from.origin == to.origin) {
 		return counts, invalid("copy", "needs two different stores")
@@ -88,6 +94,9 @@ func Copy(from, to *Store, force bool) (CopyCounts, error) {
 			return nil
 		})
 		batch, size = batch[:0], 0
+		if err == nil && progress != nil {
+			progress(counts.Records)
+		}
 		return err
 	}
 	err = from.be.View(func(r reader) error {

@@ -53,46 +53,54 @@ const (
 func auditCmd() leaf {
 	return leaf{
 		name:  "audit",
-		usage: "[verify] [--keychain <keychain>] [--package <@scope/name>] [--since <time|duration>] [--limit <n>] [--follow]",
+		usage: "[verify] [--keychain <keychain>] [--package <@scope/name>] [--since <time|duration>] [--limit <n>] [--follow | --summary]",
 		short: "Shows the audit log: injections, denials and changes",
 		long: `
 Shows audit events, oldest first. --since takes an RFC 3339 time or a
 duration back from now (1h, 30m); --limit is 1 to 1000 (default 100).
 
 --follow keeps printing new events as they are written, until interrupted.
+--summary prints a table instead: each package's calls with each key,
+allowed and denied, and the last one, over the last 30 days unless --since
+says otherwise (from the newest 1000 events, which it says when it is cut).
 With --json, events are printed as the API's JSON: one array, or with
 --follow one object per line.
 
 keygate audit verify checks the whole trail's HMAC chain (keyed from the
 master key): exit 0 when it is whole, 1 when it is broken, naming the first
 bad segment and what is wrong with it (edited, deleted, reordered, forged,
-replayed or truncated). With --witness <file>, a keygate.audit log exported
-from the nodes (JSON lines), it also fails when the database is behind the
-newest "audit chain head" line in it: a database rolled back or replaced as a
-whole keeps its chain whole, but not the segments the log saw.`,
-		maxArgs: 1,
+replayed or truncated).`,
+		maxArgs: 0,
+		tooMany: "unknown argument: want 'keygate audit' or 'keygate audit verify'",
+		subs: []leaf{{
+			name:  "verify",
+			short: "Checks the audit trail's HMAC chain: exit 0 when whole, 1 when broken",
+			long: `
+Checks the whole audit trail's HMAC chain (keyed from the master key)
+through the API: exit 0 when it is whole, 1 when it is broken, naming the
+first bad segment and what is wrong with it (edited, deleted, reordered,
+forged, replayed or truncated). With --witness <file>, a keygate.audit log
+exported from the nodes (JSON lines), it also fails when the database is
+behind the newest "audit chain head" line in it: a database rolled back or
+replaced as a whole keeps its chain whole, but not the segments the log saw.`,
+			flags: func(f *pflag.FlagSet) {
+				f.String("witness", "", "an exported keygate.audit log; fail if the database is behind its newest chain head")
+			},
+			run: func(e *env, _ []string) error { return auditVerify(e) },
+		}},
 		flags: func(f *pflag.FlagSet) {
 			f.String("keychain", "", "only events of this keychain")
 			f.String("package", "", "only events of this package")
 			f.String("since", "", "only events at or after this RFC 3339 time, or this long ago (e.g. 1h)")
 			f.Int("limit", 0, "at most this many events, newest kept (1 to 1000; default 100)")
 			f.BoolP("follow", "f", false, "keep printing new events until interrupted")
-			f.String("witness", "", "with verify: an exported keygate.audit log; fail if the database is behind its newest chain head")
+			f.Bool("summary", false, "a table of each package's use of each key (default --since 720h)")
 		},
 		run: auditRun,
 	}
 }
 
-func auditRun(e *env, args []string) error {
-	if len(args) == 1 {
-		if args[0] != "verify" {
-			return usageErrorf("unknown argument: want 'keygate audit' or 'keygate audit verify'")
-		}
-		return auditVerify(e)
-	}
-	if e.flags.Changed("witness") {
-		return usageErrorf("--witness goes with 'keygate audit verify'")
-	}
+func auditRun(e *env, _ []string) error {
 	q := url.Values{}
 	for _, name := range []string{"keychain", "package"} {
 		if v, _ := e.flags.GetString(name); v != "" {
@@ -109,9 +117,26 @@ func auditRun(e *env, args []string) error {
 		return usageErrorf("--limit must be from 1 to %d", followPage)
 	}
 	follow, _ := e.flags.GetBool("follow")
+	summary, _ := e.flags.GetBool("summary")
+	if summary && follow {
+		return usageErrorf("--summary and --follow do not go together")
+	}
 	c, err := e.api()
 	if err != nil {
 		return err
+	}
+	if summary {
+		if sinceFlag == "" {
+			since = time.Now().Add(-summaryWindow)
+		}
+		if limit == 0 {
+			limit = followPage
+		}
+		evs, _, _, err := queryAudit(e.ctx, c, q, since, limit)
+		if err != nil {
+			return err
+		}
+		return printSummary(e, evs, since, len(evs) == limit)
 	}
 	if !follow {
 		evs, raw, _, err := queryAudit(e.ctx, c, q, since, limit)

@@ -171,7 +171,9 @@ const (
 	kcJSON = `{"id":"kc_aaaaaaaaaaaaaaaaaaaaaaaaaa","owner":"alice","environment":"staging","name":"N",` +
 		`"created_at":"2026-01-02T15:04:05Z","token_version":1}`
 	secretsJSON = `[{"name":"API_KEY","allowed_hosts":["api.example.com"],"rotation_hint_days":90,` +
-		`"created_at":"2026-01-02T15:04:05Z","updated_at":"2026-01-03T15:04:05Z","version":3,"rotation_due":true}]`
+		`"created_at":"2026-01-02T15:04:05Z","updated_at":"2026-01-03T15:04:05Z","version":3,"rotation_due":true},` +
+		`{"name":"GH","allowed_hosts":["api.github.com"],"created_at":"2026-01-02T15:04:05Z","updated_at":"2026-01-03T15:04:05Z",` +
+		`"version":1,"kind":"oauth","scopes":["repo","read:user"],"expires_at":"2026-02-01T00:00:00Z"}]`
 	manifestJSON = `{"name":"@acme/tools","version":"1.0.0","sha256":"` + sha + `","host":"tools",` +
 		`"upstream":"http://127.0.0.1:9001","keys":[{"name":"API_KEY","required":true,"description":"why","hosts":["api.example.com"]}]}`
 	grantJSON = `{"keychain":"kc_aaaaaaaaaaaaaaaaaaaaaaaaaa","package":"@acme/tools","keys":["API_KEY"],"sha256":"` + sha + `",` +
@@ -279,7 +281,7 @@ func TestRequests(t *testing.T) {
 			args:     []string{"secret", "list", kc},
 			answers:  map[string]answer{"GET /v1/keychains/" + kc + "/secrets": {status: 200, body: secretsJSON}},
 			wantReqs: []string{"GET /v1/keychains/" + kc + "/secrets"},
-			wantOut:  []string{"NAME", "ALLOWED_HOSTS", "VERSION", "UPDATED", "ROTATION_DUE", "API_KEY", "api.example.com", "3", "2026-01-03T15:04:05Z", "yes (every 90d)"},
+			wantOut:  []string{"NAME", "KIND", "ALLOWED_HOSTS", "VERSION", "UPDATED", "EXPIRES", "ROTATION_DUE", "API_KEY", "static", "api.example.com", "3", "2026-01-03T15:04:05Z", "yes (every 90d)", "GH", "oauth (repo,read:user)", "2026-02-01T00:00:00Z"},
 		},
 		{
 			name:     "secret delete",
@@ -498,7 +500,7 @@ func TestAPIErrors(t *testing.T) {
 		if r.code != 1 {
 			t.Fatalf("exit %d", r.code)
 		}
-		oneErrorLine(t, r, "keygate: keychain list: cannot reach the keygate API at "+f.srv.URL)
+		oneErrorLine(t, r, "keygate: keychain list: is keygate running? Nothing listens at "+f.srv.URL+" (connection refused)")
 	})
 	t.Run("redirect not followed", func(t *testing.T) {
 		other := newFakeAPI(t) // sets the env first; f below replaces it

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -226,6 +227,9 @@ func (c *client) transportError(ctx context.Context, err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) && ue.Timeout() {
 		return fmt.Errorf("no answer from the keygate API at %s within %s", c.base, requestTimeout)
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("is keygate running? Nothing listens at %s (connection refused): start it with keygate run, or point --api or %s at its API", c.base, envAPI)
 	}
 	return fmt.Errorf("cannot reach the keygate API at %s: %v (set --api or %s)", c.base, unwrapNet(err), envAPI)
 }

@@ -64,10 +64,12 @@ client secret, for example). Its value is read like a secret's.
 		single("revoke", revokeCmd()),
 		single("audit", auditCmd()),
 		single("rewrap", rewrapCmd()),
-		group("store", "Copies keygate's store between Badger and PostgreSQL", `
-Works on stores directly, not through the API, while keygate is stopped.
+		single("status", statusCmd()),
+		storeGroup("store", "Copies, backs up and restores keygate's store", `
+Works on stores directly, not through the API, while keygate is stopped:
+copy between Badger and PostgreSQL, back up and restore a Badger store.
 (Caddy's own "storage" command moves Caddy's certificate storage.)
-`, storageCommands()),
+`, append(storageCommands(), backupCommands()...)),
 	}
 }
 
@@ -90,29 +92,41 @@ type leaf struct {
 	tooMany          string
 	flags            func(*pflag.FlagSet)
 	run              func(e *env, args []string) error
+	// subs are subcommands with their own help, like "audit verify".
+	subs []leaf
 }
 
-// group is a command whose subcommands do the work, like "keygate storage".
+// group is a command whose subcommands do the work through the API, like
+// "keygate secret".
 func group(name, short, long string, leaves []leaf) caddycmd.Command {
+	return groupOf(name, short, strings.TrimSpace(long)+"\n"+commonHelp, "<"+leafNames(leaves)+"> [args] [--api <url>] [--json]", leaves, setupCommon)
+}
+
+// storeGroup is a group whose subcommands work on stores, not the API: no
+// --api, no --json.
+func storeGroup(name, short, long string, leaves []leaf) caddycmd.Command {
+	return groupOf(name, short, strings.TrimSpace(long), "<"+leafNames(leaves)+"> [flags]", leaves, setupLocal)
+}
+
+func leafNames(leaves []leaf) string {
 	var names []string
 	for _, l := range leaves {
 		names = append(names, l.name)
 	}
+	return strings.Join(names, "|")
+}
+
+func groupOf(name, short, long, usage string, leaves []leaf, setup func(*cobra.Command)) caddycmd.Command {
+	names := strings.Split(leafNames(leaves), "|")
 	return caddycmd.Command{
 		Name:  name,
-		Usage: "<" + strings.Join(names, "|") + "> [args] [--api <url>] [--json]",
+		Usage: usage,
 		Short: short,
-		Long:  strings.TrimSpace(long) + "\n" + commonHelp,
+		Long:  long,
 		CobraFunc: func(cmd *cobra.Command) {
-			setupCommon(cmd)
+			setup(cmd)
 			for _, l := range leaves {
-				sub := &cobra.Command{
-					Use:   strings.TrimSpace(l.name + " " + l.usage),
-					Short: l.short,
-					Long:  strings.TrimSpace(l.long),
-				}
-				l.setup(sub)
-				cmd.AddCommand(sub)
+				cmd.AddCommand(l.command())
 			}
 			// Reached only without a known subcommand; a mistyped one is not
 			// echoed, as it may be a value pasted in the wrong place.
@@ -129,14 +143,21 @@ func group(name, short, long string, leaves []leaf) caddycmd.Command {
 
 // single is a top-level command without subcommands, like "keygate grant".
 func single(name string, l leaf) caddycmd.Command {
+	long := strings.TrimSpace(l.long)
+	if long == "" {
+		long = l.short + "."
+	}
 	return caddycmd.Command{
 		Name:  name,
 		Usage: l.usage,
 		Short: l.short,
-		Long:  strings.TrimSpace(l.long) + "\n" + commonHelp,
+		Long:  long + "\n" + commonHelp,
 		CobraFunc: func(cmd *cobra.Command) {
 			setupCommon(cmd)
 			l.setup(cmd)
+			for _, sub := range l.subs {
+				cmd.AddCommand(sub.command())
+			}
 		},
 	}
 }
@@ -149,12 +170,28 @@ Reference: docs/cli.md in keygate's repository.
 `
 
 func setupCommon(cmd *cobra.Command) {
-	cmd.SetHelpTemplate(helpTemplate)
+	setupLocal(cmd)
 	cmd.PersistentFlags().String("api", "", "keygate API URL (default $KEYGATE_API, else "+defaultAPI+")")
 	cmd.PersistentFlags().Bool("json", false, "print the API's JSON, for scripts")
+}
+
+// setupLocal is setupCommon for commands that do not talk to the API.
+func setupLocal(cmd *cobra.Command) {
+	cmd.SetHelpTemplate(helpTemplate)
 	cmd.SetFlagErrorFunc(flagError)
 	cmd.SilenceErrors = true
 	cmd.SilenceUsage = true
+}
+
+// command is l as a subcommand of a group or of a single command.
+func (l leaf) command() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   strings.TrimSpace(l.name + " " + l.usage),
+		Short: l.short,
+		Long:  strings.TrimSpace(l.long),
+	}
+	l.setup(cmd)
+	return cmd
 }
 
 func (l leaf) setup(cmd *cobra.Command) {

@@ -35,8 +35,10 @@ hosts. A KEYGATE_SECRET_* variable for a name the manifest does not declare
 stops it; a required key without one answers 428, as in production.
 
 --upstream replaces the manifest's upstream (your code, e.g.
-http://127.0.0.1:3000). --port fixes the package site's port and
---egress-port the egress site's; both default to free ports.
+http://127.0.0.1:3000). --port fixes the package site's port,
+--egress-port the egress site's and --api-port the management API's (the
+owners' page and the API, which keygate dev itself sets up through); all
+default to free ports.
 
 Egress routes dial the key's first host (not a wildcard) over https, or
 plain http for a loopback host, and inject "Authorization: Bearer <value>".
@@ -52,7 +54,7 @@ the manifest's webhook <name>, signed with KEYGATE_SECRET_<its secret>.`
 func devCommand() caddycmd.Command {
 	start := leaf{
 		name:    "dev",
-		usage:   "[--manifest keygate.package.json] [--upstream URL] [--port N] [--egress-port N]",
+		usage:   "[--manifest keygate.package.json] [--upstream URL] [--port N] [--egress-port N] [--api-port N]",
 		short:   "Runs a package on a local, in-memory gateway for its author",
 		long:    devLong,
 		maxArgs: 0,
@@ -62,6 +64,7 @@ func devCommand() caddycmd.Command {
 			fs.String("upstream", "", "the package's code, replacing the manifest's upstream")
 			fs.Int("port", 0, "port of the package site (default: a free one)")
 			fs.Int("egress-port", 0, "port of the egress site (default: a free one)")
+			fs.Int("api-port", 0, "port of the management API and owners' page (default: a free one)")
 		},
 		run: runDev,
 	}
@@ -72,6 +75,7 @@ func devCommand() caddycmd.Command {
 		Long:  strings.TrimSpace(devLong),
 		CobraFunc: func(cmd *cobra.Command) {
 			cmd.SetFlagErrorFunc(flagError)
+			cmd.SetHelpTemplate(helpTemplate)
 			start.setup(cmd)
 			sign := &cobra.Command{
 				Use:   "sign-webhook <name> <body-file> [--manifest F]",
@@ -92,6 +96,8 @@ type devRun struct {
 	ports  devPorts
 	routes []egressRoute
 	api    *client
+	// keychain is the dev keychain's id, once provisioned.
+	keychain string
 }
 
 func runDev(e *env, _ []string) error {
@@ -99,16 +105,19 @@ func runDev(e *env, _ []string) error {
 	upstream, _ := e.flags.GetString("upstream")
 	site, _ := e.flags.GetInt("port")
 	egress, _ := e.flags.GetInt("egress-port")
+	api, _ := e.flags.GetInt("api-port")
+	seen := map[int]string{}
 	for _, p := range []struct {
 		flag string
 		n    int
-	}{{"--port", site}, {"--egress-port", egress}} {
+	}{{"--port", site}, {"--egress-port", egress}, {"--api-port", api}} {
 		if p.n < 0 || p.n > 65535 {
 			return usageErrorf("%s must be a port number", p.flag)
 		}
-	}
-	if site != 0 && site == egress {
-		return usageErrorf("--port and --egress-port must differ")
+		if other, ok := seen[p.n]; ok && p.n != 0 {
+			return usageErrorf("%s and %s must differ", other, p.flag)
+		}
+		seen[p.n] = p.flag
 	}
 	dm, err := readDevManifest(manifestPath, upstream)
 	if err != nil {
@@ -122,7 +131,7 @@ func runDev(e *env, _ []string) error {
 	unsetDevValues(environ)
 
 	r := &devRun{e: e, dm: dm, values: values, routes: devEgressRoutes(&dm.m)}
-	if r.ports, err = pickPorts(devPorts{site: site, egress: egress}); err != nil {
+	if r.ports, err = pickPorts(devPorts{api: api, site: site, egress: egress}); err != nil {
 		return err
 	}
 	master, err := store.GenerateMasterKey("dev")
@@ -148,6 +157,7 @@ func runDev(e *env, _ []string) error {
 	if err != nil {
 		return err
 	}
+	r.keychain = kc
 	statePath := devStatePath()
 	abs, _ := filepath.Abs(manifestPath)
 	if err := writeDevState(statePath, devState{PID: os.Getpid(), Manifest: abs, Package: dm.m.Name,
@@ -218,13 +228,22 @@ func (r *devRun) print(token string) {
 	fmt.Fprintf(w, "keygate dev: %s %s, in memory, on 127.0.0.1 (Ctrl-C stops it)\n\n", sanitize(m.Name), sanitize(m.Version))
 	fmt.Fprintf(w, "  keychain token  %s\n", token)
 	fmt.Fprintf(w, "  package site    %s/\n", r.siteURL())
-	fmt.Fprintf(w, "  upstream        %s\n\n", sanitize(m.Upstream))
+	fmt.Fprintf(w, "  upstream        %s\n", sanitize(m.Upstream))
+	fmt.Fprintf(w, "  management API  http://127.0.0.1:%d (the owners' page and the API)\n\n", r.ports.api)
 	fmt.Fprintf(w, "  try it:\n    curl -H 'Authorization: Bearer %s' %s/\n\n", token, r.siteURL())
 	if len(r.routes) > 0 {
 		fmt.Fprintln(w, "  egress (your code sends its invocation token as the key; keygate puts in the value):")
 		for _, rt := range r.routes {
 			fmt.Fprintf(w, "    %-20s http://127.0.0.1:%d%s  -> %s\n", rt.name, r.ports.egress, rt.path(), sanitize(rt.target))
 		}
+		fmt.Fprintln(w)
+	}
+	if len(m.Webhooks) > 0 {
+		fmt.Fprintln(w, "  webhooks (the provider posts here; keygate checks the signature and forwards to your path):")
+		for _, h := range m.Webhooks {
+			fmt.Fprintf(w, "    %-20s %s/_keygate/webhooks/%s/%s  -> %s (%s)\n", sanitize(h.Name), r.siteURL(), r.keychain, sanitize(h.Name), sanitize(h.Path), sanitize(h.Scheme))
+		}
+		fmt.Fprintln(w, "    sign one: keygate dev sign-webhook <name> <body-file> (prints a curl line)")
 		fmt.Fprintln(w)
 	}
 	if missing := r.missing(); len(missing) > 0 {

@@ -66,7 +66,10 @@ func hostOnly(h string) string {
 // admin endpoint is off, and nothing is persisted: neither the config nor
 // Caddy's own storage files (its storage check and cleaning are off). Every egress route
 // injects its key as "Authorization: Bearer {secret}", the keygate
-// transport's default.
+// transport's default. The terminal shows the summary keygate dev prints
+// and the audit trail, one readable line per event: Caddy's own logs only
+// from errors up, and plain-HTTP sites speak HTTP/1.1 only, so Caddy does
+// not warn that HTTP/2 and HTTP/3 need TLS (as in Caddyfile.example).
 func devCaddyfile(masterKey, adminToken string, p devPorts, routes []egressRoute) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `{
@@ -74,6 +77,17 @@ func devCaddyfile(masterKey, adminToken string, p devPorts, routes []egressRoute
 	persist_config off
 	storage_check off
 	storage_clean_interval off
+	servers {
+		protocols h1
+	}
+	log {
+		level ERROR
+	}
+	log keygate_audit {
+		output stderr
+		format console
+		include keygate.audit
+	}
 	keygate {
 		storage memory
 		master_key %s

@@ -112,7 +112,7 @@ func TestDevCaddyfile(t *testing.T) {
 		t.Fatalf("want the global options and three sites, got %d blocks", len(blocks))
 	}
 	for _, want := range []string{"admin off", "persist_config off", "storage memory", "http://:1001 {", "http://*.dev.localhost:1002 {",
-		"http://:1003 {", "reverse_proxy http://[::1]:8443", "secret HOOK_SECRET app", "reverse_proxy https://api.example.com"} {
+		"http://:1003 {", "protocols h1", "level ERROR", "include keygate.audit", "reverse_proxy http://[::1]:8443", "secret HOOK_SECRET app", "reverse_proxy https://api.example.com"} {
 		if !strings.Contains(src, want) {
 			t.Errorf("dev Caddyfile lacks %q", want)
 		}

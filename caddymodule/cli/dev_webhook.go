@@ -72,7 +72,7 @@ func signWebhook(e *env, args []string) error {
 	}
 	url := st.SiteURL + "/_keygate/webhooks/" + st.Keychain + "/" + name
 	var b strings.Builder
-	b.WriteString("curl -X POST " + shellQuote(url))
+	b.WriteString("curl -s -X POST " + shellQuote(url))
 	names := make([]string, 0, len(h))
 	for k := range h {
 		names = append(names, k)

@@ -136,9 +136,15 @@ func missingText(g grant) string {
 
 func grantsCmd() leaf {
 	return leaf{
-		name:    "grants",
-		usage:   "<keychain>",
-		short:   "Lists a keychain's grants and whether each works now",
+		name:  "grants",
+		usage: "<keychain>",
+		short: "Lists a keychain's grants and whether each works now",
+		long: `
+Lists the packages a keychain's owner approved, the keys each may use, and
+whether each grant works now: active; stale, when the package's sha256
+changed since the approval (grant it again); or missing keys, naming the
+keys not approved (keygate grant) and those without a value (keygate
+secret set).`,
 		minArgs: 1, maxArgs: 1,
 		run: func(e *env, args []string) error {
 			var gs []grant
@@ -161,9 +167,13 @@ func printGrants(e *env, gs []grant) {
 
 func revokeCmd() leaf {
 	return leaf{
-		name:    "revoke",
-		usage:   "<keychain> <@scope/name>",
-		short:   "Revokes a package's grant on a keychain, at once",
+		name:  "revoke",
+		usage: "<keychain> <@scope/name>",
+		short: "Revokes a package's grant on a keychain, at once",
+		long: `
+Deletes the package's grant on the keychain: the package's next call with
+this keychain is refused (403). The keychain's secrets stay; keygate grant
+approves the package again.`,
 		minArgs: 2, maxArgs: 2,
 		run: func(e *env, args []string) error {
 			c, err := e.api()

@@ -23,6 +23,20 @@ type secret struct {
 	UpdatedAt        time.Time `json:"updated_at"`
 	Version          uint64    `json:"version"`
 	RotationDue      bool      `json:"rotation_due"`
+	Kind             string    `json:"kind"` // "oauth", or empty for a value set by hand
+	ExpiresAt        time.Time `json:"expires_at"`
+	Scopes           []string  `json:"scopes"`
+}
+
+// kindText names a secret's kind, with an OAuth key's scopes.
+func kindText(s secret) string {
+	if s.Kind == "" {
+		return "static"
+	}
+	if len(s.Scopes) > 0 {
+		return oneLine(s.Kind) + " (" + list(s.Scopes) + ")"
+	}
+	return oneLine(s.Kind)
 }
 
 // secretName is the store's rule for secret and key names
@@ -163,13 +177,17 @@ func secretList(e *env, args []string) error {
 }
 
 func printSecrets(e *env, secrets []secret) {
-	t := newTable(e.stdout, "NAME", "ALLOWED_HOSTS", "VERSION", "UPDATED", "ROTATION_DUE")
+	t := newTable(e.stdout, "NAME", "KIND", "ALLOWED_HOSTS", "VERSION", "UPDATED", "EXPIRES", "ROTATION_DUE")
 	for _, s := range secrets {
 		due := "-"
 		if s.RotationHintDays > 0 {
 			due = yesNo(s.RotationDue) + " (every " + strconv.Itoa(s.RotationHintDays) + "d)"
 		}
-		t.row(s.Name, list(s.AllowedHosts), formatUint(s.Version), fmtTime(s.UpdatedAt), due)
+		expires := "-"
+		if !s.ExpiresAt.IsZero() {
+			expires = fmtTime(s.ExpiresAt)
+		}
+		t.row(s.Name, kindText(s), list(s.AllowedHosts), formatUint(s.Version), fmtTime(s.UpdatedAt), expires, due)
 	}
 	t.flush()
 }

@@ -6,10 +6,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/pflag"
 
 	"github.com/keygate/keygate/store"
@@ -54,39 +55,46 @@ func storageCopyRun(e *env, _ []string) error {
 	if err != nil {
 		return usageErrorf("--from: %s", err)
 	}
+	if dir, ok := strings.CutPrefix(from, "badger:"); ok {
+		// Opening a missing directory would create an empty store.
+		if _, err := os.Stat(dir); err != nil {
+			return fmt.Errorf("no store at %s: %w", dir, err)
+		}
+	}
 	toName, err := specName(to)
 	if err != nil {
 		return usageErrorf("--to: %s", err)
 	}
-	kr, err := copyKeyring(keyFile)
+	kr, keyFrom, err := copyKeyring(keyFile, from)
 	if err != nil {
 		return err
 	}
-	src, err := store.OpenSpec(from, kr)
+	src, err := openForCopy(from, fromName, kr, keyFrom)
 	if err != nil {
-		return fmt.Errorf("opening %s: %w", fromName, err)
+		return err
 	}
 	defer src.Close()
-	dst, err := store.OpenSpec(to, kr)
+	dst, err := openForCopy(to, toName, kr, keyFrom)
 	if err != nil {
-		return fmt.Errorf("opening %s: %w", toName, err)
+		return err
 	}
 	defer dst.Close()
-	counts, err := store.Copy(src, dst, force)
+	total, err := src.CountRecords()
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", fromName, err)
+	}
+	bar := newProgress(e, "copying records", int64(total), false)
+	counts, err := store.CopyWithProgress(src, dst, force, bar.set)
+	bar.done()
 	if errors.Is(err, store.ErrConflict) {
-		return fmt.Errorf("%s is not empty; --force replaces what it holds: %w", toName, err)
+		return fmt.Errorf("%s is not empty; --force replaces what it holds (%w)", toName, store.ErrConflict)
 	}
 	if err != nil {
 		return err
 	}
-	e.printf("Copied %d records (%d bytes) from %s to %s.\n", counts.Records, counts.Bytes, fromName, toName)
-	kinds := make([]string, 0, len(counts.ByKind))
-	for k := range counts.ByKind {
-		kinds = append(kinds, k)
-	}
-	sort.Strings(kinds)
-	for _, k := range kinds {
-		e.printf("  %-12s %d\n", oneLine(k), counts.ByKind[k])
+	e.printf("Copied %d records (%s) from %s to %s:\n", counts.Records, humanize.IBytes(uint64(counts.Bytes)), fromName, toName)
+	if err := printKinds(e, dst, counts.ByKind); err != nil {
+		return err
 	}
 	if verify {
 		if err := store.VerifyCopy(src, dst); err != nil {
@@ -94,6 +102,28 @@ func storageCopyRun(e *env, _ []string) error {
 		}
 		e.printf("Verified: both stores hold the same %d records.\n", counts.Records)
 	}
+	return nil
+}
+
+// printKinds prints counts by kind, then the audit trail of s, verified.
+func printKinds(e *env, s *store.Store, byPrefix map[string]int) error {
+	for _, k := range store.CountsByKind(byPrefix) {
+		e.printf("  %-26s %d\n", k.Kind, k.Count)
+	}
+	return printAuditTrail(e, s)
+}
+
+// printAuditTrail verifies the audit chain of s: its events when whole,
+// else errTrailBroken naming the first bad segment.
+func printAuditTrail(e *env, s *store.Store) error {
+	rep, err := s.VerifyAudit()
+	if err != nil {
+		return fmt.Errorf("verifying the audit trail: %w", err)
+	}
+	if !rep.OK {
+		return fmt.Errorf("%w: first bad segment %s (seq %d): %s", errTrailBroken, rep.FirstBad.Segment, rep.FirstBad.Seq, rep.FirstBad.Problem)
+	}
+	e.printf("  %-26s %d, chain whole\n", "audit events", rep.Events)
 	return nil
 }
 
@@ -113,33 +143,60 @@ func specName(spec string) (string, error) {
 	return "", errors.New("want badger:<dir> or postgres:<dsn>")
 }
 
+// openForCopy opens one side of a copy, leading its errors with what to
+// do: a store keygate holds open, or a master key that does not open it
+// (named by where it came from).
+func openForCopy(spec, name string, kr *store.Keyring, keyFrom string) (*store.Store, error) {
+	s, err := store.OpenSpec(spec, kr)
+	switch {
+	case err == nil:
+		return s, nil
+	case errors.Is(err, syscall.EWOULDBLOCK) || strings.Contains(err.Error(), "Cannot acquire directory lock"):
+		// Badger's lock error does not wrap the errno.
+		return nil, fmt.Errorf("stop keygate first: %s is in use by a running keygate (Badger allows one process)", name)
+	case errors.Is(err, store.ErrMasterKey):
+		return nil, fmt.Errorf("the master key from %s does not open %s: %w; pass the key keygate runs with (--master-key-file or KEYGATE_MASTER_KEY)", keyFrom, name, err)
+	}
+	return nil, fmt.Errorf("opening %s: %w", name, err)
+}
+
 // copyKeyring reads the master key: the file named, else the environment,
-// else keygate's first-run key file.
-func copyKeyring(keyFile string) (*store.Keyring, error) {
-	spec, from := "", ""
+// else the first-run key file of a Badger source (in its directory), else
+// keygate's default first-run key file. It says where the key came from.
+func copyKeyring(keyFile, from string) (*store.Keyring, string, error) {
+	spec, source := "", ""
 	switch {
 	case keyFile != "":
 		b, err := os.ReadFile(keyFile)
 		if err != nil {
-			return nil, fmt.Errorf("reading --master-key-file: %w", err)
+			return nil, "", fmt.Errorf("reading --master-key-file: %w", err)
 		}
-		spec, from = string(b), "--master-key-file"
+		spec, source = string(b), "--master-key-file "+keyFile
 	case os.Getenv("KEYGATE_MASTER_KEY") != "":
-		spec, from = os.Getenv("KEYGATE_MASTER_KEY"), "$KEYGATE_MASTER_KEY"
+		spec, source = os.Getenv("KEYGATE_MASTER_KEY"), "$KEYGATE_MASTER_KEY"
 	default:
-		p := filepath.Join(caddy.AppDataDir(), "keygate", "master.key")
-		b, err := os.ReadFile(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, errors.New("no master key: pass --master-key-file or set KEYGATE_MASTER_KEY")
+		candidates := []string{filepath.Join(caddy.AppDataDir(), "keygate", "master.key")}
+		if dir, ok := strings.CutPrefix(from, "badger:"); ok {
+			candidates = append([]string{filepath.Join(dir, "master.key")}, candidates...)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", p, err)
+		for _, p := range candidates {
+			b, err := os.ReadFile(p)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return nil, "", fmt.Errorf("reading %s: %w", p, err)
+			}
+			spec, source = string(b), "the first-run key file "+p
+			break
 		}
-		spec, from = string(b), p
+		if source == "" {
+			return nil, "", fmt.Errorf("no master key: pass --master-key-file or set KEYGATE_MASTER_KEY (no first-run key file at %s)", strings.Join(candidates, " or "))
+		}
 	}
 	kr, err := store.ParseMasterKeys(strings.TrimSpace(spec))
 	if err != nil {
-		return nil, fmt.Errorf("master key from %s: %w", from, err)
+		return nil, "", fmt.Errorf("master key from %s: %w", source, err)
 	}
-	return kr, nil
+	return kr, source, nil
 }

@@ -13,11 +13,18 @@ import (
 // a test checks that together with refused they are every registered
 // command, so a new one is never missing from help.
 var (
-	keygateCommands = []string{"keychain", "secret", "package", "app-secret", "grant", "grants", "revoke", "connect", "audit", "rewrap", "dev", "store"}
+	keygateCommands = []string{"keychain", "secret", "package", "app-secret", "grant", "grants", "revoke", "connect", "audit", "rewrap", "status", "dev", "store"}
 	caddyCommands   = []string{"run", "start", "stop", "reload", "validate", "adapt", "fmt", "environ",
 		"list-modules", "build-info", "version", "hash-password", "trust", "untrust",
 		"file-server", "reverse-proxy", "respond", "storage", "manpage", "completion"}
 )
+
+// cobraOnly are Caddy's commands that Caddy adds to its cobra root
+// directly, not through RegisterCommand, so Commands() does not list them.
+var cobraOnly = map[string]string{
+	"manpage":    "Generates the manual pages of every command",
+	"completion": "Generates a shell completion script (bash, zsh, fish or powershell)",
+}
 
 // refused are Caddy's commands that fetch a stock Caddy build from
 // caddyserver.com and replace the running binary with it: the result would
@@ -78,6 +85,8 @@ func printHelp(w io.Writer) {
 		for _, n := range names {
 			if c, ok := cmds[n]; ok {
 				fmt.Fprintf(w, "  %-*s  %s\n", width, n, c.Short)
+			} else if short, ok := cobraOnly[n]; ok {
+				fmt.Fprintf(w, "  %-*s  %s\n", width, n, short)
 			}
 		}
 	}

@@ -22,6 +22,13 @@ func TestHelpListsEveryCommand(t *testing.T) {
 			t.Errorf("help lists %q, which is not registered", name)
 		}
 	}
+	var help bytes.Buffer
+	printHelp(&help)
+	for _, name := range caddyCommands {
+		if !strings.Contains(help.String(), "\n  "+name+" ") {
+			t.Errorf("help does not show %q", name)
+		}
+	}
 }
 
 func TestIntercept(t *testing.T) {

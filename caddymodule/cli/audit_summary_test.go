@@ -1,0 +1,53 @@
+package cli
+
+import (
+	"encoding/json"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAuditSummary(t *testing.T) {
+	const evs = `[` +
+		`{"id":"e1","time":"2026-01-02T15:04:05Z","actor":"agent","action":"ingress","keychain":"kc_1","package":"@acme/tools","keys":["API_KEY","OTHER"],"decision":"allow","status":200},` +
+		`{"id":"e2","time":"2026-01-02T15:04:06Z","actor":"package","action":"egress","keychain":"kc_1","package":"@acme/tools","keys":["API_KEY"],"decision":"allow","status":200},` +
+		`{"id":"e3","time":"2026-01-02T15:04:07Z","actor":"agent","action":"ingress","keychain":"kc_1","package":"@acme/tools","decision":"deny","status":403,"reason":"not_granted"},` +
+		`{"id":"e4","time":"2026-01-02T15:04:08Z","actor":"admin","action":"grant.put","keychain":"kc_1","package":"@acme/tools","decision":"ok"}]`
+	f := newFakeAPI(t)
+	f.on("GET", "/v1/audit", 200, evs)
+	r := runCLI(t, "", "audit", "--summary")
+	if r.code != 0 {
+		t.Fatalf("audit --summary: %+v", r)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	want := []string{
+		`^PACKAGE\s+KEY\s+ALLOWED\s+DENIED\s+LAST$`,
+		`^@acme/tools\s+-\s+0\s+1\s+2026-01-02T15:04:07Z$`,
+		`^@acme/tools\s+API_KEY\s+2\s+0\s+2026-01-02T15:04:06Z$`,
+		`^@acme/tools\s+OTHER\s+1\s+0\s+2026-01-02T15:04:05Z$`,
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("summary:\n%s", r.stdout)
+	}
+	for i, w := range want {
+		if !regexp.MustCompile(w).MatchString(lines[i]) {
+			t.Errorf("line %d = %q, want %s", i, lines[i], w)
+		}
+	}
+	q, _ := url.ParseQuery(f.requests()[0].Query)
+	since, err := time.Parse(time.RFC3339Nano, q.Get("since"))
+	if err != nil || time.Since(since) < 29*24*time.Hour || q.Get("limit") != "1000" {
+		t.Errorf("summary query: %v", q)
+	}
+
+	r = runCLI(t, "", "audit", "--summary", "--json")
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || len(rows) != 3 || rows[1]["allowed"] != float64(2) {
+		t.Errorf("summary --json: %v %s", err, r.stdout)
+	}
+	if r := runCLI(t, "", "audit", "--summary", "--follow"); r.code != 2 {
+		t.Errorf("--summary --follow: exit %d", r.code)
+	}
+}

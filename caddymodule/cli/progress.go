@@ -1,0 +1,65 @@
+package cli
+
+import (
+	"io"
+	"os"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+)
+
+// progress shows long work (store copy, backup, restore) as a bar on
+// stderr when stderr is a terminal; otherwise it shows nothing, and the
+// command's final counts are the report.
+type progress struct {
+	bar *progressbar.ProgressBar
+}
+
+// newProgress counts up to total (-1: unknown) in items, or in bytes when
+// bytes is set.
+func newProgress(e *env, description string, total int64, bytes bool) *progress {
+	f, ok := e.stderr.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return &progress{}
+	}
+	opts := []progressbar.Option{
+		progressbar.OptionSetWriter(f),
+		progressbar.OptionSetDescription(description),
+		progressbar.OptionThrottle(100e6), // 100 ms between redraws
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionShowCount(),
+	}
+	if bytes {
+		opts = append(opts, progressbar.OptionShowBytes(true))
+	}
+	return &progress{bar: progressbar.NewOptions64(total, opts...)}
+}
+
+// set moves the bar to n.
+func (p *progress) set(n int) {
+	if p.bar != nil {
+		p.bar.Set(n)
+	}
+}
+
+// writer counts what passes through w; reader what is read from r.
+func (p *progress) writer(w io.Writer) io.Writer {
+	if p.bar == nil {
+		return w
+	}
+	return io.MultiWriter(w, p.bar)
+}
+
+func (p *progress) reader(r io.Reader) io.Reader {
+	if p.bar == nil {
+		return r
+	}
+	return io.TeeReader(r, p.bar)
+}
+
+// done clears the bar, before the final counts are printed.
+func (p *progress) done() {
+	if p.bar != nil {
+		p.bar.Finish()
+	}
+}
