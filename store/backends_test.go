@@ -96,6 +96,9 @@ var conformance = []struct {
 	{"TestWebhookDeliveriesClaimOnce", TestWebhookDeliveriesClaimOnce},
 	{"TestSharedRecords", TestSharedRecords},
 	{"TestDataKeyCacheFollowsKeyring", TestDataKeyCacheFollowsKeyring},
+	{"TestProxyCA", TestProxyCA},
+	{"TestPutProxyCAValidation", TestPutProxyCAValidation},
+	{"TestProxyCANodesAgree", TestProxyCANodesAgree},
 }
 
 func TestPostgres(t *testing.T) {
