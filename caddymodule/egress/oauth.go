@@ -7,6 +7,7 @@ import (
 
 	"github.com/keygate/keygate/caddymodule/gateway"
 	"github.com/keygate/keygate/policy"
+	"github.com/keygate/keygate/scrub"
 	"github.com/keygate/keygate/store"
 )
 
@@ -15,7 +16,7 @@ import (
 // refreshes the token comes from the store's sealed copy, as a static
 // key's value does; only a token near expiry costs a provider call, one
 // per key however many requests wait on it.
-func (t *Transport) injectOAuth(req, out *http.Request, c *policy.InvocationClaims, spec store.KeySpec, host, port string) (*Scrubber, *gateway.Problem) {
+func (t *Transport) injectOAuth(req, out *http.Request, c *policy.InvocationClaims, spec store.KeySpec, host, port string) (*scrub.Scrubber, *gateway.Problem) {
 	ctx := req.Context()
 	m := t.app.OAuth()
 	var (

@@ -9,8 +9,12 @@ import (
 	"sync"
 
 	"github.com/keygate/keygate/caddymodule/gateway"
+	"github.com/keygate/keygate/scrub"
 	"github.com/keygate/keygate/store"
 )
+
+// redacted is what every occurrence of an injected value becomes in an answer.
+const redacted = "[redacted by keygate]"
 
 // scrubbing reports whether the route scrubs its answers: on unless it
 // says `scrub off`.
@@ -20,7 +24,7 @@ func (t *Transport) scrubbing() bool { return t.Scrub == nil || *t.Scrub }
 // value injected and for the exact header value that carried it (a
 // template's or the Basic credentials). With scrubbing off it still
 // scrubs the answer's headers (see scrubResponse).
-func (t *Transport) scrubberFor(value []byte, sent string) *Scrubber {
+func (t *Transport) scrubberFor(value []byte, sent string) *scrub.Scrubber {
 	return t.scrubbers.get(value, sent)
 }
 
@@ -38,12 +42,12 @@ type scrubberCache struct {
 // from a hit; the scrubber holds them as needles anyway.
 type scrubberEntry struct {
 	value, sent string
-	sc          *Scrubber
+	sc          *scrub.Scrubber
 }
 
 const scrubberCacheMax = 1024
 
-func (c *scrubberCache) get(value []byte, sent string) *Scrubber {
+func (c *scrubberCache) get(value []byte, sent string) *scrub.Scrubber {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
@@ -56,14 +60,14 @@ func (c *scrubberCache) get(value []byte, sent string) *Scrubber {
 	if c.m == nil || len(c.m) >= scrubberCacheMax {
 		c.m = make(map[uint64]*scrubberEntry)
 	}
-	sc := NewScrubber(value, []byte(sent))
+	sc := scrub.New(scrub.Needle{Find: value, Replace: redacted}, scrub.Needle{Find: []byte(sent), Replace: redacted})
 	c.m[key] = &scrubberEntry{value: string(value), sent: sent, sc: sc}
 	return sc
 }
 
 // askIdentity asks the upstream for an answer the scrubber can read as it
 // streams; a gzip or deflate answer sent anyway is decoded.
-func (t *Transport) askIdentity(out *http.Request, sc *Scrubber) {
+func (t *Transport) askIdentity(out *http.Request, sc *scrub.Scrubber) {
 	if sc != nil && t.scrubbing() {
 		out.Header["Accept-Encoding"] = []string{"identity"}
 	}
@@ -72,7 +76,7 @@ func (t *Transport) askIdentity(out *http.Request, sc *Scrubber) {
 // scrubResponse scrubs res's headers now and its body as the caller reads
 // it. When the body is closed, a response that had anything replaced is
 // audited with the count; nothing of the value goes into the audit.
-func (t *Transport) scrubResponse(req *http.Request, res *http.Response, sc *Scrubber, ev store.AuditEvent) (*http.Response, error) {
+func (t *Transport) scrubResponse(req *http.Request, res *http.Response, sc *scrub.Scrubber, ev store.AuditEvent) (*http.Response, error) {
 	if sc == nil {
 		return res, nil
 	}
@@ -87,7 +91,7 @@ func (t *Transport) scrubResponse(req *http.Request, res *http.Response, sc *Scr
 	}
 	sb, err := sc.Response(res)
 	switch {
-	case errors.Is(err, ErrScrubEncoding):
+	case errors.Is(err, scrub.ErrEncoding):
 		sb.Close()
 		return gateway.ProblemResponse(req, gateway.NewProblem(http.StatusBadGateway, "unscrubbable_encoding",
 			"the upstream answered in a content encoding keygate cannot scrub; it was asked for identity")), nil
@@ -96,7 +100,7 @@ func (t *Transport) scrubResponse(req *http.Request, res *http.Response, sc *Scr
 		sb.Close()
 		return nil, err
 	}
-	res.Body = &auditedBody{ScrubBody: sb, audit: func(n int) {
+	res.Body = &auditedBody{Body: sb, audit: func(n int) {
 		// Best effort: the answer is already on its way.
 		_ = t.app.RecordChange(req.Context(), ev.Actor, "egress.scrubbed", ev.Keychain, ev.Package, fmt.Sprintf("scrubbed: %d", n), ev.Keys)
 	}}
@@ -105,13 +109,13 @@ func (t *Transport) scrubResponse(req *http.Request, res *http.Response, sc *Scr
 
 // auditedBody audits the replacement count once, when the body closes.
 type auditedBody struct {
-	*ScrubBody
+	*scrub.Body
 	audit func(n int)
 	once  sync.Once
 }
 
 func (b *auditedBody) Close() error {
-	err := b.ScrubBody.Close()
+	err := b.Body.Close()
 	b.once.Do(func() {
 		if n := b.Count(); n > 0 {
 			b.audit(n)

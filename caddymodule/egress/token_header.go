@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/keygate/keygate/scrub"
 )
 
 // takeToken removes the route's token header from req, the request that
@@ -32,7 +34,7 @@ func (t *Transport) validateTokenHeader() error {
 	if t.TokenHeader == "" {
 		return nil
 	}
-	if !validHeaderName(t.TokenHeader) {
+	if !scrub.IsToken(t.TokenHeader) {
 		return fmt.Errorf("keygate transport: token_header: not a valid header name")
 	}
 	switch lower := strings.ToLower(t.TokenHeader); {
@@ -42,20 +44,6 @@ func (t *Transport) validateTokenHeader() error {
 		return fmt.Errorf("keygate transport: token_header must not be a Keygate-* header")
 	}
 	return nil
-}
-
-// validHeaderName reports whether name is an RFC 9110 token.
-func validHeaderName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 func (tl *tokenLog) bareToken() string {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/keygate/keygate/caddymodule/gateway"
 	"github.com/keygate/keygate/policy"
+	"github.com/keygate/keygate/scrub"
 	"github.com/keygate/keygate/store"
 )
 
@@ -199,7 +200,7 @@ func (t *Transport) tokenProblem(tok string, err error) *gateway.Problem {
 // authorize runs SPEC Flow 2 steps 1 to 4 and returns the request to send
 // and the scrubber for its answer. headerTok is the token taken from the
 // route's token header, if any.
-func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.AuditEvent, host, port string) (*http.Request, *Scrubber, *gateway.Problem) {
+func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.AuditEvent, host, port string) (*http.Request, *scrub.Scrubber, *gateway.Problem) {
 	tok, ok := headerTok, headerTok != ""
 	if !ok {
 		tok, ok = requestToken(req)
@@ -243,7 +244,7 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 		}
 		return out, sc, nil
 	}
-	var sc *Scrubber
+	var sc *scrub.Scrubber
 	open := func(meta store.SecretMeta, value []byte) error {
 		if !policy.HostAllowed(meta.AllowedHosts, host, port) || !pinHost(req, out, meta.AllowedHosts, spec.Hosts) {
 			return errHostNotAllowed
