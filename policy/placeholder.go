@@ -31,6 +31,11 @@ const (
 	placeholderFlagApp = 1
 )
 
+// PlaceholderKeyPurpose names the key placeholders are MAC'd with among
+// keygate's shared keys (gateway.App.SharedKey): whoever mints and whoever
+// verifies derive it the same way.
+const PlaceholderKeyPurpose = "proxy placeholders"
+
 // ErrPlaceholderInvalid is wrapped by every placeholder that fails to parse
 // or verify; ErrPlaceholderExpired by one whose call has ended.
 var (

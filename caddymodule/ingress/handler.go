@@ -70,6 +70,7 @@ type PackageHandler struct {
 	limiter    *policy.Limiter
 	limiterKey string
 	proxy      *reverseproxy.Handler
+	codec      *placeholderCodec
 	logger     *zap.Logger
 }
 
@@ -93,6 +94,7 @@ func (h *PackageHandler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.app = app.(*gateway.App)
+	h.codec = new(placeholderCodec)
 	if h.Mode == "" {
 		h.Mode = modeSealed
 	}
@@ -156,10 +158,12 @@ type ingressCall struct {
 	pkg      string
 	keys     []string
 	token    string // invocation token, mode sealed
-	scheme   string
-	basePath string
-	webhook  string // set for a verified webhook delivery
-	hookPath string // the webhook's path at the package
+	// placeholders are the Keygate-Placeholder-* headers, mode sealed.
+	placeholders [][2]string
+	scheme       string
+	basePath     string
+	webhook      string // set for a verified webhook delivery
+	hookPath     string // the webhook's path at the package
 }
 
 type ingressCtxKey struct{}
@@ -284,6 +288,9 @@ func (h *PackageHandler) decide(r *http.Request, ev *store.AuditEvent) (*ingress
 			RequestID:       ev.RequestID,
 		})
 		if err != nil {
+			return nil, nil, gateway.ToProblem(err)
+		}
+		if call.placeholders, err = h.placeholders(call.token, pkg); err != nil {
 			return nil, nil, gateway.ToProblem(err)
 		}
 	}

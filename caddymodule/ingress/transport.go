@@ -61,6 +61,9 @@ func (t *ingressTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	// mode: the package acts for the owner through egress.
 	if t.mode == modeSealed || call.webhook != "" {
 		out.Header.Set("Authorization", "Bearer "+call.token)
+		for _, ph := range call.placeholders {
+			out.Header[ph[0]] = []string{ph[1]}
+		}
 	} else {
 		out.Header.Del("Authorization")
 		host, port := out.URL.Hostname(), out.URL.Port()
