@@ -124,3 +124,48 @@ func runClient(t testing.TB, env []string, name string, args ...string) string {
 	}
 	return string(out)
 }
+
+// pythonEcho is a script for each Python client: it calls url with the
+// placeholder as Bearer and prints the answer's body.
+var pythonEcho = map[string]string{
+	"urllib": `import sys, urllib.request
+req = urllib.request.Request(sys.argv[1], headers={"Authorization": "Bearer " + sys.argv[2], "X-Api-Key": sys.argv[2]})
+print(urllib.request.urlopen(req, timeout=20).read().decode())`,
+	"requests": `import sys, requests
+r = requests.get(sys.argv[1], headers={"Authorization": "Bearer " + sys.argv[2], "X-Api-Key": sys.argv[2]}, timeout=20)
+r.raise_for_status()
+print(r.text)`,
+	"httpx": `import sys, httpx
+r = httpx.get(sys.argv[1], headers={"Authorization": "Bearer " + sys.argv[2], "X-Api-Key": sys.argv[2]}, timeout=20)
+r.raise_for_status()
+print(r.text)`,
+}
+
+// TestProxyPython: Python 3.13's urllib (strict X.509 verification) and
+// Debian's requests and httpx, with only their environment set.
+func TestProxyPython(t *testing.T) {
+	pw := newProxyWorld(t, nil, Config{})
+	for _, c := range []struct{ name, python, script string }{
+		{"urllib 3.13", "/root/.pyenv/versions/3.13.0/bin/python3", "urllib"},
+		{"requests", "/usr/bin/python3", "requests"},
+		{"httpx", "/usr/bin/python3", "httpx"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := exec.LookPath(c.python); err != nil {
+				t.Skipf("no %s", c.python)
+			}
+			_, ph := pw.call(t)
+			out := runClient(t, pw.clientEnv(pw.proxyURL), c.python, "-c", pythonEcho[c.script], pw.upstreamURL("/v1/echo?q=1"), ph)
+			var e echoed
+			if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &e); err != nil {
+				t.Fatalf("%v: %s", err, redact(out))
+			}
+			if e.Authorization != "Bearer "+ph || e.XAPIKey != ph {
+				t.Fatalf("the echo was not turned back into the placeholder: %s", redact(out))
+			}
+			if last := pw.up.Last(t); last.Header.Get("Authorization") != "Bearer "+pw.value {
+				t.Fatal("the upstream did not get the value")
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"compress/gzip"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -71,6 +72,22 @@ func newTLSUpstream(t testing.TB, h http.HandlerFunc) *tlsUpstream {
 // echoAPI answers what it was sent, as an API that echoes a key back in
 // an error would: in a header and in a JSON body.
 func echoAPI(w http.ResponseWriter, r *http.Request) {
+	auth := r.Header.Get("Authorization")
+	switch r.URL.Path {
+	case "/v1/gzip":
+		w.Header().Set("Content-Encoding", "gzip")
+		zw := gzip.NewWriter(w)
+		fmt.Fprintf(zw, "your key: %s", auth)
+		zw.Close()
+		return
+	case "/v1/sse":
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range 3 {
+			fmt.Fprintf(w, "data: {\"n\":%d,\"key\":%q}\n\n", i, auth)
+			w.(http.Flusher).Flush()
+		}
+		return
+	}
 	body, _ := io.ReadAll(r.Body)
 	got := map[string]string{
 		"authorization": r.Header.Get("Authorization"),
@@ -91,6 +108,7 @@ type proxyWorld struct {
 	up       *tlsUpstream
 	proxyURL string // the proxy site that may dial 127.0.0.1
 	strict   string // a proxy site that dials public addresses only
+	authed   string // a proxy site with proxy_auth required, 4 tunnels per client
 	caFile   string // keygate's CA, as GET /v1/proxy/ca.pem gives it
 }
 
@@ -98,9 +116,9 @@ const proxySites = `
 http://:{{index .Extra 0}} {
 	bind 127.0.0.1
 	keygate_proxy {
-		upstream_ca %s
+		upstream_ca %[1]s
 		allow_private_upstreams
-		pass_hosts localhost:%s
+		pass_hosts localhost:%[2]s
 		max_body 64KiB
 	}
 }
@@ -111,6 +129,16 @@ http://:{{index .Extra 1}} {
 		pass_hosts example.com
 	}
 }
+
+http://:{{index .Extra 2}} {
+	bind 127.0.0.1
+	keygate_proxy {
+		upstream_ca %[1]s
+		allow_private_upstreams
+		proxy_auth required
+		max_tunnels_per_client 4
+	}
+}
 `
 
 func newProxyWorld(t testing.TB, h http.HandlerFunc, cfg Config) *proxyWorld {
@@ -119,12 +147,13 @@ func newProxyWorld(t testing.TB, h http.HandlerFunc, cfg Config) *proxyWorld {
 		h = echoAPI
 	}
 	up := newTLSUpstream(t, h)
-	cfg.ExtraPorts += 2
+	cfg.ExtraPorts += 3
 	cfg.ExtraSites += fmt.Sprintf(proxySites, up.CAFile, up.Port)
 	w := newWorld(t, cfg)
 	pw := &proxyWorld{world: w, up: up,
 		proxyURL: fmt.Sprintf("http://127.0.0.1:%d", w.in.Ports.Extra[0]),
-		strict:   fmt.Sprintf("http://127.0.0.1:%d", w.in.Ports.Extra[1])}
+		strict:   fmt.Sprintf("http://127.0.0.1:%d", w.in.Ports.Extra[1]),
+		authed:   fmt.Sprintf("http://127.0.0.1:%d", w.in.Ports.Extra[2])}
 	r := sendT(t, "GET", w.in.APIURL+"/v1/proxy/ca.pem", "", nil, nil)
 	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), "BEGIN CERTIFICATE") {
 		t.Fatalf("GET /v1/proxy/ca.pem: %s", r)
