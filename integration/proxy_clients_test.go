@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/websocket"
 )
 
 // echoed is what echoAPI answers.
@@ -167,5 +169,36 @@ func TestProxyPython(t *testing.T) {
 				t.Fatal("the upstream did not get the value")
 			}
 		})
+	}
+}
+
+// TestProxyWebSocket: a WebSocket client through a tunnel; the placeholder
+// in the upgrade request is substituted and frames pass unchanged.
+func TestProxyWebSocket(t *testing.T) {
+	pw := newProxyWorld(t, nil, Config{})
+	_, ph := pw.call(t)
+	up := "127.0.0.1:" + pw.up.Port
+	rt := pw.tunnel(t, pw.proxyURL, up, "", false, nil)
+	defer rt.conn.Close()
+	cfg, err := websocket.NewConfig("wss://"+up+"/v1/ws", "https://"+up)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Header = http.Header{"Authorization": {"Bearer " + ph}}
+	ws, err := websocket.NewClient(cfg, rt.conn)
+	if err != nil {
+		t.Fatalf("WebSocket handshake: %v", err)
+	}
+	for _, msg := range []string{"hello", strings.Repeat("x", 70000)} {
+		if err := websocket.Message.Send(ws, msg); err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		if err := websocket.Message.Receive(ws, &got); err != nil || got != msg {
+			t.Fatalf("echo of %d bytes: %d bytes, %v", len(msg), len(got), err)
+		}
+	}
+	if last := pw.up.Last(t); last.Header.Get("Authorization") != "Bearer "+pw.value || last.Path != "/v1/ws" {
+		t.Fatal("the upgrade request did not carry the value")
 	}
 }

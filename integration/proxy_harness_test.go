@@ -22,6 +22,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/websocket"
 )
 
 // tlsUpstream is a stand-in third-party API on 127.0.0.1 with its own CA
@@ -79,6 +81,17 @@ func echoAPI(w http.ResponseWriter, r *http.Request) {
 		zw := gzip.NewWriter(w)
 		fmt.Fprintf(zw, "your key: %s", auth)
 		zw.Close()
+		return
+	case "/v1/ws":
+		// Frames are echoed; the key never goes into one.
+		websocket.Handler(func(ws *websocket.Conn) {
+			for {
+				var msg string
+				if websocket.Message.Receive(ws, &msg) != nil || websocket.Message.Send(ws, msg) != nil {
+					return
+				}
+			}
+		}).ServeHTTP(w, r)
 		return
 	case "/v1/sse":
 		w.Header().Set("Content-Type", "text/event-stream")
