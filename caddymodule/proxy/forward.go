@@ -64,7 +64,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, tgt *target, a
 			h.logger.Debug("upstream failed", zap.String("host", tgt.host), zap.Error(err))
 			reason, detail := "upstream_unavailable", "the upstream could not be reached or did not answer in time"
 			if errors.Is(err, scrub.ErrEncoding) {
-				reason, detail = "unscrubbable_answer", "the upstream answered in a content encoding keygate cannot search for values"
+				reason, detail = "unscrubbable_encoding", "the upstream answered in a content encoding keygate cannot search for values"
 			}
 			gateway.WriteProblem(w, gateway.NewProblem(http.StatusBadGateway, reason, detail))
 		},
