@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log"
 	"net/http"
 	"os"
 	"sync"
@@ -236,3 +237,14 @@ var (
 	_ caddy.Validator             = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )
+
+// debugLog is a standard library logger writing at DEBUG: the errors
+// net/http logs on its own (a client gone, a bad request line) are the
+// clients' business.
+func debugLog(l *zap.Logger) *log.Logger {
+	std, err := zap.NewStdLogAt(l, zap.DebugLevel)
+	if err != nil {
+		return zap.NewStdLog(l)
+	}
+	return std
+}

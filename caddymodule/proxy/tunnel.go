@@ -82,7 +82,7 @@ func (h *Handler) serveConnect(w http.ResponseWriter, r *http.Request, auth *pol
 		Handler:           t,
 		ReadHeaderTimeout: handshakeTimeout,
 		IdleTimeout:       tunnelIdleTimeout,
-		ErrorLog:          zap.NewStdLog(h.logger.Named("tunnel").WithOptions(zap.IncreaseLevel(zap.DebugLevel))),
+		ErrorLog:          debugLog(h.logger.Named("tunnel")),
 		BaseContext:       func(net.Listener) context.Context { return r.Context() },
 	}
 	_ = srv.Serve(newOneConnListener(tc))
