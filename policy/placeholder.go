@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/keygate/keygate/store"
 )
 
 // A placeholder stands for one usable key of one call, in code that was not
@@ -290,3 +292,33 @@ func ReplacePlaceholders(s string, fn func(ph string) (string, error)) (string, 
 
 // placeholderEncoding is strict, so that one placeholder has one spelling.
 var placeholderEncoding = base64.RawURLEncoding.Strict()
+
+// Invocation restates c as the claims of the invocation token it came
+// from, as far as Recheck needs them, with pkg (the package's current
+// manifest) naming the key by its index. A manifest that moved on gives
+// claims that Recheck refuses: a code hash that differs, or no key name.
+func (c *PlaceholderClaims) Invocation(pkg *store.Manifest) (inv *InvocationClaims, key string) {
+	inv = &InvocationClaims{Invocation: Invocation{
+		Keychain: c.Keychain, Package: c.Package, SHA256: c.SHA256Prefix,
+		KeychainVersion: c.KeychainVersion, GrantEpoch: c.GrantEpoch, CodeEpoch: c.CodeEpoch,
+	}, ID: c.TokenID, ExpiresAt: c.ExpiresAt}
+	if pkg == nil {
+		return inv, ""
+	}
+	if strings.HasPrefix(pkg.SHA256, c.SHA256Prefix) {
+		inv.SHA256 = pkg.SHA256
+	}
+	keys := pkg.Keys
+	if c.App {
+		keys = pkg.AppKeys
+	}
+	if c.KeyIndex < len(keys) {
+		key = keys[c.KeyIndex].Name
+	}
+	if c.App {
+		inv.AppKeys = []string{key}
+	} else {
+		inv.Keys = []string{key}
+	}
+	return inv, key
+}

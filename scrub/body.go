@@ -39,9 +39,11 @@ var pools [2]sync.Pool
 // the upstream is not the value. On any other read error the held-back bytes are dropped and the
 // error returned.
 type Body struct {
-	s       *Scrubber
-	src     io.ReadCloser
-	trailer http.Header // scrubbed at EOF, when net/http has filled it in
+	s   *Scrubber
+	src io.ReadCloser
+	// The response's Trailer field, scrubbed at EOF: net/http fills it in
+	// then, in a map of its own when the upstream announced none.
+	trailer *http.Header
 
 	buf     []byte // unprocessed input: the held-back tail, then new bytes
 	out     []byte // scrubbed output not yet returned
@@ -201,7 +203,7 @@ func (b *Body) settle(n int, err error) {
 		b.empty = 0
 	}
 	if err == io.EOF && b.trailer != nil {
-		b.count.Add(int64(b.s.Headers(b.trailer)))
+		b.count.Add(int64(b.s.Headers(*b.trailer)))
 	}
 	b.err = err
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // ErrEncoding is the error a response body fails with when its Content-Encoding is one the
@@ -41,7 +42,7 @@ func (s *Scrubber) Response(resp *http.Response) (*Body, error) {
 	if src == nil {
 		src = http.NoBody
 	}
-	sb := &Body{s: s, src: src, trailer: resp.Trailer}
+	sb := &Body{s: s, src: src, trailer: &resp.Trailer}
 	sb.count.Add(int64(n))
 	resp.Body = sb
 	if !s.active() || src == http.NoBody || resp.ContentLength == 0 {
@@ -69,6 +70,53 @@ func (s *Scrubber) Response(resp *http.Response) (*Body, error) {
 	}
 	return sb, nil
 }
+
+// HeadersOnly scrubs resp's status line and headers now, and its trailers,
+// announced or not, when its body ends; the body itself goes through as
+// sent. It is for an answer whose body is delivered unscrubbed on purpose
+// but whose headers are logged. resp.Body becomes the returned PassBody.
+func (s *Scrubber) HeadersOnly(resp *http.Response) *PassBody {
+	n := s.Headers(resp.Header)
+	if s.active() {
+		var c int
+		resp.Status, c = s.Text(resp.Status)
+		n += c
+	}
+	src := resp.Body
+	if src == nil {
+		src = http.NoBody
+	}
+	pb := &PassBody{s: s, src: src, trailer: &resp.Trailer}
+	pb.count.Add(int64(n))
+	resp.Body = pb
+	return pb
+}
+
+// PassBody is a body delivered as sent whose response's trailers are
+// scrubbed when it ends (see HeadersOnly).
+type PassBody struct {
+	s       *Scrubber
+	src     io.ReadCloser
+	trailer *http.Header
+	ended   bool
+	count   atomic.Int64
+}
+
+// Read implements io.Reader.
+func (b *PassBody) Read(p []byte) (int, error) {
+	n, err := b.src.Read(p)
+	if err == io.EOF && !b.ended {
+		b.ended = true
+		b.count.Add(int64(b.s.Headers(*b.trailer)))
+	}
+	return n, err
+}
+
+// Close closes the upstream body.
+func (b *PassBody) Close() error { return b.src.Close() }
+
+// Count reports the replacements made in the headers and trailers so far.
+func (b *PassBody) Count() int { return int(b.count.Load()) }
 
 // eventStream reports a text/event-stream answer, which is always streamed event by event.
 func eventStream(h http.Header) bool {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -670,5 +671,63 @@ func TestIsToken(t *testing.T) {
 		if IsToken(s) != want || IsToken([]byte(s)) != want {
 			t.Errorf("IsToken(%q) = %v, want %v", s, !want, want)
 		}
+	}
+}
+
+// TestScrubUnannouncedTrailers: a trailer the upstream did not announce
+// arrives in a map net/http makes at EOF, after Response or HeadersOnly
+// returned; it is scrubbed all the same, over a real HTTP/1.1 exchange.
+func TestScrubUnannouncedTrailers(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "body with "+scrubTestSecret)
+		w.(http.Flusher).Flush()
+		w.Header().Set(http.TrailerPrefix+"X-Unannounced", "key="+scrubTestSecret)
+	}))
+	defer srv.Close()
+	for _, whole := range []bool{true, false} {
+		res, err := http.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Trailer != nil {
+			t.Fatalf("announced trailers %v: the test needs none", res.Trailer)
+		}
+		var count func() int
+		wantBody := "body with " + rd
+		if whole {
+			sb, err := redact([]byte(scrubTestSecret)).Response(res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			count = sb.Count
+		} else {
+			count = redact([]byte(scrubTestSecret)).HeadersOnly(res).Count
+			wantBody = "body with " + scrubTestSecret
+		}
+		body, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil || string(body) != wantBody {
+			t.Fatalf("body %q, %v", body, err)
+		}
+		if got := res.Trailer.Get("X-Unannounced"); got != "key="+rd {
+			t.Errorf("whole=%v: trailer %q", whole, got)
+		}
+		if want := map[bool]int{true: 2, false: 1}[whole]; count() != want {
+			t.Errorf("whole=%v: count %d, want %d", whole, count(), want)
+		}
+	}
+}
+
+// TestScrubHeadersOnly: the status line and headers are scrubbed at once;
+// the body goes through as sent.
+func TestScrubHeadersOnly(t *testing.T) {
+	res := &http.Response{Status: "200 " + scrubTestSecret, Header: http.Header{"X-Echo": {scrubTestSecret}},
+		Body: io.NopCloser(strings.NewReader(scrubTestSecret))}
+	pb := redact([]byte(scrubTestSecret)).HeadersOnly(res)
+	if res.Status != "200 "+rd || res.Header.Get("X-Echo") != rd || pb.Count() != 2 {
+		t.Fatalf("status %q, header %q, count %d", res.Status, res.Header.Get("X-Echo"), pb.Count())
+	}
+	if b, _ := io.ReadAll(res.Body); string(b) != scrubTestSecret {
+		t.Fatalf("body %q", b)
 	}
 }

@@ -72,7 +72,9 @@ func (h *APIHandler) rotateProxyCA(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	_ = h.recordChange(r, "admin", "proxy.ca.rotate", "", "", "", nil)
+	if err := h.recordChange(r, "admin", gateway.ActionProxyCARotate, "", "", "", nil); err != nil {
+		return 0, nil, err
+	}
 	now := time.Now()
 	type caView struct {
 		ID         string    `json:"id"`

@@ -26,7 +26,8 @@ func (t *Transport) injectOAuth(req, out *http.Request, c *policy.InvocationClai
 	if t.Scope == scopeApp {
 		// An app token's allowed hosts are its key's hosts.
 		if !policy.HostAllowed(spec.Hosts, host, port) || !pinHost(req, out, spec.Hosts) {
-			return nil, forbidden("host_not_allowed", fmt.Sprintf("key %s may not be sent to %s: not among the package's hosts for it", t.Secret, host))
+			return nil, t.deny(c, &policy.Denial{Reason: policy.HostNotAllowed,
+				Detail: fmt.Sprintf("key %s may not be sent to %s: not among the package's hosts for it", t.Secret, host)})
 		}
 		tok, err = m.AppAccessToken(ctx, c.Package, t.Secret)
 		if err != nil {
@@ -42,7 +43,8 @@ func (t *Transport) injectOAuth(req, out *http.Request, c *policy.InvocationClai
 	case err != nil:
 		return nil, gateway.ToProblem(err)
 	case !policy.HostAllowed(meta.AllowedHosts, host, port) || !pinHost(req, out, meta.AllowedHosts, spec.Hosts):
-		return nil, forbidden("host_not_allowed", fmt.Sprintf("secret %s may not be sent to %s: not among its allowed_hosts", t.Secret, host))
+		return nil, t.deny(c, &policy.Denial{Reason: policy.HostNotAllowed,
+			Detail: fmt.Sprintf("secret %s may not be sent to %s: not among its allowed_hosts", t.Secret, host)})
 	}
 	tok, err = m.AccessToken(ctx, c.Keychain, c.Package, t.Secret)
 	switch {
@@ -57,8 +59,6 @@ func (t *Transport) injectOAuth(req, out *http.Request, c *policy.InvocationClai
 // notConnected is a missing key, as for a static key, with where to
 // connect it.
 func (t *Transport) notConnected(c *policy.InvocationClaims, spec store.KeySpec) *gateway.Problem {
-	p := gateway.NewProblem(http.StatusPreconditionRequired, "missing_keys", fmt.Sprintf("oauth key %s is not connected", t.Secret))
-	p.MissingKeys = []gateway.MissingKey{{Name: spec.Name, Description: spec.Description}}
-	p.Package, p.SetURL = c.Package, t.app.OwnerPageURL(c.Keychain, c.Package)
-	return p
+	return t.deny(c, &policy.Denial{Reason: policy.MissingKeys, Missing: []store.KeySpec{spec},
+		Detail: fmt.Sprintf("oauth key %s is not connected", t.Secret)})
 }

@@ -1,11 +1,14 @@
 package egress
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"sync"
 
 	"github.com/keygate/keygate/caddymodule/gateway"
@@ -73,20 +76,25 @@ func (t *Transport) askIdentity(out *http.Request, sc *scrub.Scrubber) {
 	}
 }
 
-// scrubResponse scrubs res's headers now and its body as the caller reads
-// it. When the body is closed, a response that had anything replaced is
-// audited with the count; nothing of the value goes into the audit.
+// scrubResponse scrubs res's headers now and its body and trailers
+// (announced or not) as the caller reads it. When the body is closed, a
+// response that had anything replaced is audited with the count; nothing
+// of the value goes into the audit.
 func (t *Transport) scrubResponse(req *http.Request, res *http.Response, sc *scrub.Scrubber, ev store.AuditEvent) (*http.Response, error) {
 	if sc == nil {
 		return res, nil
 	}
+	audit := func(n int) {
+		// Best effort: the answer is already on its way.
+		_ = t.app.RecordChange(req.Context(), gateway.Change{Actor: ev.Actor, Action: gateway.ActionEgressScrubbed, Keychain: ev.Keychain,
+			Package: ev.Package, Keys: ev.Keys, Reason: fmt.Sprintf("scrubbed: %d", n), RequestID: ev.RequestID})
+	}
 	if !t.scrubbing() {
 		// scrub off hands the body over as sent, but Caddy writes the
-		// answer's headers into its access and debug lines, so a value
-		// echoed in a header would be logged: those are scrubbed still.
-		if n := sc.Headers(res.Header); n > 0 {
-			_ = t.app.RecordChange(req.Context(), ev.Actor, "egress.scrubbed", ev.Keychain, ev.Package, fmt.Sprintf("scrubbed: %d", n), ev.Keys)
-		}
+		// answer's headers and trailers into its access and debug lines,
+		// so a value echoed in them would be logged: those are scrubbed
+		// still.
+		res.Body = &auditedBody{counted: sc.HeadersOnly(res), audit: audit}
 		return res, nil
 	}
 	sb, err := sc.Response(res)
@@ -100,28 +108,69 @@ func (t *Transport) scrubResponse(req *http.Request, res *http.Response, sc *scr
 		sb.Close()
 		return nil, err
 	}
-	res.Body = &auditedBody{Body: sb, audit: func(n int) {
-		// Best effort: the answer is already on its way.
-		_ = t.app.RecordChange(req.Context(), ev.Actor, "egress.scrubbed", ev.Keychain, ev.Package, fmt.Sprintf("scrubbed: %d", n), ev.Keys)
-	}}
+	res.Body = &auditedBody{counted: sb, audit: audit}
 	return res, nil
+}
+
+// countedBody is a scrubbed body that tells how many replacements it made.
+type countedBody interface {
+	io.ReadCloser
+	Count() int
 }
 
 // auditedBody audits the replacement count once, when the body closes.
 type auditedBody struct {
-	*scrub.Body
-	audit func(n int)
-	once  sync.Once
+	counted countedBody
+	audit   func(n int)
+	once    sync.Once
 }
 
+func (b *auditedBody) Read(p []byte) (int, error) { return b.counted.Read(p) }
+
 func (b *auditedBody) Close() error {
-	err := b.Body.Close()
+	err := b.counted.Close()
 	b.once.Do(func() {
-		if n := b.Count(); n > 0 {
+		if n := b.counted.Count(); n > 0 {
 			b.audit(n)
 		}
 	})
 	return err
+}
+
+// scrubInterim makes the outbound request's client trace keygate's own.
+// Caddy's reverse_proxy puts a Got1xxResponse hook on the request that
+// writes each interim (1xx) answer's headers to the client at once, before
+// any response handling: on the outbound request that hook is replaced by
+// one that hands it the headers scrubbed, whether the route scrubs its
+// answers or not (they are headers). Any other hook of the caller's trace
+// is dropped with it.
+func scrubInterim(out *http.Request, sc *scrub.Scrubber) *http.Request {
+	ctx := out.Context()
+	caller := httptrace.ContextClientTrace(ctx)
+	if caller == nil || caller.Got1xxResponse == nil {
+		// net/http reads interim answers and passes on none.
+		return out
+	}
+	forward := caller.Got1xxResponse
+	own := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+		scrubbed := http.Header(h).Clone()
+		sc.Headers(scrubbed)
+		return forward(code, textproto.MIMEHeader(scrubbed))
+	}}
+	return out.WithContext(httptrace.WithClientTrace(withoutTrace{ctx}, own))
+}
+
+// withoutTrace hides the client trace of the context it wraps, so that a
+// trace set on top of it is the only one (httptrace.WithClientTrace would
+// otherwise call both).
+type withoutTrace struct{ context.Context }
+
+func (c withoutTrace) Value(key any) any {
+	v := c.Context.Value(key)
+	if _, ok := v.(*httptrace.ClientTrace); ok {
+		return nil
+	}
+	return v
 }
 
 var _ io.ReadCloser = (*auditedBody)(nil)

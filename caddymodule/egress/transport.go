@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -167,7 +166,7 @@ func (t *Transport) roundTrip(req *http.Request, tl *tokenLog) (*http.Response, 
 		return gateway.ProblemResponse(req, gateway.ToProblem(err)), nil
 	}
 	start := time.Now()
-	ev := store.AuditEvent{Actor: "package", Action: "egress", Keys: []string{t.Secret}, RequestID: gateway.RequestID()}
+	ev := store.AuditEvent{Actor: "package", Action: gateway.ActionEgress, Keys: []string{t.Secret}, RequestID: gateway.RequestID()}
 	host, port := dialedHostPort(req)
 	ev.Host = host
 
@@ -177,7 +176,7 @@ func (t *Transport) roundTrip(req *http.Request, tl *tokenLog) (*http.Response, 
 	}
 
 	t.askIdentity(out, sc)
-	res, err := t.HTTPTransport.RoundTrip(out)
+	res, err := t.HTTPTransport.RoundTrip(scrubInterim(out, sc))
 	if res != nil {
 		res.Request = req
 	}
@@ -213,27 +212,14 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 		return nil, nil, t.tokenProblem(tok, err)
 	}
 	ev.Keychain, ev.Package = claims.Keychain, claims.Package
-	if p := t.checkStillGranted(&claims); p != nil {
+	spec, p := t.app.Recheck(&claims, t.Secret, t.Scope == scopeApp)
+	if p != nil {
 		return nil, nil, p
 	}
-
-	st := t.app.Store()
-	pkg, err := st.PackageRecord(claims.Package) // read-only
-	if err != nil {
-		return nil, nil, forbidden("package_gone", "the package of this token is no longer registered")
-	}
-	if pkg.SHA256 != claims.SHA256 || pkg.CodeEpoch != claims.CodeEpoch {
-		return nil, nil, forbidden("stale_grant", "the package's code changed since this token was minted; the owner must approve it again")
-	}
-	spec, requested := pkg.Key(t.Secret)
-	if t.Scope == scopeApp {
-		spec, requested = pkg.AppKey(t.Secret)
-	}
-	if !requested {
-		return nil, nil, forbidden("not_requested", fmt.Sprintf("package %s does not request key %s", pkg.Name, t.Secret))
-	}
+	deny := func(d *policy.Denial) *gateway.Problem { return t.deny(&claims, d) }
 	if len(spec.Hosts) > 0 && !policy.HostAllowed(spec.Hosts, host, port) {
-		return nil, nil, forbidden("host_not_allowed", fmt.Sprintf("key %s may not be sent to %s: not among the package's hosts for it", t.Secret, host))
+		return nil, nil, deny(&policy.Denial{Reason: policy.HostNotAllowed,
+			Detail: fmt.Sprintf("key %s may not be sent to %s: not among the package's hosts for it", t.Secret, host)})
 	}
 
 	out := gateway.OutboundCopy(req)
@@ -252,6 +238,7 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 		sc = t.scrubberFor(value, t.inject(out, value))
 		return nil
 	}
+	st := t.app.Store()
 	if t.Scope == scopeApp {
 		err = st.OpenAppSecret(claims.Package, t.Secret, open)
 	} else {
@@ -259,50 +246,22 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 	}
 	switch {
 	case errors.Is(err, errHostNotAllowed):
-		return nil, nil, forbidden("host_not_allowed", fmt.Sprintf("secret %s may not be sent to %s: not among its allowed_hosts", t.Secret, host))
+		return nil, nil, deny(&policy.Denial{Reason: policy.HostNotAllowed,
+			Detail: fmt.Sprintf("secret %s may not be sent to %s: not among its allowed_hosts", t.Secret, host)})
 	case errors.Is(err, store.ErrNotFound):
-		p := gateway.NewProblem(http.StatusPreconditionRequired, "missing_keys", fmt.Sprintf("secret %s has no value", t.Secret))
-		p.MissingKeys = []gateway.MissingKey{{Name: spec.Name, Description: spec.Description}}
-		return nil, nil, p
+		return nil, nil, deny(&policy.Denial{Reason: policy.MissingKeys, Missing: []store.KeySpec{spec},
+			Detail: fmt.Sprintf("secret %s has no value", t.Secret)})
 	case err != nil:
 		return nil, nil, gateway.ToProblem(err)
 	}
 	return out, sc, nil
 }
 
-// checkStillGranted makes revocation take effect on the next request, and
-// for good: the token's keychain version, grant epoch and key must all
-// still stand, so a grant deleted (or a key removed) and made again does
-// not revive tokens minted before.
-func (t *Transport) checkStillGranted(c *policy.InvocationClaims) *gateway.Problem {
-	st := t.app.Store()
-	kc, err := st.GetKeychain(c.Keychain)
-	if err != nil || kc.TokenVersion != c.KeychainVersion {
-		return gateway.Unauthorized("the keychain of this token was deleted or its token rotated")
-	}
-	g, err := st.GrantRecord(c.Keychain, c.Package) // read-only
-	if err != nil {
-		return forbidden("no_grant", "the keychain's grant for this package was revoked")
-	}
-	if g.SHA256 != c.SHA256 {
-		return forbidden("stale_grant", "the grant was made for other package code")
-	}
-	if t.Scope == scopeApp {
-		if !c.HasAppKey(t.Secret) {
-			return forbidden("not_approved", fmt.Sprintf("key %s is not usable with this token", t.Secret))
-		}
-	} else {
-		if !c.HasKey(t.Secret) {
-			return forbidden("not_approved", fmt.Sprintf("key %s is not usable with this token", t.Secret))
-		}
-		if !slices.Contains(g.Keys, t.Secret) {
-			return forbidden("not_approved", fmt.Sprintf("key %s is no longer approved for this package", t.Secret))
-		}
-	}
-	if g.Epoch != c.GrantEpoch {
-		return forbidden("no_grant", "the grant this token was minted under was revoked or narrowed since; a new call mints a new token")
-	}
-	return nil
+// deny answers a refusal of the route's key for the token's keychain and
+// package, through the problem registry.
+func (t *Transport) deny(c *policy.InvocationClaims, d *policy.Denial) *gateway.Problem {
+	d.Keychain, d.Package, d.Key = c.Keychain, c.Package, t.Secret
+	return t.app.ExplainDenial(d)
 }
 
 var errHostNotAllowed = errors.New("host not allowed")
@@ -381,10 +340,6 @@ func dialedHostPort(req *http.Request) (string, string) {
 		return req.URL.Host, ""
 	}
 	return host, port
-}
-
-func forbidden(reason, detail string) *gateway.Problem {
-	return gateway.NewProblem(http.StatusForbidden, reason, detail)
 }
 
 // Interface guards

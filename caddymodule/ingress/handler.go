@@ -163,7 +163,10 @@ type ingressCall struct {
 	scheme       string
 	basePath     string
 	webhook      string // set for a verified webhook delivery
-	hookPath     string // the webhook's path at the package
+	// requestID is the id of the call's audit event, for what the
+	// transport audits of it.
+	requestID string
+	hookPath  string // the webhook's path at the package
 }
 
 type ingressCtxKey struct{}
@@ -178,7 +181,7 @@ func (h *PackageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next 
 	}
 	start := time.Now()
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	ev := store.AuditEvent{Actor: "agent", Action: "ingress", RequestID: gateway.RequestID()}
+	ev := store.AuditEvent{Actor: "agent", Action: gateway.ActionIngress, RequestID: gateway.RequestID()}
 
 	call, u, prob := h.decide(r, &ev)
 	if prob = h.app.Settle(r.Context(), "ingress", ev, prob, start); prob != nil {
@@ -269,11 +272,12 @@ func (h *PackageHandler) decide(r *http.Request, ev *store.AuditEvent) (*ingress
 		}
 	}
 	call := &ingressCall{
-		keychain: kc.ID,
-		pkg:      pkg.Name,
-		keys:     usable,
-		scheme:   u.Scheme,
-		basePath: strings.TrimRight(u.Path, "/"),
+		keychain:  kc.ID,
+		pkg:       pkg.Name,
+		keys:      usable,
+		scheme:    u.Scheme,
+		basePath:  strings.TrimRight(u.Path, "/"),
+		requestID: ev.RequestID,
 	}
 	if h.Mode == modeSealed {
 		call.token, err = h.app.Tokens().MintInvocationToken(policy.Invocation{
@@ -336,7 +340,7 @@ func (h *PackageHandler) decideGrant(kc string, pkg *store.Manifest) ([]string, 
 		return nil, nil, gateway.ToProblem(lookupErr)
 	}
 	if err != nil {
-		return nil, nil, h.explainDenial(err, kc, pkg)
+		return nil, nil, h.explainDenial(err, kc)
 	}
 	return usable, grant, nil
 }
@@ -352,40 +356,14 @@ func (h *PackageHandler) appKeys(pkg *store.Manifest) []string {
 	return out
 }
 
-// explainDenial adds to a denial where the owner can fix it.
-func (h *PackageHandler) explainDenial(err error, kc string, pkg *store.Manifest) *gateway.Problem {
-	p := gateway.ToProblem(err)
-	switch p.Reason {
-	case "missing_keys":
-		for i := range p.MissingKeys {
-			p.MissingKeys[i].SetWith = h.setWith(kc, pkg, p.MissingKeys[i].Name)
-		}
-		p.SetURL = h.app.OwnerPageURL(kc, pkg.Name)
-	case "no_grant", "stale_grant":
-		p.Detail += fmt.Sprintf("; the keychain owner approves it with: keygate grant %s %s KEY...", kc, pkg.Name)
-		p.SetURL = h.app.OwnerPageURL(kc, pkg.Name)
+// explainDenial answers a denial with where the keychain's owner fixes it.
+func (h *PackageHandler) explainDenial(err error, kc string) *gateway.Problem {
+	var d *policy.Denial
+	if !errors.As(err, &d) {
+		return gateway.ToProblem(err)
 	}
-	return p
-}
-
-// setWith is the command that makes a missing key usable: approving it
-// when its value is set, else setting it and approving it. The grant named
-// keeps the keys already approved (that the package still requests), since
-// a grant replaces them.
-func (h *PackageHandler) setWith(kc string, pkg *store.Manifest, key string) string {
-	keys := key
-	if g, err := h.app.Store().GetGrant(kc, pkg.Name); err == nil {
-		for _, k := range g.Keys {
-			if _, requested := pkg.Key(k); requested && k != key {
-				keys += " " + k
-			}
-		}
-	}
-	grant := fmt.Sprintf("keygate grant %s %s %s", kc, pkg.Name, keys)
-	if ok, _ := h.app.Store().HasSecret(kc, key); ok {
-		return grant
-	}
-	return fmt.Sprintf("keygate secret set %s %s && %s", kc, key, grant)
+	d.Keychain = kc
+	return h.app.ExplainDenial(d)
 }
 
 // packageLabel returns the package host label of a request host such as

@@ -22,7 +22,7 @@ import (
 // answer's echoed values turned back into placeholders as it streams.
 func (h *Handler) forward(w http.ResponseWriter, r *http.Request, tgt *target, auth *policy.InvocationClaims, rt http.RoundTripper) {
 	start := time.Now()
-	ev := store.AuditEvent{Actor: "package", Action: auditAction, RequestID: gateway.RequestID(), Method: r.Method, Host: tgt.host, Path: r.URL.Path}
+	ev := store.AuditEvent{Actor: "package", Action: gateway.ActionProxy, RequestID: gateway.RequestID(), Method: r.Method, Host: tgt.host, Path: r.URL.Path}
 	if auth != nil {
 		ev.Keychain, ev.Package = auth.Keychain, auth.Package
 	}
@@ -41,7 +41,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, tgt *target, a
 	if prob == nil && len(sub.seen) == 0 && !policy.HostAllowed(h.PassHosts, tgt.host, tgt.port) {
 		prob = forbidden("host_not_allowed", fmt.Sprintf("%s is not among this proxy site's pass_hosts, and the request holds no placeholder", tgt.host))
 	}
-	if prob = h.app.Settle(r.Context(), auditAction, ev, prob, start); prob != nil {
+	if prob = h.app.Settle(r.Context(), gateway.ActionProxy, ev, prob, start); prob != nil {
 		gateway.WriteProblem(w, prob)
 		return
 	}
@@ -89,7 +89,8 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, tgt *target, a
 
 // recordScrubbed audits how many echoed values an answer had.
 func (h *Handler) recordScrubbed(r *http.Request, ev store.AuditEvent, n int) {
-	_ = h.app.RecordChange(r.Context(), ev.Actor, auditActionScrubbed, ev.Keychain, ev.Package, fmt.Sprintf("scrubbed: %d", n), ev.Keys)
+	_ = h.app.RecordChange(r.Context(), gateway.Change{Actor: ev.Actor, Action: gateway.ActionProxyScrubbed, Keychain: ev.Keychain,
+		Package: ev.Package, Keys: ev.Keys, Reason: fmt.Sprintf("scrubbed: %d", n), RequestID: ev.RequestID})
 }
 
 // auditedBody reports the replacement count once, when the body closes.

@@ -74,17 +74,15 @@ type lazyCodec struct {
 }
 
 const (
-	proxyAuthRequired   = "required"
-	defaultMaxBody      = 10 << 20
-	defaultDialTimeout  = 10 * time.Second
-	defaultTLSTimeout   = 10 * time.Second
-	defaultPerClient    = 256
-	handshakeTimeout    = 10 * time.Second
-	tunnelIdleTimeout   = 2 * time.Minute
-	proxyAuthRealm      = `Basic realm="keygate"`
-	proxyAuthUser       = "keygate"
-	auditAction         = "proxy"
-	auditActionScrubbed = "proxy.scrubbed"
+	proxyAuthRequired  = "required"
+	defaultMaxBody     = 10 << 20
+	defaultDialTimeout = 10 * time.Second
+	defaultTLSTimeout  = 10 * time.Second
+	defaultPerClient   = 256
+	handshakeTimeout   = 10 * time.Second
+	tunnelIdleTimeout  = 2 * time.Minute
+	proxyAuthRealm     = `Basic realm="keygate"`
+	proxyAuthUser      = "keygate"
 )
 
 // CaddyModule returns the Caddy module information.
@@ -205,11 +203,11 @@ func proxyAuthProblem(detail string) *gateway.Problem {
 
 // refuse audits and answers a problem for a request that goes nowhere.
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, host string, prob *gateway.Problem) {
-	ev := store.AuditEvent{Actor: "package", Action: auditAction, RequestID: gateway.RequestID(), Method: r.Method, Host: hostOnly(host)}
+	ev := store.AuditEvent{Actor: "package", Action: gateway.ActionProxy, RequestID: gateway.RequestID(), Method: r.Method, Host: hostOnly(host)}
 	if r.Method != http.MethodConnect {
 		ev.Path = r.URL.Path
 	}
-	prob = h.app.Settle(r.Context(), auditAction, ev, prob, time.Now())
+	prob = h.app.Settle(r.Context(), gateway.ActionProxy, ev, prob, time.Now())
 	gateway.WriteProblem(w, prob)
 }
 

@@ -93,6 +93,7 @@ func (s *substitution) resolve(ph string) (*substituted, *gateway.Problem) {
 		s.ev.Keys = append(s.ev.Keys, spec.Name)
 	}
 	notAllowed := forbidden("host_not_allowed", fmt.Sprintf("key %s may not be sent to %s", spec.Name, s.tgt.host))
+	notAllowed.Key = spec.Name
 	if len(spec.Hosts) > 0 && !policy.HostAllowed(spec.Hosts, s.tgt.host, s.tgt.port) {
 		return nil, notAllowed
 	}
