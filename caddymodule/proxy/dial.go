@@ -62,7 +62,7 @@ func splitAuthority(a, defPort string) (host, port string, err error) {
 		return "", "", errBadAuthority
 	}
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
-	if host == "" || strings.ContainsAny(host, "/?#@\\% \t\r\n") {
+	if host == "" || strings.ContainsAny(host, "/?#@\\% \t\r\n") || (strings.Contains(host, ":") && net.ParseIP(host) == nil) {
 		return "", "", errBadAuthority
 	}
 	return host, port, nil
