@@ -140,10 +140,9 @@ func (h *Handler) serveAbsolute(w http.ResponseWriter, r *http.Request, auth *po
 		h.refuse(w, r, r.URL.Host, prob)
 		return
 	}
-	if !tgt.sameAuthority(r.Host) {
-		h.refuse(w, r, tgt.host, gateway.NewProblem(http.StatusMisdirectedRequest, "misdirected", "the Host header differs from the request's URL"))
-		return
-	}
+	// The URL's authority is the target; net/http already set r.Host from
+	// it (a proxy ignores the Host header of an absolute-form request, RFC
+	// 9112 3.2.2), and the request goes out with it as Host.
 	rt := h.transport(tgt)
 	defer rt.CloseIdleConnections()
 	h.forward(w, r, tgt, auth, rt)

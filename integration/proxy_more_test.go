@@ -1,0 +1,131 @@
+package integration
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// TestProxyExpiredPlaceholder: a placeholder is worth nothing once its
+// call's invocation token has expired.
+func TestProxyExpiredPlaceholder(t *testing.T) {
+	pw := newProxyWorld(t, nil, Config{KeygateOptions: "invocation_ttl 1s"})
+	_, ph := pw.call(t)
+	// The token's second, and the verifier's clock leeway of 5s.
+	time.Sleep(7 * time.Second)
+	sent := pw.up.Count()
+	c := pw.goClient(t, pw.proxyURL)
+	req, _ := http.NewRequest("GET", pw.upstreamURL("/v1/echo"), nil)
+	req.Header.Set("Authorization", "Bearer "+ph)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var p problem
+	json.Unmarshal(body, &p)
+	if resp.StatusCode != http.StatusUnauthorized || p.Reason != "unauthorized" || pw.up.Count() != sent {
+		t.Fatalf("an expired placeholder: %d %s, upstream requests %d", resp.StatusCode, body, pw.up.Count()-sent)
+	}
+}
+
+// TestProxyAbsoluteForm: http:// behind HTTP_PROXY, under the same rules.
+func TestProxyAbsoluteForm(t *testing.T) {
+	pw := newProxyWorld(t, nil, Config{})
+	plain := NewUpstream(t, echoAPI)
+	_, ph := pw.call(t)
+	c := pw.goClient(t, pw.proxyURL)
+	req, _ := http.NewRequest("GET", plain.URL+"/v1/echo?k="+ph, nil)
+	req.Header.Set("X-Api-Key", ph)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), ph) || strings.Contains(string(body), pw.value) {
+		t.Fatalf("absolute form: %d %s", resp.StatusCode, redact(string(body)))
+	}
+	if last := plain.Last(t); last.Header.Get("X-Api-Key") != pw.value || last.RawQuery != "k="+pw.value {
+		t.Fatal("the upstream did not get the value")
+	}
+	// A Host header that is not the URL's is ignored (RFC 9112 3.2.2): the
+	// request goes to the URL's authority, with it as Host.
+	raw := "GET " + plain.URL + "/v1/echo HTTP/1.1\r\nHost: example.com\r\nX-Api-Key: " + ph + "\r\nConnection: close\r\n\r\n"
+	r, err := rawHTTP(strings.TrimPrefix(pw.proxyURL, "http://"), []byte(raw))
+	if err != nil || r.Status != http.StatusOK {
+		t.Fatalf("absolute form with another Host: %v %v", r, err)
+	}
+	if last := plain.Last(t); last.Host != plain.Addr || last.Header.Get("X-Api-Key") != pw.value {
+		t.Fatalf("the upstream got Host %q", last.Host)
+	}
+}
+
+// TestProxyHTTP2RapidReset: a client that opens and resets streams as
+// fast as it can inside a tunnel is bounded; the proxy site serves on.
+func TestProxyHTTP2RapidReset(t *testing.T) {
+	pw := newProxyWorld(t, nil, Config{})
+	target := "localhost:" + pw.up.Port // a pass host: these requests would go out
+	resp, conn := connect(t, pw.proxyURL, target, nil)
+	if conn == nil {
+		t.Fatalf("CONNECT: %d", resp.StatusCode)
+	}
+	pem, _ := os.ReadFile(pw.caFile)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	tc := tls.Client(conn, &tls.Config{ServerName: "localhost", RootCAs: pool, NextProtos: []string{"h2"}})
+	if err := tc.Handshake(); err != nil || tc.ConnectionState().NegotiatedProtocol != "h2" {
+		t.Fatalf("h2 in the tunnel: %v %q", err, tc.ConnectionState().NegotiatedProtocol)
+	}
+	defer tc.Close()
+	tc.SetDeadline(time.Now().Add(30 * time.Second))
+	io.WriteString(tc, http2.ClientPreface)
+	fr := http2.NewFramer(tc, tc)
+	fr.WriteSettings()
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	const streams = 5000
+	sent := pw.up.Count()
+	var werr error
+	for i := range streams {
+		hb.Reset()
+		for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", target}, {":path", "/v1/echo"}} {
+			enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		id := uint32(2*i + 1)
+		if werr = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true}); werr != nil {
+			break
+		}
+		if werr = fr.WriteRSTStream(id, http2.ErrCodeCancel); werr != nil {
+			break
+		}
+	}
+	// The server may cut the connection (GOAWAY) before all were written;
+	// either way it read no more than it chose to.
+	time.Sleep(time.Second)
+	if n := pw.up.Count() - sent; n > streams/2 {
+		t.Errorf("%d of %d reset streams reached the upstream", n, streams)
+	}
+	// Still serving.
+	c := pw.goClient(t, pw.proxyURL)
+	r2, err := c.Get("https://" + target + "/v1/echo")
+	if err != nil {
+		t.Fatalf("after the reset flood: %v", err)
+	}
+	r2.Body.Close()
+	if r2.StatusCode != 200 {
+		t.Fatalf("after the reset flood: %d", r2.StatusCode)
+	}
+	t.Logf("write error after the flood (nil: all written): %v; upstream requests %d", werr, pw.up.Count()-sent)
+}
