@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"io"
+	"net/url"
 	"net/http"
 	"os"
 	"strings"
@@ -128,4 +129,62 @@ func TestProxyHTTP2RapidReset(t *testing.T) {
 		t.Fatalf("after the reset flood: %d", r2.StatusCode)
 	}
 	t.Logf("write error after the flood (nil: all written): %v; upstream requests %d", werr, pw.up.Count()-sent)
+}
+
+// TestProxyBodyPlacement: a key whose manifest entry says "placement":
+// ["body"] has its placeholder replaced in JSON and form bodies (escaped
+// for each), and nowhere else in the body is anything changed.
+func TestProxyBodyPlacement(t *testing.T) {
+	pw := newProxyWorld(t, nil, Config{})
+	// The value needs escaping in both encodings.
+	value := RandomToken(t, `sk_"body"&+/`)
+	noteSensitive(value)
+	pw.in.setSecret(t, pw.kc, "BODY_KEY", value)
+	m := map[string]any{"name": "@it/body", "version": "1.0.0", "sha256": sha256Hex("@it/body/v1"), "host": "body", "upstream": pw.pkgCode.URL,
+		"keys": []map[string]any{{"name": "BODY_KEY", "required": true, "hosts": []string{"127.0.0.1"}, "placement": []string{"body"}}}}
+	if r := pw.in.callAPI(t, "PUT", "/v1/packages/@it/body", m); r.Status != http.StatusCreated {
+		t.Fatalf("put package: %s", r)
+	}
+	pw.in.grant(t, pw.kc, "@it/body", "BODY_KEY")
+	saved := pw.host
+	pw.host = "body"
+	path := "/call/" + RandomToken(t, "")
+	if r := pw.in.callIngress(t, "body", pw.token, "GET", path, nil); r.Status != http.StatusOK {
+		t.Fatalf("ingress: %s", r)
+	}
+	pw.host = saved
+	var ph string
+	for _, req := range pw.pkgCode.Requests() {
+		if req.Path == path {
+			ph = req.Header.Get("Keygate-Placeholder-BODY-KEY")
+		}
+	}
+	if ph == "" {
+		t.Fatal("no placeholder")
+	}
+	c := pw.goClient(t, pw.proxyURL)
+	for _, tc := range []struct{ ctype, body, want string }{
+		{"application/json", `{"api_key":"` + ph + `","n":1}`, `{"api_key":` + mustJSON(value) + `,"n":1}`},
+		{"application/x-www-form-urlencoded", "n=1&api_key=" + ph, "n=1&api_key=" + url.QueryEscape(value)},
+	} {
+		req, _ := http.NewRequest("POST", pw.upstreamURL("/v1/echo"), strings.NewReader(tc.body))
+		req.Header.Set("Content-Type", tc.ctype)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || strings.Contains(string(body), value) {
+			t.Fatalf("%s: %d %s", tc.ctype, resp.StatusCode, redact(string(body)))
+		}
+		if got := string(pw.up.Last(t).Body); got != tc.want {
+			t.Fatalf("%s: the upstream got another body (%d bytes, want %d)", tc.ctype, len(got), len(tc.want))
+		}
+	}
+}
+
+func mustJSON(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }
