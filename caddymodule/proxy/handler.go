@@ -63,6 +63,8 @@ type Handler struct {
 	certs   *leafCache
 	sources *sourceLimits
 	codec   *lazyCodec
+	// transports are the upstream clients, one per target.
+	transports *transportCache
 }
 
 // lazyCodec is the placeholder verifier, built on first use: its key needs
@@ -128,7 +130,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.certs = newLeafCache(h.app)
 	h.codec = new(lazyCodec)
+	h.transports = new(transportCache)
 	h.sources = newSourceLimits(h.MaxTunnelsPerClient)
+	return nil
+}
+
+// Cleanup closes the upstream connections kept alive.
+func (h *Handler) Cleanup() error {
+	if h.transports != nil {
+		h.transports.closeAll()
+	}
 	return nil
 }
 
@@ -233,6 +244,7 @@ func (h *Handler) placeholderCodec() (*policy.Placeholders, error) {
 var (
 	_ caddy.Provisioner           = (*Handler)(nil)
 	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )
 

@@ -55,8 +55,7 @@ func (h *Handler) serveConnect(w http.ResponseWriter, r *http.Request, auth *pol
 	defer conn.Close()
 
 	t := &tunnel{h: h, tgt: tgt, auth: auth}
-	t.rt = h.transport(tgt)
-	defer t.rt.CloseIdleConnections()
+	t.rt = h.transports.get(h, tgt)
 	cfg := &tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		NextProtos:   []string{"h2", "http/1.1"},
@@ -143,17 +142,54 @@ func (h *Handler) serveAbsolute(w http.ResponseWriter, r *http.Request, auth *po
 	// The URL's authority is the target; net/http already set r.Host from
 	// it (a proxy ignores the Host header of an absolute-form request, RFC
 	// 9112 3.2.2), and the request goes out with it as Host.
-	rt := h.transport(tgt)
-	defer rt.CloseIdleConnections()
+	rt := h.transports.get(h, tgt)
 	h.forward(w, r, tgt, auth, rt)
+}
+
+// transportCache keeps one upstream client per target (scheme, name, port
+// and checked address), so tunnels to one host share kept-alive upstream
+// connections. It is bounded: past maxTransports every client is let go.
+type transportCache struct {
+	mu sync.Mutex
+	m  map[target]*http.Transport
+}
+
+const maxTransports = 1024
+
+func (c *transportCache) get(h *Handler, tgt *target) *http.Transport {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if rt, ok := c.m[*tgt]; ok {
+		return rt
+	}
+	if c.m == nil || len(c.m) >= maxTransports {
+		for _, rt := range c.m {
+			rt.CloseIdleConnections()
+		}
+		c.m = map[target]*http.Transport{}
+	}
+	rt := h.transport(tgt)
+	c.m[*tgt] = rt
+	return rt
+}
+
+// closeAll lets every client go, at Cleanup.
+func (c *transportCache) closeAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, rt := range c.m {
+		rt.CloseIdleConnections()
+	}
+	c.m = nil
 }
 
 // transport is the upstream client of one target: it dials only the
 // checked address and verifies TLS for the target's name.
 func (h *Handler) transport(tgt *target) *http.Transport {
+	pinned := *tgt
 	return &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return h.dial(ctx, tgt)
+			return h.dial(ctx, &pinned)
 		},
 		TLSClientConfig:       &tls.Config{ServerName: tgt.host, RootCAs: h.roots, MinVersion: tls.VersionTLS12},
 		TLSHandshakeTimeout:   timeoutOr(h.TLSHandshakeTimeout, defaultTLSTimeout),
