@@ -88,6 +88,10 @@ func main() {
 
 	bin := filepath.Join(work, "keygate")
 	run("go", "build", "-o", bin, "./cmd/keygate")
+	if *proxyMode {
+		runProxyLoad(bin, work)
+		return
+	}
 
 	var upstreamHits atomic.Int64
 	var captured atomic.Value // the invocation token the package got
