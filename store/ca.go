@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -196,10 +197,20 @@ func (s *Store) ListProxyCAs() ([]ProxyCA, error) {
 	return out, nil
 }
 
+// proxyCAMu makes making and rotating the CA one at a time within this
+// process too: RunExclusive is a database lock, and on Badger (one
+// process) it does not exclude anything.
+var proxyCAMu sync.Mutex
+
 // EnsureProxyCA returns the stored CAs, newest first, making the first one
 // if there is none. Nodes starting at once on one database make it under
 // RunExclusive and then read what is stored, so all of them use one CA.
 func (s *Store) EnsureProxyCA() ([]ProxyCA, error) {
+	if cas, err := s.ListProxyCAs(); err == nil && current(cas) != nil {
+		return cas, nil
+	}
+	proxyCAMu.Lock()
+	defer proxyCAMu.Unlock()
 	for attempt := 0; ; attempt++ {
 		cas, err := s.ListProxyCAs()
 		if err != nil {
@@ -237,6 +248,8 @@ func (s *Store) RotateProxyCA(overlap time.Duration) ([]ProxyCA, error) {
 	if overlap < 0 {
 		return nil, invalid("overlap", "must not be negative")
 	}
+	proxyCAMu.Lock()
+	defer proxyCAMu.Unlock()
 	var out []ProxyCA
 	ran, err := s.RunExclusive(caLockName, func() error {
 		cas, err := s.ListProxyCAs()
