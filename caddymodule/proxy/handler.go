@@ -196,7 +196,7 @@ func (h *Handler) proxyIdentity(r *http.Request) (*policy.InvocationClaims, *gat
 		}
 		return nil, nil
 	}
-	user, tok, ok := parseBasic(v)
+	user, tok, ok := gateway.BasicCredentials(v)
 	if !ok || user != proxyAuthUser {
 		return nil, proxyAuthProblem("Proxy-Authorization must be Basic, user keygate, the invocation token as password")
 	}

@@ -171,7 +171,7 @@ func (s *substitution) apply(out *http.Request) *gateway.Problem {
 
 // header substitutes in one header value, inside Basic credentials too.
 func (s *substitution) header(v string) (string, *gateway.Problem) {
-	if user, pass, ok := parseBasic(v); ok && (policy.ContainsPlaceholder(user) || policy.ContainsPlaceholder(pass)) {
+	if user, pass, ok := gateway.BasicCredentials(v); ok && (policy.ContainsPlaceholder(user) || policy.ContainsPlaceholder(pass)) {
 		cred, _, err := policy.ReplacePlaceholders(user+":"+pass, func(ph string) (string, error) { return s.value(ph, false) })
 		if err != nil {
 			return "", refusal(err)
@@ -237,16 +237,4 @@ func (s *substitution) body(out *http.Request) *gateway.Problem {
 func jsonInner(v string) string {
 	b, _ := json.Marshal(v)
 	return string(b[1 : len(b)-1])
-}
-
-func parseBasic(v string) (user, pass string, ok bool) {
-	const prefix = "basic "
-	if len(v) <= len(prefix) || !strings.EqualFold(v[:len(prefix)], prefix) {
-		return "", "", false
-	}
-	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v[len(prefix):]))
-	if err != nil {
-		return "", "", false
-	}
-	return strings.Cut(string(b), ":")
 }

@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -99,24 +98,7 @@ https://:%[7]d {
 }
 `, filepath.Join(dir, "store"), base64.StdEncoding.EncodeToString(master), admin, ports[0], ports[1], ports[2], ports[3],
 		caFile, certFile, keyFile, upAddr)
-	cfgPath := filepath.Join(dir, "Caddyfile")
-	check(os.WriteFile(cfgPath, []byte(caddyfile), 0o600))
-	logf, err := os.Create(filepath.Join(dir, "keygate.log"))
-	check(err)
-	proc := exec.Command(bin, "run", "--config", cfgPath)
-	proc.Stdout, proc.Stderr = logf, logf
-	proc.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
-	check(proc.Start())
-	atExit(func() {
-		proc.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { proc.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			proc.Process.Kill()
-		}
-	})
+	runKeygate(bin, dir, caddyfile)
 	api := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
 	waitUp(api+"/v1/packages", filepath.Join(dir, "keygate.log"))
 
