@@ -54,6 +54,9 @@ type Body struct {
 	err     error
 	empty   int
 
+	// mu is held by Read and by Close's release, so that Close can clear
+	// and recycle the buffers without a Read still using them.
+	mu     sync.Mutex
 	count  atomic.Int64
 	closed atomic.Bool
 }
@@ -76,6 +79,8 @@ func (b *Body) GoString() string { return b.String() }
 
 // Read implements io.Reader.
 func (b *Body) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.closed.Load() {
 		return 0, http.ErrBodyReadAfterClose
 	}
@@ -170,12 +175,12 @@ func (p *bodyBuffers) used(win, out int) {
 // value. An output that append outgrew was copied from out, so out's written part is within
 // outHigh.
 func (p *bodyBuffers) put() {
-	if !p.pooled {
-		return
-	}
 	clear(p.win[:min(p.winHigh, cap(p.win))])
 	clear(p.out[:min(p.outHigh, cap(p.out))])
 	p.winHigh, p.outHigh = 0, 0
+	if !p.pooled {
+		return
+	}
 	if p.big {
 		pools[1].Put(p)
 	} else {
@@ -183,8 +188,8 @@ func (p *bodyBuffers) put() {
 	}
 }
 
-// release hands the buffers back once the body has delivered all it will; only Read calls it, so
-// a Close racing a Read cannot recycle a buffer still in use.
+// release clears the buffers and hands them back, once the body has delivered all it will or is
+// closed; its callers hold mu, so a Close racing a Read cannot recycle a buffer still in use.
 func (b *Body) release() {
 	if b.bufs == nil {
 		return
@@ -208,10 +213,17 @@ func (b *Body) settle(n int, err error) {
 	b.err = err
 }
 
-// Close closes the upstream body. A Read after Close fails with http.ErrBodyReadAfterClose.
+// Close closes the upstream body and clears what the body still buffers (a body closed before
+// its end holds part of it, a value perhaps). A Read after Close fails with
+// http.ErrBodyReadAfterClose.
 func (b *Body) Close() error {
 	b.closed.Store(true)
-	return b.src.Close()
+	// Closing the source first ends a Read waiting on it, which holds mu.
+	err := b.src.Close()
+	b.mu.Lock()
+	b.release()
+	b.mu.Unlock()
+	return err
 }
 
 // scratch returns the scrub's scratch space, one int per needle, in nextArr when it fits.

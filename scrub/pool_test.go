@@ -63,3 +63,31 @@ func TestScrubIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestScrubCloseClearsBuffers: a body closed before its end (a caller that
+// hung up) clears the buffers that held the upstream's bytes, the value
+// among them, pooled or not.
+func TestScrubCloseClearsBuffers(t *testing.T) {
+	long := "L" + strings.Repeat("x", poolSlack+7) // longer than the slack: unpooled buffers
+	for _, secret := range []string{scrubTestSecret, long} {
+		b := redact([]byte(secret)).Body(scrubChunked("echo "+secret+" and more", " never read"))
+		if _, err := b.Read(make([]byte, 3)); err != nil {
+			t.Fatal(err)
+		}
+		win, out := b.bufs.win[:cap(b.bufs.win)], b.bufs.out[:cap(b.bufs.out)]
+		if !bytes.Contains(win, []byte(secret)) {
+			t.Fatal("the window does not hold the value: the test proves nothing")
+		}
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for _, buf := range [][]byte{win, out} {
+			if bytes.Count(buf, []byte{0}) != len(buf) {
+				t.Errorf("%d-byte value: a buffer holds bytes of the answer after Close", len(secret))
+			}
+		}
+		if _, err := b.Read(make([]byte, 3)); err == nil {
+			t.Error("a Read after Close succeeded")
+		}
+	}
+}

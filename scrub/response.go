@@ -32,16 +32,7 @@ var ErrEncoding = errors.New("keygate: response content encoding cannot be scrub
 // so this is rare. A ranged (206) answer is scrubbed piece by piece: a
 // value split across two ranges is not caught.
 func (s *Scrubber) Response(resp *http.Response) (*Body, error) {
-	n := s.Headers(resp.Header)
-	if s.active() {
-		var c int
-		resp.Status, c = s.Text(resp.Status)
-		n += c
-	}
-	src := resp.Body
-	if src == nil {
-		src = http.NoBody
-	}
+	n, src := s.head(resp)
 	sb := &Body{s: s, src: src, trailer: &resp.Trailer}
 	sb.count.Add(int64(n))
 	resp.Body = sb
@@ -71,21 +62,27 @@ func (s *Scrubber) Response(resp *http.Response) (*Body, error) {
 	return sb, nil
 }
 
-// HeadersOnly scrubs resp's status line and headers now, and its trailers,
-// announced or not, when its body ends; the body itself goes through as
-// sent. It is for an answer whose body is delivered unscrubbed on purpose
-// but whose headers are logged. resp.Body becomes the returned PassBody.
-func (s *Scrubber) HeadersOnly(resp *http.Response) *PassBody {
+// head scrubs resp's status line and headers, and returns the replacements
+// made and the body to wrap (never nil).
+func (s *Scrubber) head(resp *http.Response) (int, io.ReadCloser) {
 	n := s.Headers(resp.Header)
 	if s.active() {
 		var c int
 		resp.Status, c = s.Text(resp.Status)
 		n += c
 	}
-	src := resp.Body
-	if src == nil {
-		src = http.NoBody
+	if resp.Body == nil {
+		return n, http.NoBody
 	}
+	return n, resp.Body
+}
+
+// HeadersOnly scrubs resp's status line and headers now, and its trailers,
+// announced or not, when its body ends; the body itself goes through as
+// sent. It is for an answer whose body is delivered unscrubbed on purpose
+// but whose headers are logged. resp.Body becomes the returned PassBody.
+func (s *Scrubber) HeadersOnly(resp *http.Response) *PassBody {
+	n, src := s.head(resp)
 	pb := &PassBody{s: s, src: src, trailer: &resp.Trailer}
 	pb.count.Add(int64(n))
 	resp.Body = pb

@@ -85,3 +85,16 @@ func callerHost(req *http.Request) string {
 	}
 	return req.Host
 }
+
+// dialedHostPort is the upstream the wrapped transport will actually dial,
+// whatever the Host header says.
+func dialedHostPort(req *http.Request) (string, string) {
+	if di, ok := reverseproxy.GetDialInfo(req.Context()); ok {
+		return di.Host, di.Port
+	}
+	host, port, err := net.SplitHostPort(req.URL.Host)
+	if err != nil {
+		return req.URL.Host, ""
+	}
+	return host, port
+}

@@ -1,10 +1,8 @@
 package egress
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -113,6 +111,7 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 	if err := refuseForwardProxy(&t.HTTPTransport); err != nil {
 		return err
 	}
+	gateway.BoundUpstreamTimeouts(&t.HTTPTransport)
 	if err := t.HTTPTransport.Provision(ctx); err != nil {
 		return err
 	}
@@ -186,16 +185,6 @@ func (t *Transport) roundTrip(req *http.Request, tl *tokenLog) (*http.Response, 
 	return t.scrubResponse(req, res, sc, ev)
 }
 
-// tokenProblem explains a refused token. The commonest mistake is to send
-// the keychain token (what agents use at ingress) instead of the
-// invocation token the package received, so that one is named.
-func (t *Transport) tokenProblem(tok string, err error) *gateway.Problem {
-	if _, kerr := t.app.Tokens().VerifyKeychainToken(tok); kerr == nil {
-		return gateway.Unauthorized("this is a keychain token; egress wants the invocation token that keygate sent to the package in Authorization")
-	}
-	return gateway.ToProblem(err)
-}
-
 // authorize runs SPEC Flow 2 steps 1 to 4 and returns the request to send
 // and the scrubber for its answer. headerTok is the token taken from the
 // route's token header, if any.
@@ -262,71 +251,6 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 func (t *Transport) deny(c *policy.InvocationClaims, d *policy.Denial) *gateway.Problem {
 	d.Keychain, d.Package, d.Key = c.Keychain, c.Package, t.Secret
 	return t.app.ExplainDenial(d)
-}
-
-var errHostNotAllowed = errors.New("host not allowed")
-
-// inject puts value into out and removes the invocation token and every
-// Keygate-* header, overwriting whatever the caller sent. It returns the
-// exact header value sent ("" for a query parameter).
-func (t *Transport) inject(out *http.Request, value []byte) (sent string) {
-	h := out.Header
-	gateway.StripKeygateHeaders(h)
-	// The names are canonical: Del would canonicalize them again.
-	delete(h, "Authorization")
-	delete(h, "Proxy-Authorization")
-	switch {
-	case t.Header != "":
-		sent = t.prefix + string(value) + t.suffix
-		h[t.Header] = []string{sent}
-	case t.BasicAuthUser != "":
-		user, pass := t.BasicAuthUser, string(value)
-		if user == secretPlaceholder {
-			user, pass = pass, ""
-		}
-		sent = "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
-		h["Authorization"] = []string{sent}
-	case t.Query != "":
-		q := out.URL.Query()
-		q.Set(t.Query, string(value))
-		out.URL.RawQuery = q.Encode()
-	}
-	return sent
-}
-
-// headerToken finds the token in the value of Authorization or
-// Proxy-Authorization, where an SDK puts its API key: as Bearer or as
-// either half of Basic credentials. Tokens are accepted nowhere else, since
-// only these headers are redacted by Caddy's logs.
-func headerToken(v string) (string, bool) {
-	if v == "" {
-		return "", false
-	}
-	if tok, ok := gateway.BearerToken(v); ok {
-		return tok, true
-	}
-	if user, pass, ok := gateway.BasicCredentials(v); ok {
-		if strings.Count(user, ".") == 2 {
-			return user, true
-		}
-		if strings.Count(pass, ".") == 2 {
-			return pass, true
-		}
-	}
-	return "", false
-}
-
-// dialedHostPort is the upstream the wrapped transport will actually dial,
-// whatever the Host header says.
-func dialedHostPort(req *http.Request) (string, string) {
-	if di, ok := reverseproxy.GetDialInfo(req.Context()); ok {
-		return di.Host, di.Port
-	}
-	host, port, err := net.SplitHostPort(req.URL.Host)
-	if err != nil {
-		return req.URL.Host, ""
-	}
-	return host, port
 }
 
 // Interface guards

@@ -261,42 +261,58 @@ func (h *PackageHandler) decide(r *http.Request, ev *store.AuditEvent) (*ingress
 		}
 	}
 
-	u, err := url.Parse(pkg.Upstream)
-	if err != nil {
-		return nil, nil, gateway.ToProblem(err)
+	var appKeys []string
+	if h.Mode == modeSealed {
+		appKeys = h.appKeys(pkg)
 	}
-	u.Host = gateway.UpstreamHostPort(u)
+	call, u, prob := h.newCall(&kc, pkg, grant, usable, appKeys, ev.RequestID, h.Mode == modeSealed)
+	if prob != nil {
+		return nil, nil, prob
+	}
 	if h.Mode == modePlaintext {
 		if p := checkPlaintextHosts(st, kc.ID, u.Host, usable); p != nil {
 			return nil, nil, p
 		}
 	}
+	return call, u, nil
+}
+
+// newCall is the decided call to the package's upstream, for an agent's
+// request or a webhook delivery: the upstream's URL, and, when mint is
+// set, the invocation token for keys and appKeys.
+func (h *PackageHandler) newCall(kc *store.Keychain, pkg *store.Manifest, grant *store.Grant, keys, appKeys []string, requestID string, mint bool) (*ingressCall, *url.URL, *gateway.Problem) {
+	u, err := url.Parse(pkg.Upstream)
+	if err != nil {
+		return nil, nil, gateway.ToProblem(err)
+	}
+	u.Host = gateway.UpstreamHostPort(u)
 	call := &ingressCall{
 		keychain:  kc.ID,
 		pkg:       pkg.Name,
-		keys:      usable,
+		keys:      keys,
 		scheme:    u.Scheme,
 		basePath:  strings.TrimRight(u.Path, "/"),
-		requestID: ev.RequestID,
+		requestID: requestID,
 	}
-	if h.Mode == modeSealed {
-		call.token, err = h.app.Tokens().MintInvocationToken(policy.Invocation{
-			Keychain:        kc.ID,
-			Package:         pkg.Name,
-			SHA256:          pkg.SHA256,
-			KeychainVersion: kc.TokenVersion,
-			GrantEpoch:      grant.Epoch,
-			CodeEpoch:       pkg.CodeEpoch,
-			Keys:            usable,
-			AppKeys:         h.appKeys(pkg),
-			RequestID:       ev.RequestID,
-		})
-		if err != nil {
-			return nil, nil, gateway.ToProblem(err)
-		}
-		if call.placeholders, err = h.placeholders(call.token, pkg); err != nil {
-			return nil, nil, gateway.ToProblem(err)
-		}
+	if !mint {
+		return call, u, nil
+	}
+	call.token, err = h.app.Tokens().MintInvocationToken(policy.Invocation{
+		Keychain:        kc.ID,
+		Package:         pkg.Name,
+		SHA256:          pkg.SHA256,
+		KeychainVersion: kc.TokenVersion,
+		GrantEpoch:      grant.Epoch,
+		CodeEpoch:       pkg.CodeEpoch,
+		Keys:            keys,
+		AppKeys:         appKeys,
+		RequestID:       requestID,
+	})
+	if err != nil {
+		return nil, nil, gateway.ToProblem(err)
+	}
+	if call.placeholders, err = h.placeholders(call.token, pkg); err != nil {
+		return nil, nil, gateway.ToProblem(err)
 	}
 	return call, u, nil
 }

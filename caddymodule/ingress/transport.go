@@ -35,6 +35,7 @@ func (t *ingressTransport) provision(ctx caddy.Context) error {
 		return err
 	}
 	t.tls = &reverseproxy.HTTPTransport{TLS: new(reverseproxy.TLSConfig), DialTimeout: t.dialTimeout, ResponseHeaderTimeout: t.responseTimeout}
+	gateway.BoundUpstreamTimeouts(t.tls)
 	return t.tls.Provision(ctx)
 }
 

@@ -171,36 +171,13 @@ func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, e
 		return nil, nil, hook, nil
 	}
 
-	u, err := url.Parse(pkg.Upstream)
-	if err != nil {
-		return nil, nil, nil, gateway.ToProblem(err)
-	}
-	u.Host = gateway.UpstreamHostPort(u)
 	keys := slices.DeleteFunc(slices.Clone(usable), func(k string) bool { return k == spec.Secret })
-	call := &ingressCall{
-		keychain: kc.ID,
-		pkg:      pkg.Name,
-		keys:     keys,
-		scheme:   u.Scheme,
-		basePath: strings.TrimRight(u.Path, "/"),
-		webhook:  spec.Name,
-		hookPath: spec.Path,
-	}
 	appKeys := slices.DeleteFunc(h.appKeys(pkg), func(k string) bool { return k == spec.Secret })
-	call.token, err = h.app.Tokens().MintInvocationToken(policy.Invocation{
-		Keychain:        kc.ID,
-		Package:         pkg.Name,
-		SHA256:          pkg.SHA256,
-		KeychainVersion: kc.TokenVersion,
-		GrantEpoch:      grant.Epoch,
-		CodeEpoch:       pkg.CodeEpoch,
-		Keys:            keys,
-		AppKeys:         appKeys,
-		RequestID:       ev.RequestID,
-	})
-	if err != nil {
-		return nil, nil, nil, gateway.ToProblem(err)
+	call, u, prob := h.newCall(&kc, pkg, grant, keys, appKeys, ev.RequestID, true)
+	if prob != nil {
+		return nil, nil, nil, prob
 	}
+	call.webhook, call.hookPath = spec.Name, spec.Path
 	return call, u, hook, nil
 }
 

@@ -45,7 +45,8 @@ type Handler struct {
 	// (cloud metadata addresses stay refused).
 	AllowPrivateUpstreams bool `json:"allow_private_upstreams,omitempty"`
 
-	// Named as Caddy's http transport names them. Defaults: 10s, 10s, none.
+	// Named as Caddy's http transport names them. Defaults: 10s, 10s, 5m
+	// (every upstream transport of keygate is bounded at each wait).
 	DialTimeout           caddy.Duration `json:"dial_timeout,omitempty"`
 	TLSHandshakeTimeout   caddy.Duration `json:"tls_timeout,omitempty"`
 	ResponseHeaderTimeout caddy.Duration `json:"response_header_timeout,omitempty"`
@@ -111,6 +112,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	if h.TLSHandshakeTimeout == 0 {
 		h.TLSHandshakeTimeout = caddy.Duration(defaultTLSTimeout)
+	}
+	if h.ResponseHeaderTimeout == 0 {
+		h.ResponseHeaderTimeout = caddy.Duration(gateway.UpstreamHeaderTimeout)
 	}
 	if h.MaxTunnelsPerClient == 0 {
 		h.MaxTunnelsPerClient = defaultPerClient

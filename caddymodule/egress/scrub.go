@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -63,7 +64,10 @@ func (c *scrubberCache) get(value []byte, sent string) *scrub.Scrubber {
 	if c.m == nil || len(c.m) >= scrubberCacheMax {
 		c.m = make(map[uint64]*scrubberEntry)
 	}
-	sc := scrub.New(scrub.Needle{Find: value, Replace: redacted}, scrub.Needle{Find: []byte(sent), Replace: redacted})
+	// A copy: scrub.New keeps what it is given as far as the compiler can
+	// tell, and value would otherwise be moved to the heap on every call,
+	// hit or miss.
+	sc := scrub.New(scrub.Needle{Find: bytes.Clone(value), Replace: redacted}, scrub.Needle{Find: []byte(sent), Replace: redacted})
 	c.m[key] = &scrubberEntry{value: string(value), sent: sent, sc: sc}
 	return sc
 }
@@ -84,17 +88,15 @@ func (t *Transport) scrubResponse(req *http.Request, res *http.Response, sc *scr
 	if sc == nil {
 		return res, nil
 	}
-	audit := func(n int) {
-		// Best effort: the answer is already on its way.
-		_ = t.app.RecordChange(req.Context(), gateway.Change{Actor: ev.Actor, Action: gateway.ActionEgressScrubbed, Keychain: ev.Keychain,
-			Package: ev.Package, Keys: ev.Keys, Reason: fmt.Sprintf("scrubbed: %d", n), RequestID: ev.RequestID})
-	}
+	audited := &auditedBody{app: t.app, req: req, change: gateway.Change{Actor: ev.Actor, Action: gateway.ActionEgressScrubbed,
+		Keychain: ev.Keychain, Package: ev.Package, Keys: ev.Keys, RequestID: ev.RequestID}}
 	if !t.scrubbing() {
 		// scrub off hands the body over as sent, but Caddy writes the
 		// answer's headers and trailers into its access and debug lines,
 		// so a value echoed in them would be logged: those are scrubbed
 		// still.
-		res.Body = &auditedBody{counted: sc.HeadersOnly(res), audit: audit}
+		audited.counted = sc.HeadersOnly(res)
+		res.Body = audited
 		return res, nil
 	}
 	sb, err := sc.Response(res)
@@ -108,7 +110,8 @@ func (t *Transport) scrubResponse(req *http.Request, res *http.Response, sc *scr
 		sb.Close()
 		return nil, err
 	}
-	res.Body = &auditedBody{counted: sb, audit: audit}
+	audited.counted = sb
+	res.Body = audited
 	return res, nil
 }
 
@@ -118,10 +121,13 @@ type countedBody interface {
 	Count() int
 }
 
-// auditedBody audits the replacement count once, when the body closes.
+// auditedBody audits the replacement count once, when the body closes, as
+// an egress.scrubbed change joined to the request's egress event.
 type auditedBody struct {
 	counted countedBody
-	audit   func(n int)
+	app     *gateway.App
+	req     *http.Request
+	change  gateway.Change
 	once    sync.Once
 }
 
@@ -131,7 +137,9 @@ func (b *auditedBody) Close() error {
 	err := b.counted.Close()
 	b.once.Do(func() {
 		if n := b.counted.Count(); n > 0 {
-			b.audit(n)
+			b.change.Reason = fmt.Sprintf("scrubbed: %d", n)
+			// Best effort: the answer is already on its way.
+			_ = b.app.RecordChange(b.req.Context(), b.change)
 		}
 	})
 	return err

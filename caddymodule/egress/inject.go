@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +11,36 @@ import (
 	"github.com/keygate/keygate/scrub"
 	"github.com/keygate/keygate/store"
 )
+
+var errHostNotAllowed = errors.New("host not allowed")
+
+// inject puts value into out and removes the invocation token and every
+// Keygate-* header, overwriting whatever the caller sent. It returns the
+// exact header value sent ("" for a query parameter).
+func (t *Transport) inject(out *http.Request, value []byte) (sent string) {
+	h := out.Header
+	gateway.StripKeygateHeaders(h)
+	// The names are canonical: Del would canonicalize them again.
+	delete(h, "Authorization")
+	delete(h, "Proxy-Authorization")
+	switch {
+	case t.Header != "":
+		sent = t.prefix + string(value) + t.suffix
+		h[t.Header] = []string{sent}
+	case t.BasicAuthUser != "":
+		user, pass := t.BasicAuthUser, string(value)
+		if user == secretPlaceholder {
+			user, pass = pass, ""
+		}
+		sent = "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+		h["Authorization"] = []string{sent}
+	case t.Query != "":
+		q := out.URL.Query()
+		q.Set(t.Query, string(value))
+		out.URL.RawQuery = q.Encode()
+	}
+	return sent
+}
 
 // injectOAuth puts the current access token of an OAuth key into out,
 // with the route's template (Authorization: Bearer by default). Between
