@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -187,4 +189,25 @@ func TestProxyBodyPlacement(t *testing.T) {
 func mustJSON(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// TestProxySlowHandshake: a client that says CONNECT and then never starts
+// TLS is cut off once the handshake's time is up, freeing its slot.
+func TestProxySlowHandshake(t *testing.T) {
+	pw := newProxyWorld(t, nil, Config{})
+	resp, c := connect(t, pw.proxyURL, "127.0.0.1:"+pw.up.Port, nil)
+	if c == nil {
+		t.Fatalf("CONNECT: %d", resp.StatusCode)
+	}
+	defer c.Close()
+	// Far beyond the handshake's 10s: only a connection left open reaches it.
+	c.SetReadDeadline(time.Now().Add(60 * time.Second))
+	_, err := c.Read(make([]byte, 1))
+	var ne net.Error
+	switch {
+	case err == nil:
+		t.Fatal("the proxy sent something to a client that never started TLS")
+	case errors.As(err, &ne) && ne.Timeout():
+		t.Fatal("the proxy kept the connection of a client that never started TLS")
+	}
 }
