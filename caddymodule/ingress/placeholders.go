@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 
@@ -44,7 +45,7 @@ func (h *PackageHandler) placeholders(token string, pkg *store.Manifest) ([][2]s
 	var out [][2]string
 	add := func(keys []store.KeySpec, usable []string, app bool) error {
 		for i, k := range keys {
-			if !contains(usable, k.Name) {
+			if !slices.Contains(usable, k.Name) {
 				continue
 			}
 			ph, err := codec.Mint(&claims, k.Name, i, app)
@@ -62,13 +63,4 @@ func (h *PackageHandler) placeholders(token string, pkg *store.Manifest) ([][2]s
 		return nil, err
 	}
 	return out, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/keygate/keygate/caddymodule/gateway"
@@ -89,7 +90,7 @@ func (s *substitution) resolve(ph string) (*substituted, *gateway.Problem) {
 	if p != nil {
 		return nil, p
 	}
-	if s.ev.Keys == nil || !containsString(s.ev.Keys, spec.Name) {
+	if !slices.Contains(s.ev.Keys, spec.Name) {
 		s.ev.Keys = append(s.ev.Keys, spec.Name)
 	}
 	notAllowed := forbidden("host_not_allowed", fmt.Sprintf("key %s may not be sent to %s", spec.Name, s.tgt.host))
@@ -127,15 +128,6 @@ func (s *substitution) resolve(ph string) (*substituted, *gateway.Problem) {
 }
 
 var errHostNotAllowed = errors.New("host not allowed")
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
 
 // apply substitutes in out (the outbound copy of a request): the query,
 // every header, and JSON and form bodies. The path may hold no
