@@ -19,15 +19,16 @@ const mod = "github.com/keygate/keygate/"
 // libraries never import Caddy or caddymodule.
 var libraries = []string{"store", "policy", "oauth", "oauthtest", "scrub"}
 
-var modulePackages = []string{"caddymodule/ingress", "caddymodule/egress", "caddymodule/api", "caddymodule/cli"}
+var modulePackages = []string{"caddymodule/ingress", "caddymodule/egress", "caddymodule/proxy", "caddymodule/api", "caddymodule/cli"}
 
 // allowedGlue lists, per package, the keygate caddymodule packages it may
 // import.
 var allowedGlue = map[string][]string{
-	"caddymodule":           {"caddymodule/api", "caddymodule/cli", "caddymodule/egress", "caddymodule/gateway", "caddymodule/ingress"},
+	"caddymodule":           {"caddymodule/api", "caddymodule/cli", "caddymodule/egress", "caddymodule/gateway", "caddymodule/ingress", "caddymodule/proxy"},
 	"caddymodule/gateway":   {},
 	"caddymodule/ingress":   {"caddymodule/gateway"},
 	"caddymodule/egress":    {"caddymodule/gateway"},
+	"caddymodule/proxy":     {"caddymodule/gateway"},
 	"caddymodule/api":       {"caddymodule/gateway", "caddymodule/ownerpage"},
 	"caddymodule/ownerpage": {"caddymodule/gateway"},
 	"caddymodule/cli":       {},

@@ -24,6 +24,7 @@ var caddyfileParsers = []string{
 	"../caddymodule/gateway/caddyfile.go",
 	"../caddymodule/ingress/caddyfile.go",
 	"../caddymodule/egress/caddyfile.go",
+	"../caddymodule/proxy/caddyfile.go",
 	"../caddymodule/api/caddyfile.go",
 	"../caddymodule/ownerpage/owner_config.go",
 }
@@ -248,7 +249,7 @@ func TestAPIRoutesDocumented(t *testing.T) {
 	doc := read(t, "api.md")
 	re := regexp.MustCompile(`HandleFunc\("([A-Z]+ /v1/[^"]*)"(?:\+p(?:\+"([^"]*)")?)?`)
 	n := 0
-	for _, f := range []string{"../caddymodule/api/routes.go", "../caddymodule/api/health.go", "../caddymodule/ownerpage/ui.go"} {
+	for _, f := range []string{"../caddymodule/api/routes.go", "../caddymodule/api/health.go", "../caddymodule/api/proxy_routes.go", "../caddymodule/ownerpage/ui.go"} {
 		for _, m := range re.FindAllStringSubmatch(read(t, f), -1) {
 			route := m[1]
 			if strings.HasSuffix(m[0], "+p") || m[2] != "" || strings.Contains(m[0], `"+p`) {

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keygate/keygate/store"
 )
@@ -289,6 +290,37 @@ func FuzzDecodeManifest(f *testing.F) {
 		}
 		if !m.UpdatedAt.Equal(m2.UpdatedAt) {
 			t.Fatal("updated_at changed")
+		}
+	})
+}
+
+// FuzzPlaceholder: parsing never panics, accepts only what was minted, and
+// finding candidates stays within the input.
+func FuzzPlaceholder(f *testing.F) {
+	p, err := NewPlaceholders(bytes.Repeat([]byte{0xC3}, 32), newClock().Now)
+	if err != nil {
+		f.Fatal(err)
+	}
+	valid, err := p.Mint(&InvocationClaims{Invocation: testCall, ID: "jti-1", ExpiresAt: testNow.Add(time.Minute)}, "OPENAI_API_KEY", 0, false)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{valid, "Bearer " + valid, PlaceholderPrefix, "kgph_AAAA", "xkgph_" + valid, valid[:40]} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if c, err := p.Parse(s); err == nil && s != valid {
+			t.Fatalf("accepted %q: %+v", s, c)
+		}
+		for from := 0; ; {
+			start, end := NextPlaceholder(s, from)
+			if start < 0 {
+				break
+			}
+			if start < from || end > len(s) || end < start+len(PlaceholderPrefix) {
+				t.Fatalf("candidate %d..%d outside %d..%d", start, end, from, len(s))
+			}
+			from = end
 		}
 	})
 }

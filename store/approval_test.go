@@ -52,7 +52,7 @@ func TestManifestUpdateUnderGrant(t *testing.T) {
 			if _, err := s.PutGrant(kc.ID, base.Name, []string{"STRIPE_SECRET_KEY", "MAIL"}); err != nil {
 				t.Fatal(err)
 			}
-			before := current(t, s, base.Name)
+			before := currentManifest(t, s, base.Name)
 			g, _ := s.GetGrant(kc.ID, base.Name)
 			if !g.Approves(&before) {
 				t.Fatal("a fresh grant does not approve its manifest")
@@ -62,7 +62,7 @@ func TestManifestUpdateUnderGrant(t *testing.T) {
 			if _, err := s.PutPackage(next); err != nil {
 				t.Fatal(err)
 			}
-			after := current(t, s, base.Name)
+			after := currentManifest(t, s, base.Name)
 			if after.SHA256 != before.SHA256 {
 				t.Fatal("the test changed the sha256")
 			}
@@ -101,7 +101,7 @@ func TestApprovalDigestNotSettable(t *testing.T) {
 	if _, err := s.PutPackage(evil); err != nil {
 		t.Fatal(err)
 	}
-	if now := current(t, s, m.Name); g.Approves(&now) || now.Approval == g.Approval {
+	if now := currentManifest(t, s, m.Name); g.Approves(&now) || now.Approval == g.Approval {
 		t.Error("a manifest's own approval field kept the grant active")
 	}
 }
@@ -125,12 +125,12 @@ func TestLegacyGrantsBackfilled(t *testing.T) {
 		raw, _ := json.Marshal(g)
 		rawSet(t, s, key(pfxGrant, id, m.Name), raw)
 	}
-	legacy := current(t, s, m.Name)
+	legacy := currentManifest(t, s, m.Name)
 	legacy.Approval = ""
 	raw, _ := json.Marshal(legacy)
 	rawSet(t, s, key(pfxPackage, m.Name), raw)
 
-	stored := current(t, s, m.Name)
+	stored := currentManifest(t, s, m.Name)
 	if g, _ := s.GetGrant(kc.ID, m.Name); !g.Approves(&stored) {
 		t.Fatal("a legacy grant of an unchanged legacy manifest stopped working")
 	}
@@ -139,7 +139,7 @@ func TestLegacyGrantsBackfilled(t *testing.T) {
 	if _, err := s.PutPackage(same); err != nil {
 		t.Fatal(err)
 	}
-	stored = current(t, s, m.Name)
+	stored = currentManifest(t, s, m.Name)
 	if g, _ := s.GetGrant(kc.ID, m.Name); !g.Approves(&stored) || g.Approval == "" {
 		t.Fatal("a legacy grant went stale on a change to nothing it approved")
 	}
@@ -148,7 +148,7 @@ func TestLegacyGrantsBackfilled(t *testing.T) {
 	if _, err := s.PutPackage(moved); err != nil {
 		t.Fatal(err)
 	}
-	stored = current(t, s, m.Name)
+	stored = currentManifest(t, s, m.Name)
 	for _, id := range []string{kc.ID, other.ID} {
 		if g, _ := s.GetGrant(id, m.Name); g.Approves(&stored) {
 			t.Errorf("grant of %s still approves a moved upstream", id)
@@ -156,7 +156,7 @@ func TestLegacyGrantsBackfilled(t *testing.T) {
 	}
 }
 
-func current(t *testing.T, s *Store, name string) Manifest {
+func currentManifest(t *testing.T, s *Store, name string) Manifest {
 	t.Helper()
 	m, err := s.GetPackage(name)
 	if err != nil {

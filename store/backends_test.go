@@ -97,6 +97,9 @@ var conformance = []struct {
 	{"TestSharedRecords", TestSharedRecords},
 	{"TestDataKeyCacheFollowsKeyring", TestDataKeyCacheFollowsKeyring},
 	{"TestHealth", TestHealth},
+	{"TestProxyCA", TestProxyCA},
+	{"TestPutProxyCAValidation", TestPutProxyCAValidation},
+	{"TestProxyCANodesAgree", TestProxyCANodesAgree},
 }
 
 func TestPostgres(t *testing.T) {

@@ -34,6 +34,7 @@ import (
 //	oas/<sha256 of state>        OAuth connect state: sealed record (verifier)
 //	oax/<time8><sha256 of state> states by expiry, for pruning (empty value)
 //	lse/<name>                   lease JSON (holder, expiry)
+//	pca/<id>                     proxy site CA: sealed record (key; certificate in meta)
 const (
 	pfxKeychain        = "kc/"
 	pfxOwner           = "kco/"
@@ -57,6 +58,7 @@ const (
 	pfxOAuthExpiry     = "oax/"
 	pfxOAuthBinding    = "oab/"
 	pfxLease           = "lse/"
+	pfxProxyCA         = "pca/"
 	sep                = 0
 	auditTimeLength    = 8
 )

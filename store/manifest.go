@@ -118,6 +118,11 @@ func ValidateManifest(m *Manifest) error {
 				hosts = nil
 			}
 			k.Hosts = hosts
+			for _, pl := range k.Placement {
+				if pl != "header" && pl != "query" && pl != KeyPlacementBody {
+					return invalid(field+".placement", `must list only "header", "query" and "body"`)
+				}
+			}
 			if k.MaxBytes < 0 {
 				return invalid(field+".max_bytes", "must not be negative")
 			}

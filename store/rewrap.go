@@ -28,7 +28,7 @@ func (s *Store) Rewrap(ctx context.Context) (n int, err error) {
 		return 0, err
 	}
 	for _, sc := range []struct{ prefix, scope string }{
-		{pfxSecret, scopeUser}, {pfxAppSecret, scopeApp}, {pfxSigningKey, scopeSigning},
+		{pfxSecret, scopeUser}, {pfxAppSecret, scopeApp}, {pfxSigningKey, scopeSigning}, {pfxProxyCA, scopeProxyCA},
 	} {
 		var start []byte
 		for {
@@ -131,6 +131,9 @@ func refFromKey(prefix, scopeName string, k []byte) secretRef {
 	rest := k[len(prefix):]
 	if scopeName == scopeSigning {
 		return signingRef(string(rest))
+	}
+	if scopeName == scopeProxyCA {
+		return proxyCARef(string(rest))
 	}
 	owner, name := rest, []byte(nil)
 	if i := bytes.LastIndexByte(rest, sep); i >= 0 {

@@ -34,6 +34,7 @@ const (
 	scopeUser    = "user"
 	scopeApp     = "app"
 	scopeSigning = "signing"
+	scopeProxyCA = "proxy-ca"
 )
 
 const (

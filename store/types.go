@@ -71,7 +71,18 @@ type KeySpec struct {
 	// OAuth, when set, says keygate obtains the value from a provider
 	// instead of the owner typing it.
 	OAuth *OAuthSpec `json:"oauth,omitempty"`
+	// Placement lists where a placeholder of the key may stand in a
+	// request through the proxy site: "header" and "query" always may;
+	// "body" also lets it stand in JSON and form bodies.
+	Placement []string `json:"placement,omitempty"`
 }
+
+// KeyPlacementBody is the Placement that lets a key's placeholder stand in
+// a request body.
+const KeyPlacementBody = "body"
+
+// AllowsBody reports whether k's placeholder may stand in a request body.
+func (k KeySpec) AllowsBody() bool { return slices.Contains(k.Placement, KeyPlacementBody) }
 
 // WebhookSpec is a webhook a package takes: deliveries to
 // /_keygate/webhooks/<keychain>/<name> on its site are verified with the
@@ -103,6 +114,7 @@ const (
 
 func (k KeySpec) clone() KeySpec {
 	k.Hosts = cloneStrings(k.Hosts)
+	k.Placement = cloneStrings(k.Placement)
 	if k.OAuth != nil {
 		o := *k.OAuth
 		o.Scopes = cloneStrings(o.Scopes)
@@ -195,6 +207,9 @@ type AuditEvent struct {
 	Reason    string    `json:"reason,omitempty"` // short machine word, never a value
 	RequestID string    `json:"request_id,omitempty"`
 	Host      string    `json:"host,omitempty"` // upstream host, egress only
+	// Method and Path (without query) of a request through the proxy site.
+	Method string `json:"method,omitempty"`
+	Path   string `json:"path,omitempty"`
 }
 
 // AuditQuery selects audit events, newest first.

@@ -41,6 +41,7 @@ func (h *APIHandler) routes() {
 	m.HandleFunc("POST /v1/rewrap", h.admin(h.rewrap))
 	h.oauthRoutes(m)
 	h.healthRoutes(m)
+	h.proxyRoutes(m)
 	m.HandleFunc("GET /v1/openapi.json", serveOpenAPI)
 
 	m.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {

@@ -47,6 +47,13 @@ Caddyfile.example) and "storage memory".
 
 Ctrl-C stops it.
 
+  keygate dev [flags] -- <command> [args...]
+runs the command as the package's code instead: behind a proxy site of the
+dev gateway, with the environment of "keygate proxy env" and each key's
+placeholder under the key's own name (OPENAI_API_KEY=kgph_...), so an
+unmodified SDK works; they are worth an hour. keygate stops when the
+command ends (exit status 1 if it failed).
+
   keygate dev sign-webhook <name> <body-file>
 prints a curl command that posts body-file to the running dev gateway as
 the manifest's webhook <name>, signed with KEYGATE_SECRET_<its secret>.`
@@ -54,11 +61,10 @@ the manifest's webhook <name>, signed with KEYGATE_SECRET_<its secret>.`
 func devCommand() caddycmd.Command {
 	start := leaf{
 		name:    "dev",
-		usage:   "[--manifest keygate.package.json] [--upstream URL] [--port N] [--egress-port N] [--api-port N]",
+		usage:   "[--manifest keygate.package.json] [--upstream URL] [--port N] [--egress-port N] [--api-port N] [-- command args...]",
 		short:   "Runs a package on a local, in-memory gateway for its author",
 		long:    devLong,
-		maxArgs: 0,
-		tooMany: "dev takes no arguments but its flags, and the subcommand sign-webhook (see --help)",
+		maxArgs: -1,
 		flags: func(fs *pflag.FlagSet) {
 			fs.String("manifest", "keygate.package.json", "the package's manifest")
 			fs.String("upstream", "", "the package's code, replacing the manifest's upstream")
@@ -77,6 +83,7 @@ func devCommand() caddycmd.Command {
 			cmd.SetFlagErrorFunc(flagError)
 			cmd.SetHelpTemplate(helpTemplate)
 			start.setup(cmd)
+			devCommandAfterDash(cmd)
 			sign := &cobra.Command{
 				Use:   "sign-webhook <name> <body-file> [--manifest F]",
 				Short: "Prints a signed curl delivery of a webhook to the running dev gateway",
@@ -100,9 +107,18 @@ type devRun struct {
 	keychain string
 }
 
-func runDev(e *env, _ []string) error {
+func runDev(e *env, args []string) error {
 	manifestPath, _ := e.flags.GetString("manifest")
 	upstream, _ := e.flags.GetString("upstream")
+	var ex *devExec
+	if len(args) > 0 {
+		var err error
+		if ex, err = startDevExec(args); err != nil {
+			return err
+		}
+		defer ex.close()
+		upstream = ex.upstream()
+	}
 	site, _ := e.flags.GetInt("port")
 	egress, _ := e.flags.GetInt("egress-port")
 	api, _ := e.flags.GetInt("api-port")
@@ -139,7 +155,11 @@ func runDev(e *env, _ []string) error {
 		return err
 	}
 	adminTok := "kgadm_dev_" + randomToken()
-	cfg, err := adaptCaddyfile(devCaddyfile(master.Encode(), adminTok, r.ports, r.routes))
+	src := devCaddyfile(master.Encode(), adminTok, r.ports, r.routes)
+	if ex != nil {
+		src = ex.caddyfile(src)
+	}
+	cfg, err := adaptCaddyfile(src)
 	if err != nil {
 		return err
 	}
@@ -158,6 +178,9 @@ func runDev(e *env, _ []string) error {
 		return err
 	}
 	r.keychain = kc
+	if ex != nil {
+		return ex.run(ctx, r, token)
+	}
 	statePath := devStatePath()
 	abs, _ := filepath.Abs(manifestPath)
 	if err := writeDevState(statePath, devState{PID: os.Getpid(), Manifest: abs, Package: dm.m.Name,

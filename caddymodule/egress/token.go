@@ -1,7 +1,6 @@
 package egress
 
 import (
-	"encoding/base64"
 	"fmt"
 	"net/http"
 	"strings"
@@ -113,7 +112,7 @@ func headerToken(v string) (string, bool) {
 	if tok, ok := gateway.BearerToken(v); ok {
 		return tok, true
 	}
-	if user, pass, ok := parseBasic(v); ok {
+	if user, pass, ok := gateway.BasicCredentials(v); ok {
 		if strings.Count(user, ".") == 2 {
 			return user, true
 		}
@@ -122,17 +121,4 @@ func headerToken(v string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-func parseBasic(v string) (user, pass string, ok bool) {
-	const prefix = "basic "
-	if len(v) <= len(prefix) || !strings.EqualFold(v[:len(prefix)], prefix) {
-		return "", "", false
-	}
-	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v[len(prefix):]))
-	if err != nil {
-		return "", "", false
-	}
-	user, pass, ok = strings.Cut(string(b), ":")
-	return user, pass, ok
 }

@@ -32,6 +32,9 @@ const (
 	ActionIngress         = "ingress"
 	ActionEgress          = "egress"
 	ActionEgressScrubbed  = "egress.scrubbed"
+	ActionProxy           = "proxy"
+	ActionProxyScrubbed   = "proxy.scrubbed"
+	ActionProxyCARotate   = "proxy.ca.rotate"
 	ActionWebhook         = "webhook" // "webhook.<name>" once the webhook is known
 	ActionAdminAuth       = "admin.auth"
 	ActionKeychainCreate  = "keychain.create"

@@ -19,7 +19,7 @@ type metrics struct {
 	timing  map[string]prometheus.Observer
 }
 
-var flows = []string{"ingress", "egress"}
+var flows = []string{"ingress", "egress", "proxy"}
 
 func provisionMetrics(ctx caddy.Context) *metrics {
 	m := newMetrics()
@@ -46,7 +46,7 @@ func newMetrics() *metrics {
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "keygate",
 			Name:      "decisions_total",
-			Help:      "Ingress and egress decisions, by flow, decision and reason.",
+			Help:      "Ingress, egress and proxy decisions, by flow, decision and reason.",
 		}, []string{"flow", "decision", "reason"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "keygate",

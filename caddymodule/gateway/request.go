@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/base64"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -18,6 +19,20 @@ func BearerToken(h string) (string, bool) {
 	}
 	tok := strings.TrimSpace(h[len(prefix):])
 	return tok, tok != ""
+}
+
+// BasicCredentials reads the user and password of an Authorization (or
+// Proxy-Authorization) value of the Basic scheme.
+func BasicCredentials(v string) (user, pass string, ok bool) {
+	const prefix = "basic "
+	if len(v) <= len(prefix) || !strings.EqualFold(v[:len(prefix)], prefix) {
+		return "", "", false
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v[len(prefix):]))
+	if err != nil {
+		return "", "", false
+	}
+	return strings.Cut(string(b), ":")
 }
 
 // RequestID names a request in audit events and invocation tokens: a

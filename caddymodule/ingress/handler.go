@@ -78,6 +78,7 @@ type PackageHandler struct {
 	limiterKey string
 	proxy      *reverseproxy.Handler
 	transport  *ingressTransport // the proxy's, cleaned up with it
+	codec      *placeholderCodec
 	logger     *zap.Logger
 }
 
@@ -102,6 +103,7 @@ func (h *PackageHandler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.app = app.(*gateway.App)
+	h.codec = new(placeholderCodec)
 	if h.Mode == "" {
 		h.Mode = modeSealed
 	}
@@ -189,9 +191,11 @@ type ingressCall struct {
 	pkg      string
 	keys     []string
 	token    string // invocation token, mode sealed
-	scheme   string
-	basePath string
-	webhook  string // set for a verified webhook delivery
+	// placeholders are the Keygate-Placeholder-* headers, mode sealed.
+	placeholders [][2]string
+	scheme       string
+	basePath     string
+	webhook      string // set for a verified webhook delivery
 	// requestID is the id of the call's audit event, for what the
 	// transport audits of it.
 	requestID string
@@ -338,6 +342,9 @@ func (h *PackageHandler) newCall(kc *store.Keychain, pkg *store.Manifest, grant 
 		RequestID:       requestID,
 	})
 	if err != nil {
+		return nil, nil, gateway.ToProblem(err)
+	}
+	if call.placeholders, err = h.placeholders(call.token, pkg); err != nil {
 		return nil, nil, gateway.ToProblem(err)
 	}
 	return call, u, nil

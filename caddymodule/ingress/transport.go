@@ -72,6 +72,9 @@ func (t *ingressTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 			out.Header.Set("Keygate-Keychain", call.keychain)
 		}
 		out.Header.Set("Authorization", "Bearer "+call.token)
+		for _, ph := range call.placeholders {
+			out.Header[ph[0]] = []string{ph[1]}
+		}
 	} else {
 		out.Header.Del("Authorization")
 		host, port := out.URL.Hostname(), out.URL.Port()

@@ -88,6 +88,10 @@ func main() {
 
 	bin := filepath.Join(work, "keygate")
 	run("go", "build", "-o", bin, "./cmd/keygate")
+	if *proxyMode {
+		runProxyLoad(bin, work)
+		return
+	}
 
 	var upstreamHits atomic.Int64
 	var captured atomic.Value // the invocation token the package got
@@ -355,26 +359,7 @@ http://:%[8]d {
 }
 `, storage, base64.StdEncoding.EncodeToString(master), admin, ports[0], ports[1], ports[2], ports[3], ports[4], upAddr, adminAt)
 	dir := filepath.Join(work, label)
-	check(os.MkdirAll(dir, 0o700))
-	cfgPath := filepath.Join(dir, "Caddyfile")
-	check(os.WriteFile(cfgPath, []byte(caddyfile), 0o600))
-
-	logf, err := os.Create(filepath.Join(dir, "keygate.log"))
-	check(err)
-	proc := exec.Command(bin, "run", "--config", cfgPath)
-	proc.Stdout, proc.Stderr = logf, logf
-	proc.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
-	check(proc.Start())
-	atExit(func() {
-		proc.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { proc.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			proc.Process.Kill()
-		}
-	})
+	runKeygate(bin, dir, caddyfile)
 	loop := func(p int) string { return fmt.Sprintf("http://127.0.0.1:%d", p) }
 	n := &node{plain: loop(ports[0]), egress: loop(ports[1]), egressNoScrub: loop(ports[2]), ingress: loop(ports[3]), api: loop(ports[4]), admin: admin}
 	waitUp(n.api+"/v1/packages", filepath.Join(dir, "keygate.log"))
@@ -405,6 +390,30 @@ http://:%[8]d {
 		fatal("setup (%s): ingress call answered %d", label, res.StatusCode)
 	}
 	return n
+}
+
+// runKeygate runs keygate from caddyfile in dir (its Caddyfile, log and
+// home) until the script exits.
+func runKeygate(bin, dir, caddyfile string) {
+	check(os.MkdirAll(dir, 0o700))
+	cfgPath := filepath.Join(dir, "Caddyfile")
+	check(os.WriteFile(cfgPath, []byte(caddyfile), 0o600))
+	logf, err := os.Create(filepath.Join(dir, "keygate.log"))
+	check(err)
+	proc := exec.Command(bin, "run", "--config", cfgPath)
+	proc.Stdout, proc.Stderr = logf, logf
+	proc.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+	check(proc.Start())
+	atExit(func() {
+		proc.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { proc.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			proc.Process.Kill()
+		}
+	})
 }
 
 // pgStats reads the keygate database's counters from pg_stat_database on a
