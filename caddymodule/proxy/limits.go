@@ -14,8 +14,8 @@ type sourceLimits struct {
 	open map[string]int
 }
 
-func newSourceLimits(max int) *sourceLimits {
-	return &sourceLimits{max: max, open: map[string]int{}}
+func newSourceLimits(limit int) *sourceLimits {
+	return &sourceLimits{max: limit, open: map[string]int{}}
 }
 
 // acquire counts a tunnel for the client at remoteAddr; it reports false
