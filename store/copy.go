@@ -41,6 +41,7 @@ func OpenSpec(spec string, kr *Keyring) (*Store, error) {
 // Copy copies every record of from into to. A target that holds records is
 // refused (ErrConflict) unless force, which empties it first. The target's
 // key check becomes the source's, so it demands the same master keys.
+// Kept as the store's API (the commands use CopyWithProgress).
 func Copy(from, to *Store, force bool) (CopyCounts, error) {
 	return CopyWithProgress(from, to, force, nil)
 }
