@@ -26,9 +26,9 @@ func TestBackupRestore(t *testing.T) {
 	if err := src.Backup(&buf); err != nil {
 		t.Fatal(err)
 	}
-	for _, clear := range []string{"sk_live_copy", "whsec_copy"} {
-		if bytes.Contains(buf.Bytes(), []byte(clear)) {
-			t.Fatalf("the backup holds the value %q in clear", clear)
+	for _, value := range []string{"sk_live_copy", "whsec_copy"} {
+		if bytes.Contains(buf.Bytes(), []byte(value)) {
+			t.Fatalf("the backup holds the value %q in clear", value)
 		}
 	}
 	backup := buf.Bytes()
