@@ -201,6 +201,8 @@ func TestWebhooksAtTheEdge(t *testing.T) {
 	in.grant(t, other, m.Name, "API_KEY")
 	if r := post(other, "stripe", sign("stripe", "STRIPE_WHSEC", body, time.Now(), ""), body); r.Status != http.StatusForbidden || forwarded() != before {
 		t.Errorf("signing key not approved: %s, want 403 and nothing forwarded", r)
+	} else if p := wantProblem(t, "signing key not approved", r, http.StatusForbidden, "not_approved"); p.Key != "STRIPE_WHSEC" || p.Package != m.Name {
+		t.Errorf("signing key not approved: key %q package %q, want STRIPE_WHSEC and %s", p.Key, p.Package, m.Name)
 	}
 
 	// Hostile shapes: not a POST, unknown names, paths that try to escape.

@@ -133,23 +133,6 @@ func CheckGrantKeys(pkg *store.Manifest, keys []string) error {
 	return nil
 }
 
-// CheckUsable refuses, with a not_approved *Denial, an egress call for a
-// user key that the invocation token does not carry.
-func CheckUsable(claims *InvocationClaims, name string) error {
-	if claims == nil || !claims.HasKey(name) {
-		return notApproved(claims, name)
-	}
-	return nil
-}
-
-func notApproved(claims *InvocationClaims, name string) *Denial {
-	d := &Denial{Reason: NotApproved, Key: name}
-	if claims != nil {
-		d.Package = claims.Package
-	}
-	return d
-}
-
 // notRequested names the key and lists those the package requests, so that
 // a mistyped name shows its right spelling.
 func notRequested(pkg *store.Manifest, name string) *Denial {

@@ -235,45 +235,6 @@ func TestCheckGrantKeys(t *testing.T) {
 	}
 }
 
-func TestCheckUsable(t *testing.T) {
-	claims := &InvocationClaims{Invocation: Invocation{
-		Package: "@acme/stripe-tools",
-		Keys:    []string{"STRIPE_SECRET_KEY"},
-		AppKeys: []string{"WEBHOOK_SIGNING_SECRET"},
-	}}
-	tests := []struct {
-		name   string
-		claims *InvocationClaims
-		check  func(*InvocationClaims, string) error
-		key    string
-		ok     bool
-	}{
-		{"user key in token", claims, CheckUsable, "STRIPE_SECRET_KEY", true},
-		{"user key not in token", claims, CheckUsable, "OPENAI_API_KEY", false},
-		{"app key asked as user key", claims, CheckUsable, "WEBHOOK_SIGNING_SECRET", false},
-		{"empty name", claims, CheckUsable, "", false},
-		{"nil claims", nil, CheckUsable, "STRIPE_SECRET_KEY", false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			err := tc.check(tc.claims, tc.key)
-			if tc.ok {
-				if err != nil {
-					t.Fatalf("err = %v", err)
-				}
-				return
-			}
-			var d *Denial
-			if !errors.As(err, &d) || d.Reason != NotApproved || d.Key != tc.key {
-				t.Fatalf("err = %#v", err)
-			}
-			if tc.claims != nil && d.Package != tc.claims.Package {
-				t.Fatalf("package %q", d.Package)
-			}
-		})
-	}
-}
-
 func TestDenialMessagesHoldNoValues(t *testing.T) {
 	pkg := testPackage()
 	denials := []*Denial{

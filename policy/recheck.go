@@ -42,7 +42,7 @@ func Recheck(c *InvocationClaims, now Standing, key string, app bool) (store.Key
 		return store.KeySpec{}, d
 	}
 	if app && !c.HasAppKey(key) || !app && !c.HasKey(key) {
-		return deny(NotApproved, fmt.Sprintf("key %s is not usable with this token", key))
+		return deny(NotApproved, fmt.Sprintf("key %s is not among the keys this call may use", key))
 	}
 	if !app && !slices.Contains(g.Keys, key) {
 		return deny(NotApproved, fmt.Sprintf("key %s is no longer approved for this package", key))

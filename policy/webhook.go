@@ -104,14 +104,6 @@ func ValidWebhookScheme(s string) bool {
 	return false
 }
 
-// CheckWebhookSecret reports whether secret can sign and verify deliveries of
-// scheme, so that a bad value can be refused when it is set rather than on
-// the first delivery.
-func CheckWebhookSecret(scheme string, secret []byte) error {
-	_, err := webhookKey(scheme, secret)
-	return err
-}
-
 // VerifyWebhook checks that a delivery (its headers h and raw body) was
 // signed with secret under scheme and is fresh at now, and returns its
 // delivery id. Nothing in the body is looked at before the signature has

@@ -576,8 +576,8 @@ func TestWebhookSchemeAndSecretErrors(t *testing.T) {
 			if _, err := SignWebhook(tt.scheme, []byte(tt.secret), body, whNow, "msg_1"); !errors.Is(err, tt.want) {
 				t.Errorf("SignWebhook: %v, want %v", err, tt.want)
 			}
-			if err := CheckWebhookSecret(tt.scheme, []byte(tt.secret)); !errors.Is(err, tt.want) {
-				t.Errorf("CheckWebhookSecret: %v, want %v", err, tt.want)
+			if _, err := webhookKey(tt.scheme, []byte(tt.secret)); !errors.Is(err, tt.want) {
+				t.Errorf("webhookKey: %v, want %v", err, tt.want)
 			}
 		})
 	}
@@ -585,8 +585,8 @@ func TestWebhookSchemeAndSecretErrors(t *testing.T) {
 		if !ValidWebhookScheme(s) {
 			t.Errorf("ValidWebhookScheme(%q) = false", s)
 		}
-		if err := CheckWebhookSecret(s, []byte(whSecrets[s])); err != nil {
-			t.Errorf("CheckWebhookSecret(%s): %v", s, err)
+		if _, err := webhookKey(s, []byte(whSecrets[s])); err != nil {
+			t.Errorf("webhookKey(%s): %v", s, err)
 		}
 	}
 }

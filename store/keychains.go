@@ -193,45 +193,5 @@ func (s *Store) DeleteKeychain(id string) error {
 	if err != nil {
 		return err
 	}
-	return s.purgeKeychain(id)
-}
-
-// purgeKeychain removes a deleted keychain's secrets and grants, a batch
-// per transaction, then its pending mark.
-func (s *Store) purgeKeychain(id string) error {
-	for {
-		done := false
-		err := s.update(func(w writer) error {
-			secrets, err := collectKeys(w, scope(pfxSecret, id), purgeBatch)
-			if err != nil {
-				return err
-			}
-			grants, err := collectKeys(w, scope(pfxGrant, id), purgeBatch-len(secrets))
-			if err != nil {
-				return err
-			}
-			for _, k := range secrets {
-				if err := w.Delete(k); err != nil {
-					return err
-				}
-			}
-			for _, k := range grants {
-				pkg := lastPart(k, pfxGrant)
-				if err := w.Delete(k); err != nil {
-					return err
-				}
-				if err := w.Delete(key(pfxGrantByPkg, pkg, id)); err != nil {
-					return err
-				}
-			}
-			done = len(secrets)+len(grants) < purgeBatch
-			if done {
-				return w.Delete(pendingKey(pendingKeychain, id))
-			}
-			return nil
-		})
-		if err != nil || done {
-			return err
-		}
-	}
+	return s.purge(pendingKeychain, id)
 }

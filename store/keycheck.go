@@ -283,3 +283,37 @@ func (s *Store) Keyring() *Keyring {
 	defer s.life.RUnlock()
 	return s.kr
 }
+
+// HoldsData reports whether the Badger directory dir holds a store (its
+// data or its key check), so that a missing master key file beside it is
+// a lost key and not a first run. It only reads.
+func HoldsData(dir string) (bool, error) {
+	if has, err := (fileKeycheck{dir: dir}).holdsData(); has || err != nil {
+		return has, err
+	}
+	_, err := os.Stat(filepath.Join(dir, keycheckName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// CheckMasterKey verifies kr against the key check of the Badger store in
+// dir, as Open would, for `keygate validate`. It only reads
+// keycheck.json: it never writes and never takes Badger's directory lock,
+// so it works beside a running keygate. checked is false when dir holds
+// no store yet, so there is nothing to check against.
+func CheckMasterKey(dir string, kr *Keyring) (checked bool, err error) {
+	if kr == nil {
+		return false, invalid("keyring", "is required")
+	}
+	if dir == "" {
+		return false, invalid("dir", "is required")
+	}
+	_, _, fresh, err := planKeycheck(fileKeycheck{dir: dir}, kr)
+	var mk *MasterKeyError
+	if err != nil && !errors.As(err, &mk) && !errors.Is(err, ErrMasterKey) {
+		return false, err
+	}
+	return !fresh, err
+}

@@ -193,47 +193,7 @@ func (s *Store) DeletePackage(name string) error {
 	if err != nil {
 		return err
 	}
-	return s.purgePackage(name)
-}
-
-// purgePackage removes a deleted package's app secrets and grants, a batch
-// per transaction, then its pending mark.
-func (s *Store) purgePackage(name string) error {
-	for {
-		done := false
-		err := s.update(func(w writer) error {
-			secrets, err := collectKeys(w, scope(pfxAppSecret, name), purgeBatch)
-			if err != nil {
-				return err
-			}
-			byPkg, err := collectKeys(w, scope(pfxGrantByPkg, name), purgeBatch-len(secrets))
-			if err != nil {
-				return err
-			}
-			for _, k := range secrets {
-				if err := w.Delete(k); err != nil {
-					return err
-				}
-			}
-			for _, k := range byPkg {
-				kc := lastPart(k, pfxGrantByPkg)
-				if err := w.Delete(k); err != nil {
-					return err
-				}
-				if err := w.Delete(key(pfxGrant, kc, name)); err != nil {
-					return err
-				}
-			}
-			done = len(secrets)+len(byPkg) < purgeBatch
-			if done {
-				return w.Delete(pendingKey(pendingPackage, name))
-			}
-			return nil
-		})
-		if err != nil || done {
-			return err
-		}
-	}
+	return s.purge(pendingPackage, name)
 }
 
 // checkMaxBytes refuses a key's max_bytes above the store's largest value.

@@ -36,17 +36,61 @@ func (s *Store) finishPendingDeletes() error {
 	}
 	for _, j := range jobs {
 		s.infof("keygate store: finishing an interrupted delete of %s %q", j.kind, j.id)
-		switch j.kind {
-		case pendingKeychain:
-			err = s.purgeKeychain(j.id)
-		case pendingPackage:
-			err = s.purgePackage(j.id)
-		default:
-			err = fmt.Errorf("unknown pending delete kind %q: %w", j.kind, ErrCorrupt)
-		}
-		if err != nil {
+		if err := s.purge(j.kind, j.id); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// purge removes what a deleted keychain (kind pendingKeychain) or package
+// (pendingPackage) leaves behind, a batch per transaction, then its pending
+// mark: its secrets (a package's are its app secrets), and its grants
+// under both indexes (grants are keyed by keychain then package, and
+// mirrored by package then keychain).
+func (s *Store) purge(kind, id string) error {
+	var secrets, grants, mirror string
+	switch kind {
+	case pendingKeychain:
+		secrets, grants, mirror = pfxSecret, pfxGrant, pfxGrantByPkg
+	case pendingPackage:
+		secrets, grants, mirror = pfxAppSecret, pfxGrantByPkg, pfxGrant
+	default:
+		return fmt.Errorf("unknown pending delete kind %q: %w", kind, ErrCorrupt)
+	}
+	for {
+		done := false
+		err := s.update(func(w writer) error {
+			secretKeys, err := collectKeys(w, scope(secrets, id), purgeBatch)
+			if err != nil {
+				return err
+			}
+			grantKeys, err := collectKeys(w, scope(grants, id), purgeBatch-len(secretKeys))
+			if err != nil {
+				return err
+			}
+			for _, k := range secretKeys {
+				if err := w.Delete(k); err != nil {
+					return err
+				}
+			}
+			for _, k := range grantKeys {
+				other := lastPart(k, grants)
+				if err := w.Delete(k); err != nil {
+					return err
+				}
+				if err := w.Delete(key(mirror, other, id)); err != nil {
+					return err
+				}
+			}
+			done = len(secretKeys)+len(grantKeys) < purgeBatch
+			if done {
+				return w.Delete(pendingKey(kind, id))
+			}
+			return nil
+		})
+		if err != nil || done {
+			return err
+		}
+	}
 }

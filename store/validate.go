@@ -66,7 +66,8 @@ func ValidateSecretValue(v []byte, max int) error {
 
 // ValidateHostPattern checks one allowed_hosts pattern: an exact DNS name,
 // "*.example.com", an IPv4 literal or an IPv6 literal (bracketed when it
-// has a port), each with an optional ":port".
+// has a port), each with an optional ":port". Kept as the store's API
+// for callers that check one pattern before a write (its contract test).
 func ValidateHostPattern(p string) error {
 	_, err := normalizeHostPattern("allowed_hosts", p)
 	return err

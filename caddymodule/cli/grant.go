@@ -21,6 +21,10 @@ type grant struct {
 	Status        string    `json:"status"`
 	CurrentSHA256 string    `json:"current_sha256"`
 	MissingKeys   []string  `json:"missing_keys"`
+	// oauthKeys are the package's OAuth keys among the missing ones: they
+	// get their value by keygate connect, not keygate secret set. Filled
+	// by markOAuth, from the manifest.
+	oauthKeys []string
 }
 
 func grantCmd() leaf {
@@ -61,9 +65,10 @@ func grantRun(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	var m *manifest
 	if all {
-		var m manifest
-		if _, err := c.getJSON(e.ctx, "/v1/packages/"+segment(pkg), nil, &m); err != nil {
+		m = new(manifest)
+		if _, err := c.getJSON(e.ctx, "/v1/packages/"+segment(pkg), nil, m); err != nil {
 			return err
 		}
 		for _, k := range m.Keys {
@@ -85,6 +90,7 @@ func grantRun(e *env, args []string) error {
 		e.printJSON(resp.body)
 		return nil
 	}
+	markOAuth(e, c, []*grant{&g}, map[string]*manifest{g.Package: m})
 	e.printf("Granted package %s (sha256 %s) keys %s in keychain %s: %s.\n",
 		oneLine(g.Package), short(g.SHA256), orNone(list(g.Keys)), oneLine(g.Keychain), oneLine(statusText(g)))
 	return nil
@@ -128,8 +134,13 @@ func missingText(g grant) string {
 	if len(notApproved) > 0 {
 		parts = append(parts, "not approved: "+list(notApproved)+" (keygate grant)")
 	}
-	if len(noValue) > 0 {
-		parts = append(parts, "waiting for values of "+list(noValue)+" (keygate secret set)")
+	set := slices.DeleteFunc(slices.Clone(noValue), func(k string) bool { return slices.Contains(g.oauthKeys, k) })
+	connect := slices.DeleteFunc(noValue, func(k string) bool { return !slices.Contains(g.oauthKeys, k) })
+	if len(set) > 0 {
+		parts = append(parts, "waiting for values of "+list(set)+" (keygate secret set)")
+	}
+	if len(connect) > 0 {
+		parts = append(parts, "waiting for "+list(connect)+" to be connected (keygate connect)")
 	}
 	return "missing keys: " + strings.Join(parts, "; ")
 }
@@ -144,7 +155,7 @@ Lists the packages a keychain's owner approved, the keys each may use, and
 whether each grant works now: active; stale, when the package's sha256
 changed since the approval (grant it again); or missing keys, naming the
 keys not approved (keygate grant) and those without a value (keygate
-secret set).`,
+secret set, or keygate connect for an OAuth key).`,
 		minArgs: 1, maxArgs: 1,
 		run: func(e *env, args []string) error {
 			var gs []grant
@@ -158,6 +169,13 @@ secret set).`,
 }
 
 func printGrants(e *env, gs []grant) {
+	if c, err := e.api(); err == nil {
+		ptrs := make([]*grant, len(gs))
+		for i := range gs {
+			ptrs[i] = &gs[i]
+		}
+		markOAuth(e, c, ptrs, map[string]*manifest{})
+	}
 	t := newTable(e.stdout, "PACKAGE", "KEYS", "STATUS", "SHA256", "UPDATED")
 	for _, g := range gs {
 		t.row(g.Package, list(g.Keys), statusText(g), short(g.SHA256), fmtTime(g.UpdatedAt))
@@ -188,5 +206,32 @@ approves the package again.`,
 			}
 			return nil
 		},
+	}
+}
+
+// markOAuth fills in each grant's oauthKeys, reading the manifest of each
+// package with an approved key that waits for its value, once per package
+// (known holds the manifests already read, nil for one not read yet). It is
+// a hint only: a manifest that cannot be read leaves the hint at keygate
+// secret set.
+func markOAuth(e *env, c *client, gs []*grant, known map[string]*manifest) {
+	for _, g := range gs {
+		waiting := slices.ContainsFunc(g.MissingKeys, func(k string) bool { return slices.Contains(g.Keys, k) })
+		if g.Status != "missing_keys" || !waiting {
+			continue
+		}
+		m := known[g.Package]
+		if m == nil {
+			m = new(manifest)
+			if _, err := c.getJSON(e.ctx, "/v1/packages/"+segment(g.Package), nil, m); err != nil {
+				m = &manifest{}
+			}
+			known[g.Package] = m
+		}
+		for _, k := range m.Keys {
+			if k.OAuth != nil && slices.Contains(g.MissingKeys, k.Name) {
+				g.oauthKeys = append(g.oauthKeys, k.Name)
+			}
+		}
 	}
 }

@@ -29,6 +29,8 @@ type keySpec struct {
 	Required    bool     `json:"required"`
 	Description string   `json:"description"`
 	Hosts       []string `json:"hosts"`
+	// OAuth is set for a key whose value keygate connect gets.
+	OAuth json.RawMessage `json:"oauth,omitempty"`
 }
 
 // maxManifest matches the API's body limit.

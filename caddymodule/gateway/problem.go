@@ -96,7 +96,8 @@ var problemKinds = []ProblemKind{
 	{"internal", http.StatusInternalServerError, nil, []string{FlowAll}},
 }
 
-// ProblemKinds returns a copy of the registry.
+// ProblemKinds returns a copy of the registry. Kept exported on purpose:
+// docs/reference_test.go iterates it to keep docs/problems.md true.
 func ProblemKinds() []ProblemKind { return slices.Clone(problemKinds) }
 
 // problemKind returns the registry's entry for reason; a reason it lacks

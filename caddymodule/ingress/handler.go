@@ -330,7 +330,21 @@ func (h *PackageHandler) newCall(kc *store.Keychain, pkg *store.Manifest, grant 
 	if !mint {
 		return call, u, nil
 	}
-	call.token, err = h.app.Tokens().MintInvocationToken(policy.Invocation{
+	call.token, err = h.app.Tokens().MintInvocationToken(invocation(kc, pkg, grant, keys, appKeys, requestID))
+	if err != nil {
+		return nil, nil, gateway.ToProblem(err)
+	}
+	if call.placeholders, err = h.placeholders(call.token, pkg); err != nil {
+		return nil, nil, gateway.ToProblem(err)
+	}
+	return call, u, nil
+}
+
+// invocation is what an invocation token minted now for keys and appKeys
+// says: the keychain's token version, the grant's epoch and the package's
+// code, so that policy.Recheck can tell later whether they still stand.
+func invocation(kc *store.Keychain, pkg *store.Manifest, grant *store.Grant, keys, appKeys []string, requestID string) policy.Invocation {
+	return policy.Invocation{
 		Keychain:        kc.ID,
 		Package:         pkg.Name,
 		SHA256:          pkg.SHA256,
@@ -340,14 +354,7 @@ func (h *PackageHandler) newCall(kc *store.Keychain, pkg *store.Manifest, grant 
 		Keys:            keys,
 		AppKeys:         appKeys,
 		RequestID:       requestID,
-	})
-	if err != nil {
-		return nil, nil, gateway.ToProblem(err)
 	}
-	if call.placeholders, err = h.placeholders(call.token, pkg); err != nil {
-		return nil, nil, gateway.ToProblem(err)
-	}
-	return call, u, nil
 }
 
 // packageAt finds the package served at a request host.

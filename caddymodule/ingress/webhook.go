@@ -156,8 +156,11 @@ func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, e
 	}
 	_, userKey := pkg.Key(spec.Secret)
 	if userKey {
-		if !slices.Contains(usable, spec.Secret) {
-			return nil, nil, nil, h.explainDenial(policy.CheckUsable(&policy.InvocationClaims{Invocation: policy.Invocation{Keys: usable}}, spec.Secret), kc.ID)
+		// The one re-check every flow makes, on what was just read: the
+		// keys a token minted now would carry.
+		inv := policy.InvocationClaims{Invocation: invocation(&kc, pkg, grant, usable, nil, ev.RequestID)}
+		if _, d := policy.Recheck(&inv, policy.Standing{Keychain: &kc, Grant: grant, Package: pkg}, spec.Secret, false); d != nil {
+			return nil, nil, nil, h.app.ExplainDenial(d)
 		}
 		open = func(fn func(store.SecretMeta, []byte) error) error { return st.OpenSecret(kc.ID, spec.Secret, fn) }
 	}

@@ -21,7 +21,8 @@ func Now() time.Time {
 
 // Set moves the clock of every keygate app in this process, for the
 // in-process tests of the assembled modules; restore puts the wall clock
-// (or the previous one) back.
+// (or the previous one) back. Kept on purpose: the one clock hook, and
+// only tests move the clock.
 func Set(now func() time.Time) (restore func()) {
 	old := moved.Swap(&now)
 	return func() { moved.Store(old) }
