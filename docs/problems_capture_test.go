@@ -23,6 +23,8 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/keygate/keygate/caddymodule"
+	"github.com/keygate/keygate/caddymodule/gateway"
+	"github.com/keygate/keygate/store"
 )
 
 // captureCaddyfile is keygate with a management API, a sealed and a
@@ -314,6 +316,22 @@ func captureAnswers(t *testing.T) captured {
 	delete(m, "webhooks")
 	s.admin(200, "PUT", "/v1/packages/@acme/tools", m)
 	st, h, b = s.egressCall("/api/x", tok)
+	s.capture(c, "egress", st, h, b)
+
+	// Egress: the key's stored secret is a token keygate obtained by OAuth
+	// (as when a manifest drops a key's oauth block and the owner approves
+	// again): never injected as a plain value.
+	s.admin(200, "PUT", "/v1/packages/@acme/tools", s.manifest(captureSHA, "API_KEY"))
+	s.admin(200, "PUT", "/v1/keychains/"+kc.ID+"/grants/@acme/tools", map[string]any{"keys": []string{"API_KEY"}})
+	mod, err := caddy.ActiveContext().App("keygate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mod.(*gateway.App).Store().PutOAuthToken(kc.ID, "API_KEY", store.OAuthToken{AccessToken: "at_" + randomHex(t, 12), TokenType: "Bearer"}, []string{"127.0.0.1"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	tok = mint()
+	st, h, b = s.egressCall("/api/x", tok) // secret_kind
 	s.capture(c, "egress", st, h, b)
 
 	// Webhooks: a delivery for a keychain that has not approved the package.
