@@ -78,7 +78,7 @@ func (t *Transport) injectOAuth(req, out *http.Request, c *policy.InvocationClai
 		return nil, t.deny(c, &policy.Denial{Reason: policy.HostNotAllowed,
 			Detail: fmt.Sprintf("secret %s may not be sent to %s: not among its allowed_hosts", t.Secret, host)})
 	}
-	tok, err = m.AccessToken(ctx, c.Keychain, c.Package, t.Secret)
+	tok, err = m.AccessTokenFor(ctx, c.Keychain, c.Package, t.Secret, meta)
 	switch {
 	case errors.Is(err, oauth.ErrNotConnected):
 		return nil, t.notConnected(c, spec)
