@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/keygate/keygate/caddymodule/gateway"
 	"github.com/keygate/keygate/oauth"
@@ -26,7 +27,14 @@ func (t *Transport) inject(out *http.Request, value []byte) (sent string) {
 	delete(h, "Proxy-Authorization")
 	switch {
 	case t.Header != "":
-		sent = t.prefix + string(value) + t.suffix
+		// One allocation for the value, not one for string(value) and
+		// another for the concatenation.
+		var b strings.Builder
+		b.Grow(len(t.prefix) + len(value) + len(t.suffix))
+		b.WriteString(t.prefix)
+		b.Write(value)
+		b.WriteString(t.suffix)
+		sent = b.String()
 		h[t.Header] = []string{sent}
 	case t.BasicAuthUser != "":
 		user, pass := t.BasicAuthUser, string(value)
