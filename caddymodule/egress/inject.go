@@ -73,7 +73,7 @@ func (t *Transport) injectOAuth(req, out *http.Request, c *policy.InvocationClai
 		if err != nil {
 			return nil, t.app.OAuthProblem(err, "", c.Package, t.Secret)
 		}
-		return t.scrubberFor([]byte(tok), t.inject(out, []byte(tok))), nil
+		return t.injectToken(out, tok), nil
 	}
 	// Check where the token may go before any refresh is spent on it.
 	meta, err := t.app.Store().GetSecretMeta(c.Keychain, t.Secret)
@@ -93,7 +93,14 @@ func (t *Transport) injectOAuth(req, out *http.Request, c *policy.InvocationClai
 	case err != nil:
 		return nil, t.app.OAuthProblem(err, c.Keychain, c.Package, t.Secret)
 	}
-	return t.scrubberFor([]byte(tok), t.inject(out, []byte(tok))), nil
+	return t.injectToken(out, tok), nil
+}
+
+// injectToken injects an access token and returns its scrubber; the
+// token's bytes are read by both, changed by neither.
+func (t *Transport) injectToken(out *http.Request, tok string) *scrub.Scrubber {
+	v := []byte(tok)
+	return t.scrubberFor(v, t.inject(out, v))
 }
 
 // notConnected is a missing key, as for a static key, with where to
