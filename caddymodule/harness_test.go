@@ -63,6 +63,11 @@ const gatewayCaddyfile = `{
 		format json
 		level DEBUG
 	}
+	log audit {
+		output file {{.Log}}
+		format json
+		include keygate.audit
+	}
 	keygate {
 		storage badger {{.Dir}}/store
 		master_key {{.MasterKey}}

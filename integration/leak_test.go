@@ -103,7 +103,7 @@ func TestNoLeaks(t *testing.T) {
 	pkgCode := NewUpstream(t, nil)
 	cfg := Config{
 		Template:      leakCaddyfile,
-		GlobalOptions: "debug\n\tlog {\n\t\tlevel DEBUG\n\t}\n\tlog debugfile {\n\t\toutput file {{.Dir}}/debug.log\n\t\tlevel DEBUG\n\t}",
+		GlobalOptions: "debug\n\tlog {\n\t\tlevel DEBUG\n\t}\n\tlog debugfile {\n\t\toutput file {{.Dir}}/debug.log\n\t\tlevel DEBUG\n\t}\n\tlog audit {\n\t\toutput file {{.Dir}}/audit.log\n\t\tinclude keygate.audit\n\t}",
 		ExtraPorts:    3,
 		ExtraSites:    leakSites,
 	}
@@ -285,7 +285,8 @@ func TestNoLeaks(t *testing.T) {
 		}
 		return nil
 	})
-	if logs < 7 || !strings.Contains(outputs["access-egress2.log"], "/query/q") || !strings.Contains(outputs["debug.log"], "upstream roundtrip") {
+	if logs < 7 || !strings.Contains(outputs["access-egress2.log"], "/query/q") || !strings.Contains(outputs["debug.log"], "upstream roundtrip") ||
+		!strings.Contains(outputs["audit.log"], `"logger":"keygate.audit"`) {
 		t.Errorf("the logs are not all there (%d log files): the scan would prove little", logs)
 	}
 	needles := needlesFor(values, tokens)

@@ -42,7 +42,7 @@ func copyTree(t *testing.T, src, dst string) {
 // fails, since the log saw segments the database no longer has.
 func TestRollbackWitness(t *testing.T) {
 	t.Parallel()
-	in := Start(t, Config{})
+	in := Start(t, Config{GlobalOptions: "log audit {\n\t\tinclude keygate.audit\n\t\toutput stderr\n\t\tformat json\n\t}"})
 	heads := func() int { return strings.Count(in.Logs(), `"msg":"audit chain head"`) }
 	in.newKeychain(t, "before-backup")
 	if !eventually(10*time.Second, 20*time.Millisecond, func() bool { return heads() > 0 }) {

@@ -85,6 +85,7 @@ type Manager struct {
 	waitForOther  time.Duration
 
 	flights flightGroup
+	tokens  tokenCache
 	mu      sync.Mutex
 	keys    map[string]*keyHealth
 }

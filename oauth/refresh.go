@@ -78,8 +78,10 @@ func (m *Manager) load(ref keyRef) (store.OAuthToken, store.SecretMeta, bool, er
 	}
 	switch {
 	case err == nil:
+		m.tokens.put(ref, meta, tok)
 		return tok, meta, true, nil
 	case errors.Is(err, store.ErrNotFound):
+		m.tokens.drop(ref)
 		if ref.app() {
 			return tok, meta, false, nil // fetched on first use
 		}
@@ -92,7 +94,11 @@ func (m *Manager) load(ref keyRef) (store.OAuthToken, store.SecretMeta, bool, er
 
 // fresh: usable without refreshing first.
 func (m *Manager) fresh(t store.OAuthToken, now time.Time) bool {
-	return t.Expiry.IsZero() || now.Add(m.refreshBefore).Before(t.Expiry)
+	return m.freshUntil(t.Expiry, now)
+}
+
+func (m *Manager) freshUntil(expiry, now time.Time) bool {
+	return expiry.IsZero() || now.Add(m.refreshBefore).Before(expiry)
 }
 
 // stillValid: not expired yet, so still worth using when a refresh fails.
@@ -341,4 +347,5 @@ func (m *Manager) forget(ref keyRef) {
 	m.mu.Lock()
 	delete(m.keys, ref.id())
 	m.mu.Unlock()
+	m.tokens.drop(ref)
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -29,7 +28,11 @@ func newAuditID(t time.Time) string {
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixNano())^(1<<63))
 	rand.Read(b[8:])
-	return "ev_" + hex.EncodeToString(b[:])
+	// One allocation: every proxied request takes an id.
+	var out [3 + 2*len(b)]byte
+	copy(out[:], "ev_")
+	hex.Encode(out[3:], b[:])
+	return string(out[:])
 }
 
 // AppendAudit writes events in one transaction (one fsync) per 1000
@@ -76,7 +79,7 @@ func (s *Store) AppendAudit(events []AuditEvent) error {
 func (s *Store) appendAudit(evs []AuditEvent) error {
 	first := evs[0]
 	seg := auditKey(first.Time, first.ID)
-	events, err := json.Marshal(evs)
+	events, err := appendAuditEvents(make([]byte, 0, auditEncodedSize(evs)), evs)
 	if err != nil {
 		return err
 	}
@@ -175,16 +178,16 @@ func auditIndexDeletes(segKey []byte, seg, keep []AuditEvent) [][]byte {
 // checkAuditEvent refuses what would break the key layout or bloat the
 // log; the fields come from keygate itself, not from users.
 func checkAuditEvent(i int, ev *AuditEvent) error {
-	field := fmt.Sprintf("events[%d]", i)
+	field := func() string { return fmt.Sprintf("events[%d]", i) } // only for an error: this runs per event
 	if len(ev.ID) > maxAuditID || strings.IndexByte(ev.ID, sep) >= 0 {
-		return invalid(field+".id", "must be at most 128 bytes without NUL")
+		return invalid(field()+".id", "must be at most 128 bytes without NUL")
 	}
 	for _, f := range [...]struct{ name, v string }{
 		{"keychain", ev.Keychain}, {"package", ev.Package}, {"actor", ev.Actor}, {"action", ev.Action},
 		{"decision", ev.Decision}, {"reason", ev.Reason}, {"request_id", ev.RequestID}, {"host", ev.Host},
 	} {
 		if len(f.v) > maxAuditText || strings.IndexByte(f.v, sep) >= 0 {
-			return invalid(field+"."+f.name, "must be at most 1024 bytes without NUL")
+			return invalid(field()+"."+f.name, "must be at most 1024 bytes without NUL")
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/keygate/keygate/caddymodule/gateway"
 	"github.com/keygate/keygate/oauth"
@@ -26,7 +27,14 @@ func (t *Transport) inject(out *http.Request, value []byte) (sent string) {
 	delete(h, "Proxy-Authorization")
 	switch {
 	case t.Header != "":
-		sent = t.prefix + string(value) + t.suffix
+		// One allocation for the value, not one for string(value) and
+		// another for the concatenation.
+		var b strings.Builder
+		b.Grow(len(t.prefix) + len(value) + len(t.suffix))
+		b.WriteString(t.prefix)
+		b.Write(value)
+		b.WriteString(t.suffix)
+		sent = b.String()
 		h[t.Header] = []string{sent}
 	case t.BasicAuthUser != "":
 		user, pass := t.BasicAuthUser, string(value)
@@ -65,7 +73,7 @@ func (t *Transport) injectOAuth(req, out *http.Request, c *policy.InvocationClai
 		if err != nil {
 			return nil, t.app.OAuthProblem(err, "", c.Package, t.Secret)
 		}
-		return t.scrubberFor([]byte(tok), t.inject(out, []byte(tok))), nil
+		return t.injectToken(out, tok), nil
 	}
 	// Check where the token may go before any refresh is spent on it.
 	meta, err := t.app.Store().GetSecretMeta(c.Keychain, t.Secret)
@@ -78,14 +86,21 @@ func (t *Transport) injectOAuth(req, out *http.Request, c *policy.InvocationClai
 		return nil, t.deny(c, &policy.Denial{Reason: policy.HostNotAllowed,
 			Detail: fmt.Sprintf("secret %s may not be sent to %s: not among its allowed_hosts", t.Secret, host)})
 	}
-	tok, err = m.AccessToken(ctx, c.Keychain, c.Package, t.Secret)
+	tok, err = m.AccessTokenFor(ctx, c.Keychain, c.Package, t.Secret, meta)
 	switch {
 	case errors.Is(err, oauth.ErrNotConnected):
 		return nil, t.notConnected(c, spec)
 	case err != nil:
 		return nil, t.app.OAuthProblem(err, c.Keychain, c.Package, t.Secret)
 	}
-	return t.scrubberFor([]byte(tok), t.inject(out, []byte(tok))), nil
+	return t.injectToken(out, tok), nil
+}
+
+// injectToken injects an access token and returns its scrubber; the
+// token's bytes are read by both, changed by neither.
+func (t *Transport) injectToken(out *http.Request, tok string) *scrub.Scrubber {
+	v := []byte(tok)
+	return t.scrubberFor(v, t.inject(out, v))
 }
 
 // notConnected is a missing key, as for a static key, with where to

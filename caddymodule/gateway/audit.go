@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/keygate/keygate/store"
 )
@@ -61,7 +63,11 @@ type auditQueue struct {
 	// logger is keygate.audit of the config running now: Caddy's `log`
 	// include/exclude and outputs apply only to loggers a config made,
 	// and the queue outlives configs (see setLogger).
-	logger  atomic.Pointer[zap.Logger]
+	logger atomic.Pointer[zap.Logger]
+	// export: a log of that config names keygate.audit in its include
+	// list. Without one, audit lines are neither written nor formatted:
+	// the store is the record, the log only the copy operators ship.
+	export  atomic.Bool
 	ch      chan store.AuditEvent
 	failing atomic.Bool
 	// unavailable: the sink fails because the database is down, which
@@ -80,8 +86,36 @@ func newAuditQueue(sink auditSink, logger *zap.Logger) *auditQueue {
 	return q
 }
 
-// setLogger makes the audit lines go where the starting config's logs say.
-func (q *auditQueue) setLogger(l *zap.Logger) { q.logger.Store(l) }
+// setLogger makes the audit lines go where the starting config's logs
+// say, and only when one of them names the logger.
+func (q *auditQueue) setLogger(l *zap.Logger) {
+	q.export.Store(namedByALog(l.Core(), l.Name()))
+	q.logger.Store(l)
+}
+
+// unnamedLogger is a logger name no log's include list holds.
+const unnamedLogger = "keygate-probe.unnamed"
+
+// namedByALog reports whether one of the cores Caddy built for a logger
+// (one per log of the config, teed) takes name by its include list: it
+// takes entries of name but not of a logger nobody names, which a log
+// that takes every logger (Caddy's default) or only excludes some does.
+// Caddy keeps its logging config to itself, so the cores are asked.
+func namedByALog(core zapcore.Core, name string) bool {
+	v := reflect.ValueOf(core)
+	if v.Kind() == reflect.Slice { // zapcore.NewTee of several cores
+		for i := range v.Len() {
+			if c, ok := v.Index(i).Interface().(zapcore.Core); ok && namedByALog(c, name) {
+				return true
+			}
+		}
+		return false
+	}
+	takes := func(n string) bool {
+		return core.Check(zapcore.Entry{LoggerName: n, Level: zapcore.InfoLevel}, nil) != nil
+	}
+	return takes(name) && !takes(unnamedLogger)
+}
 
 // record queues ev, waiting while the queue is full. It fails when the sink
 // is failing or ctx ends first, and the caller must then refuse the request.
@@ -215,8 +249,10 @@ func (q *auditQueue) write(ctx context.Context, batch []store.AuditEvent) {
 	if q.failing.Swap(false) {
 		q.logger.Load().Info("audit sink recovered")
 	}
-	for i := range batch {
-		q.log(&batch[i])
+	if q.export.Load() {
+		for i := range batch {
+			q.log(&batch[i])
+		}
 	}
 	q.logWitness()
 }
@@ -231,7 +267,7 @@ type witnessSink interface {
 // database rolled back to an earlier state (store/audit_witness.go).
 func (q *auditQueue) logWitness() {
 	ws, ok := q.sink.(witnessSink)
-	if !ok {
+	if !ok || !q.export.Load() {
 		return
 	}
 	w, ok := ws.LastAuditWitness()

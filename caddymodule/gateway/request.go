@@ -51,12 +51,15 @@ var (
 // OutboundCopy returns a copy of req that can be changed without touching
 // req: its own header map and URL.
 func OutboundCopy(req *http.Request) *http.Request {
-	out := new(http.Request)
-	*out = *req
-	out.Header = req.Header.Clone()
-	u := *req.URL
-	out.URL = &u
-	return out
+	// The request and its URL in one allocation: they live as long.
+	o := new(struct {
+		req http.Request
+		url url.URL
+	})
+	o.req, o.url = *req, *req.URL
+	o.req.URL = &o.url
+	o.req.Header = req.Header.Clone()
+	return &o.req
 }
 
 // StripKeygateHeaders removes every Keygate-* header: they are keygate's to
