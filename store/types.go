@@ -71,6 +71,9 @@ type KeySpec struct {
 	// OAuth, when set, says keygate obtains the value from a provider
 	// instead of the owner typing it.
 	OAuth *OAuthSpec `json:"oauth,omitempty"`
+	// Approve lists the operations with this key that the owner approves
+	// each time (store/manifest_approve.go).
+	Approve []ApproveRule `json:"approve,omitempty"`
 }
 
 // WebhookSpec is a webhook a package takes: deliveries to

@@ -40,6 +40,7 @@ func (h *APIHandler) routes() {
 	m.HandleFunc("GET /v1/audit/verify", h.admin(h.verifyAudit))
 	m.HandleFunc("POST /v1/rewrap", h.admin(h.rewrap))
 	h.oauthRoutes(m)
+	h.pendingRoutes(m)
 	m.HandleFunc("GET /v1/openapi.json", serveOpenAPI)
 
 	m.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {

@@ -80,6 +80,11 @@ type App struct {
 	// A token expiring within this is refreshed before use. Default: 60s.
 	OAuthRefreshBefore caddy.Duration `json:"oauth_refresh_before,omitempty"`
 
+	// Held calls (pending.go): at most this many per keychain wait at
+	// once on a node (default 20), each at most ApprovalWaitMax (120s).
+	ApprovalMaxPending int            `json:"approval_max_pending,omitempty"`
+	ApprovalWaitMax    caddy.Duration `json:"approval_wait_max,omitempty"`
+
 	dir            string // names the store in shared state: a path, memoryDir or "postgres:<target>"
 	pgDSN          string
 	masterSpec     string
@@ -268,6 +273,9 @@ func (a *App) Validate() error {
 			return err
 		}
 	}
+	if err := a.validateHeld(); err != nil {
+		return err
+	}
 	return a.validateOAuth()
 }
 
@@ -386,6 +394,7 @@ func (a *App) IsAdminToken(tok string) bool {
 // A failing audit sink fails the change's answer closed, though the change
 // itself is already stored.
 func (a *App) RecordChange(ctx context.Context, actor, action, keychain, pkg, reason string, keys []string) error {
+	defer a.keychainChanged(action, keychain)
 	return a.shared.audit.record(ctx, store.AuditEvent{
 		Actor:     actor,
 		Action:    action,

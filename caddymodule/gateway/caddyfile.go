@@ -26,6 +26,8 @@ func init() {
 //		public_url <url>
 //		oauth_provider <name> { ... }   (see parseOAuthProvider; repeatable)
 //		oauth_refresh_before <duration>
+//		approval_max_pending <n>
+//		approval_wait_max <duration>
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
@@ -95,6 +97,22 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 				return nil, err
 			}
 			app.OAuthRefreshBefore = dur
+		case "approval_max_pending":
+			var s string
+			if !d.AllArgs(&s) {
+				return nil, d.ArgErr()
+			}
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 {
+				return nil, d.Errf("approval_max_pending: want a whole number above 0, got %q", s)
+			}
+			app.ApprovalMaxPending = n
+		case "approval_wait_max":
+			dur, err := DurationArg(d)
+			if err != nil {
+				return nil, err
+			}
+			app.ApprovalWaitMax = dur
 		case "keychain_rate":
 			rl, err := RateArgs(d)
 			if err != nil {

@@ -25,6 +25,7 @@ var sharedPool = caddy.NewUsagePool()
 type shared struct {
 	store  *store.Store
 	audit  *auditQueue
+	held   *heldRegistry
 	cancel context.CancelFunc
 	done   sync.WaitGroup
 
@@ -43,6 +44,7 @@ func openShared(key string, opts store.Options, logger *zap.Logger) (*shared, er
 		ctx, cancel := context.WithCancel(context.Background())
 		sh := &shared{store: st, cancel: cancel}
 		sh.audit = newAuditQueue(st, caddy.Log().Named("keygate.audit"))
+		sh.held = newHeldRegistry(st)
 		sh.done.Add(3)
 		go func() { defer sh.done.Done(); sh.audit.run(ctx) }()
 		go func() { defer sh.done.Done(); st.RunGC(ctx, 10*time.Minute) }()
@@ -79,6 +81,7 @@ func releaseShared(dir string, logger *zap.Logger) error {
 func (s *shared) Destruct() error {
 	s.cancel()
 	s.done.Wait()
+	s.held.stop()
 	return s.store.Close()
 }
 
@@ -125,6 +128,7 @@ func (s *shared) prune(logger *zap.Logger) {
 		{"prune-webhook-deliveries", st.PruneWebhookDeliveries},
 		{"prune-owner-state", st.PruneOwnerState},
 		{"prune-oauth-states", func() (int, error) { return st.PruneOAuthStates(Now()) }},
+		{"prune-held-calls", st.PruneHeld},
 	}
 	for _, j := range jobs {
 		var n int
