@@ -96,6 +96,8 @@ var conformance = []struct {
 	{"TestWebhookDeliveriesClaimOnce", TestWebhookDeliveriesClaimOnce},
 	{"TestSharedRecords", TestSharedRecords},
 	{"TestDataKeyCacheFollowsKeyring", TestDataKeyCacheFollowsKeyring},
+	{"TestHeldCallsTakenOnce", TestHeldCallsTakenOnce},
+	{"TestShapeApprovals", TestShapeApprovals},
 }
 
 func TestPostgres(t *testing.T) {
