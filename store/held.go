@@ -68,11 +68,55 @@ func (s *Store) PutHeld(h HeldCall) error {
 // unknown, taken or expired call is ErrNotFound, so a call of another
 // keychain is never found through kc.
 func (s *Store) TakeHeld(kc, id string) (HeldCall, error) {
+	h, found, err := s.takeHeld(kc, id)
+	if err != nil {
+		return HeldCall{}, err
+	}
+	if !found || !s.now().Before(h.Expires) {
+		return HeldCall{}, notFound("held call", id)
+	}
+	return h, nil
+}
+
+// DropHeld removes a held call whatever its expiry, for the node that
+// holds it, and reports whether it was still there (no decision took it).
+func (s *Store) DropHeld(kc, id string) (bool, error) {
+	_, found, err := s.takeHeld(kc, id)
+	return found, err
+}
+
+// GetHeld reads one unexpired held call of keychain kc.
+func (s *Store) GetHeld(kc, id string) (HeldCall, error) {
 	if checkKeychainID(kc) != nil || id == "" || len(id) > 64 {
 		return HeldCall{}, notFound("held call", "")
 	}
 	if err := s.enter(); err != nil {
 		return HeldCall{}, err
+	}
+	defer s.leave()
+	var h HeldCall
+	raw, err := s.be.Get(heldKey(kc, id))
+	if errors.Is(err, errNoKey) {
+		return HeldCall{}, notFound("held call", id)
+	}
+	if err != nil {
+		return HeldCall{}, err
+	}
+	if err := decodeJSON(raw, &h); err != nil {
+		return HeldCall{}, err
+	}
+	if !s.now().Before(h.Expires) {
+		return HeldCall{}, notFound("held call", id)
+	}
+	return h, nil
+}
+
+func (s *Store) takeHeld(kc, id string) (HeldCall, bool, error) {
+	if checkKeychainID(kc) != nil || id == "" || len(id) > 64 {
+		return HeldCall{}, false, nil
+	}
+	if err := s.enter(); err != nil {
+		return HeldCall{}, false, err
 	}
 	defer s.leave()
 	var (
@@ -92,13 +136,7 @@ func (s *Store) TakeHeld(kc, id string) (HeldCall, error) {
 		found = true
 		return w.Delete(k)
 	})
-	if err != nil {
-		return HeldCall{}, err
-	}
-	if !found || !s.now().Before(h.Expires) {
-		return HeldCall{}, notFound("held call", id)
-	}
-	return h, nil
+	return h, found, err
 }
 
 // ListHeld returns the unexpired held calls of keychain kc, oldest first.

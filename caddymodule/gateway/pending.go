@@ -177,7 +177,7 @@ func (a *App) park(ctx context.Context, rec *store.HeldCall, w *heldWaiter, dead
 // decision is on its way here and wins (within decisionGrace); a caller
 // gone is gone whatever was decided.
 func (a *App) endHeld(rec *store.HeldCall, w *heldWaiter, o holdOutcome) holdOutcome {
-	if _, err := a.Store().TakeHeld(rec.Keychain, rec.ID); err == nil || o == holdGone {
+	if found, err := a.Store().DropHeld(rec.Keychain, rec.ID); found || err != nil || o == holdGone {
 		return o
 	}
 	t := time.NewTimer(decisionGrace)

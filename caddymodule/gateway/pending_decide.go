@@ -48,18 +48,12 @@ func (a *App) DecideHeld(ctx context.Context, actor, kc, id string, d HeldDecisi
 	if d.For < 0 || d.For > maxShapeApproval {
 		return store.HeldCall{}, NewProblem(http.StatusBadRequest, "invalid", "the approval's duration must be between 1s and 720h")
 	}
-	calls, err := a.Store().ListHeld(kc)
+	rec, err := a.Store().GetHeld(kc, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.HeldCall{}, heldNotFound(id)
+	}
 	if err != nil {
 		return store.HeldCall{}, err
-	}
-	var rec *store.HeldCall
-	for i := range calls {
-		if calls[i].ID == id {
-			rec = &calls[i]
-		}
-	}
-	if rec == nil {
-		return store.HeldCall{}, heldNotFound(id)
 	}
 	if !d.Refuse {
 		if rec.Kind != heldApprove {

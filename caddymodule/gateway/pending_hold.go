@@ -65,7 +65,7 @@ func (a *App) HoldRetry(ctx context.Context, rec store.HeldCall, prob *Problem, 
 		switch a.park(ctx, &rec, w, deadline.C) {
 		case holdChanged, holdApproved, holdApprovedShape:
 			if prob = decide(); !Holdable(prob) {
-				_, _ = a.Store().TakeHeld(rec.Keychain, rec.ID)
+				_, _ = a.Store().DropHeld(rec.Keychain, rec.ID)
 				return prob
 			}
 		case holdGone:
