@@ -29,7 +29,8 @@ const (
 	holdApproved                  // approved once
 	holdApprovedShape             // approved for this shape, for a time
 	holdRefused
-	holdGone // the caller went away
+	holdGone    // the caller went away
+	holdRecheck // time to decide again after a change
 )
 
 // Signal messages: "c <kc>" (a keychain's values or grants changed) and
@@ -162,10 +163,12 @@ func (a *App) beginHold(rec *store.HeldCall, wait time.Duration) (*heldWaiter, *
 
 // park waits on w. A change leaves the record in place (the caller
 // decides again and parks again); every other outcome ends it.
-func (a *App) park(ctx context.Context, rec *store.HeldCall, w *heldWaiter, deadline <-chan time.Time) holdOutcome {
+func (a *App) park(ctx context.Context, rec *store.HeldCall, w *heldWaiter, deadline, recheck <-chan time.Time) holdOutcome {
 	select {
 	case o := <-w.wake:
 		return o // a decision's maker took the record
+	case <-recheck:
+		return holdRecheck
 	case <-deadline:
 		return a.endHeld(rec, w, holdTimedOut)
 	case <-ctx.Done():

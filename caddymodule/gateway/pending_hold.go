@@ -61,12 +61,25 @@ func (a *App) HoldRetry(ctx context.Context, rec store.HeldCall, prob *Problem, 
 	defer a.shared.held.remove(rec.ID)
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
+	// A change signalled by another node may arrive before that node's
+	// cache notification does: after a change that did not let the call
+	// through, decide again a few times in the next seconds.
+	var recheck <-chan time.Time
+	rechecks := 0
 	for {
-		switch a.park(ctx, &rec, w, deadline.C) {
-		case holdChanged, holdApproved, holdApprovedShape:
+		switch o := a.park(ctx, &rec, w, deadline.C, recheck); o {
+		case holdChanged, holdRecheck, holdApproved, holdApprovedShape:
 			if prob = decide(); !Holdable(prob) {
 				_, _ = a.Store().DropHeld(rec.Keychain, rec.ID)
 				return prob
+			}
+			if o != holdRecheck {
+				rechecks = 0
+			}
+			recheck = nil
+			if rechecks < len(recheckAfter) {
+				recheck = time.After(recheckAfter[rechecks])
+				rechecks++
 			}
 		case holdGone:
 			return callerGone()
@@ -75,6 +88,9 @@ func (a *App) HoldRetry(ctx context.Context, rec store.HeldCall, prob *Problem, 
 		}
 	}
 }
+
+// recheckAfter spaces the decisions made again after a change.
+var recheckAfter = []time.Duration{50 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond, time.Second}
 
 // HoldApproval holds a call that an approve rule of the manifest covers
 // until the owner decides; nil means approved. A shape the owner approved
@@ -94,7 +110,7 @@ func (a *App) HoldApproval(ctx context.Context, rec store.HeldCall, wait time.Du
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	for {
-		switch a.park(ctx, &rec, w, deadline.C) {
+		switch a.park(ctx, &rec, w, deadline.C, nil) {
 		case holdChanged:
 			continue // approve calls wait for a decision, not a change
 		case holdApproved, holdApprovedShape:

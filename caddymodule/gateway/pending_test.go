@@ -180,9 +180,9 @@ func TestHeldOptions(t *testing.T) {
 			t.Errorf("%q accepted", src)
 		}
 	}
-	for _, a := range []App{{ApprovalMaxPending: -1}, {ApprovalMaxPending: 100001}, {ApprovalWaitMax: -1}, {ApprovalWaitMax: caddy.Duration(2 * time.Hour)}} {
+	for _, a := range []*App{{ApprovalMaxPending: -1}, {ApprovalMaxPending: 100001}, {ApprovalWaitMax: -1}, {ApprovalWaitMax: caddy.Duration(2 * time.Hour)}} {
 		if err := a.validateHeld(); err == nil {
-			t.Errorf("%+v valid", a)
+			t.Errorf("max pending %d, wait max %s: valid", a.ApprovalMaxPending, time.Duration(a.ApprovalWaitMax))
 		}
 	}
 }
