@@ -84,6 +84,8 @@ type App struct {
 	// once on a node (default 20), each at most ApprovalWaitMax (120s).
 	ApprovalMaxPending int            `json:"approval_max_pending,omitempty"`
 	ApprovalWaitMax    caddy.Duration `json:"approval_wait_max,omitempty"`
+	// A Standard Webhooks signed POST for each new held call.
+	ApprovalWebhook *ApprovalWebhook `json:"approval_webhook,omitempty"`
 
 	dir            string // names the store in shared state: a path, memoryDir or "postgres:<target>"
 	pgDSN          string
@@ -105,6 +107,7 @@ type App struct {
 	oauth          *OAuthManager
 	sharedBase     []byte // the oldest signing key's secret: see SharedKey
 	sites          packageSites
+	heldHook       *heldWebhook
 }
 
 // CaddyModule returns the Caddy module information.
@@ -174,6 +177,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 	}
 	a.PublicURL = strings.TrimRight(a.PublicURL, "/")
+	if err := a.provisionHeldWebhook(ctx, repl); err != nil {
+		return err
+	}
 
 	// On a reload the store is already open in this process: join it now,
 	// so the new config never serves without it. Otherwise Start opens it,

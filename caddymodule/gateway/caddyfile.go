@@ -28,6 +28,7 @@ func init() {
 //		oauth_refresh_before <duration>
 //		approval_max_pending <n>
 //		approval_wait_max <duration>
+//		approval_webhook <url> <whsec_secret>
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
@@ -113,6 +114,12 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 				return nil, err
 			}
 			app.ApprovalWaitMax = dur
+		case "approval_webhook":
+			w := new(ApprovalWebhook)
+			if !d.AllArgs(&w.URL, &w.Secret) {
+				return nil, d.Errf("approval_webhook: want 'approval_webhook <url> <secret>', the secret whsec_<base64> or a placeholder such as {env.KEYGATE_APPROVAL_WEBHOOK_SECRET}")
+			}
+			app.ApprovalWebhook = w
 		case "keychain_rate":
 			rl, err := RateArgs(d)
 			if err != nil {

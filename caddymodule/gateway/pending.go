@@ -158,6 +158,7 @@ func (a *App) beginHold(rec *store.HeldCall, wait time.Duration) (*heldWaiter, *
 		reg.remove(rec.ID)
 		return nil, ToProblem(err)
 	}
+	a.notifyHeld(*rec)
 	return w, nil
 }
 

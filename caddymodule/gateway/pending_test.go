@@ -165,6 +165,23 @@ func TestHeldTimeoutAndRefuse(t *testing.T) {
 	}
 }
 
+func TestHeldWebhookSettings(t *testing.T) {
+	for _, w := range []ApprovalWebhook{
+		{URL: "ftp://p.example/hook", Secret: "whsec_eA=="},
+		{URL: "/relative", Secret: "whsec_eA=="},
+		{URL: "https://", Secret: "whsec_eA=="},
+		{URL: "https://p.example/hook", Secret: "whsec_not base64!"},
+		{URL: "https://p.example/hook", Secret: "{env.KEYGATE_TEST_UNSET_SECRET}"},
+	} {
+		a := &App{ApprovalWebhook: &w}
+		if err := a.provisionHeldWebhook(caddy.Context{}, caddy.NewReplacer()); err == nil {
+			t.Errorf("%s accepted", w.URL)
+		} else if strings.Contains(err.Error(), "not base64") || strings.Contains(err.Error(), "whsec_e") {
+			t.Errorf("the error repeats the secret: %v", err)
+		}
+	}
+}
+
 func TestHeldOptions(t *testing.T) {
 	for _, src := range []string{
 		"keygate {\n approval_max_pending\n}",
@@ -175,6 +192,9 @@ func TestHeldOptions(t *testing.T) {
 		"keygate {\n approval_wait_max\n}",
 		"keygate {\n approval_wait_max 0s\n}",
 		"keygate {\n approval_wait_max soon\n}",
+		"keygate {\n approval_webhook\n}",
+		"keygate {\n approval_webhook https://p.example/hook\n}",
+		"keygate {\n approval_webhook https://p.example/hook whsec_eA== extra\n}",
 	} {
 		if _, err := parseGlobalOption(caddyfile.NewTestDispenser(src), nil); err == nil {
 			t.Errorf("%q accepted", src)
