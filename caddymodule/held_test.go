@@ -290,6 +290,46 @@ func TestHeldEgressApproveRule(t *testing.T) {
 		}
 		return n == 3
 	})
+
+	// No value or token in any log line, audit event, or answer given
+	// (the held calls' listings included).
+	_, auditAll := g.admin("GET", "/v1/audit?limit=1000", nil)
+	for what, needle := range map[string]string{"secret value": s.secret, "keychain token": s.token, "invocation token": inv} {
+		for where, hay := range map[string]string{"logs": g.logs(), "audit": string(auditAll), "answers": g.bodies.String()} {
+			// The keychain's creation answered its token, once.
+			if strings.Contains(hay, needle) && (where != "answers" || what != "keychain token") {
+				t.Errorf("the %s is in the %s", what, where)
+			}
+		}
+	}
+}
+
+func TestHeldApproveRulesHostile(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	s := g.standardSetup()
+	for _, rule := range []map[string]any{
+		{"method": "POST", "path": "v1/charges"},
+		{"method": "POST", "path": "/v1/*/charges"},
+		{"method": "PO ST", "path": "/v1"},
+		{"method": "POST", "path": "/v1?x=1"},
+		{"method": "POST", "host": "https://api.stripe.com", "path": "/v1"},
+		{"method": "POST", "path": "/v1", "body": "{}"},
+		{"path": "/v1"},
+	} {
+		s.pkg["keys"] = []map[string]any{{"name": "API_KEY", "required": true, "hosts": []string{"127.0.0.1"}, "approve": []any{rule}}}
+		st, b := g.admin("PUT", "/v1/packages/@acme/tools", s.pkg)
+		if st != 400 {
+			t.Fatalf("approve rule %v: %d %s", rule, st, b)
+		}
+	}
+	s.pkg["keys"] = []map[string]any{{"name": "API_KEY", "required": true, "hosts": []string{"127.0.0.1"}, "approve": "POST /v1"}}
+	if st, _ := g.admin("PUT", "/v1/packages/@acme/tools", s.pkg); st != 400 {
+		t.Fatalf("approve as a string: %d", st)
+	}
+	// Nothing changed: the package still has no approve rules, calls go through.
+	if st, _, b := g.agent("tools", s.token, nil); st != 200 {
+		t.Fatalf("agent call after refused manifests: %d %s", st, b)
+	}
 }
 
 func TestHeldCallerGoneIsReleasedAndAudited(t *testing.T) {
