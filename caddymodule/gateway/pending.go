@@ -140,9 +140,10 @@ const (
 // was made, and the call must not answer as if none were.
 const decisionGrace = 2 * time.Second
 
-// beginHold records rec for the owner to see and parks a waiter for it;
-// its ID, Created and Expires are set here.
-func (a *App) beginHold(rec *store.HeldCall, wait time.Duration) (*heldWaiter, *Problem) {
+// beginHold records rec for the owner to see and parks a waiter for it
+// until deadline fires; its ID, Created and Expires are set here. end
+// unparks it.
+func (a *App) beginHold(rec *store.HeldCall, wait time.Duration) (w *heldWaiter, deadline <-chan time.Time, end func(), p *Problem) {
 	reg := a.shared.held
 	rec.ID = "hc_" + RandomID(12)
 	now := Now()
@@ -152,14 +153,15 @@ func (a *App) beginHold(rec *store.HeldCall, wait time.Duration) (*heldWaiter, *
 		p := TooManyRequests(a.approvalWaitMax())
 		p.Type, p.Reason = problemTypeBase+"too_many_held", "too_many_held"
 		p.Detail = "this keychain has as many calls waiting for its owner as keygate holds at once; retry later"
-		return nil, p
+		return nil, nil, nil, p
 	}
 	if err := a.Store().PutHeld(*rec); err != nil {
 		reg.remove(rec.ID)
-		return nil, ToProblem(err)
+		return nil, nil, nil, ToProblem(err)
 	}
 	a.notifyHeld(*rec)
-	return w, nil
+	t := time.NewTimer(wait)
+	return w, t.C, func() { t.Stop(); reg.remove(rec.ID) }, nil
 }
 
 // park waits on w. A change leaves the record in place (the caller

@@ -54,20 +54,19 @@ func (a *App) HoldRetry(ctx context.Context, rec store.HeldCall, prob *Problem, 
 	if prob.Status == http.StatusPreconditionRequired {
 		rec.Kind = heldValue
 	}
-	w, p := a.beginHold(&rec, wait)
+	w, deadline, end, p := a.beginHold(&rec, wait)
 	if p != nil {
 		return p
 	}
-	defer a.shared.held.remove(rec.ID)
-	deadline := time.NewTimer(wait)
-	defer deadline.Stop()
+	defer end()
 	// A change signalled by another node may arrive before that node's
 	// cache notification does: after a change that did not let the call
-	// through, decide again a few times in the next seconds.
-	var recheck <-chan time.Time
-	rechecks := 0
+	// through, decide again a few times in the next seconds. The first
+	// recheck also covers a change made between the first decision and
+	// the call's parking, whose signal found no call to wake.
+	recheck, rechecks := time.After(recheckAfter[0]), 1
 	for {
-		switch o := a.park(ctx, &rec, w, deadline.C, recheck); o {
+		switch o := a.park(ctx, &rec, w, deadline, recheck); o {
 		case holdChanged, holdRecheck, holdApproved, holdApprovedShape:
 			if prob = decide(); !Holdable(prob) {
 				_, _ = a.Store().DropHeld(rec.Keychain, rec.ID)
@@ -102,15 +101,13 @@ func (a *App) HoldApproval(ctx context.Context, rec store.HeldCall, wait time.Du
 		return nil
 	}
 	rec.Kind, rec.Reason = heldApprove, "approval_required"
-	w, p := a.beginHold(&rec, wait)
+	w, deadline, end, p := a.beginHold(&rec, wait)
 	if p != nil {
 		return p
 	}
-	defer a.shared.held.remove(rec.ID)
-	deadline := time.NewTimer(wait)
-	defer deadline.Stop()
+	defer end()
 	for {
-		switch a.park(ctx, &rec, w, deadline.C, nil) {
+		switch a.park(ctx, &rec, w, deadline, nil) {
 		case holdChanged:
 			continue // approve calls wait for a decision, not a change
 		case holdApproved, holdApprovedShape:
