@@ -363,3 +363,29 @@ func TestHeldCallerGoneIsReleasedAndAudited(t *testing.T) {
 		t.Fatal("the call of a caller that left reached the upstream")
 	}
 }
+
+// TestHeldEgressReleasedBySettingValue: an egress call for a value that
+// is gone waits with Prefer: wait and goes on once the value is set.
+func TestHeldEgressReleasedBySettingValue(t *testing.T) {
+	g := startGateway(t, gatewayOptions{})
+	s := g.standardSetup()
+	g.agent("tools", s.token, nil)
+	inv := strings.TrimPrefix(g.pkgUpstream.last(t).Header.Get("Authorization"), "Bearer ")
+	g.mustAdmin(204, "DELETE", "/v1/keychains/"+s.kc+"/secrets/API_KEY", nil)
+	before := g.upstream.count()
+	ch := background(func() (int, http.Header, []byte) { return g.egressCall("/api/v1/x", inv, wait("15")) })
+	if c := g.awaitHeld(s.kc, 1)[0]; c.Kind != "value" || c.Reason != "missing_keys" {
+		t.Fatalf("held egress call shown as %+v", c)
+	}
+	if g.upstream.count() != before {
+		t.Fatal("the held call reached the upstream")
+	}
+	g.mustAdmin(204, "PUT", "/v1/keychains/"+s.kc+"/secrets/API_KEY", map[string]any{"value": s.secret, "allowed_hosts": []string{"127.0.0.1"}})
+	r := receive(t, ch)
+	if r.status != 200 || r.hdr.Get("Preference-Applied") != "wait" {
+		t.Fatalf("released egress call: %d %v %s", r.status, r.hdr, r.body)
+	}
+	if g.upstream.last(t).Header.Get("Authorization") != "Bearer "+s.secret {
+		t.Fatal("the released call did not carry the value set")
+	}
+}
