@@ -21,7 +21,7 @@ func NewStandalone(st *store.Store, tokens *policy.Tokens, persistAudit bool) (a
 	if persistAudit {
 		sink = st
 	}
-	sh := &shared{store: st, cancel: cancel, audit: newAuditQueue(sink, zap.NewNop())}
+	sh := &shared{store: st, cancel: cancel, audit: newAuditQueue(sink, zap.NewNop()), held: newHeldRegistry(st)}
 	sh.done.Add(1)
 	go func() { defer sh.done.Done(); sh.audit.run(ctx) }()
 	app = &App{shared: sh, tokens: tokens, logger: zap.NewNop(), metrics: &metrics{
