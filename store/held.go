@@ -15,13 +15,17 @@ import (
 // it, so a replayed decision finds nothing. Records expire with the call's
 // wait; one left by a node that died is ignored past Expires and pruned.
 // The record holds what the owner is shown (method, host, path, body hash
-// and a small JSON body), never a secret value, and is not cached.
+// and a small JSON body), never a secret value, and is not cached. The
+// body is sealed like a secret, since a request's body may be private; it
+// is not rewrapped (a call lives minutes), and one sealed under a master
+// key since removed is shown without its body.
 //
-//	hld/<kc>\0<id>               held call JSON
+//	hld/<kc>\0<id>               held call: record of JSON meta + sealed body
 //	apr/<kc>\0<shape>            shape approval JSON (expiry)
 const (
 	pfxHeld          = "hld/"
 	pfxShapeApproval = "apr/"
+	scopeHeld        = "held"
 	// maxHeldList bounds one keychain's listing.
 	maxHeldList = 1000
 )
@@ -61,7 +65,60 @@ func (s *Store) PutHeld(h HeldCall) error {
 		return err
 	}
 	defer s.leave()
-	return s.update(func(w writer) error { return setJSON(w, heldKey(h.Keychain, h.ID), h) })
+	body := h.Body
+	h.Body = nil
+	meta, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	var blob []byte
+	if len(body) > 0 {
+		if err := s.markSealerInUse(s.kr); err != nil {
+			return err
+		}
+		ctx := heldSealContext(h.Keychain, h.ID, meta)
+		if blob, err = seal(s.kr, &ctx, body); err != nil {
+			return err
+		}
+	}
+	rec := encodeRecord(1, meta, blob)
+	return s.update(func(w writer) error { return w.Set(heldKey(h.Keychain, h.ID), rec) })
+}
+
+func heldSealContext(kc, id string, meta []byte) sealContext {
+	return sealContext{Scope: scopeHeld, Owner: kc, Name: id, Version: 1, Meta: meta}
+}
+
+// decodeHeld reads a held call's record, opening its body.
+func (s *Store) decodeHeld(raw []byte) (HeldCall, error) {
+	rec, err := decodeRecord(raw)
+	if err != nil {
+		return HeldCall{}, err
+	}
+	var h HeldCall
+	if err := decodeJSON(rec.meta, &h); err != nil {
+		return HeldCall{}, err
+	}
+	if len(rec.blob) > 0 {
+		ctx := heldSealContext(h.Keychain, h.ID, rec.meta)
+		if body, err := open(s.kr, &ctx, rec.blob, nil); err == nil {
+			h.Body = body
+		}
+	}
+	return h, nil
+}
+
+// heldExpires reads only the expiry of a held call's record.
+func heldExpires(raw []byte) (time.Time, error) {
+	rec, err := decodeRecord(raw)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var e struct {
+		Expires time.Time `json:"expires"`
+	}
+	err = json.Unmarshal(rec.meta, &e)
+	return e.Expires, err
 }
 
 // TakeHeld removes a held call of keychain kc and returns it, once: an
@@ -94,7 +151,6 @@ func (s *Store) GetHeld(kc, id string) (HeldCall, error) {
 		return HeldCall{}, err
 	}
 	defer s.leave()
-	var h HeldCall
 	raw, err := s.be.Get(heldKey(kc, id))
 	if errors.Is(err, errNoKey) {
 		return HeldCall{}, notFound("held call", id)
@@ -102,7 +158,8 @@ func (s *Store) GetHeld(kc, id string) (HeldCall, error) {
 	if err != nil {
 		return HeldCall{}, err
 	}
-	if err := decodeJSON(raw, &h); err != nil {
+	h, err := s.decodeHeld(raw)
+	if err != nil {
 		return HeldCall{}, err
 	}
 	if !s.now().Before(h.Expires) {
@@ -119,24 +176,25 @@ func (s *Store) takeHeld(kc, id string) (HeldCall, bool, error) {
 		return HeldCall{}, false, err
 	}
 	defer s.leave()
-	var (
-		h     HeldCall
-		found bool
-	)
+	var raw []byte
 	k := heldKey(kc, id)
 	err := s.update(func(w writer) error {
-		found = false
-		err := getJSON(w, k, &h)
+		v, err := w.Get(k)
 		if errors.Is(err, errNoKey) {
+			raw = nil
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		found = true
+		raw = v
 		return w.Delete(k)
 	})
-	return h, found, err
+	if err != nil || raw == nil {
+		return HeldCall{}, false, err
+	}
+	h, err := s.decodeHeld(raw)
+	return h, true, err
 }
 
 // ListHeld returns the unexpired held calls of keychain kc, oldest first.
@@ -153,8 +211,8 @@ func (s *Store) ListHeld(kc string) ([]HeldCall, error) {
 	err := s.be.View(func(r reader) error {
 		out = out[:0]
 		return r.Iterate(iterOptions{Prefix: key(pfxHeld, kc)}, func(_, v []byte) error {
-			var h HeldCall
-			if err := decodeJSON(v, &h); err != nil {
+			h, err := s.decodeHeld(v)
+			if err != nil {
 				return err
 			}
 			if now.Before(h.Expires) && len(out) < maxHeldList {
@@ -182,10 +240,16 @@ func (s *Store) PruneHeld() (int, error) {
 		dead = dead[:0]
 		for _, pfx := range []string{pfxHeld, pfxShapeApproval} {
 			err := r.Iterate(iterOptions{Prefix: []byte(pfx)}, func(k, v []byte) error {
-				var e struct {
-					Expires time.Time `json:"expires"`
+				var exp time.Time
+				var err error
+				if pfx == pfxHeld {
+					exp, err = heldExpires(v)
+				} else {
+					var a ShapeApproval
+					err = json.Unmarshal(v, &a)
+					exp = a.Expires
 				}
-				if json.Unmarshal(v, &e) != nil || !now.Before(e.Expires) {
+				if err != nil || !now.Before(exp) {
 					dead = append(dead, append([]byte(nil), k...))
 				}
 				return nil

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -9,12 +10,18 @@ import (
 func TestHeldCallsTakenOnce(t *testing.T) {
 	s, c := memStore(t)
 	kc, other := mustKeychain(t, s), mustKeychain(t, s)
-	h := HeldCall{ID: "hc_1", Keychain: kc.ID, Kind: "approve", Created: c.Now(), Expires: c.Now().Add(time.Minute)}
+	body := `{"amount":4242,"card":"tok_private_marker"}`
+	h := HeldCall{ID: "hc_1", Keychain: kc.ID, Kind: "approve", Body: json.RawMessage(body), Created: c.Now(), Expires: c.Now().Add(time.Minute)}
 	if err := s.PutHeld(h); err != nil {
 		t.Fatal(err)
 	}
-	if l, err := s.ListHeld(kc.ID); err != nil || len(l) != 1 || l[0].ID != "hc_1" {
+	if l, err := s.ListHeld(kc.ID); err != nil || len(l) != 1 || l[0].ID != "hc_1" || string(l[0].Body) != body {
 		t.Fatalf("list: %+v %v", l, err)
+	}
+	// The body is sealed: no record holds it in the clear.
+	assertNotStored(t, s, "tok_private_marker")
+	if g, err := s.GetHeld(kc.ID, "hc_1"); err != nil || string(g.Body) != body {
+		t.Fatalf("get: %+v %v", g, err)
 	}
 	if l, _ := s.ListHeld(other.ID); len(l) != 0 {
 		t.Fatal("another keychain lists the call")
@@ -22,8 +29,8 @@ func TestHeldCallsTakenOnce(t *testing.T) {
 	// Another keychain's id does not find it.
 	_, err := s.TakeHeld(other.ID, "hc_1")
 	wantErr(t, err, ErrNotFound)
-	if _, err := s.TakeHeld(kc.ID, "hc_1"); err != nil {
-		t.Fatal(err)
+	if got, err := s.TakeHeld(kc.ID, "hc_1"); err != nil || string(got.Body) != body {
+		t.Fatalf("take: %+v %v", got, err)
 	}
 	_, err = s.TakeHeld(kc.ID, "hc_1")
 	wantErr(t, err, ErrNotFound)
