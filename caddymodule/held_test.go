@@ -168,7 +168,7 @@ func TestHeldMaxPendingPerKeychain(t *testing.T) {
 	b := background(func() (int, http.Header, []byte) { return g.agent("tools", s.token, wait("15")) })
 	g.awaitHeld(s.kc, 2)
 	st, hdr, body := g.agent("tools", s.token, wait("15"))
-	if p := problem(t, hdr, body); st != 429 || p["reason"] != "too_many_held" || hdr.Get("Retry-After") == "" {
+	if p := problem(t, hdr, body); st != 429 || p["reason"] != "too_many_held" || hdr.Get("Retry-After") == "" || p["retry_after"] == nil {
 		t.Fatalf("third held call: %d %v %v", st, hdr, p)
 	}
 	g.mustAdmin(200, "PUT", "/v1/keychains/"+s.kc+"/grants/@acme/tools", map[string]any{"keys": []string{"API_KEY"}})
@@ -226,7 +226,7 @@ func TestHeldEgressApproveRule(t *testing.T) {
 		broad[k] = v
 	}
 	broad["path"] = "/v1/charges*"
-	if st, b := g.admin("POST", "/v1/keychains/"+s.kc+"/pending/"+c.ID+"/approve", map[string]any{"scope": "shape", "for": "1h", "shape": broad}); st != 400 || !strings.Contains(string(b), "shape_mismatch") {
+	if st, b := g.admin("POST", "/v1/keychains/"+s.kc+"/pending/"+c.ID+"/approve", map[string]any{"scope": "shape", "for": "1h", "shape": broad}); st != 400 || !strings.Contains(string(b), "shape_mismatch") || !strings.Contains(string(b), `"field":"shape"`) {
 		t.Fatalf("broader shape: %d %s", st, b)
 	}
 	// Hostile bodies.

@@ -87,7 +87,7 @@ func (h *APIHandler) createKeychain(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := h.audit(r, "keychain.create", kc.ID, ""); err != nil {
+	if err := h.audit(r, gateway.ActionKeychainCreate, kc.ID, ""); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusCreated, keychainView{Keychain: kc, Token: tok}, nil
@@ -125,7 +125,7 @@ func (h *APIHandler) deleteKeychain(r *http.Request) (int, any, error) {
 	if err := h.app.Store().DeleteKeychain(id); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusNoContent, nil, h.audit(r, "keychain.delete", id, "")
+	return http.StatusNoContent, nil, h.audit(r, gateway.ActionKeychainDelete, id, "")
 }
 
 func (h *APIHandler) rotateToken(r *http.Request) (int, any, error) {
@@ -137,7 +137,7 @@ func (h *APIHandler) rotateToken(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := h.audit(r, "keychain.token", kc.ID, ""); err != nil {
+	if err := h.audit(r, gateway.ActionKeychainToken, kc.ID, ""); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, map[string]string{"token": tok}, nil
@@ -187,7 +187,7 @@ func (h *APIHandler) putSecret(r *http.Request) (int, any, error) {
 	if _, err := st.PutSecret(id, name, []byte(*body.Value), opts); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusNoContent, nil, h.audit(r, "secret.put", id, "", name)
+	return http.StatusNoContent, nil, h.audit(r, gateway.ActionSecretPut, id, "", name)
 }
 
 func (h *APIHandler) listSecrets(r *http.Request) (int, any, error) {
@@ -223,7 +223,7 @@ func (h *APIHandler) deleteSecret(r *http.Request) (int, any, error) {
 	if err := h.app.DeleteSecret(r.Context(), id, name); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusNoContent, nil, h.audit(r, "secret.delete", id, "", name)
+	return http.StatusNoContent, nil, h.audit(r, gateway.ActionSecretDelete, id, "", name)
 }
 
 func (h *APIHandler) putPackage(r *http.Request) (int, any, error) {
@@ -242,7 +242,7 @@ func (h *APIHandler) putPackage(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := h.audit(r, "package.put", "", m.Name); err != nil {
+	if err := h.audit(r, gateway.ActionPackagePut, "", m.Name); err != nil {
 		return 0, nil, err
 	}
 	saved, err := h.app.Store().GetPackage(m.Name)
@@ -279,7 +279,7 @@ func (h *APIHandler) deletePackage(r *http.Request) (int, any, error) {
 	if err := h.app.Store().DeletePackage(name); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusNoContent, nil, h.audit(r, "package.delete", "", name)
+	return http.StatusNoContent, nil, h.audit(r, gateway.ActionPackageDelete, "", name)
 }
 
 func (h *APIHandler) putAppSecret(r *http.Request) (int, any, error) {
@@ -303,7 +303,7 @@ func (h *APIHandler) putAppSecret(r *http.Request) (int, any, error) {
 	if _, err := h.app.Store().PutAppSecret(pkg, name, []byte(*body.Value)); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusNoContent, nil, h.audit(r, "app_secret.put", "", pkg, name)
+	return http.StatusNoContent, nil, h.audit(r, gateway.ActionAppSecretPut, "", pkg, name)
 }
 
 func (h *APIHandler) putGrant(r *http.Request) (int, any, error) {
@@ -329,7 +329,7 @@ func (h *APIHandler) putGrant(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := h.audit(r, "grant.put", id, pkg, g.Keys...); err != nil {
+	if err := h.audit(r, gateway.ActionGrantPut, id, pkg, g.Keys...); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, h.grantView(g, &m), nil
@@ -382,7 +382,7 @@ func (h *APIHandler) grantView(g store.Grant, m *store.Manifest) grantView {
 	var d *policy.Denial
 	if errors.As(err, &d) {
 		v.Status = string(d.Reason)
-		if d.Reason == "stale_grant" {
+		if d.Reason == policy.StaleGrant {
 			v.Status = "stale"
 		}
 		for _, k := range d.Missing {
@@ -397,7 +397,7 @@ func (h *APIHandler) deleteGrant(r *http.Request) (int, any, error) {
 	if err := h.app.Store().DeleteGrant(id, pkg); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusNoContent, nil, h.audit(r, "grant.delete", id, pkg)
+	return http.StatusNoContent, nil, h.audit(r, gateway.ActionGrantDelete, id, pkg)
 }
 
 func (h *APIHandler) queryAudit(r *http.Request) (int, any, error) {
@@ -445,7 +445,7 @@ func (h *APIHandler) rewrap(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := h.audit(r, "master_key.rewrap", "", ""); err != nil {
+	if err := h.audit(r, gateway.ActionMasterKeyRewrap, "", ""); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, map[string]any{"rewrapped": n, "master_key_id": h.app.MasterKeyID()}, nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/keygate/keygate/caddymodule/gateway"
 	"github.com/keygate/keygate/policy"
+	"github.com/keygate/keygate/scrub"
 	"github.com/keygate/keygate/store"
 )
 
@@ -28,7 +29,7 @@ const (
 // keychain), or when the manifest's approve rules cover it (every time,
 // waiting for the owner's decision). waited says the call was held.
 func (t *Transport) holdIfAsked(req *http.Request, headerTok string, ev *store.AuditEvent, host, port string,
-	out *http.Request, sc *Scrubber, prob *gateway.Problem) (*http.Request, *Scrubber, *gateway.Problem, bool) {
+	out *http.Request, sc *scrub.Scrubber, prob *gateway.Problem) (*http.Request, *scrub.Scrubber, *gateway.Problem, bool) {
 	if prob == nil {
 		return t.holdForApproval(req, ev, host, port, out, sc)
 	}
@@ -54,7 +55,7 @@ func (t *Transport) holdIfAsked(req *http.Request, headerTok string, ev *store.A
 
 // holdForApproval holds an authorized call that an approve rule of its
 // key covers until the owner decides, showing them the request.
-func (t *Transport) holdForApproval(req *http.Request, ev *store.AuditEvent, host, port string, out *http.Request, sc *Scrubber) (*http.Request, *Scrubber, *gateway.Problem, bool) {
+func (t *Transport) holdForApproval(req *http.Request, ev *store.AuditEvent, host, port string, out *http.Request, sc *scrub.Scrubber) (*http.Request, *scrub.Scrubber, *gateway.Problem, bool) {
 	pkg, err := t.app.Store().PackageRecord(ev.Package)
 	if err != nil {
 		return nil, nil, gateway.ToProblem(err), false

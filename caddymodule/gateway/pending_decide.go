@@ -73,10 +73,10 @@ func (a *App) DecideHeld(ctx context.Context, actor, kc, id string, d HeldDecisi
 	if err != nil {
 		return store.HeldCall{}, err
 	}
-	action, word, reason := "held.approve", "once", "once"
+	action, word, reason := ActionHeldApprove, "once", "once"
 	switch {
 	case d.Refuse:
-		action, word, reason = "held.refuse", "refuse", "refused"
+		action, word, reason = ActionHeldRefuse, "refuse", "refused"
 	case d.For > 0:
 		word, reason = "shape", "shape for "+d.For.String()
 		until := Now().Add(d.For).UTC()
@@ -108,7 +108,7 @@ func heldNotFound(id string) *Problem {
 
 // heldChangeActions are the changes that may let a held call go on: a
 // value set, a grant made, an OAuth connection.
-var heldChangeActions = map[string]bool{"secret.put": true, "grant.put": true, "oauth.callback": true, "oauth.connect": true}
+var heldChangeActions = map[string]bool{ActionSecretPut: true, ActionGrantPut: true, OAuthEventCallback: true, OAuthEventConnect: true}
 
 // keychainChanged releases, on every node, the calls of kc held for a
 // value or a grant, to decide again.

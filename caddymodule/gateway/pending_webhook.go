@@ -171,6 +171,6 @@ func (hk *heldWebhook) attempt(body []byte, id string) int {
 }
 
 func (a *App) auditHeldHook(rec store.HeldCall, status int, reason string) {
-	_ = a.shared.audit.record(context.Background(), store.AuditEvent{Actor: "keygate", Action: "held.webhook", Keychain: rec.Keychain,
+	_ = a.shared.audit.record(context.Background(), store.AuditEvent{Actor: "keygate", Action: ActionHeldWebhook, Keychain: rec.Keychain,
 		Package: rec.Package, Decision: "ok", Status: status, Reason: reason, RequestID: rec.RequestID})
 }
