@@ -24,6 +24,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/keygate/keygate/caddymodule"
+	kgapp "github.com/keygate/keygate/caddymodule/gateway"
 )
 
 // gateway is keygate running in this process from a Caddyfile, with a
@@ -200,6 +201,16 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 	g.ingress = fmt.Sprintf("http://127.0.0.1:%d", ports[1])
 	g.egress = fmt.Sprintf("http://127.0.0.1:%d", ports[2])
 	return g
+}
+
+// app returns the running keygate app.
+func (g *gateway) app() *kgapp.App {
+	ctx := caddy.ActiveContext()
+	a, err := ctx.App("keygate")
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return a.(*kgapp.App)
 }
 
 // call makes a request and returns status, headers and body; the body is

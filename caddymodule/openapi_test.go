@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -17,6 +18,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/keygate/keygate/oauthtest"
+	"github.com/keygate/keygate/store"
 )
 
 // apiCase is one request to the management API and the status it must
@@ -203,6 +205,23 @@ func TestOpenAPIMatchesAPI(t *testing.T) {
 	c.do(apiCase{method: "PUT", path: kcPath + "/grants/%40acme%2Fnone", body: map[string]any{"keys": []string{"API_KEY"}}, status: 404})
 	c.do(apiCase{method: "GET", path: kcPath + "/grants", status: 200})
 	c.do(apiCase{method: "GET", path: "/v1/keychains/" + missing + "/grants", status: 404})
+	c.do(apiCase{method: "GET", path: kcPath + "/pending", status: 200})
+	c.do(apiCase{method: "GET", path: "/v1/keychains/" + missing + "/pending", status: 404})
+	c.do(apiCase{method: "POST", path: kcPath + "/pending/hc_none/approve", body: map[string]any{"scope": "once"}, status: 404})
+	c.do(apiCase{method: "POST", path: kcPath + "/pending/hc_none/approve", body: map[string]any{"scope": "always"}, status: 400, badRequest: true})
+	c.do(apiCase{method: "POST", path: kcPath + "/pending/hc_none/refuse", status: 404})
+	// Held calls are parked requests; for the schema, records stand in.
+	for _, id := range []string{"hc_a", "hc_b"} {
+		rec := store.HeldCall{ID: id, Keychain: kc.ID, Package: "@acme/mail", Key: "API_KEY", Kind: "approve", Reason: "approval_required", Flow: "egress",
+			Method: "POST", Host: "127.0.0.1", Path: "/v1/send", BodySize: 2, BodySHA256: strings.Repeat("a", 64), Body: json.RawMessage(`{}`),
+			Shape: strings.Repeat("b", 64), RequestID: "r1", Created: time.Now(), Expires: time.Now().Add(time.Minute)}
+		if err := g.app().Store().PutHeld(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.do(apiCase{method: "GET", path: kcPath + "/pending", status: 200})
+	c.do(apiCase{method: "POST", path: kcPath + "/pending/hc_a/approve", body: map[string]any{"scope": "once"}, status: 200})
+	c.do(apiCase{method: "POST", path: kcPath + "/pending/hc_b/refuse", status: 200})
 
 	var conn struct {
 		AuthorizeURL string `json:"authorize_url"`

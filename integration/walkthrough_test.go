@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,25 +19,7 @@ import (
 // grant, and the call whose package reaches the demo API through egress.
 // The demo API shows the key's length and sha256 prefix, never the key.
 func TestREADMEWalkthrough(t *testing.T) {
-	root, err := repoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.ReadFile(filepath.Join(root, "Caddyfile.example"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := strings.NewReplacer(
-		"127.0.0.1:8080", "127.0.0.1:{{.APIPort}}", "http://:8080", "http://:{{.APIPort}}",
-		"127.0.0.1:8081", "127.0.0.1:{{.EgressPort}}", "http://:8081", "http://:{{.EgressPort}}",
-		"127.0.0.1:8082", "127.0.0.1:{{.IngressPort}}", ".keygate.localhost:8082", ".keygate.localhost:{{.IngressPort}}",
-		"127.0.0.1:9100", "127.0.0.1:{{index .Extra 1}}",
-	).Replace(string(src))
-	tmpl = strings.Replace(tmpl, "{\n", "{\n\tadmin {{.AdminAddr}}\n\tpersist_config off\n", 1)
-	in := Start(t, Config{Template: tmpl, FirstRun: true, ExtraPorts: 2})
-	pkgAddr := "127.0.0.1:" + strconv.Itoa(in.Ports.Extra[0])
-	apiAddr := "127.0.0.1:" + strconv.Itoa(in.Ports.Extra[1])
-	startEchoTools(t, root, pkgAddr, apiAddr, in.EgressURL+"/demo")
+	in, root, pkgAddr := startExample(t)
 
 	var kc struct{ ID, Token string }
 	if err := json.Unmarshal([]byte(in.MustCLI("", "keychain", "create", "--owner", "alice", "--json").Stdout), &kc); err != nil {
@@ -47,15 +27,7 @@ func TestREADMEWalkthrough(t *testing.T) {
 	}
 	const key = "demo-key-123"
 	in.MustCLI(key, "secret", "set", kc.ID, "DEMO_API_KEY", "--allow-host", "127.0.0.1")
-	manifest, err := os.ReadFile(filepath.Join(root, "examples", "keygate.package.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mf := filepath.Join(in.Dir, "keygate.package.json")
-	if err := os.WriteFile(mf, []byte(strings.Replace(string(manifest), "127.0.0.1:9001", pkgAddr, 1)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	in.MustCLI("", "package", "put", mf)
+	putExampleManifest(t, in, root, pkgAddr, "keygate.package.json")
 
 	agent := func() (int, string) {
 		req, _ := http.NewRequest("GET", in.IngressURL+"/", nil)

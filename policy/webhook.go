@@ -104,6 +104,13 @@ func ValidWebhookScheme(s string) bool {
 	return false
 }
 
+// CheckWebhookSecret reports whether secret is usable under scheme (for a
+// setting that signs, such as the approval webhook's).
+func CheckWebhookSecret(scheme string, secret []byte) error {
+	_, err := webhookKey(scheme, secret)
+	return err
+}
+
 // VerifyWebhook checks that a delivery (its headers h and raw body) was
 // signed with secret under scheme and is fresh at now, and returns its
 // delivery id. Nothing in the body is looked at before the signature has

@@ -100,6 +100,8 @@ var conformance = []struct {
 	{"TestProxyCA", TestProxyCA},
 	{"TestPutProxyCAValidation", TestPutProxyCAValidation},
 	{"TestProxyCANodesAgree", TestProxyCANodesAgree},
+	{"TestHeldCallsTakenOnce", TestHeldCallsTakenOnce},
+	{"TestShapeApprovals", TestShapeApprovals},
 }
 
 func TestPostgres(t *testing.T) {

@@ -75,6 +75,10 @@ type KeySpec struct {
 	// request through the proxy site: "header" and "query" always may;
 	// "body" also lets it stand in JSON and form bodies.
 	Placement []string `json:"placement,omitempty"`
+
+	// Approve lists the operations with this key that the owner approves
+	// each time (store/manifest_approve.go).
+	Approve []ApproveRule `json:"approve,omitempty"`
 }
 
 // KeyPlacementBody is the Placement that lets a key's placeholder stand in

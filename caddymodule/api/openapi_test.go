@@ -67,7 +67,7 @@ func registeredRoutes(t *testing.T) []string {
 	t.Helper()
 	re := regexp.MustCompile(`HandleFunc\("([A-Z]+ )(/[^"]*)"(\+p)?(?:\+"([^"]*)")?|HandleFunc\("([A-Z]+ )"\+oauth\.CallbackPath`)
 	var routes []string
-	for _, f := range []string{"routes.go", "oauth_routes.go", "health.go", "proxy_routes.go", "../ownerpage/ui.go"} {
+	for _, f := range []string{"routes.go", "oauth_routes.go", "health.go", "proxy_routes.go", "pending.go", "../ownerpage/ui.go"} {
 		src, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

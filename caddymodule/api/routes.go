@@ -42,6 +42,7 @@ func (h *APIHandler) routes() {
 	h.oauthRoutes(m)
 	h.healthRoutes(m)
 	h.proxyRoutes(m)
+	h.pendingRoutes(m)
 	m.HandleFunc("GET /v1/openapi.json", serveOpenAPI)
 
 	m.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {

@@ -62,6 +62,11 @@ client secret, for example). Its value is read like a secret's.
 		single("connect", connectCmd()),
 		single("grants", grantsCmd()),
 		single("revoke", revokeCmd()),
+		group("pending", "Lists, approves and refuses the calls held for a keychain's owner", `
+A call is held when its caller asked to wait (Prefer: wait=<s>) for a value
+or grant the owner has yet to give, or when the package's manifest asks the
+owner to approve that kind of call every time.
+`, pendingCommands()),
 		single("audit", auditCmd()),
 		single("rewrap", rewrapCmd()),
 		single("status", statusCmd()),

@@ -170,6 +170,7 @@ func (t *Transport) roundTrip(req *http.Request, tl *tokenLog) (*http.Response, 
 	ev.Host = host
 
 	out, sc, prob := t.authorize(req, tl.bareToken(), &ev, host, port)
+	out, sc, prob, waited := t.holdIfAsked(req, tl.bareToken(), &ev, host, port, out, sc, prob)
 	if prob = t.app.Settle(req.Context(), "egress", ev, prob, start); prob != nil {
 		return gateway.ProblemResponse(req, prob), nil
 	}
@@ -178,6 +179,9 @@ func (t *Transport) roundTrip(req *http.Request, tl *tokenLog) (*http.Response, 
 	res, err := t.HTTPTransport.RoundTrip(scrubInterim(out, sc))
 	if res != nil {
 		res.Request = req
+		if waited {
+			res.Header.Set(gateway.PreferenceApplied, "wait")
+		}
 	}
 	if err != nil {
 		return res, err

@@ -82,6 +82,13 @@ type App struct {
 	// A token expiring within this is refreshed before use. Default: 60s.
 	OAuthRefreshBefore caddy.Duration `json:"oauth_refresh_before,omitempty"`
 
+	// Held calls (pending.go): at most this many per keychain wait at
+	// once on a node (default 20), each at most ApprovalWaitMax (120s).
+	ApprovalMaxPending int            `json:"approval_max_pending,omitempty"`
+	ApprovalWaitMax    caddy.Duration `json:"approval_wait_max,omitempty"`
+	// A Standard Webhooks signed POST for each new held call.
+	ApprovalWebhook *ApprovalWebhook `json:"approval_webhook,omitempty"`
+
 	dir            string // names the store in shared state: a path, memoryDir or "postgres:<target>"
 	pgDSN          string
 	masterSpec     string
@@ -104,6 +111,7 @@ type App struct {
 	sharedBase     []byte           // the oldest signing key's secret: see SharedKey
 	sites          packageSites
 	ctx            caddy.Context // for the other apps of this config, at Start
+	heldHook       *heldWebhook
 }
 
 // CaddyModule returns the Caddy module information.
@@ -175,6 +183,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 	}
 	a.PublicURL = strings.TrimRight(a.PublicURL, "/")
+	if err := a.provisionHeldWebhook(ctx, repl); err != nil {
+		return err
+	}
 
 	// On a reload the store is already open in this process: join it now,
 	// so the new config never serves without it. Otherwise Start opens it,
@@ -287,6 +298,9 @@ func (a *App) Validate() error {
 		if err := a.KeychainRate.Validate("keychain_rate"); err != nil {
 			return err
 		}
+	}
+	if err := a.validateHeld(); err != nil {
+		return err
 	}
 	return a.validateOAuth()
 }
@@ -432,6 +446,7 @@ type Change struct {
 // RecordChange audits a change. A failing audit sink fails the change's
 // answer closed, though the change itself is already stored.
 func (a *App) RecordChange(ctx context.Context, c Change) error {
+	defer a.keychainChanged(c.Action, c.Keychain)
 	if c.RequestID == "" {
 		c.RequestID = RequestID()
 	}

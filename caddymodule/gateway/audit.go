@@ -52,6 +52,9 @@ const (
 	ActionMasterKeyRewrap = "master_key.rewrap"
 	ActionOwnerLogin      = "owner.login"
 	ActionOwnerLoginLink  = "owner.login_link"
+	ActionHeldApprove     = "held.approve" // an owner's decision on a held call (pending*.go)
+	ActionHeldRefuse      = "held.refuse"
+	ActionHeldWebhook     = "held.webhook" // a delivery of approval_webhook
 )
 
 type auditSink interface {

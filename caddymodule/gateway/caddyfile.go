@@ -28,6 +28,9 @@ func init() {
 //		public_url <url>
 //		oauth_provider <name> { ... }   (see parseOAuthProvider; repeatable)
 //		oauth_refresh_before <duration>
+//		approval_max_pending <n>
+//		approval_wait_max <duration>
+//		approval_webhook <url> <whsec_secret>
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
@@ -93,6 +96,28 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 				return nil, err
 			}
 			app.OAuthRefreshBefore = dur
+		case "approval_max_pending":
+			var s string
+			if !d.AllArgs(&s) {
+				return nil, d.ArgErr()
+			}
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 {
+				return nil, d.Errf("approval_max_pending: want a whole number above 0, got %q", s)
+			}
+			app.ApprovalMaxPending = n
+		case "approval_wait_max":
+			dur, err := DurationArg(d)
+			if err != nil {
+				return nil, err
+			}
+			app.ApprovalWaitMax = dur
+		case "approval_webhook":
+			w := new(ApprovalWebhook)
+			if !d.AllArgs(&w.URL, &w.Secret) {
+				return nil, d.Errf("approval_webhook: want 'approval_webhook <url> <secret>', the secret whsec_<base64> or a placeholder such as {env.KEYGATE_APPROVAL_WEBHOOK_SECRET}")
+			}
+			app.ApprovalWebhook = w
 		case "keychain_rate":
 			rl, err := RateArgs(d)
 			if err != nil {

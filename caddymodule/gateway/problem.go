@@ -54,7 +54,7 @@ var problemKinds = []ProblemKind{
 	{string(policy.PackageGone), http.StatusForbidden, nil, []string{FlowEgress, FlowProxy}},
 	{string(policy.NotRequested), http.StatusBadRequest, []string{"package", "key"}, []string{FlowAPI}},
 	{"unknown_package", http.StatusNotFound, nil, []string{FlowIngress}},
-	{"body_too_large", http.StatusRequestEntityTooLarge, nil, []string{FlowAPI, FlowWebhooks, FlowProxy}},
+	{"body_too_large", http.StatusRequestEntityTooLarge, nil, []string{FlowAPI, FlowWebhooks, FlowEgress, FlowProxy}},
 	{"unknown_webhook", http.StatusNotFound, nil, []string{FlowWebhooks}},
 	{"unknown_keychain", http.StatusNotFound, nil, []string{FlowWebhooks}},
 	{"method_not_allowed", http.StatusMethodNotAllowed, nil, []string{FlowWebhooks}},
@@ -94,6 +94,16 @@ var problemKinds = []ProblemKind{
 	{"storage_unavailable", http.StatusServiceUnavailable, nil, []string{FlowAll}},
 	{"audit_unavailable", http.StatusServiceUnavailable, nil, []string{FlowAll}},
 	{"internal", http.StatusInternalServerError, nil, []string{FlowAll}},
+	// Held calls (pending*.go). Their members (too_many_held's
+	// retry_after, shape_mismatch's field) are checked by the held calls'
+	// tests, which drive a call into holding.
+	{"too_many_held", http.StatusTooManyRequests, nil, []string{FlowIngress, FlowEgress}},
+	{"approval_required", http.StatusForbidden, nil, []string{FlowEgress}},
+	{"refused", http.StatusForbidden, nil, []string{FlowEgress}},
+	{"caller_gone", http.StatusRequestTimeout, nil, []string{FlowIngress, FlowEgress}},
+	{"shape_mismatch", http.StatusBadRequest, nil, []string{FlowAPI}},
+	{"not_approvable", http.StatusConflict, nil, []string{FlowAPI}},
+	{"body_unreadable", http.StatusBadRequest, nil, []string{FlowEgress}},
 }
 
 // ProblemKinds returns a copy of the registry. Kept exported on purpose:

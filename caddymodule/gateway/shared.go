@@ -26,6 +26,7 @@ type shared struct {
 	store  *store.Store
 	now    func() time.Time // the store's clock
 	audit  *auditQueue
+	held   *heldRegistry
 	cancel context.CancelFunc
 	done   sync.WaitGroup
 
@@ -44,6 +45,7 @@ func openShared(key string, opts store.Options, logger *zap.Logger) (*shared, er
 		ctx, cancel := context.WithCancel(context.Background())
 		sh := &shared{store: st, now: opts.Now, cancel: cancel}
 		sh.audit = newAuditQueue(st, caddy.Log().Named("keygate.audit"))
+		sh.held = newHeldRegistry(st)
 		sh.done.Add(3)
 		go func() { defer sh.done.Done(); sh.audit.run(ctx) }()
 		go func() { defer sh.done.Done(); st.RunGC(ctx, 10*time.Minute) }()
@@ -80,6 +82,7 @@ func releaseShared(dir string, logger *zap.Logger) error {
 func (s *shared) Destruct() error {
 	s.cancel()
 	s.done.Wait()
+	s.held.stop()
 	return s.store.Close()
 }
 
@@ -126,6 +129,7 @@ func (s *shared) prune(logger *zap.Logger) {
 		{"prune-webhook-deliveries", st.PruneWebhookDeliveries},
 		{"prune-owner-state", st.PruneOwnerState},
 		{"prune-oauth-states", func() (int, error) { return st.PruneOAuthStates(s.now()) }},
+		{"prune-held-calls", st.PruneHeld},
 	}
 	for _, j := range jobs {
 		var n int

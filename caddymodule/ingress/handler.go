@@ -217,6 +217,7 @@ func (h *PackageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next 
 	ev := store.AuditEvent{Actor: "agent", Action: gateway.ActionIngress, RequestID: gateway.RequestID()}
 
 	call, u, prob := h.decide(r, &ev)
+	call, u, prob = h.holdIfAsked(w, r, &ev, call, u, prob)
 	if prob = h.app.Settle(r.Context(), "ingress", ev, prob, start); prob != nil {
 		gateway.WriteProblem(w, prob)
 		return nil

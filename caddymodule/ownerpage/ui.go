@@ -64,6 +64,7 @@ func (h *Page) Routes(m *http.ServeMux, admin AdminRoute) {
 	m.HandleFunc("POST /ui/keychains/{id}/secret/delete", h.uiForm(h.keychainAction(h.removeSecret)))
 	m.HandleFunc("POST /ui/keychains/{id}/grant", h.uiForm(h.keychainAction(h.changeGrant)))
 	m.HandleFunc("POST /ui/keychains/{id}/connect", h.uiForm(h.connectOAuth))
+	h.waitingRoutes(m)
 	m.HandleFunc("GET /ui/static/style.css", func(w http.ResponseWriter, r *http.Request) {
 		uiHeaders(w)
 		w.Header().Set("Content-Type", "text/css; charset=utf-8")
@@ -112,7 +113,7 @@ type pageData struct {
 
 // renderPage executes a template into a buffer first, so a template error
 // never leaves half a page behind.
-func (h *Page) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, d *pageData) {
+func (h *Page) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, d any) {
 	var buf bytes.Buffer
 	if err := pages.ExecuteTemplate(&buf, name, d); err != nil {
 		h.logger.Error("rendering owner page", zap.String("template", name), zap.Error(err))

@@ -30,7 +30,9 @@ func main() {
 	egress := flag.String("egress", "http://127.0.0.1:8081/demo", "keygate's egress route to the demo API")
 	flag.Parse()
 
-	client := &http.Client{Timeout: 10 * time.Second}
+	// A minute: as long as keygate's ingress waits for a package, so that a
+	// call held at egress for its owner's approval can be approved in time.
+	client := &http.Client{Timeout: time.Minute}
 	errs := make(chan error, 2)
 	go func() { errs <- serve(*apiAddr, http.HandlerFunc(demoAPI)) }()
 	go func() { errs <- serve(*pkgAddr, packageHandler(*egress, client)) }()
