@@ -18,6 +18,8 @@ func TestHeldInBrowser(t *testing.T) {
 	g := startGateway(t, gatewayOptions{publicURL: true, keygateCfg: "approval_wait_max 60s"})
 	s, inv := approveSetup(g)
 	wd.navigate(g.loginLink(s.kc))
+	wd.waitFor("the sign-in confirmation", func() bool { return strings.Contains(wd.source(), `action="/ui/login"`) })
+	wd.click(wd.find(`form[action="/ui/login"] button[type="submit"]`))
 	wd.waitFor("sign-in", func() bool { return strings.Contains(wd.source(), "Signed in as") })
 	wd.navigate(g.api + "/ui/keychains/" + s.kc + "/waiting")
 	wd.waitFor("the empty waiting page", func() bool { return strings.Contains(wd.source(), "No call is waiting for you") })

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -73,9 +74,7 @@ func TestREADMEOwnerInTheLoop(t *testing.T) {
 	var link struct{ URL string }
 	json.Unmarshal([]byte(in.MustCLI("", "keychain", "login-link", kc.ID, "--json").Stdout), &link)
 	b := newBrowser(t, in)
-	if st, body := b.get(link.URL); st != 200 || !strings.Contains(body, "Signed in") {
-		t.Fatalf("sign-in: %d", st)
-	}
+	b.signIn(link.URL)
 	waiting := "/ui/keychains/" + kc.ID + "/waiting"
 
 	agent := func(hdr map[string]string) <-chan reply {
@@ -110,13 +109,14 @@ func TestREADMEOwnerInTheLoop(t *testing.T) {
 		t.Fatalf("setting the value on the page: %d", st)
 	}
 	_, page := b.get("/ui/keychains/" + kc.ID + "?package=@demo/echo-tools")
-	sha := regexp.MustCompile(`name="sha256" value="([0-9a-f]{64})"`).FindStringSubmatch(page)
+	sha := regexp.MustCompile(`name="sha256" value="([0-9a-f]{64})"><input type="hidden" name="approval" value="([^"]*)"`).FindStringSubmatch(page)
 	if sha == nil {
 		t.Fatal("no package to approve on the keychain page")
 	}
 	for _, form := range []url.Values{{"op": {"approve_package"}}, {"op": {"approve"}, "key": {"DEMO_API_KEY"}}} {
 		form.Set("package", "@demo/echo-tools")
 		form.Set("sha256", sha[1])
+		form.Set("approval", html.UnescapeString(sha[2]))
 		if st, _ := b.post("/ui/keychains/"+kc.ID+"/grant", form); st != http.StatusSeeOther {
 			t.Fatalf("approving on the page (%s): %d", form.Get("op"), st)
 		}
@@ -187,6 +187,22 @@ func (b *browser) do(req *http.Request) (int, string) {
 		b.csrf = string(m[1])
 	}
 	return res.StatusCode, string(body)
+}
+
+var browserLinkToken = regexp.MustCompile(`name="t" value="([^"]+)"`)
+
+// signIn opens a sign-in link and confirms it on the page it shows, as a
+// person does.
+func (b *browser) signIn(link string) {
+	b.t.Helper()
+	st, body := b.get(link)
+	m := browserLinkToken.FindStringSubmatch(body)
+	if st != http.StatusOK || m == nil {
+		b.t.Fatalf("sign-in link: %d", st)
+	}
+	if st, body = b.post("/ui/login", url.Values{"t": {html.UnescapeString(m[1])}}); st != http.StatusOK || !strings.Contains(body, "Signed in") {
+		b.t.Fatalf("sign-in: %d", st)
+	}
 }
 
 func (b *browser) get(u string) (int, string) {

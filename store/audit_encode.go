@@ -61,6 +61,8 @@ func appendAuditEvent(dst []byte, ev *AuditEvent) ([]byte, error) {
 	dst = appendOmitEmpty(dst, `,"reason":`, ev.Reason)
 	dst = appendOmitEmpty(dst, `,"request_id":`, ev.RequestID)
 	dst = appendOmitEmpty(dst, `,"host":`, ev.Host)
+	dst = appendOmitEmpty(dst, `,"method":`, ev.Method)
+	dst = appendOmitEmpty(dst, `,"path":`, ev.Path)
 	return append(dst, '}'), nil
 }
 
@@ -105,12 +107,12 @@ func appendJSONString(dst []byte, s string) []byte {
 // for plain ASCII fields), so the buffer is allocated once.
 func auditEncodedSize(evs []AuditEvent) int {
 	// keys, punctuation, the time and the status: the rest of an event.
-	const fixed = len(`{"id":"","time":"2006-01-02T15:04:05.999999999Z","actor":"","action":"","keychain":"","package":"","keys":[],"decision":"","status":000,"reason":"","request_id":"","host":""},`)
+	const fixed = len(`{"id":"","time":"2006-01-02T15:04:05.999999999Z","actor":"","action":"","keychain":"","package":"","keys":[],"decision":"","status":000,"reason":"","request_id":"","host":"","method":"","path":""},`)
 	n := 2
 	for i := range evs {
 		ev := &evs[i]
 		n += fixed + len(ev.ID) + len(ev.Actor) + len(ev.Action) + len(ev.Keychain) + len(ev.Package) +
-			len(ev.Decision) + len(ev.Reason) + len(ev.RequestID) + len(ev.Host)
+			len(ev.Decision) + len(ev.Reason) + len(ev.RequestID) + len(ev.Host) + len(ev.Method) + len(ev.Path)
 		for _, k := range ev.Keys {
 			n += len(k) + 3
 		}

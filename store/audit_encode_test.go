@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,16 +15,16 @@ import (
 // written before it must read and verify the same), and fails where it
 // fails.
 func FuzzAuditEncoding(f *testing.F) {
-	f.Add("ev_0123", int64(1764806400), int64(123456789), "package", "egress", "kc_1", "@acme/tools", "API_KEY,OTHER", "allow", 200, "", "req-1", "api.example.com", false)
-	f.Add("", int64(0), int64(0), "owner:<o1>", "secret.put", "", "", "", "ok", 0, "a&b", "", "", true)
-	f.Add("\x00\u2028\"\\", int64(-62135596801), int64(999), "é\xff", "\t\n\b\f", "<>", "&", ",", "deny", -1, "\x7f", "\u00e9", "\U0001F600", false)
-	f.Fuzz(func(t *testing.T, id string, secs, nanos int64, actor, action, kc, pkg, keys, decision string, status int, reason, reqID, host string, zoned bool) {
+	f.Add("ev_0123", int64(1764806400), int64(123456789), "package", "egress", "kc_1", "@acme/tools", "API_KEY,OTHER", "allow", 200, "", "req-1", "api.example.com", "POST", "/v1/x", false)
+	f.Add("", int64(0), int64(0), "owner:<o1>", "secret.put", "", "", "", "ok", 0, "a&b", "", "", "", "", true)
+	f.Add("\x00\u2028\"\\", int64(-62135596801), int64(999), "é\xff", "\t\n\b\f", "<>", "&", ",", "deny", -1, "\x7f", "\u00e9", "\U0001F600", "<GET>", "/a b\u2029", false)
+	f.Fuzz(func(t *testing.T, id string, secs, nanos int64, actor, action, kc, pkg, keys, decision string, status int, reason, reqID, host, method, path string, zoned bool) {
 		tm := time.Unix(secs, nanos).UTC()
 		if zoned {
 			tm = tm.In(time.FixedZone("x", 3600))
 		}
 		ev := AuditEvent{ID: id, Time: tm, Actor: actor, Action: action, Keychain: kc, Package: pkg, Decision: decision,
-			Status: status, Reason: reason, RequestID: reqID, Host: host}
+			Status: status, Reason: reason, RequestID: reqID, Host: host, Method: method, Path: path}
 		if keys != "" {
 			ev.Keys = strings.Split(keys, ",")
 		}
@@ -37,6 +39,33 @@ func FuzzAuditEncoding(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestAuditEncodingCoversEveryField: an event with every field set encodes
+// as encoding/json encodes it, so a field added to AuditEvent and not to
+// the encoder fails here rather than going missing from the trail.
+func TestAuditEncodingCoversEveryField(t *testing.T) {
+	var ev AuditEvent
+	v := reflect.ValueOf(&ev).Elem()
+	for i := range v.NumField() {
+		switch f := v.Field(i); f.Kind() {
+		case reflect.String:
+			f.SetString("v" + strconv.Itoa(i))
+		case reflect.Int:
+			f.SetInt(int64(i + 1))
+		case reflect.Slice:
+			f.Set(reflect.ValueOf([]string{"K" + strconv.Itoa(i)}))
+		case reflect.Struct: // the time
+			f.Set(reflect.ValueOf(time.Unix(1764806400, 1).UTC()))
+		default:
+			t.Fatalf("field %s of kind %s: teach this test and appendAuditEvent about it", v.Type().Field(i).Name, f.Kind())
+		}
+	}
+	want, _ := json.Marshal([]AuditEvent{ev})
+	got, err := appendAuditEvents(nil, []AuditEvent{ev})
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("got  %s (%v)\nwant %s", got, err, want)
+	}
 }
 
 // TestAuditEncodingAllocs: a batch is encoded into one buffer, with no

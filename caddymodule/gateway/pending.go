@@ -62,11 +62,11 @@ func newHeldRegistry(st *store.Store) *heldRegistry {
 	return r
 }
 
-// add parks a waiter unless kc already has max.
-func (r *heldRegistry) add(id, kc, kind string, max int) (*heldWaiter, bool) {
+// add parks a waiter unless kc already has limit.
+func (r *heldRegistry) add(id, kc, kind string, limit int) (*heldWaiter, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.perKC[kc] >= max {
+	if r.perKC[kc] >= limit {
 		return nil, false
 	}
 	w := &heldWaiter{kc: kc, kind: kind, wake: make(chan holdOutcome, 1)}
