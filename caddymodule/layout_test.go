@@ -53,12 +53,15 @@ func TestLayoutArrowsPointDown(t *testing.T) {
 		imports := slices.Concat(p.Imports, p.TestImports)
 		for _, imp := range imports {
 			if !strings.HasPrefix(imp, mod) {
-				if (rel == "store" || rel == "policy") && strings.HasPrefix(imp, "github.com/caddyserver/") {
-					t.Errorf("%s imports %s: store/ and policy/ never import Caddy", rel, imp)
+				if (rel == "store" || rel == "policy" || rel == "sign") && strings.HasPrefix(imp, "github.com/caddyserver/") {
+					t.Errorf("%s imports %s: store/, policy/ and sign/ never import Caddy", rel, imp)
 				}
 				continue
 			}
 			dep := strings.TrimPrefix(imp, mod)
+			if rel == "sign" {
+				t.Errorf("sign imports %s: sign/ is a pure library of no keygate package", dep)
+			}
 			if dep == "caddymodule/cli" && rel != "caddymodule" && !strings.HasPrefix(rel, "cmd/") && rel != "caddymodule/cli" {
 				t.Errorf("%s imports caddymodule/cli: only caddymodule and cmd/ may", rel)
 			}
