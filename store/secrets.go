@@ -124,8 +124,12 @@ func (s *Store) PutSecret(kc, name string, value []byte, o SecretOptions) (Secre
 	if o.RotationHintDays < 0 || o.RotationHintDays > maxRotationHintDays {
 		return SecretMeta{}, invalid("rotation_hint_days", fmt.Sprintf("must be 0 to %d", maxRotationHintDays))
 	}
+	if err := checkSecretKind(o.Kind, value); err != nil {
+		return SecretMeta{}, err
+	}
+	put := secretPut{max: s.maxValue, kind: SecretMeta{Kind: o.Kind}}
 	o = SecretOptions{AllowedHosts: hosts, RotationHintDays: o.RotationHintDays}
-	return s.putSecret(userSecret(kc, name), value, func(r reader) (SecretOptions, error) {
+	return s.putSecretAs(userSecret(kc, name), value, put, func(r reader) (SecretOptions, error) {
 		ok, err := exists(r, key(pfxKeychain, kc))
 		if err == nil && !ok {
 			err = notFound("keychain", kc)

@@ -54,6 +54,7 @@ func (m SecretMeta) clone() SecretMeta {
 type SecretOptions struct {
 	AllowedHosts     []string // validated: exact host, host:port, *.wildcard, IP literal
 	RotationHintDays int      // 0 = none; < 0 refused
+	Kind             string   // "" or SecretKindAWS (see secret_kinds.go)
 }
 
 // KeySpec is one key a package requests.
