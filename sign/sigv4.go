@@ -251,3 +251,7 @@ func signatureOf(auth string) string {
 	_, sig, _ := strings.Cut(auth, "Signature=")
 	return sig
 }
+
+// ValidScopeName reports whether v can be the service or region of a
+// credential scope.
+func ValidScopeName(v string) bool { return checkScopeName("", v) == nil }

@@ -124,6 +124,11 @@ func ValidateManifest(m *Manifest) error {
 			if k.RotationHintDays < 0 || k.RotationHintDays > maxRotationHintDays {
 				return invalid(field+".rotation_hint_days", fmt.Sprintf("must be 0 to %d", maxRotationHintDays))
 			}
+			if k.Placement != nil {
+				if err := checkPlacement(field+".placement", k.Placement, k.OAuth != nil); err != nil {
+					return err
+				}
+			}
 			if k.OAuth != nil {
 				if err := checkOAuthSpec(field+".oauth", k.OAuth, list.field == "app_keys", m.AppKeys); err != nil {
 					return err

@@ -72,6 +72,8 @@ type KeySpec struct {
 	// OAuth, when set, says keygate obtains the value from a provider
 	// instead of the owner typing it.
 	OAuth *OAuthSpec `json:"oauth,omitempty"`
+	// Placement, when set, signs requests with the key (placement.go).
+	Placement *Placement `json:"placement,omitempty"`
 }
 
 // WebhookSpec is a webhook a package takes: deliveries to
@@ -109,6 +111,7 @@ func (k KeySpec) clone() KeySpec {
 		o.Scopes = cloneStrings(o.Scopes)
 		k.OAuth = &o
 	}
+	k.Placement = k.Placement.clone()
 	return k
 }
 
