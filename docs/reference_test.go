@@ -20,6 +20,7 @@ var caddyfileParsers = []string{
 	"../caddymodule/gateway/caddyfile.go",
 	"../caddymodule/ingress/caddyfile.go",
 	"../caddymodule/egress/caddyfile.go",
+	"../caddymodule/egress/sign_caddyfile.go",
 	"../caddymodule/api/caddyfile.go",
 	"../caddymodule/ownerpage/owner_config.go",
 }

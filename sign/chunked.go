@@ -36,8 +36,9 @@ const (
 	trailerSigName  = "x-amz-trailer-signature"
 )
 
-// chain is one side of a chunk signature chain.
-type chain struct {
+// Chain is one side of a chunk signature chain: the key, time and scope
+// of the request it continues, and the last signature.
+type Chain struct {
 	key       []byte
 	prefix    []byte // "AWS4-HMAC-SHA256-PAYLOAD\n<time>\n<scope>\n"
 	tprefix   []byte // the same for the trailer
@@ -47,10 +48,12 @@ type chain struct {
 	stsHashed [sha256.Size * 2]byte
 }
 
-func newChain(secret string, t time.Time, region, service, seed string) *chain {
+// NewChain starts a chain at the seed signature of a request signed with
+// secret at t for region and service.
+func NewChain(secret string, t time.Time, region, service, seed string) *Chain {
 	key := signingKey(secret, t, region, service)
 	sc := t.UTC().Format(amzDateFormat) + "\n" + scope(t, region, service) + "\n"
-	c := &chain{key: key, prefix: []byte("AWS4-HMAC-SHA256-PAYLOAD\n" + sc), tprefix: []byte("AWS4-HMAC-SHA256-TRAILER\n" + sc), mac: hmac.New(sha256.New, key)}
+	c := &Chain{key: key, prefix: []byte("AWS4-HMAC-SHA256-PAYLOAD\n" + sc), tprefix: []byte("AWS4-HMAC-SHA256-TRAILER\n" + sc), mac: hmac.New(sha256.New, key)}
 	copy(c.prev[:], seed)
 	return c
 }
@@ -72,7 +75,7 @@ func hmacSum(key, data []byte) []byte {
 var emptyHashLine = []byte(EmptyPayload + "\n")
 
 // next signs a chunk's data and makes its signature the previous one.
-func (c *chain) next(dataHash []byte) []byte {
+func (c *Chain) next(dataHash []byte) []byte {
 	c.mac.Reset()
 	c.mac.Write(c.prefix)
 	c.mac.Write(c.prev[:])
@@ -85,7 +88,7 @@ func (c *chain) next(dataHash []byte) []byte {
 }
 
 // trailer signs the canonical trailing headers ("name:value\n" each).
-func (c *chain) trailer(canonical []byte) []byte {
+func (c *Chain) trailer(canonical []byte) []byte {
 	h := sha256.Sum256(canonical)
 	c.mac.Reset()
 	c.mac.Write(c.tprefix)
@@ -104,8 +107,8 @@ func (c *chain) trailer(canonical []byte) []byte {
 type ChunkResigner struct {
 	src     *bufio.Reader
 	body    io.Closer
-	in      *chain // nil: the incoming chain is not checked
-	out     *chain
+	in      *Chain // nil: the incoming chain is not checked
+	out     *Chain
 	trailer bool
 	decoded int64 // -1: unknown
 	total   int64
@@ -123,7 +126,7 @@ type ChunkResigner struct {
 // NewChunkResigner re-signs body with out; with in set it verifies each
 // chunk against in first. trailer selects the -TRAILER variant; decoded
 // is x-amz-decoded-content-length, or -1.
-func NewChunkResigner(body io.ReadCloser, in, out *chain, trailer bool, decoded int64) *ChunkResigner {
+func NewChunkResigner(body io.ReadCloser, in, out *Chain, trailer bool, decoded int64) *ChunkResigner {
 	return &ChunkResigner{src: bufio.NewReaderSize(body, 4096), body: body, in: in, out: out, trailer: trailer, decoded: decoded, hash: sha256.New()}
 }
 

@@ -32,8 +32,8 @@ func exampleTrailerBody(crlf string) string {
 
 const exampleTrailerSeed = "106e2a8a18243abcf37539882f36619c00e2dfc72633413f02d3b74544bfeb8e"
 
-func exampleChain(seed string) *chain {
-	return newChain(exampleCreds.SecretAccessKey, exampleTime, "us-east-1", "s3", seed)
+func exampleChain(seed string) *Chain {
+	return NewChain(exampleCreds.SecretAccessKey, exampleTime, "us-east-1", "s3", seed)
 }
 
 // Verified with the example's key and re-signed with the same key and
@@ -75,7 +75,7 @@ func TestChunkResignOtherKey(t *testing.T) {
 		}
 		newSeed := strings.Repeat("5", 64)
 		when := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-		out := func() *chain { return newChain("other-secret", when, "eu-west-1", "s3", newSeed) }
+		out := func() *Chain { return NewChain("other-secret", when, "eu-west-1", "s3", newSeed) }
 		r := NewChunkResigner(io.NopCloser(strings.NewReader(body)), exampleChain(seed), out(), trailer, -1)
 		got, err := io.ReadAll(r)
 		if err != nil {
@@ -208,4 +208,21 @@ func (h iotestHalf) Read(p []byte) (int, error) {
 		p = p[:7777]
 	}
 	return h.r.Read(p)
+}
+
+// A client's framing, signed by a ChunkResigner, is AWS's example.
+func TestFrameChunked(t *testing.T) {
+	for _, n := range []int{0, 1, 65536, 66560} {
+		framed := FrameChunked(strings.NewReader(strings.Repeat("a", n)), 65536)
+		got, err := io.ReadAll(NewChunkResigner(io.NopCloser(framed), nil, exampleChain(exampleSeed), false, int64(n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int64(len(got)) != ChunkedLength(int64(n), 65536) {
+			t.Fatalf("%d: length %d, ChunkedLength %d", n, len(got), ChunkedLength(int64(n), 65536))
+		}
+		if n == 66560 && string(got) != exampleChunkedBody() {
+			t.Fatal("signed framing is not AWS's example")
+		}
+	}
 }

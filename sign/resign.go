@@ -33,10 +33,10 @@ func (s *SigV4) Resign(req *http.Request, sg *Signed, c Credentials, clientSecre
 		return nil
 	}
 	seed := signatureOf(req.Header.Get("Authorization"))
-	out := newChain(c.SecretAccessKey, now, s.region, s.service, seed)
-	var in *chain
+	out := NewChain(c.SecretAccessKey, now, s.region, s.service, seed)
+	var in *Chain
 	if clientSecret != "" {
-		in = newChain(clientSecret, sg.Time, sg.Region, sg.Service, sg.Signature)
+		in = NewChain(clientSecret, sg.Time, sg.Region, sg.Service, sg.Signature)
 	}
 	decoded := int64(-1)
 	if v := req.Header.Get("X-Amz-Decoded-Content-Length"); v != "" {

@@ -1,0 +1,122 @@
+package egress
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/keygate/keygate/sign"
+	"github.com/keygate/keygate/store"
+)
+
+// SigV4Route is the `sigv4 { service <s>; region <r> }` of a route: what
+// its requests are signed for.
+type SigV4Route struct {
+	Service string `json:"service,omitempty"`
+	Region  string `json:"region,omitempty"`
+}
+
+// sigv4Token is the invocation token an AWS client sends as its access
+// key id (AWS_ACCESS_KEY_ID), in Authorization or a presigned URL.
+func sigv4Token(req *http.Request) (string, bool) {
+	sg, err := sign.ParseSigned(req)
+	if err != nil {
+		return "", false
+	}
+	return sg.AccessKeyID, true
+}
+
+// signSigV4 signs out with the secret's AWS credentials. A request the
+// caller signed (with the token as key id and any secret) is re-signed
+// keeping its payload hash and signed headers, an aws-chunked body chunk
+// by chunk; a presigned URL is presigned anew for the same window; an
+// unsigned request is signed whole, its body as UNSIGNED-PAYLOAD for S3.
+func (t *Transport) signSigV4(out *http.Request, meta store.SecretMeta, value []byte) (*Scrubber, error) {
+	if meta.Kind != store.SecretKindAWS {
+		return nil, refuse(http.StatusForbidden, "wrong_secret_kind", fmt.Sprintf("this route signs with sigv4: secret %s must be AWS credentials, set with kind aws", t.Secret))
+	}
+	ac, err := store.ParseAWSCredentials(value)
+	if err != nil {
+		return nil, refuse(http.StatusForbidden, "wrong_secret_kind", fmt.Sprintf("secret %s does not hold AWS credentials", t.Secret))
+	}
+	c := sign.Credentials{AccessKeyID: ac.AccessKeyID, SecretAccessKey: ac.SecretAccessKey, SessionToken: ac.SessionToken}
+	now := time.Now()
+	sg, err := sign.ParseSigned(out)
+	switch {
+	case errors.Is(err, sign.ErrNotSigned):
+		hash, err := t.payloadHash(out)
+		if err == nil {
+			err = t.sigv4.Sign(out, c, hash, now)
+		}
+		if err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, refuse(http.StatusBadRequest, "malformed_signature", "the request's AWS signature does not parse: "+errors.Unwrap(err).Error())
+	default:
+		if err := sg.CheckTime(now); err != nil {
+			return nil, timeRefusal(err)
+		}
+		if sg.PayloadHash == "" {
+			if sg.PayloadHash, err = t.payloadHash(out); err != nil {
+				return nil, err
+			}
+		}
+		if err := t.sigv4.Resign(out, sg, c, "", now); err != nil {
+			return nil, refuse(http.StatusBadRequest, "malformed_signature", "the request could not be signed again")
+		}
+	}
+	return t.awsScrubbers.get(value, c), nil
+}
+
+// awsScrubbers keeps the scrubbers of recent AWS credentials, which look
+// for the key id, the secret and the session token in answers (S3 names
+// the key id in its errors). Like scrubberCache, it is emptied when full.
+type awsScrubbers struct {
+	mu sync.Mutex
+	m  map[string]*Scrubber
+}
+
+const awsScrubbersMax = 64
+
+func (a *awsScrubbers) get(value []byte, c sign.Credentials) *Scrubber {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if sc, ok := a.m[string(value)]; ok {
+		return sc
+	}
+	if a.m == nil || len(a.m) >= awsScrubbersMax {
+		a.m = make(map[string]*Scrubber)
+	}
+	sc := NewScrubber([]byte(c.AccessKeyID), []byte(c.SecretAccessKey), []byte(c.SessionToken))
+	a.m[string(value)] = sc
+	return sc
+}
+
+// payloadHash is the hash to sign an unsigned body with: none for no
+// body, UNSIGNED-PAYLOAD for S3 (which streams), else the body's SHA-256.
+func (t *Transport) payloadHash(out *http.Request) (string, error) {
+	if out.Body == nil || out.Body == http.NoBody || out.ContentLength == 0 {
+		return sign.EmptyPayload, nil
+	}
+	if sign.SingleEncoded(t.sigv4.Service()) {
+		return sign.UnsignedPayload, nil
+	}
+	b, err := readBody(out)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+func timeRefusal(err error) error {
+	if errors.Is(err, sign.ErrExpired) {
+		return refuse(http.StatusForbidden, "presign_expired", "the presigned URL has expired")
+	}
+	return refuse(http.StatusForbidden, "request_time_skewed", "the request's X-Amz-Date is more than 15 minutes from keygate's clock")
+}
