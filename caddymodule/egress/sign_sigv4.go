@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +29,27 @@ func sigv4Token(req *http.Request) (string, bool) {
 		return "", false
 	}
 	return sg.AccessKeyID, true
+}
+
+// takePresignToken takes the invocation token out of a presigned URL's
+// X-Amz-Credential, where an AWS SDK put it as the access key id, so that
+// neither reverse_proxy's debug lines nor the access line (written anew,
+// see tokenLog) show it. It returns nil for any other request.
+func (t *Transport) takePresignToken(req *http.Request) *tokenLog {
+	if !strings.Contains(req.URL.RawQuery, "X-Amz-Credential=") {
+		return nil
+	}
+	q := req.URL.Query()
+	tok, rest, ok := strings.Cut(q.Get("X-Amz-Credential"), "/")
+	if !ok || tok == "" {
+		return nil
+	}
+	q.Set("X-Amz-Credential", redactedToken+"/"+rest)
+	req.URL.RawQuery = q.Encode()
+	req.RequestURI = req.URL.RequestURI()
+	tl := t.silenceCaddyLogs(req)
+	tl.token, tl.uri = tok, req.RequestURI
+	return tl
 }
 
 // signSigV4 signs out with the secret's AWS credentials. A request the

@@ -112,7 +112,7 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 	}
 	t.Header = http.CanonicalHeaderKey(t.Header)
 	t.scrubbers = new(scrubberCache)
-	if t.TokenHeader != "" {
+	if t.TokenHeader != "" || t.SigV4 != nil {
 		t.TokenHeader = http.CanonicalHeaderKey(t.TokenHeader)
 		t.httpLog = ctx.Logger(&caddyhttp.App{})
 	}
@@ -167,6 +167,9 @@ func (t *Transport) Validate() error {
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	tl := t.takeToken(req)
+	if tl == nil && t.SigV4 != nil {
+		tl = t.takePresignToken(req)
+	}
 	res, err := t.roundTrip(req, tl)
 	return tl.finish(req, res, err)
 }
