@@ -31,20 +31,25 @@ func sigv4Token(req *http.Request) (string, bool) {
 	return sg.AccessKeyID, true
 }
 
-// takePresignToken takes the invocation token out of a presigned URL's
-// X-Amz-Credential, where an AWS SDK put it as the access key id, so that
-// neither reverse_proxy's debug lines nor the access line (written anew,
-// see tokenLog) show it. It returns nil for any other request.
+// takePresignToken takes the invocation token out of a presigned URL,
+// where an AWS SDK put it as the access key id (X-Amz-Credential; or
+// AWSAccessKeyId in a SigV2 URL, which is refused), so that neither
+// reverse_proxy's debug lines nor the access line (written anew, see
+// tokenLog) show it. It returns nil for any other request.
 func (t *Transport) takePresignToken(req *http.Request) *tokenLog {
-	if !strings.Contains(req.URL.RawQuery, "X-Amz-Credential=") {
+	raw := req.URL.RawQuery
+	if !strings.Contains(raw, "X-Amz-Credential=") && !strings.Contains(raw, "AWSAccessKeyId=") {
 		return nil
 	}
 	q := req.URL.Query()
-	tok, rest, ok := strings.Cut(q.Get("X-Amz-Credential"), "/")
-	if !ok || tok == "" {
-		return nil
+	tok, rest, _ := strings.Cut(q.Get("X-Amz-Credential"), "/")
+	if q.Has("X-Amz-Credential") {
+		q.Set("X-Amz-Credential", redactedToken+"/"+rest)
 	}
-	q.Set("X-Amz-Credential", redactedToken+"/"+rest)
+	if q.Has("AWSAccessKeyId") {
+		q.Set("AWSAccessKeyId", redactedToken)
+		tok = ""
+	}
 	req.URL.RawQuery = q.Encode()
 	req.RequestURI = req.URL.RequestURI()
 	tl := t.silenceCaddyLogs(req)
