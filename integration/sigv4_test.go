@@ -106,25 +106,31 @@ func fileSHA(t *testing.T, path string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// sigv4Sites are two egress sites to the S3 server: one signing with the
-// aws secret AWS, one whose secret (API_KEY) is a plain value.
-const sigv4Sites = `
-http://:{{index .Extra 0}} {
-	bind 127.0.0.1
-	log {
-		output file {{.Dir}}/access-s3.log
+// readmeSigV4Site is the route of the README's "Signed APIs", to the S3
+// server at addr, on the first extra port, with an access log.
+func readmeSigV4Site(t *testing.T, addr string) string {
+	t.Helper()
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
 	}
-	reverse_proxy S3ADDR {
-		transport keygate {
-			secret AWS
-			sigv4 {
-				service s3
-				region us-east-1
-			}
-		}
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
 	}
+	_, section, _ := strings.Cut(string(readme), "## Signed APIs")
+	_, block, ok := strings.Cut(section, "```caddyfile\n")
+	block, _, _ = strings.Cut(block, "```")
+	if !ok || !strings.Contains(block, "127.0.0.1:7070") || !strings.Contains(block, "http://:8083") {
+		t.Fatal(`README.md's "Signed APIs" has no route to 127.0.0.1:7070 on :8083`)
+	}
+	return strings.NewReplacer("127.0.0.1:7070", addr, "http://:8083", "http://:{{index .Extra 0}}",
+		"\tbind 127.0.0.1\n", "\tbind 127.0.0.1\n\tlog {\n\t\toutput file {{.Dir}}/access-s3.log\n\t}\n").Replace(block)
 }
 
+// plainSecretSite signs for S3 with a secret (API_KEY) that is a plain
+// value.
+const plainSecretSite = `
 http://:{{index .Extra 1}} {
 	bind 127.0.0.1
 	reverse_proxy S3ADDR {
@@ -164,7 +170,7 @@ func TestSigV4(t *testing.T) {
 	})
 
 	addr := strings.TrimPrefix(s3.url, "http://")
-	w := newWorld(t, Config{ExtraPorts: 2, ExtraSites: strings.ReplaceAll(sigv4Sites, "S3ADDR", addr)})
+	w := newWorld(t, Config{ExtraPorts: 2, ExtraSites: readmeSigV4Site(t, addr) + strings.ReplaceAll(plainSecretSite, "S3ADDR", addr)})
 	m := apiKeyManifest(w.pkgName, w.host, w.pkgCode.URL)
 	m.Keys = append(m.Keys, keySpec{Name: "AWS", Required: true, Description: "AWS credentials.", Hosts: []string{"127.0.0.1"}})
 	w.in.putPackage(t, m)
@@ -180,6 +186,7 @@ func TestSigV4(t *testing.T) {
 			t.Fatalf("bad kind: %s", r)
 		}
 		creds, _ := json.Marshal(map[string]string{"access_key_id": s3.access, "secret_access_key": s3.secret})
+		// As README.md's "Signed APIs" says.
 		w.in.MustCLI(string(creds), "secret", "set", w.kc, "AWS", "--kind", "aws", "--allow-host", "127.0.0.1")
 	})
 
@@ -239,6 +246,7 @@ func TestSigV4(t *testing.T) {
 		if got := run(t, time.Minute, "aws", append(ep, "s3", "cp", "s3://bucket/cli-small.txt", "-")...); got != "hello from the aws cli" {
 			t.Fatalf("get: %q", got)
 		}
+		// README.md's command.
 		if got := run(t, time.Minute, "aws", append(ep, "s3", "ls", "s3://bucket/")...); !strings.Contains(got, "cli-small.txt") {
 			t.Fatalf("list: %s", got)
 		}
