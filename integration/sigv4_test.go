@@ -33,7 +33,7 @@ type s3Server struct {
 
 // startVersity builds versitygw (or skips when the module proxy cannot
 // be reached, unless CI=true) and serves a fresh directory with it.
-func startVersity(t *testing.T) *s3Server {
+func startVersity(t testing.TB) *s3Server {
 	t.Helper()
 	bin := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -74,7 +74,7 @@ func startVersity(t *testing.T) *s3Server {
 
 // direct sends a request straight to the S3 server, signed with secret
 // ("" leaves it unsigned).
-func (s *s3Server) direct(t *testing.T, method, path, secret string, body []byte) (int, string) {
+func (s *s3Server) direct(t testing.TB, method, path, secret string, body []byte) (int, string) {
 	t.Helper()
 	r, _ := http.NewRequest(method, s.url+path, bytes.NewReader(body))
 	if secret != "" {
