@@ -83,7 +83,7 @@ func (t *Transport) signSigV4(out *http.Request, meta store.SecretMeta, value []
 			return nil, err
 		}
 	case err != nil:
-		return nil, refuse(http.StatusBadRequest, "malformed_signature", "the request's AWS signature does not parse: "+errors.Unwrap(err).Error())
+		return nil, refuse(http.StatusBadRequest, "malformed_signature", "the request's AWS signature does not parse: "+err.Error())
 	default:
 		if err := sg.CheckTime(now); err != nil {
 			return nil, timeRefusal(err)
