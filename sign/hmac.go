@@ -247,6 +247,7 @@ func WithoutParam(rawQuery, name string) string {
 	return b.String()
 }
 
+// validName reports whether name is an RFC 9110 token.
 func validName(name string) bool {
 	if name == "" {
 		return false

@@ -263,15 +263,4 @@ func isLowerHex(s string, n int) bool {
 }
 
 // isHeaderToken reports whether h is a lowercase RFC 9110 token.
-func isHeaderToken(h string) bool {
-	if h == "" {
-		return false
-	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if c <= ' ' || c >= 0x7f || ('A' <= c && c <= 'Z') || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
-			return false
-		}
-	}
-	return true
-}
+func isHeaderToken(h string) bool { return validName(h) && strings.ToLower(h) == h }
