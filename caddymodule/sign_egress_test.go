@@ -220,3 +220,24 @@ func TestEgressHMAC(t *testing.T) {
 		t.Fatal("the token or the secret went upstream")
 	}
 }
+
+// Binance's form: the signature appended to the query the message was
+// made over, a caller's own "signature" dropped first.
+func TestEgressHMACQuery(t *testing.T) {
+	g := startGateway(t, gatewayOptions{egressCfg: "hmac {\n\t\t\t\t\tmessage \"{query}{body}\"\n\t\t\t\t\tquery signature\n\t\t\t\t}"})
+	s := g.standardSetup()
+	g.agent("tools", s.token, nil)
+	inv := strings.TrimPrefix(g.pkgUpstream.last(t).Header.Get("Authorization"), "Bearer ")
+	if st, _, b := g.egressCall("/api/v3/order?symbol=LTCBTC&signature=forged&timestamp=1", inv, nil); st != 200 {
+		t.Fatalf("%d %s", st, b)
+	}
+	r := g.upstream.last(t)
+	h := sign.HMAC{Message: "{query}{body}", Query: "signature"}
+	if err := h.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := h.Sign([]byte(s.secret), sign.HMACRequest{Query: "symbol=LTCBTC&timestamp=1", Body: []byte(`{"amount":1}`)})
+	if r.URL.RawQuery != "symbol=LTCBTC&timestamp=1&signature="+want {
+		t.Fatalf("query %q", r.URL.RawQuery)
+	}
+}

@@ -45,7 +45,10 @@ const maxSignedHeaders = 64
 // does not parse.
 func ParseSigned(req *http.Request) (*Signed, error) {
 	auth := req.Header.Get("Authorization")
-	q := req.URL.Query()
+	var q url.Values
+	if strings.Contains(req.URL.RawQuery, "X-Amz-") {
+		q = req.URL.Query()
+	}
 	inQuery := q.Has("X-Amz-Signature") || q.Has("X-Amz-Algorithm")
 	isAuth := strings.HasPrefix(auth, algorithm+" ")
 	switch {
