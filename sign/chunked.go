@@ -25,9 +25,10 @@ import (
 //	0;chunk-signature=<sig>\r\nx-amz-checksum-crc32:<b64>\r\nx-amz-trailer-signature:<sig>\r\n\r\n
 
 const (
-	// MaxChunk bounds one chunk, which is held whole: its new signature
-	// goes before its data. SDKs send 64 KiB chunks.
-	MaxChunk = 16 << 20
+	// MaxChunk bounds one chunk, which is held whole (its new signature
+	// goes before its data), so that a caller cannot make keygate hold
+	// much per upload. SDKs send 64 KiB chunks, AWS's Java SDK 128 KiB.
+	MaxChunk = 4 << 20
 
 	maxChunkLine    = 256
 	maxTrailerLines = 16

@@ -17,7 +17,7 @@ import (
 // it. The caller has checked CheckTime (or Verify) already.
 func (s *SigV4) Resign(req *http.Request, sg *Signed, c Credentials, clientSecret string, now time.Time) error {
 	if sg.Presigned {
-		return s.Presign(req, c, sg.Time.Add(sg.Expires).Sub(sg.Time), sg.SignedHeaders, sg.Time)
+		return s.Presign(req, c, sg.Expires, sg.SignedHeaders, sg.Time)
 	}
 	if sg.PayloadHash == "" {
 		return fmt.Errorf("no payload hash to sign with: %w", ErrMalformed)
