@@ -46,9 +46,7 @@ type signRefusal struct{ p *gateway.Problem }
 
 func (r *signRefusal) Error() string { return r.p.Detail }
 
-func refuse(status int, reason, detail string) error {
-	return &signRefusal{gateway.NewProblem(status, reason, detail)}
-}
+func refuse(p *gateway.Problem) error { return &signRefusal{p} }
 
 // signOut signs out with the secret's value, after taking the caller's
 // own credentials off it, and returns the scrubber for the answer.
@@ -80,10 +78,10 @@ func readBody(out *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(out.Body, maxSignedBody+1))
 	out.Body.Close()
 	if err != nil {
-		return nil, refuse(http.StatusBadRequest, "bad_body", "the request body could not be read")
+		return nil, refuse(gateway.NewProblem(http.StatusBadRequest, "bad_body", "the request body could not be read"))
 	}
 	if len(b) > maxSignedBody {
-		return nil, refuse(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("a body to sign may be at most %d bytes", maxSignedBody))
+		return nil, refuse(gateway.NewProblem(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("a body to sign may be at most %d bytes", maxSignedBody)))
 	}
 	out.Body = io.NopCloser(bytes.NewReader(b))
 	out.ContentLength = int64(len(b))

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keygate/keygate/caddymodule/gateway"
 	"github.com/keygate/keygate/sign"
 	"github.com/keygate/keygate/store"
 )
@@ -64,11 +65,11 @@ func (t *Transport) takePresignToken(req *http.Request) *tokenLog {
 // unsigned request is signed whole, its body as UNSIGNED-PAYLOAD for S3.
 func (t *Transport) signSigV4(out *http.Request, meta store.SecretMeta, value []byte) (*Scrubber, error) {
 	if meta.Kind != store.SecretKindAWS {
-		return nil, refuse(http.StatusForbidden, "wrong_secret_kind", fmt.Sprintf("this route signs with sigv4: secret %s must be AWS credentials, set with kind aws", t.Secret))
+		return nil, refuse(gateway.NewProblem(http.StatusForbidden, "wrong_secret_kind", fmt.Sprintf("this route signs with sigv4: secret %s must be AWS credentials, set with kind aws", t.Secret)))
 	}
 	ac, err := store.ParseAWSCredentials(value)
 	if err != nil {
-		return nil, refuse(http.StatusForbidden, "wrong_secret_kind", fmt.Sprintf("secret %s does not hold AWS credentials", t.Secret))
+		return nil, refuse(gateway.NewProblem(http.StatusForbidden, "wrong_secret_kind", fmt.Sprintf("secret %s does not hold AWS credentials", t.Secret)))
 	}
 	c := sign.Credentials{AccessKeyID: ac.AccessKeyID, SecretAccessKey: ac.SecretAccessKey, SessionToken: ac.SessionToken}
 	now := time.Now()
@@ -83,7 +84,7 @@ func (t *Transport) signSigV4(out *http.Request, meta store.SecretMeta, value []
 			return nil, err
 		}
 	case err != nil:
-		return nil, refuse(http.StatusBadRequest, "malformed_signature", "the request's AWS signature does not parse: "+err.Error())
+		return nil, refuse(gateway.NewProblem(http.StatusBadRequest, "malformed_signature", "the request's AWS signature does not parse: "+err.Error()))
 	default:
 		if err := sg.CheckTime(now); err != nil {
 			return nil, timeRefusal(err)
@@ -94,7 +95,7 @@ func (t *Transport) signSigV4(out *http.Request, meta store.SecretMeta, value []
 			}
 		}
 		if err := t.sigv4.Resign(out, sg, c, "", now); err != nil {
-			return nil, refuse(http.StatusBadRequest, "malformed_signature", "the request could not be signed again")
+			return nil, refuse(gateway.NewProblem(http.StatusBadRequest, "malformed_signature", "the request could not be signed again"))
 		}
 	}
 	return t.awsScrubbers.get(value, c), nil
@@ -143,7 +144,7 @@ func (t *Transport) payloadHash(out *http.Request) (string, error) {
 
 func timeRefusal(err error) error {
 	if errors.Is(err, sign.ErrExpired) {
-		return refuse(http.StatusForbidden, "presign_expired", "the presigned URL has expired")
+		return refuse(gateway.NewProblem(http.StatusForbidden, "presign_expired", "the presigned URL has expired"))
 	}
-	return refuse(http.StatusForbidden, "request_time_skewed", "the request's X-Amz-Date is more than 15 minutes from keygate's clock")
+	return refuse(gateway.NewProblem(http.StatusForbidden, "request_time_skewed", "the request's X-Amz-Date is more than 15 minutes from keygate's clock"))
 }
