@@ -170,7 +170,9 @@ func TestSigV4(t *testing.T) {
 	})
 
 	addr := strings.TrimPrefix(s3.url, "http://")
-	w := newWorld(t, Config{ExtraPorts: 2, ExtraSites: readmeSigV4Site(t, addr) + strings.ReplaceAll(plainSecretSite, "S3ADDR", addr)})
+	// At DEBUG, so that reverse_proxy's lines are scanned for leaks too.
+	w := newWorld(t, Config{ExtraPorts: 2, GlobalOptions: "debug\n\tlog {\n\t\tlevel DEBUG\n\t}",
+		ExtraSites: readmeSigV4Site(t, addr) + strings.ReplaceAll(plainSecretSite, "S3ADDR", addr)})
 	m := apiKeyManifest(w.pkgName, w.host, w.pkgCode.URL)
 	m.Keys = append(m.Keys, keySpec{Name: "AWS", Required: true, Description: "AWS credentials.", Hosts: []string{"127.0.0.1"}})
 	w.in.putPackage(t, m)
