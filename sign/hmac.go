@@ -37,6 +37,9 @@ type HMAC struct {
 	// unix (seconds, default), unix_ms, or iso8601_ms
 	// (2006-01-02T15:04:05.000Z).
 	TimestampFormat string `json:"timestamp_format,omitempty"`
+	// Added to the current time: an API that wants an expiry in the
+	// future (BitMEX's api-expires) gets one. 0 to 1 hour.
+	TimestampOffset time.Duration `json:"timestamp_offset,omitempty"`
 
 	parts   []part
 	newHash func() hash.Hash
@@ -93,6 +96,9 @@ func (h *HMAC) Prepare() error {
 	case "unix", "unix_ms", "iso8601_ms":
 	default:
 		return errors.New("hmac: timestamp_format must be unix, unix_ms or iso8601_ms")
+	}
+	if h.TimestampOffset < 0 || h.TimestampOffset > time.Hour {
+		return errors.New("hmac: timestamp_offset must be 0 to 1h")
 	}
 	if (h.Header == "") == (h.Query == "") {
 		return errors.New("hmac: use exactly one of header <name> and query <param>")
@@ -183,8 +189,10 @@ func compileMessage(m string) ([]part, error) {
 // be read before the request is sent.
 func (h *HMAC) UsesBody() bool { return h.body }
 
-// Timestamp formats t as the message and the timestamp header carry it.
+// Timestamp formats t, plus the offset, as the message and the timestamp
+// header carry it.
 func (h *HMAC) Timestamp(t time.Time) string {
+	t = t.Add(h.TimestampOffset)
 	switch h.TimestampFormat {
 	case "unix_ms":
 		return strconv.FormatInt(t.UnixMilli(), 10)

@@ -18,6 +18,8 @@ func TestHMACPublishedExamples(t *testing.T) {
 	const bitmexKey = "chNOOS4KvNXR_Xq4k4c9qsfoKWvnDecLATCRlcBwyKDYnWgO"
 	binance := HMAC{Message: "{query}{body}", Query: "signature"}
 	bitmex := HMAC{Message: "{method}{path}?{query}{timestamp}{body}", Header: "api-signature", TimestampHeader: "api-expires"}
+	bitmexAhead := bitmex
+	bitmexAhead.TimestampOffset = time.Minute // api-expires a minute ahead
 	ckeditor := HMAC{Message: "{method}{path}?{query}{timestamp}{body}", Header: "X-CS-Signature", TimestampHeader: "X-CS-Timestamp", TimestampFormat: "unix_ms"}
 	cases := []struct {
 		name string
@@ -36,6 +38,8 @@ func TestHMACPublishedExamples(t *testing.T) {
 			Query: "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC", Body: []byte("quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559")},
 			"0fd168b8ddb4876a0358a8d14d0c9f3da0e9b20c5d52b2a00fcf7d1c602f9a77"},
 		{"bitmex get", bitmex, bitmexKey, HMACRequest{Method: "GET", Path: "/api/v1/instrument", Time: time.Unix(1518064236, 0)},
+			"c7682d435d0cfe87c16098df34ef2eb5a549d4c5a3c2b1f0f77b8af73423bf00"},
+		{"bitmex offset", bitmexAhead, bitmexKey, HMACRequest{Method: "GET", Path: "/api/v1/instrument", Time: time.Unix(1518064236-60, 0)},
 			"c7682d435d0cfe87c16098df34ef2eb5a549d4c5a3c2b1f0f77b8af73423bf00"},
 		{"bitmex get query", bitmex, bitmexKey, HMACRequest{Method: "GET", Path: "/api/v1/instrument", Query: "filter=%7B%22symbol%22%3A+%22XBTM15%22%7D", Time: time.Unix(1518064237, 0)},
 			"e2f422547eecb5b3cb29ade2127e21b858b235b386bfa45e1c1756eb3383919f"},
@@ -109,6 +113,8 @@ func TestHMACPrepareRefusals(t *testing.T) {
 		"long":               {Message: strings.Repeat("a", 1025), Header: "X"},
 		"timestamp unheaded": {Message: "{timestamp}", Header: "X"},
 		"bad ts header":      {Message: "{timestamp}", Header: "X", TimestampHeader: "a:b"},
+		"negative offset":    {Message: "{body}", Header: "X", TimestampOffset: -time.Second},
+		"long offset":        {Message: "{body}", Header: "X", TimestampOffset: 2 * time.Hour},
 	}
 	for name, h := range cases {
 		if err := h.Prepare(); err == nil {

@@ -3,6 +3,7 @@ package egress
 import (
 	"strings"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/keygate/keygate/sign"
@@ -22,6 +23,7 @@ import (
 //		encoding hex|base64
 //		timestamp_header <name>
 //		timestamp_format unix|unix_ms|iso8601_ms
+//		timestamp_offset <duration>
 //	}
 func (t *Transport) unmarshalSigning(d *caddyfile.Dispenser) error {
 	kind := d.Val()
@@ -44,6 +46,14 @@ func (t *Transport) unmarshalSigning(d *caddyfile.Dispenser) error {
 		var v string
 		if !d.AllArgs(&v) {
 			return d.Errf("%s: want '%s <value>'", kind, opt)
+		}
+		if kind == "hmac" && opt == "timestamp_offset" {
+			off, err := caddy.ParseDuration(v)
+			if err != nil || off < 0 {
+				return d.Err("hmac: timestamp_offset must be a duration, such as 60s")
+			}
+			t.HMAC.TimestampOffset = off
+			continue
 		}
 		field := t.signingOption(kind, opt)
 		if field == nil {

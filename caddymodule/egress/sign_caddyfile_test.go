@@ -3,6 +3,7 @@ package egress
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
@@ -38,6 +39,10 @@ func TestSigningCaddyfile(t *testing.T) {
 	if tr.HMAC.Message != "{query}{body}" || tr.HMAC.Algorithm != "sha256" || tr.HMAC.Encoding != "hex" {
 		t.Fatalf("%+v", tr.HMAC)
 	}
+	tr, err = parseTransport(t, "secret BITMEX\nhmac {\nmessage \"{http.request.method}{http.request.uri.path}?{http.request.uri.query}{timestamp}{body}\"\nheader api-signature\ntimestamp_header api-expires\ntimestamp_offset 60s\n}")
+	if err != nil || tr.HMAC.TimestampOffset != time.Minute || tr.HMAC.Header != "Api-Signature" {
+		t.Fatalf("%v %+v", err, tr.HMAC)
+	}
 }
 
 // Every bad option is refused with a message naming it.
@@ -62,6 +67,8 @@ func TestSigningCaddyfileRefusals(t *testing.T) {
 		"hmac bad header":     {"secret A\nhmac {\nmessage x\nheader \"X Y\"\n}", "header"},
 		"hmac keygate header": {"secret A\nhmac {\nmessage x\nheader Keygate-Sig\n}", "Keygate"},
 		"hmac format":         {"secret A\nhmac {\nmessage x\nheader X\ntimestamp_format rfc1123\n}", "timestamp_format"},
+		"hmac offset":         {"secret A\nhmac {\nmessage x\nheader X\ntimestamp_offset soon\n}", "timestamp_offset"},
+		"hmac long offset":    {"secret A\nhmac {\nmessage x\nheader X\ntimestamp_offset 2h\n}", "timestamp_offset"},
 	}
 	for name, c := range cases {
 		_, err := parseTransport(t, c.body)
