@@ -70,3 +70,23 @@ func TestAWSSecretKindRefusals(t *testing.T) {
 		t.Fatal("a refused value was stored")
 	}
 }
+
+// An app key placed with sigv4 takes AWS credentials only, and its secret
+// is of kind aws.
+func TestAWSAppSecretKind(t *testing.T) {
+	s, _ := memStore(t)
+	m := testManifest("@acme/s3-tools", "s3-tools")
+	m.AppKeys = []KeySpec{{Name: "AWS", Hosts: []string{"s3.amazonaws.com"}, Placement: &Placement{SigV4: &SigV4Placement{Service: "s3", Region: "us-east-1"}}}}
+	if _, err := s.PutPackage(m); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.PutAppSecret(m.Name, "AWS", []byte(`{"access_key_id":"AKID"}`))
+	var ve *ValidationError
+	if !errors.As(err, &ve) || ve.Field != "value.secret_access_key" {
+		t.Fatalf("%v", err)
+	}
+	meta, err := s.PutAppSecret(m.Name, "AWS", []byte(`{"access_key_id":"AKID","secret_access_key":"s"}`))
+	if err != nil || meta.Kind != SecretKindAWS {
+		t.Fatalf("%v %q", err, meta.Kind)
+	}
+}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"crypto/cipher"
 	"errors"
 	"fmt"
@@ -190,7 +191,7 @@ func (s *Store) putSecretAs(ref secretRef, value []byte, p secretPut, options fu
 			o.AllowedHosts = []string{}
 		}
 		meta = SecretMeta{Name: ref.name, AllowedHosts: o.AllowedHosts, RotationHintDays: o.RotationHintDays, CreatedAt: now, UpdatedAt: now, Version: 1,
-			Kind: p.kind.Kind, ExpiresAt: p.kind.ExpiresAt, Scopes: p.kind.Scopes, ConnectedAt: p.kind.ConnectedAt}
+			Kind: cmp.Or(p.kind.Kind, o.Kind), ExpiresAt: p.kind.ExpiresAt, Scopes: p.kind.Scopes, ConnectedAt: p.kind.ConnectedAt}
 		k := ref.key()
 		switch old, err := w.Get(k); {
 		case err == nil:
@@ -381,7 +382,15 @@ func (s *Store) PutAppSecret(pkg, name string, value []byte) (SecretMeta, error)
 		if err := lim.check(name, len(value)); err != nil {
 			return SecretOptions{}, err
 		}
-		return SecretOptions{AllowedHosts: spec.Hosts, RotationHintDays: spec.RotationHintDays}, nil
+		o := SecretOptions{AllowedHosts: spec.Hosts, RotationHintDays: spec.RotationHintDays}
+		// An app key signed with sigv4 holds AWS credentials.
+		if spec.Placement != nil && spec.Placement.SigV4 != nil {
+			if err := checkSecretKind(SecretKindAWS, value); err != nil {
+				return SecretOptions{}, err
+			}
+			o.Kind = SecretKindAWS
+		}
+		return o, nil
 	})
 }
 
