@@ -157,8 +157,15 @@ func TestEgressSigV4(t *testing.T) {
 		if st, b := send(r); st != 403 || !strings.Contains(string(b), "request_time_skewed") {
 			t.Fatalf("%d %s", st, b)
 		}
+		expired, _ := http.NewRequest("GET", g.egress+"/api/bucket/key.txt", nil)
+		if err := s.Presign(expired, client, time.Hour, nil, time.Now().Add(-2*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if st, b := send(expired); st != 403 || !strings.Contains(string(b), "presign_expired") {
+			t.Fatalf("%d %s", st, b)
+		}
 		if g.upstream.count() != before {
-			t.Fatal("a skewed request reached the upstream")
+			t.Fatal("a skewed or expired request reached the upstream")
 		}
 	})
 
