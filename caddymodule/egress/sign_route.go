@@ -30,7 +30,7 @@ func (t *Transport) provisionSigning() error {
 			return fmt.Errorf("keygate transport: sigv4: service and region must be 1 to 64 lowercase letters, digits and dashes")
 		}
 		t.sigv4 = s
-		t.awsScrubbers = new(awsScrubbers)
+		t.awsKeys = new(awsKeys)
 	case t.HMAC != nil:
 		if err := t.HMAC.Prepare(); err != nil {
 			return fmt.Errorf("keygate transport: %w", err)

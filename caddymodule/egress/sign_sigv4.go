@@ -67,11 +67,11 @@ func (t *Transport) signSigV4(out *http.Request, meta store.SecretMeta, value []
 	if meta.Kind != store.SecretKindAWS {
 		return nil, refuse(gateway.NewProblem(http.StatusForbidden, "wrong_secret_kind", fmt.Sprintf("this route signs with sigv4: secret %s must be AWS credentials, set with kind aws", t.Secret)))
 	}
-	ac, err := store.ParseAWSCredentials(value)
+	key, err := t.awsKeys.get(value)
 	if err != nil {
 		return nil, refuse(gateway.NewProblem(http.StatusForbidden, "wrong_secret_kind", fmt.Sprintf("secret %s does not hold AWS credentials", t.Secret)))
 	}
-	c := sign.Credentials{AccessKeyID: ac.AccessKeyID, SecretAccessKey: ac.SecretAccessKey, SessionToken: ac.SessionToken}
+	c := key.creds
 	now := time.Now()
 	sg, err := sign.ParseSigned(out)
 	switch {
@@ -98,31 +98,45 @@ func (t *Transport) signSigV4(out *http.Request, meta store.SecretMeta, value []
 			return nil, refuse(gateway.NewProblem(http.StatusBadRequest, "malformed_signature", "the request could not be signed again"))
 		}
 	}
-	return t.awsScrubbers.get(value, c), nil
+	return key.sc, nil
 }
 
-// awsScrubbers keeps the scrubbers of recent AWS credentials, which look
-// for the key id, the secret and the session token in answers (S3 names
-// the key id in its errors). Like scrubberCache, it is emptied when full.
-type awsScrubbers struct {
+// awsKeys keeps recent AWS credentials decoded, with the scrubber that
+// looks for their key id, secret and session token in answers (S3 names
+// the key id in its errors): decoding the JSON and building the scrubber
+// cost more than signing. Like scrubberCache, it holds what the value
+// holds anyway, and is emptied when full.
+type awsKeys struct {
 	mu sync.Mutex
-	m  map[string]*Scrubber
+	m  map[string]*awsKey
 }
 
-const awsScrubbersMax = 64
+type awsKey struct {
+	creds sign.Credentials
+	sc    *Scrubber
+}
 
-func (a *awsScrubbers) get(value []byte, c sign.Credentials) *Scrubber {
+const awsKeysMax = 64
+
+func (a *awsKeys) get(value []byte) (*awsKey, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if sc, ok := a.m[string(value)]; ok {
-		return sc
+	if k, ok := a.m[string(value)]; ok {
+		return k, nil
 	}
-	if a.m == nil || len(a.m) >= awsScrubbersMax {
-		a.m = make(map[string]*Scrubber)
+	ac, err := store.ParseAWSCredentials(value)
+	if err != nil {
+		return nil, err
 	}
-	sc := NewScrubber([]byte(c.AccessKeyID), []byte(c.SecretAccessKey), []byte(c.SessionToken))
-	a.m[string(value)] = sc
-	return sc
+	if a.m == nil || len(a.m) >= awsKeysMax {
+		a.m = make(map[string]*awsKey)
+	}
+	k := &awsKey{
+		creds: sign.Credentials{AccessKeyID: ac.AccessKeyID, SecretAccessKey: ac.SecretAccessKey, SessionToken: ac.SessionToken},
+		sc:    NewScrubber([]byte(ac.AccessKeyID), []byte(ac.SecretAccessKey), []byte(ac.SessionToken)),
+	}
+	a.m[string(value)] = k
+	return k, nil
 }
 
 // payloadHash is the hash to sign an unsigned body with: none for no

@@ -74,7 +74,7 @@ type Transport struct {
 	scrubbers      *scrubberCache
 	prefix, suffix string
 	sigv4          *sign.SigV4
-	awsScrubbers   *awsScrubbers
+	awsKeys        *awsKeys
 }
 
 // CaddyModule returns the Caddy module information.
