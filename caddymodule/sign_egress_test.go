@@ -92,6 +92,22 @@ func TestEgressSigV4(t *testing.T) {
 		}
 	})
 
+	t.Run("the caller's Host and session token are not signed for", func(t *testing.T) {
+		r, _ := http.NewRequest("GET", g.egress+"/api/bucket/key.txt", nil)
+		r.Host = "evil.example.com"
+		r.Header.Set("X-Amz-Security-Token", "caller-token")
+		if err := s.Sign(r, client, sign.EmptyPayload, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if st, b := send(r); st != 200 {
+			t.Fatalf("%d %s", st, b)
+		}
+		up, _ := verifyReal(t, g)
+		if up.Host != strings.TrimPrefix(g.upstream.srv.URL, "http://") {
+			t.Fatalf("signed for host %q", up.Host)
+		}
+	})
+
 	t.Run("unsigned request", func(t *testing.T) {
 		if st, _, b := g.egressCall("/api/bucket/other", inv, nil); st != 200 {
 			t.Fatalf("%d %s", st, b)
