@@ -420,6 +420,9 @@ func chunkedPut(t *testing.T, endpoint, inv, key string, data []byte, breakAt in
 		copy(body[at:], "zz")
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
+	// A refused upload leaves the rest of its body unread on the
+	// connection: it must not be reused.
+	r.Close = breakAt > 0
 	res, err := http.DefaultClient.Do(r)
 	if err != nil {
 		if breakAt > 0 {
