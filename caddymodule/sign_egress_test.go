@@ -16,11 +16,11 @@ import (
 
 const awsValue = `{"access_key_id":"AKIDREALKEY","secret_access_key":"real-secret-access-key","session_token":"real-session-token"}`
 
-// sigv4Gateway is a gateway whose /api/* route signs for S3 in
-// us-east-1, with API_KEY set as AWS credentials, and the invocation
-// token a package would get.
-func sigv4Gateway(t *testing.T) (*gateway, string) {
-	g := startGateway(t, gatewayOptions{egressCfg: "sigv4 {\n\t\t\t\t\tservice s3\n\t\t\t\t\tregion us-east-1\n\t\t\t\t}"})
+// sigv4Gateway is a gateway whose /api/* route signs for service (s3,
+// say) in us-east-1, with API_KEY set as AWS credentials, and the
+// invocation token a package would get.
+func sigv4Gateway(t *testing.T, service string) (*gateway, string) {
+	g := startGateway(t, gatewayOptions{egressCfg: "sigv4 {\n\t\t\t\t\tservice " + service + "\n\t\t\t\t\tregion us-east-1\n\t\t\t\t}"})
 	s := g.standardSetup()
 	g.agent("tools", s.token, nil)
 	inv := strings.TrimPrefix(g.pkgUpstream.last(t).Header.Get("Authorization"), "Bearer ")
@@ -54,7 +54,7 @@ func verifyReal(t *testing.T, g *gateway) (*http.Request, *sign.Signed) {
 }
 
 func TestEgressSigV4(t *testing.T) {
-	g, inv := sigv4Gateway(t)
+	g, inv := sigv4Gateway(t, "s3")
 	client := sign.Credentials{AccessKeyID: inv, SecretAccessKey: "anything"}
 	// The egress site's own signer: the client signs for keygate's host.
 	s, err := sign.NewSigV4("s3", "us-east-1")
@@ -262,5 +262,25 @@ func TestEgressHMACQuery(t *testing.T) {
 	want, _ := h.Sign([]byte(s.secret), sign.HMACRequest{Query: "symbol=LTCBTC&timestamp=1", Body: []byte(`{"amount":1}`)})
 	if r.URL.RawQuery != "symbol=LTCBTC&timestamp=1&signature="+want {
 		t.Fatalf("query %q", r.URL.RawQuery)
+	}
+}
+
+// A service other than S3 takes no UNSIGNED-PAYLOAD: an unsigned body is
+// hashed, and the path escaped once more.
+func TestEgressSigV4OtherService(t *testing.T) {
+	g, inv := sigv4Gateway(t, "sts")
+	if st, _, b := g.egressCall("/api/a%20b/", inv, nil); st != 200 {
+		t.Fatalf("%d %s", st, b)
+	}
+	r := g.upstream.last(t)
+	sg, err := sign.ParseSigned(r)
+	if err != nil || sg.Service != "sts" {
+		t.Fatalf("%v %v", sg, err)
+	}
+	body, _ := io.ReadAll(r.Body)
+	sum := sha256.Sum256(body)
+	sg.PayloadHash = hex.EncodeToString(sum[:])
+	if err := sg.Verify(r, "real-secret-access-key", time.Now()); err != nil || string(body) != `{"amount":1}` {
+		t.Fatalf("%v (body %q)", err, body)
 	}
 }
