@@ -47,6 +47,8 @@ func DecodeManifest(data []byte) (Manifest, error) {
 func describeJSONError(err error) string {
 	var te *json.UnmarshalTypeError
 	switch {
+	case errors.Is(err, errPlacementForm):
+		return err.Error()
 	case errors.As(err, &te):
 		return fmt.Sprintf("field %q has the wrong type", te.Field)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):

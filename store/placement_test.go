@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -23,7 +24,7 @@ func TestManifestPlacement(t *testing.T) {
 		t.Fatal("Key shares its placement with the manifest")
 	}
 	for _, tc := range []struct{ key, field string }{
-		{`{"name": "AWS", "placement": {}}`, "keys[1].placement"},
+		{`{"name": "AWS", "placement": ["header", "cookie"]}`, "keys[1].placement"},
 		{`{"name": "AWS", "placement": {"sigv4": {"region": "us-east-1"}}}`, "keys[1].placement.sigv4.service"},
 		{`{"name": "AWS", "placement": {"sigv4": {"service": "S3", "region": "us-east-1"}}}`, "keys[1].placement.sigv4.service"},
 		{`{"name": "AWS", "placement": {"sigv4": {"service": "s3", "region": "us east"}}}`, "keys[1].placement.sigv4.region"},
@@ -35,6 +36,38 @@ func TestManifestPlacement(t *testing.T) {
 		var ve *ValidationError
 		if !errors.As(err, &ve) || ve.Field != tc.field {
 			t.Errorf("%s: %v, want field %s", tc.key, err, tc.field)
+		}
+		if tc.field == "manifest" && !strings.Contains(err.Error(), "placement must be") {
+			t.Errorf("%s: %v does not say what placement is", tc.key, err)
+		}
+	}
+}
+
+// The list form (where a placeholder may stand, for the proxy site) and
+// the object form (how requests are signed) both parse and write back as
+// they came.
+func TestPlacementForms(t *testing.T) {
+	for _, in := range []string{`["header","body"]`, `{"sigv4":{"service":"s3","region":"us-east-1"}}`} {
+		var p Placement
+		if err := json.Unmarshal([]byte(in), &p); err != nil {
+			t.Fatal(err)
+		}
+		out, _ := json.Marshal(p)
+		if string(out) != in {
+			t.Fatalf("%s came back as %s", in, out)
+		}
+	}
+	var p *Placement
+	if p.AllowsBody() {
+		t.Fatal("no placement allows the body")
+	}
+	if err := json.Unmarshal([]byte(`["body"]`), &p); err != nil || !p.AllowsBody() {
+		t.Fatalf("%v %v", p, err)
+	}
+	for _, bad := range []string{`"body"`, `{"hmac":{}}`, `{"sigv4":1}`, `[1]`} {
+		var q Placement
+		if json.Unmarshal([]byte(bad), &q) == nil {
+			t.Errorf("%s accepted", bad)
 		}
 	}
 }
