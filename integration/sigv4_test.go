@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -303,6 +307,23 @@ func TestSigV4(t *testing.T) {
 		}
 	})
 
+	t.Run("signed aws-chunked upload with a checksum trailer", func(t *testing.T) {
+		data := bytes.Repeat([]byte("trailer "), 40000) // 320000 bytes
+		st, body := trailerPut(t, endpoint, inv, "go-trailer", data, false)
+		if st != 200 {
+			t.Fatalf("%d %s", st, redact(body))
+		}
+		// The server checks the trailer: a wrong checksum, signed all the
+		// same, is refused.
+		if st, body := trailerPut(t, endpoint, inv, "go-trailer-bad", data, true); st == 200 {
+			t.Fatalf("a wrong trailer checksum was accepted: %s", redact(body))
+		}
+		sum := sha256.Sum256(data)
+		if got := fileSHA(t, filepath.Join(s3.root, "bucket", "go-trailer")); got != hex.EncodeToString(sum[:]) {
+			t.Fatal("the upload with a trailer arrived changed")
+		}
+	})
+
 	t.Run("refusals", func(t *testing.T) {
 		v4, _ := sign.NewSigV4("s3", "us-east-1")
 		client := sign.Credentials{AccessKeyID: inv, SecretAccessKey: "whatever"}
@@ -435,6 +456,51 @@ func chunkedPut(t *testing.T, endpoint, inv, key string, data []byte, breakAt in
 	if breakAt > 0 && res.StatusCode == 200 {
 		t.Fatalf("a broken chunk stream was answered 200: %s", redact(string(b)))
 	}
+	return res.StatusCode, string(b)
+}
+
+// trailerPut uploads data as STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER
+// in 64 KiB chunks with a CRC32 checksum trailer (wrong with badCRC),
+// signed as an SDK signs it with the token as key id.
+func trailerPut(t *testing.T, endpoint, inv, key string, data []byte, badCRC bool) (int, string) {
+	t.Helper()
+	const chunk = 64 << 10
+	zero := strings.Repeat("0", 64)
+	var framed bytes.Buffer
+	for off := 0; off < len(data); off += chunk {
+		part := data[off:min(off+chunk, len(data))]
+		fmt.Fprintf(&framed, "%x;chunk-signature=%s\r\n%s\r\n", len(part), zero, part)
+	}
+	crc := make([]byte, 4)
+	binary.BigEndian.PutUint32(crc, crc32.ChecksumIEEE(data))
+	if badCRC {
+		crc[0] ^= 0xff
+	}
+	fmt.Fprintf(&framed, "0;chunk-signature=%s\r\nx-amz-checksum-crc32:%s\r\nx-amz-trailer-signature:%s\r\n\r\n", zero, base64.StdEncoding.EncodeToString(crc), zero)
+	r, _ := http.NewRequest("PUT", endpoint+"/bucket/"+key, nil)
+	r.Header.Set("Content-Encoding", "aws-chunked")
+	r.Header.Set("X-Amz-Decoded-Content-Length", strconv.Itoa(len(data)))
+	r.Header.Set("X-Amz-Trailer", "x-amz-checksum-crc32")
+	r.ContentLength = int64(framed.Len())
+	now := time.Now()
+	v4, _ := sign.NewSigV4("s3", "us-east-1")
+	client := sign.Credentials{AccessKeyID: inv, SecretAccessKey: "client-side-secret"}
+	if err := v4.Sign(r, client, sign.StreamingPayloadTrailer, now); err != nil {
+		t.Fatal(err)
+	}
+	sg, _ := sign.ParseSigned(r)
+	body, err := io.ReadAll(sign.NewChunkResigner(io.NopCloser(&framed), nil,
+		sign.NewChain(client.SecretAccessKey, now, "us-east-1", "s3", sg.Signature), true, int64(len(data))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	res, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(b)
 }
 
