@@ -12,7 +12,8 @@ import (
 // modules; libraries serve them. Arrows point down only: a module package
 // may import gateway and the libraries listed for it, never another module
 // package; nothing but caddymodule itself (and cmd/) imports cli; store/
-// and policy/ import no Caddy and no keygate glue.
+// and policy/ import no Caddy and no keygate glue; scrub/ imports the
+// standard library only.
 const mod = "github.com/keygate/keygate/"
 
 var modulePackages = []string{"caddymodule/ingress", "caddymodule/egress", "caddymodule/api", "caddymodule/cli"}
@@ -53,8 +54,11 @@ func TestLayoutArrowsPointDown(t *testing.T) {
 		imports := slices.Concat(p.Imports, p.TestImports)
 		for _, imp := range imports {
 			if !strings.HasPrefix(imp, mod) {
-				if (rel == "store" || rel == "policy" || rel == "sign") && strings.HasPrefix(imp, "github.com/caddyserver/") {
-					t.Errorf("%s imports %s: store/, policy/ and sign/ never import Caddy", rel, imp)
+				if caddyFree(rel) && strings.HasPrefix(imp, "github.com/caddyserver/") {
+					t.Errorf("%s imports %s: %s never imports Caddy", rel, imp, rel)
+				}
+				if rel == "scrub" && strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") {
+					t.Errorf("scrub imports %s: it uses the standard library only", imp)
 				}
 				continue
 			}
@@ -66,8 +70,11 @@ func TestLayoutArrowsPointDown(t *testing.T) {
 				t.Errorf("%s imports caddymodule/cli: only caddymodule and cmd/ may", rel)
 			}
 			if !strings.HasPrefix(dep, "caddymodule") || strings.HasPrefix(dep, "caddymodule/internal/") {
-				if (rel == "store" || rel == "policy") && strings.HasPrefix(dep, "caddymodule") {
-					t.Errorf("%s imports %s: store/ and policy/ never import the Caddy glue", rel, dep)
+				if caddyFree(rel) && strings.HasPrefix(dep, "caddymodule") {
+					t.Errorf("%s imports %s: %s never imports the Caddy glue", rel, dep, rel)
+				}
+				if rel == "scrub" {
+					t.Errorf("scrub imports %s: it uses the standard library only", dep)
 				}
 				continue
 			}
@@ -80,11 +87,18 @@ func TestLayoutArrowsPointDown(t *testing.T) {
 			}
 		}
 	}
-	for _, p := range append(modulePackages, "caddymodule/gateway", "caddymodule/ownerpage") {
+	for _, p := range append(modulePackages, "caddymodule/gateway", "caddymodule/ownerpage", "scrub") {
 		if !seen[p] {
 			t.Errorf("package %s is missing: README's Layout names it", p)
 		}
 	}
+}
+
+// caddyFree lists the libraries that import neither Caddy nor its glue: the
+// store, the rules, and the scrubber (standard library only) that egress and
+// the proxy site share.
+func caddyFree(pkg string) bool {
+	return pkg == "store" || pkg == "policy" || pkg == "scrub" || pkg == "sign"
 }
 
 // isOwnSubpackage allows a package's own helpers, e.g. gateway/oauthtest.

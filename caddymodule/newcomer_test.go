@@ -40,7 +40,9 @@ func TestMissingKeysSetWith(t *testing.T) {
 		}
 		return mk[0].(map[string]any)["set_with"].(string)
 	}
-	want := "keygate secret set " + s.kc + " OTHER_KEY && keygate grant " + s.kc + " @acme/tools OTHER_KEY API_KEY"
+	// It names the hosts the package sends the key to, so that following it
+	// does not end in host_not_allowed.
+	want := "keygate secret set " + s.kc + " OTHER_KEY --allow-host 127.0.0.1 && keygate grant " + s.kc + " @acme/tools OTHER_KEY API_KEY"
 	if got := setWith(); got != want {
 		t.Fatalf("no value: set_with %q, want %q", got, want)
 	}

@@ -3,15 +3,19 @@
 package docs
 
 import (
+	"encoding/json"
 	"go/ast"
 	"go/parser"
 	"go/token"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/keygate/keygate/caddymodule/gateway"
 )
 
 // caddyfileParsers are the files whose switch statements name every
@@ -73,11 +77,46 @@ func TestCLICommandsDocumented(t *testing.T) {
 	}
 }
 
-// TestProblemTypesDocumented: every problem kind the code creates with
-// NewProblem or forbidden appears in docs/problems.md.
-func TestProblemTypesDocumented(t *testing.T) {
-	doc := read(t, "problems.md")
-	re := regexp.MustCompile(`(?:NewProblem\([^,]+,|forbidden\()\s*"([a-z_]+)"`)
+// TestProblemRegistryDocumented: every reason of the problem registry has
+// its row in docs/problems.md, with its status, where it is answered and
+// the members it carries; and every row is a reason of the registry.
+func TestProblemRegistryDocumented(t *testing.T) {
+	rows := problemRows(t)
+	kinds := map[string]bool{}
+	for _, k := range gateway.ProblemKinds() {
+		kinds[k.Reason] = true
+		row, ok := rows[k.Reason]
+		if !ok {
+			t.Errorf("reason %q is not in docs/problems.md", k.Reason)
+			continue
+		}
+		if !slices.Contains(splitCell(row[1]), strconv.Itoa(k.Status)) {
+			t.Errorf("%s: docs/problems.md says status %q, the registry %d", k.Reason, row[1], k.Status)
+		}
+		if where := splitCell(row[2]); !sameSet(where, k.Flows) {
+			t.Errorf("%s: docs/problems.md says it is answered at %v, the registry %v", k.Reason, where, k.Flows)
+		}
+		for _, m := range k.Members {
+			if !strings.Contains(row[3], "`"+m+"`") {
+				t.Errorf("%s: docs/problems.md does not name its member %s", k.Reason, m)
+			}
+		}
+	}
+	for r := range rows {
+		if !kinds[r] {
+			t.Errorf("docs/problems.md documents %q, which the registry does not hold", r)
+		}
+	}
+}
+
+// TestProblemRegistryWhole: every problem the code builds by its reason
+// (NewProblem) is a reason of the registry; denials go through it anyway.
+func TestProblemRegistryWhole(t *testing.T) {
+	kinds := map[string]bool{}
+	for _, k := range gateway.ProblemKinds() {
+		kinds[k.Reason] = true
+	}
+	re := regexp.MustCompile(`NewProblem\([^,]+,\s*"([a-z_]+)"`)
 	files, _ := filepath.Glob("../caddymodule/*/*.go")
 	seen := 0
 	for _, f := range files {
@@ -86,14 +125,88 @@ func TestProblemTypesDocumented(t *testing.T) {
 		}
 		for _, m := range re.FindAllStringSubmatch(read(t, f), -1) {
 			seen++
-			if !strings.Contains(doc, "`"+m[1]+"`") {
-				t.Errorf("%s answers problem %q, which docs/problems.md does not name", filepath.Base(f), m[1])
+			if !kinds[m[1]] {
+				t.Errorf("%s answers problem %q, which the registry does not hold", filepath.Base(f), m[1])
 			}
 		}
 	}
 	if seen == 0 {
 		t.Fatal("found no problem kinds in the code")
 	}
+}
+
+// TestProblemMembersInEachFlow: for every reason whose answers carry
+// members, an answer captured from each flow that gives it (keygate running
+// in this process, driven into each refusal) has its status and every
+// member, non-empty.
+func TestProblemMembersInEachFlow(t *testing.T) {
+	c := captureAnswers(t)
+	if testing.Verbose() {
+		b, _ := json.MarshalIndent(c, "", " ")
+		t.Logf("captured: %s", b)
+	}
+	for _, k := range gateway.ProblemKinds() {
+		if len(k.Members) == 0 {
+			continue
+		}
+		for _, flow := range k.Flows {
+			p, ok := c[flow][k.Reason]
+			if !ok {
+				t.Errorf("%s: no answer of %s captured (captured there: %v)", k.Reason, flow, keys(c[flow]))
+				continue
+			}
+			if p["http_status"] != k.Status {
+				t.Errorf("%s at %s: answered %v, the registry says %d", k.Reason, flow, p["http_status"], k.Status)
+			}
+			for _, m := range k.Members {
+				if v, ok := p[m]; !ok || v == "" || v == nil {
+					t.Errorf("%s at %s lacks member %s: %v", k.Reason, flow, m, p)
+				}
+			}
+		}
+	}
+}
+
+// problemRows returns docs/problems.md's table rows by reason: reason,
+// status, where, meaning.
+func problemRows(t *testing.T) map[string][]string {
+	t.Helper()
+	rows := map[string][]string{}
+	for _, line := range strings.Split(read(t, "problems.md"), "\n") {
+		cells := strings.Split(strings.Trim(line, "| "), " | ")
+		if len(cells) < 4 || !strings.HasPrefix(cells[0], "`") {
+			continue
+		}
+		rows[strings.Trim(cells[0], "`")] = cells
+	}
+	if len(rows) < 10 {
+		t.Fatalf("found only %d rows in docs/problems.md", len(rows))
+	}
+	return rows
+}
+
+func splitCell(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		out = append(out, strings.TrimSpace(f))
+	}
+	return out
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func caseStrings(t *testing.T, file string) []string {

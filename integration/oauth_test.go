@@ -30,13 +30,24 @@ const oauthPkg = "@it/mail"
 
 func newOAuthWorld(t *testing.T) *oauthWorld {
 	t.Helper()
+	return newOAuthWorldWith(t, NewUpstream(t, echoAuthorization).Addr, Config{})
+}
+
+// newOAuthWorldWith is newOAuthWorld with its egress route to upstream
+// (host:port) and the Caddyfile's template, global options and extra sites
+// taken from cfg.
+func newOAuthWorldWith(t *testing.T, upstream string, cfg Config) *oauthWorld {
+	t.Helper()
 	w := &oauthWorld{srv: oauthtest.New(), pkgCode: NewUpstream(t, nil)}
 	t.Cleanup(w.srv.Close)
-	upstream := NewUpstream(t, echoAuthorization)
 	w.in = Start(t, Config{
 		Secret:         "MAIL_TOKEN",
-		Upstream:       upstream.Addr,
+		Upstream:       upstream,
 		KeygateOptions: oauthStubOptions(w.srv, "http://127.0.0.1:{{.APIPort}}"),
+		Template:       cfg.Template,
+		GlobalOptions:  cfg.GlobalOptions,
+		ExtraPorts:     cfg.ExtraPorts,
+		ExtraSites:     cfg.ExtraSites,
 	})
 
 	// A manifest naming a provider the operator has not configured.

@@ -11,13 +11,17 @@ import (
 // into problem responses and audit events as it is.
 type DenyReason string
 
-// The reasons a Denial can carry.
+// The reasons a Denial can carry. gateway's problem registry gives each its
+// status and the members its answers carry.
 const (
-	NoGrant      DenyReason = "no_grant"      // the keychain never approved the package
-	StaleGrant   DenyReason = "stale_grant"   // approved for another sha256 of its code
-	MissingKeys  DenyReason = "missing_keys"  // a required key is not approved or has no value
-	NotRequested DenyReason = "not_requested" // a grant names a key the package did not request
-	NotApproved  DenyReason = "not_approved"  // an egress route's key is not in the invocation token
+	NoGrant        DenyReason = "no_grant"         // the keychain never approved the package, or revoked or narrowed the grant
+	StaleGrant     DenyReason = "stale_grant"      // approved for another sha256 of its code
+	MissingKeys    DenyReason = "missing_keys"     // a required key is not approved or has no value
+	NotRequested   DenyReason = "not_requested"    // a grant or a route names a key the package did not request
+	NotApproved    DenyReason = "not_approved"     // an egress route's key is not in the invocation token
+	HostNotAllowed DenyReason = "host_not_allowed" // the host dialed is not among the key's hosts
+	PackageGone    DenyReason = "package_gone"     // the token's package is no longer registered
+	TokenRevoked   DenyReason = "unauthorized"     // the token's keychain was deleted or its token rotated
 )
 
 // Denial is a refusal with the details a caller needs to explain it. Its
@@ -25,10 +29,15 @@ const (
 // fields, where the caller chooses how to show them.
 type Denial struct {
 	Reason                 DenyReason
+	Keychain               string // when known, so that the answer can say where to fix it
 	Package                string
 	GrantedSHA, CurrentSHA string          // stale_grant
 	Missing                []store.KeySpec // missing_keys, in manifest order
-	Key                    string          // not_requested, not_approved
+	Key                    string          // not_requested, not_approved, host_not_allowed, missing_keys at egress
+	Requested              []string        // not_requested: the keys the package does request
+	// Detail, when set, is the sentence an answer gives instead of Error():
+	// more precise, and it may name keys and hosts (never a value).
+	Detail string
 }
 
 // Error returns a sentence that names no package, hash, key or value.
@@ -44,6 +53,12 @@ func (d *Denial) Error() string {
 		return "the package did not request this key"
 	case NotApproved:
 		return "this call may not use that key"
+	case HostNotAllowed:
+		return "the key may not be sent to this host"
+	case PackageGone:
+		return "the package of this token is no longer registered"
+	case TokenRevoked:
+		return "the keychain of this token was deleted or its token rotated"
 	default:
 		return "access denied"
 	}
@@ -74,19 +89,6 @@ func Decide(pkg *store.Manifest, grant *store.Grant, has func(name string) bool)
 	}
 	return usableKeys(pkg, pkg.Keys, func(name string) bool {
 		return slices.Contains(grant.Keys, name) && has != nil && has(name)
-	})
-}
-
-// DecideAppKeys returns the app keys (the package's own secrets, shared by
-// all its users) that have a value, sorted. No grant is involved: they
-// belong to the package. A required app key without a value refuses with a
-// missing_keys *Denial, since the package cannot work without it.
-func DecideAppKeys(pkg *store.Manifest, has func(name string) bool) (usable []string, err error) {
-	if pkg == nil {
-		return nil, errNoPackage
-	}
-	return usableKeys(pkg, pkg.AppKeys, func(name string) bool {
-		return has != nil && has(name)
 	})
 }
 
@@ -125,7 +127,7 @@ func CheckGrantKeys(pkg *store.Manifest, keys []string) error {
 	}
 	for _, name := range keys {
 		if _, ok := pkg.Key(name); !ok {
-			return &Denial{Reason: NotRequested, Package: pkg.Name, Key: name}
+			return notRequested(pkg, name)
 		}
 	}
 	return nil
@@ -140,18 +142,20 @@ func CheckUsable(claims *InvocationClaims, name string) error {
 	return nil
 }
 
-// CheckUsableAppKey is CheckUsable for app keys.
-func CheckUsableAppKey(claims *InvocationClaims, name string) error {
-	if claims == nil || !claims.HasAppKey(name) {
-		return notApproved(claims, name)
-	}
-	return nil
-}
-
 func notApproved(claims *InvocationClaims, name string) *Denial {
 	d := &Denial{Reason: NotApproved, Key: name}
 	if claims != nil {
 		d.Package = claims.Package
+	}
+	return d
+}
+
+// notRequested names the key and lists those the package requests, so that
+// a mistyped name shows its right spelling.
+func notRequested(pkg *store.Manifest, name string) *Denial {
+	d := &Denial{Reason: NotRequested, Package: pkg.Name, Key: name, Requested: []string{}}
+	for _, k := range pkg.Keys {
+		d.Requested = append(d.Requested, k.Name)
 	}
 	return d
 }

@@ -193,55 +193,8 @@ func TestDecideNilPackage(t *testing.T) {
 	if _, err := Decide(nil, grantFor(shaNew), hasOnly()); err == nil {
 		t.Fatal("nil package accepted")
 	}
-	if _, err := DecideAppKeys(nil, hasOnly()); err == nil {
-		t.Fatal("nil package accepted")
-	}
 	if err := CheckGrantKeys(nil, nil); err == nil {
 		t.Fatal("nil package accepted")
-	}
-}
-
-func TestDecideAppKeys(t *testing.T) {
-	pkg := testPackage()
-	tests := []struct {
-		name    string
-		has     func(string) bool
-		usable  []string
-		missing []string
-	}{
-		{"all set", hasOnly("WEBHOOK_SIGNING_SECRET", "CLIENT_SECRET"), []string{"CLIENT_SECRET", "WEBHOOK_SIGNING_SECRET"}, nil},
-		{"optional unset", hasOnly("WEBHOOK_SIGNING_SECRET"), []string{"WEBHOOK_SIGNING_SECRET"}, nil},
-		{"required unset", hasOnly("CLIENT_SECRET"), nil, []string{"WEBHOOK_SIGNING_SECRET"}},
-		{"nil has", nil, nil, []string{"WEBHOOK_SIGNING_SECRET"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			usable, err := DecideAppKeys(pkg, tc.has)
-			if !reflect.DeepEqual(usable, tc.usable) {
-				t.Fatalf("usable = %v, want %v", usable, tc.usable)
-			}
-			var d *Denial
-			if tc.missing == nil {
-				if err != nil {
-					t.Fatalf("err = %v", err)
-				}
-				return
-			}
-			if !errors.As(err, &d) || d.Reason != MissingKeys {
-				t.Fatalf("err = %v", err)
-			}
-			var names []string
-			for _, k := range d.Missing {
-				names = append(names, k.Name)
-			}
-			if !reflect.DeepEqual(names, tc.missing) {
-				t.Fatalf("missing %v, want %v", names, tc.missing)
-			}
-		})
-	}
-	none := &store.Manifest{Name: "p"}
-	if usable, err := DecideAppKeys(none, hasOnly()); usable != nil || err != nil {
-		t.Fatalf("no app keys: %v %v", usable, err)
 	}
 }
 
@@ -273,6 +226,11 @@ func TestCheckGrantKeys(t *testing.T) {
 			if !errors.As(err, &d) || d.Reason != NotRequested || d.Key != tc.bad || d.Package != pkg.Name {
 				t.Fatalf("err = %#v", err)
 			}
+			// The denial lists what the package does request, so that the
+			// answer can show the right spelling.
+			if want := []string{"STRIPE_SECRET_KEY", "OPENAI_API_KEY", "GITHUB_TOKEN", "SLACK_TOKEN"}; !reflect.DeepEqual(d.Requested, want) {
+				t.Fatalf("requested %v, want %v", d.Requested, want)
+			}
 		})
 	}
 }
@@ -295,9 +253,6 @@ func TestCheckUsable(t *testing.T) {
 		{"app key asked as user key", claims, CheckUsable, "WEBHOOK_SIGNING_SECRET", false},
 		{"empty name", claims, CheckUsable, "", false},
 		{"nil claims", nil, CheckUsable, "STRIPE_SECRET_KEY", false},
-		{"app key in token", claims, CheckUsableAppKey, "WEBHOOK_SIGNING_SECRET", true},
-		{"user key asked as app key", claims, CheckUsableAppKey, "STRIPE_SECRET_KEY", false},
-		{"nil claims app key", nil, CheckUsableAppKey, "X", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -327,6 +282,9 @@ func TestDenialMessagesHoldNoValues(t *testing.T) {
 		{Reason: MissingKeys, Package: pkg.Name, Missing: pkg.Keys},
 		{Reason: NotRequested, Package: pkg.Name, Key: "sk_live_oops_a_secret_value"},
 		{Reason: NotApproved, Package: pkg.Name, Key: "STRIPE_SECRET_KEY"},
+		{Reason: HostNotAllowed, Package: pkg.Name, Key: "STRIPE_SECRET_KEY"},
+		{Reason: PackageGone, Package: pkg.Name},
+		{Reason: TokenRevoked},
 		{Reason: "something_new", Package: pkg.Name, Key: "K"},
 	}
 	seen := map[string]bool{}

@@ -47,7 +47,7 @@
 // Every verification failure wraps ErrTokenInvalid; an expired token also
 // wraps ErrTokenExpired. Messages are fixed strings ("token expired", "bad
 // signature", "wrong token type", ...) and never hold any part of the token.
-// Denials from Decide, CheckGrantKeys and CheckUsable are *Denial values
+// Denials from Decide, Recheck, CheckGrantKeys and CheckUsable are *Denial values
 // whose Error() is a sentence without any name, hash or value in it; the
 // fields carry the details for the caller to render.
 package policy

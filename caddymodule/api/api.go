@@ -189,7 +189,7 @@ func (h *APIHandler) audit(r *http.Request, action, keychain, pkg string, keys .
 
 // recordChange audits a change made through the API.
 func (h *APIHandler) recordChange(r *http.Request, actor, action, keychain, pkg, reason string, keys []string) error {
-	return h.app.RecordChange(r.Context(), actor, action, keychain, pkg, reason, keys)
+	return h.app.RecordChange(r.Context(), gateway.Change{Actor: actor, Action: action, Keychain: keychain, Package: pkg, Reason: reason, Keys: keys})
 }
 
 // Interface guards

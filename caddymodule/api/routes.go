@@ -86,7 +86,7 @@ func (h *APIHandler) createKeychain(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := h.audit(r, "keychain.create", kc.ID, ""); err != nil {
+	if err := h.audit(r, gateway.ActionKeychainCreate, kc.ID, ""); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusCreated, keychainView{Keychain: kc, Token: tok}, nil
@@ -124,7 +124,7 @@ func (h *APIHandler) deleteKeychain(r *http.Request) (int, any, error) {
 	if err := h.app.Store().DeleteKeychain(id); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusNoContent, nil, h.audit(r, "keychain.delete", id, "")
+	return http.StatusNoContent, nil, h.audit(r, gateway.ActionKeychainDelete, id, "")
 }
 
 func (h *APIHandler) rotateToken(r *http.Request) (int, any, error) {
@@ -136,7 +136,7 @@ func (h *APIHandler) rotateToken(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := h.audit(r, "keychain.token", kc.ID, ""); err != nil {
+	if err := h.audit(r, gateway.ActionKeychainToken, kc.ID, ""); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, map[string]string{"token": tok}, nil
@@ -193,7 +193,7 @@ func (h *APIHandler) putSecret(r *http.Request) (int, any, error) {
 	if _, err := st.PutSecret(id, name, []byte(*body.Value), opts); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusNoContent, nil, h.audit(r, "secret.put", id, "", name)
+	return http.StatusNoContent, nil, h.audit(r, gateway.ActionSecretPut, id, "", name)
 }
 
 func (h *APIHandler) listSecrets(r *http.Request) (int, any, error) {
@@ -229,7 +229,7 @@ func (h *APIHandler) deleteSecret(r *http.Request) (int, any, error) {
 	if err := h.app.DeleteSecret(r.Context(), id, name); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusNoContent, nil, h.audit(r, "secret.delete", id, "", name)
+	return http.StatusNoContent, nil, h.audit(r, gateway.ActionSecretDelete, id, "", name)
 }
 
 func (h *APIHandler) putPackage(r *http.Request) (int, any, error) {
@@ -248,7 +248,7 @@ func (h *APIHandler) putPackage(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := h.audit(r, "package.put", "", m.Name); err != nil {
+	if err := h.audit(r, gateway.ActionPackagePut, "", m.Name); err != nil {
 		return 0, nil, err
 	}
 	saved, err := h.app.Store().GetPackage(m.Name)
@@ -285,7 +285,7 @@ func (h *APIHandler) deletePackage(r *http.Request) (int, any, error) {
 	if err := h.app.Store().DeletePackage(name); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusNoContent, nil, h.audit(r, "package.delete", "", name)
+	return http.StatusNoContent, nil, h.audit(r, gateway.ActionPackageDelete, "", name)
 }
 
 func (h *APIHandler) putAppSecret(r *http.Request) (int, any, error) {
@@ -309,7 +309,7 @@ func (h *APIHandler) putAppSecret(r *http.Request) (int, any, error) {
 	if _, err := h.app.Store().PutAppSecret(pkg, name, []byte(*body.Value)); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusNoContent, nil, h.audit(r, "app_secret.put", "", pkg, name)
+	return http.StatusNoContent, nil, h.audit(r, gateway.ActionAppSecretPut, "", pkg, name)
 }
 
 func (h *APIHandler) putGrant(r *http.Request) (int, any, error) {
@@ -335,7 +335,7 @@ func (h *APIHandler) putGrant(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := h.audit(r, "grant.put", id, pkg, g.Keys...); err != nil {
+	if err := h.audit(r, gateway.ActionGrantPut, id, pkg, g.Keys...); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, h.grantView(g, &m), nil
@@ -388,7 +388,7 @@ func (h *APIHandler) grantView(g store.Grant, m *store.Manifest) grantView {
 	var d *policy.Denial
 	if errors.As(err, &d) {
 		v.Status = string(d.Reason)
-		if d.Reason == "stale_grant" {
+		if d.Reason == policy.StaleGrant {
 			v.Status = "stale"
 		}
 		for _, k := range d.Missing {
@@ -403,7 +403,7 @@ func (h *APIHandler) deleteGrant(r *http.Request) (int, any, error) {
 	if err := h.app.Store().DeleteGrant(id, pkg); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusNoContent, nil, h.audit(r, "grant.delete", id, pkg)
+	return http.StatusNoContent, nil, h.audit(r, gateway.ActionGrantDelete, id, pkg)
 }
 
 func (h *APIHandler) queryAudit(r *http.Request) (int, any, error) {
@@ -451,7 +451,7 @@ func (h *APIHandler) rewrap(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := h.audit(r, "master_key.rewrap", "", ""); err != nil {
+	if err := h.audit(r, gateway.ActionMasterKeyRewrap, "", ""); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, map[string]any{"rewrapped": n, "master_key_id": h.app.MasterKeyID()}, nil

@@ -43,9 +43,9 @@ func dropEnvironmentProxy(h *reverseproxy.HTTPTransport) {
 // virtual host the caller named. It reports whether out may be sent: a
 // Host set by the route must be allowed by every non-empty host list.
 func pinHost(req, out *http.Request, allowed ...[]string) bool {
+	stripHostHeaders(out.Header)
 	if out.Host == "" || out.Host == callerHost(req) {
 		out.Host = "" // net/http then sends URL.Host: what is dialed
-		delete(out.Header, "X-Forwarded-Host")
 		return true
 	}
 	host, port, err := net.SplitHostPort(out.Host)
@@ -63,6 +63,19 @@ func pinHost(req, out *http.Request, allowed ...[]string) bool {
 	return true
 }
 
+// hostHeaders are the headers a front end may route by instead of Host
+// (RFC 7239's Forwarded host=, and the de facto ones), in canonical form.
+// The caller's are never forwarded with a secret, nor the X-Forwarded-Host
+// reverse_proxy derives from the caller's Host.
+var hostHeaders = []string{"Forwarded", "X-Forwarded-Host", "X-Forwarded-Server", "X-Host", "X-Original-Url",
+	"X-Original-Host", "X-Rewrite-Url", "X-Http-Host-Override"}
+
+func stripHostHeaders(h http.Header) {
+	for _, name := range hostHeaders {
+		delete(h, name)
+	}
+}
+
 // callerHost is the Host the caller sent, before any route changed it.
 func callerHost(req *http.Request) string {
 	if repl, ok := req.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
@@ -71,4 +84,17 @@ func callerHost(req *http.Request) string {
 		}
 	}
 	return req.Host
+}
+
+// dialedHostPort is the upstream the wrapped transport will actually dial,
+// whatever the Host header says.
+func dialedHostPort(req *http.Request) (string, string) {
+	if di, ok := reverseproxy.GetDialInfo(req.Context()); ok {
+		return di.Host, di.Port
+	}
+	host, port, err := net.SplitHostPort(req.URL.Host)
+	if err != nil {
+		return req.URL.Host, ""
+	}
+	return host, port
 }

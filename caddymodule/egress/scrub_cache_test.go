@@ -3,6 +3,8 @@ package egress
 import (
 	"strconv"
 	"testing"
+
+	"github.com/keygate/keygate/scrub"
 )
 
 func TestScrubberCache(t *testing.T) {
@@ -22,7 +24,7 @@ func TestScrubberCache(t *testing.T) {
 		if sc == a {
 			t.Fatalf("%q, %q got the scrubber of another value", tc.value, tc.sent)
 		}
-		if out, n := sc.scrubString("x" + tc.value + "x"); n != 1 || out != "x"+rd+"x" {
+		if out, n := sc.Text("x" + tc.value + "x"); n != 1 || out != "x"+redacted+"x" {
 			t.Fatalf("%q, %q: scrubber does not find its value", tc.value, tc.sent)
 		}
 	}
@@ -33,8 +35,8 @@ func TestScrubberCache(t *testing.T) {
 		break
 	}
 	e := c.m[key]
-	c.m[key] = &scrubberEntry{value: "other", sent: "other", sc: NewScrubber([]byte("other"))}
-	if _, n := c.get([]byte(e.value), e.sent).scrubString(e.value); n != 1 {
+	c.m[key] = &scrubberEntry{value: "other", sent: "other", sc: scrub.New(scrub.Needle{Find: []byte("other"), Replace: redacted})}
+	if _, n := c.get([]byte(e.value), e.sent).Text(e.value); n != 1 {
 		t.Fatal("a colliding entry was served")
 	}
 	// Full, it starts over rather than growing.

@@ -4,13 +4,14 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/keygate/keygate/scrub"
 	"github.com/keygate/keygate/sign"
 )
 
 // signHMAC puts the HMAC of the route's message, keyed with the secret,
 // in the route's header or query parameter, with the timestamp the
 // message holds in its header.
-func (t *Transport) signHMAC(out *http.Request, value []byte) (*Scrubber, error) {
+func (t *Transport) signHMAC(out *http.Request, value []byte) (*scrub.Scrubber, error) {
 	h := t.HMAC
 	var body []byte
 	if h.UsesBody() {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/keygate/keygate/caddymodule/gateway"
+	"github.com/keygate/keygate/scrub"
 	"github.com/keygate/keygate/sign"
 	"github.com/keygate/keygate/store"
 )
@@ -50,7 +51,7 @@ func refuse(p *gateway.Problem) error { return &signRefusal{p} }
 
 // signOut signs out with the secret's value, after taking the caller's
 // own credentials off it, and returns the scrubber for the answer.
-func (t *Transport) signOut(out *http.Request, meta store.SecretMeta, value []byte) (*Scrubber, error) {
+func (t *Transport) signOut(out *http.Request, meta store.SecretMeta, value []byte) (*scrub.Scrubber, error) {
 	h := out.Header
 	gateway.StripKeygateHeaders(h)
 	delete(h, "Proxy-Authorization")

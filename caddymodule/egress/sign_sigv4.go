@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/caddymodule/gateway"
+	"github.com/keygate/keygate/scrub"
 	"github.com/keygate/keygate/sign"
 	"github.com/keygate/keygate/store"
 )
@@ -63,7 +64,7 @@ func (t *Transport) takePresignToken(req *http.Request) *tokenLog {
 // keeping its payload hash and signed headers, an aws-chunked body chunk
 // by chunk; a presigned URL is presigned anew for the same window; an
 // unsigned request is signed whole, its body as UNSIGNED-PAYLOAD for S3.
-func (t *Transport) signSigV4(out *http.Request, meta store.SecretMeta, value []byte) (*Scrubber, error) {
+func (t *Transport) signSigV4(out *http.Request, meta store.SecretMeta, value []byte) (*scrub.Scrubber, error) {
 	if meta.Kind != store.SecretKindAWS {
 		return nil, refuse(gateway.NewProblem(http.StatusForbidden, "wrong_secret_kind", fmt.Sprintf("this route signs with sigv4: secret %s must be AWS credentials, set with kind aws", t.Secret)))
 	}
@@ -113,7 +114,7 @@ type awsKeys struct {
 
 type awsKey struct {
 	creds sign.Credentials
-	sc    *Scrubber
+	sc    *scrub.Scrubber
 }
 
 const awsKeysMax = 64
@@ -133,7 +134,8 @@ func (a *awsKeys) get(value []byte) (*awsKey, error) {
 	}
 	k := &awsKey{
 		creds: sign.Credentials{AccessKeyID: ac.AccessKeyID, SecretAccessKey: ac.SecretAccessKey, SessionToken: ac.SessionToken},
-		sc:    NewScrubber([]byte(ac.AccessKeyID), []byte(ac.SecretAccessKey), []byte(ac.SessionToken)),
+		sc: scrub.New(scrub.Needle{Find: []byte(ac.AccessKeyID), Replace: redacted}, scrub.Needle{Find: []byte(ac.SecretAccessKey), Replace: redacted},
+			scrub.Needle{Find: []byte(ac.SessionToken), Replace: redacted}),
 	}
 	a.m[string(value)] = k
 	return k, nil

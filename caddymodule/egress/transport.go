@@ -1,12 +1,9 @@
 package egress
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +14,7 @@ import (
 
 	"github.com/keygate/keygate/caddymodule/gateway"
 	"github.com/keygate/keygate/policy"
+	"github.com/keygate/keygate/scrub"
 	"github.com/keygate/keygate/sign"
 	"github.com/keygate/keygate/store"
 )
@@ -123,6 +121,7 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 	if err := refuseForwardProxy(&t.HTTPTransport); err != nil {
 		return err
 	}
+	gateway.BoundUpstreamTimeouts(&t.HTTPTransport)
 	if err := t.HTTPTransport.Provision(ctx); err != nil {
 		return err
 	}
@@ -179,7 +178,7 @@ func (t *Transport) roundTrip(req *http.Request, tl *tokenLog) (*http.Response, 
 		return gateway.ProblemResponse(req, gateway.ToProblem(err)), nil
 	}
 	start := time.Now()
-	ev := store.AuditEvent{Actor: "package", Action: "egress", Keys: []string{t.Secret}, RequestID: gateway.RequestID()}
+	ev := store.AuditEvent{Actor: "package", Action: gateway.ActionEgress, Keys: []string{t.Secret}, RequestID: gateway.RequestID()}
 	host, port := dialedHostPort(req)
 	ev.Host = host
 
@@ -189,7 +188,7 @@ func (t *Transport) roundTrip(req *http.Request, tl *tokenLog) (*http.Response, 
 	}
 
 	t.askIdentity(out, sc)
-	res, err := t.HTTPTransport.RoundTrip(out)
+	res, err := t.HTTPTransport.RoundTrip(scrubInterim(out, sc))
 	if res != nil {
 		res.Request = req
 	}
@@ -199,20 +198,10 @@ func (t *Transport) roundTrip(req *http.Request, tl *tokenLog) (*http.Response, 
 	return t.scrubResponse(req, res, sc, ev)
 }
 
-// tokenProblem explains a refused token. The commonest mistake is to send
-// the keychain token (what agents use at ingress) instead of the
-// invocation token the package received, so that one is named.
-func (t *Transport) tokenProblem(tok string, err error) *gateway.Problem {
-	if _, kerr := t.app.Tokens().VerifyKeychainToken(tok); kerr == nil {
-		return gateway.Unauthorized("this is a keychain token; egress wants the invocation token that keygate sent to the package in Authorization")
-	}
-	return gateway.ToProblem(err)
-}
-
 // authorize runs SPEC Flow 2 steps 1 to 4 and returns the request to send
 // and the scrubber for its answer. headerTok is the token taken from the
 // route's token header, if any.
-func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.AuditEvent, host, port string) (*http.Request, *Scrubber, *gateway.Problem) {
+func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.AuditEvent, host, port string) (*http.Request, *scrub.Scrubber, *gateway.Problem) {
 	tok, ok := headerTok, headerTok != ""
 	if !ok {
 		tok, ok = requestToken(req)
@@ -228,27 +217,14 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 		return nil, nil, t.tokenProblem(tok, err)
 	}
 	ev.Keychain, ev.Package = claims.Keychain, claims.Package
-	if p := t.checkStillGranted(&claims); p != nil {
+	spec, p := t.app.Recheck(&claims, t.Secret, t.Scope == scopeApp)
+	if p != nil {
 		return nil, nil, p
 	}
-
-	st := t.app.Store()
-	pkg, err := st.PackageRecord(claims.Package) // read-only
-	if err != nil {
-		return nil, nil, forbidden("package_gone", "the package of this token is no longer registered")
-	}
-	if pkg.SHA256 != claims.SHA256 || pkg.CodeEpoch != claims.CodeEpoch {
-		return nil, nil, forbidden("stale_grant", "the package's code changed since this token was minted; the owner must approve it again")
-	}
-	spec, requested := pkg.Key(t.Secret)
-	if t.Scope == scopeApp {
-		spec, requested = pkg.AppKey(t.Secret)
-	}
-	if !requested {
-		return nil, nil, forbidden("not_requested", fmt.Sprintf("package %s does not request key %s", pkg.Name, t.Secret))
-	}
+	deny := func(d *policy.Denial) *gateway.Problem { return t.deny(&claims, d) }
 	if len(spec.Hosts) > 0 && !policy.HostAllowed(spec.Hosts, host, port) {
-		return nil, nil, forbidden("host_not_allowed", fmt.Sprintf("key %s may not be sent to %s: not among the package's hosts for it", t.Secret, host))
+		return nil, nil, deny(&policy.Denial{Reason: policy.HostNotAllowed,
+			Detail: fmt.Sprintf("key %s may not be sent to %s: not among the package's hosts for it", t.Secret, host)})
 	}
 
 	out := gateway.OutboundCopy(req)
@@ -259,7 +235,7 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 		}
 		return out, sc, nil
 	}
-	var sc *Scrubber
+	var sc *scrub.Scrubber
 	open := func(meta store.SecretMeta, value []byte) error {
 		if !policy.HostAllowed(meta.AllowedHosts, host, port) || !pinHost(req, out, meta.AllowedHosts, spec.Hosts) {
 			return errHostNotAllowed
@@ -272,6 +248,7 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 		sc = t.scrubberFor(value, t.inject(out, value))
 		return nil
 	}
+	st := t.app.Store()
 	if t.Scope == scopeApp {
 		err = st.OpenAppSecret(claims.Package, t.Secret, open)
 	} else {
@@ -282,132 +259,22 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 	case errors.As(err, &refused):
 		return nil, nil, refused.p
 	case errors.Is(err, errHostNotAllowed):
-		return nil, nil, forbidden("host_not_allowed", fmt.Sprintf("secret %s may not be sent to %s: not among its allowed_hosts", t.Secret, host))
+		return nil, nil, deny(&policy.Denial{Reason: policy.HostNotAllowed,
+			Detail: fmt.Sprintf("secret %s may not be sent to %s: not among its allowed_hosts", t.Secret, host)})
 	case errors.Is(err, store.ErrNotFound):
-		p := gateway.NewProblem(http.StatusPreconditionRequired, "missing_keys", fmt.Sprintf("secret %s has no value", t.Secret))
-		p.MissingKeys = []gateway.MissingKey{{Name: spec.Name, Description: spec.Description}}
-		return nil, nil, p
+		return nil, nil, deny(&policy.Denial{Reason: policy.MissingKeys, Missing: []store.KeySpec{spec},
+			Detail: fmt.Sprintf("secret %s has no value", t.Secret)})
 	case err != nil:
 		return nil, nil, gateway.ToProblem(err)
 	}
 	return out, sc, nil
 }
 
-// checkStillGranted makes revocation take effect on the next request, and
-// for good: the token's keychain version, grant epoch and key must all
-// still stand, so a grant deleted (or a key removed) and made again does
-// not revive tokens minted before.
-func (t *Transport) checkStillGranted(c *policy.InvocationClaims) *gateway.Problem {
-	st := t.app.Store()
-	kc, err := st.GetKeychain(c.Keychain)
-	if err != nil || kc.TokenVersion != c.KeychainVersion {
-		return gateway.Unauthorized("the keychain of this token was deleted or its token rotated")
-	}
-	g, err := st.GrantRecord(c.Keychain, c.Package) // read-only
-	if err != nil {
-		return forbidden("no_grant", "the keychain's grant for this package was revoked")
-	}
-	if g.SHA256 != c.SHA256 {
-		return forbidden("stale_grant", "the grant was made for other package code")
-	}
-	if t.Scope == scopeApp {
-		if !c.HasAppKey(t.Secret) {
-			return forbidden("not_approved", fmt.Sprintf("key %s is not usable with this token", t.Secret))
-		}
-	} else {
-		if !c.HasKey(t.Secret) {
-			return forbidden("not_approved", fmt.Sprintf("key %s is not usable with this token", t.Secret))
-		}
-		if !slices.Contains(g.Keys, t.Secret) {
-			return forbidden("not_approved", fmt.Sprintf("key %s is no longer approved for this package", t.Secret))
-		}
-	}
-	if g.Epoch != c.GrantEpoch {
-		return forbidden("no_grant", "the grant this token was minted under was revoked or narrowed since; a new call mints a new token")
-	}
-	return nil
-}
-
-var errHostNotAllowed = errors.New("host not allowed")
-
-// inject puts value into out and removes the invocation token and every
-// Keygate-* header, overwriting whatever the caller sent. It returns the
-// exact header value sent ("" for a query parameter).
-func (t *Transport) inject(out *http.Request, value []byte) (sent string) {
-	h := out.Header
-	gateway.StripKeygateHeaders(h)
-	// The names are canonical: Del would canonicalize them again.
-	delete(h, "Authorization")
-	delete(h, "Proxy-Authorization")
-	switch {
-	case t.Header != "":
-		sent = t.prefix + string(value) + t.suffix
-		h[t.Header] = []string{sent}
-	case t.BasicAuthUser != "":
-		user, pass := t.BasicAuthUser, string(value)
-		if user == secretPlaceholder {
-			user, pass = pass, ""
-		}
-		sent = "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
-		h["Authorization"] = []string{sent}
-	case t.Query != "":
-		q := out.URL.Query()
-		q.Set(t.Query, string(value))
-		out.URL.RawQuery = q.Encode()
-	}
-	return sent
-}
-
-// headerToken finds the token in the value of Authorization or
-// Proxy-Authorization, where an SDK puts its API key: as Bearer or as
-// either half of Basic credentials. Tokens are accepted nowhere else, since
-// only these headers are redacted by Caddy's logs.
-func headerToken(v string) (string, bool) {
-	if v == "" {
-		return "", false
-	}
-	if tok, ok := gateway.BearerToken(v); ok {
-		return tok, true
-	}
-	if user, pass, ok := parseBasic(v); ok {
-		if strings.Count(user, ".") == 2 {
-			return user, true
-		}
-		if strings.Count(pass, ".") == 2 {
-			return pass, true
-		}
-	}
-	return "", false
-}
-
-func parseBasic(v string) (user, pass string, ok bool) {
-	const prefix = "basic "
-	if len(v) <= len(prefix) || !strings.EqualFold(v[:len(prefix)], prefix) {
-		return "", "", false
-	}
-	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v[len(prefix):]))
-	if err != nil {
-		return "", "", false
-	}
-	user, pass, ok = strings.Cut(string(b), ":")
-	return user, pass, ok
-}
-
-// dialedHostPort is the upstream the wrapped transport will actually dial,
-// whatever the Host header says.
-func dialedHostPort(req *http.Request) (string, string) {
-	if di, ok := reverseproxy.GetDialInfo(req.Context()); ok {
-		return di.Host, di.Port
-	}
-	host, port, err := net.SplitHostPort(req.URL.Host)
-	if err != nil {
-		return req.URL.Host, ""
-	}
-	return host, port
-}
-
-func forbidden(reason, detail string) *gateway.Problem {
-	return gateway.NewProblem(http.StatusForbidden, reason, detail)
+// deny answers a refusal of the route's key for the token's keychain and
+// package, through the problem registry.
+func (t *Transport) deny(c *policy.InvocationClaims, d *policy.Denial) *gateway.Problem {
+	d.Keychain, d.Package, d.Key = c.Keychain, c.Package, t.Secret
+	return t.app.ExplainDenial(d)
 }
 
 // Interface guards

@@ -151,7 +151,7 @@ func (a *App) CheckAdmin(r *http.Request, tok string, present bool) *Problem {
 
 func (a *App) auditAdminRefusal(ctx context.Context, p *Problem) {
 	_ = a.shared.audit.record(ctx, store.AuditEvent{
-		Actor: "admin", Action: "admin.auth", Decision: "deny",
+		Actor: "admin", Action: ActionAdminAuth, Decision: "deny",
 		Status: p.Status, Reason: p.Reason, RequestID: RequestID(),
 	})
 }

@@ -382,19 +382,35 @@ func (a *App) IsAdminToken(tok string) bool {
 	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
-// RecordChange audits a change made through the API or the owners' page.
-// A failing audit sink fails the change's answer closed, though the change
-// itself is already stored.
-func (a *App) RecordChange(ctx context.Context, actor, action, keychain, pkg, reason string, keys []string) error {
+// Change is an audited change: one made through the API or the owners'
+// page, or what followed a request (egress.scrubbed).
+type Change struct {
+	Actor    string // "admin", "owner:<id>", "package"
+	Action   string // one of the Action* names
+	Keychain string
+	Package  string
+	Keys     []string
+	Reason   string
+	// RequestID joins the change to the request it followed; empty, the
+	// change gets an id of its own.
+	RequestID string
+}
+
+// RecordChange audits a change. A failing audit sink fails the change's
+// answer closed, though the change itself is already stored.
+func (a *App) RecordChange(ctx context.Context, c Change) error {
+	if c.RequestID == "" {
+		c.RequestID = RequestID()
+	}
 	return a.shared.audit.record(ctx, store.AuditEvent{
-		Actor:     actor,
-		Action:    action,
-		Keychain:  keychain,
-		Package:   pkg,
-		Keys:      keys,
+		Actor:     c.Actor,
+		Action:    c.Action,
+		Keychain:  c.Keychain,
+		Package:   c.Package,
+		Keys:      c.Keys,
 		Decision:  "ok",
-		Reason:    reason,
-		RequestID: RequestID(),
+		Reason:    c.Reason,
+		RequestID: c.RequestID,
 	})
 }
 

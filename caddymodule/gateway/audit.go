@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +25,30 @@ const (
 	auditFlushWait = 25 * time.Millisecond
 )
 
+// The actions an audit event names, all in one place. OAuth's own events
+// (oauth.connect, oauth.callback, oauth.refresh, oauth.disconnect) are
+// named beside its manager.
+const (
+	ActionIngress         = "ingress"
+	ActionEgress          = "egress"
+	ActionEgressScrubbed  = "egress.scrubbed"
+	ActionWebhook         = "webhook" // "webhook.<name>" once the webhook is known
+	ActionAdminAuth       = "admin.auth"
+	ActionKeychainCreate  = "keychain.create"
+	ActionKeychainDelete  = "keychain.delete"
+	ActionKeychainToken   = "keychain.token"
+	ActionSecretPut       = "secret.put"
+	ActionSecretDelete    = "secret.delete"
+	ActionPackagePut      = "package.put"
+	ActionPackageDelete   = "package.delete"
+	ActionAppSecretPut    = "app_secret.put"
+	ActionGrantPut        = "grant.put"
+	ActionGrantDelete     = "grant.delete"
+	ActionMasterKeyRewrap = "master_key.rewrap"
+	ActionOwnerLogin      = "owner.login"
+	ActionOwnerLoginLink  = "owner.login_link"
+)
+
 type auditSink interface {
 	AppendAudit([]store.AuditEvent) error
 }
@@ -41,17 +64,12 @@ type auditQueue struct {
 	// unavailable: the sink fails because the database is down, which
 	// requests answer as storage_unavailable.
 	unavailable atomic.Bool
-
-	// subscribers get every written event (keygate audit --follow).
-	subMu sync.Mutex
-	subs  map[chan store.AuditEvent]struct{}
 }
 
 func newAuditQueue(sink auditSink, logger *zap.Logger) *auditQueue {
 	q := &auditQueue{
 		sink: sink,
 		ch:   make(chan store.AuditEvent, auditQueueSize),
-		subs: make(map[chan store.AuditEvent]struct{}),
 	}
 	q.setLogger(logger)
 	return q
@@ -195,7 +213,6 @@ func (q *auditQueue) write(ctx context.Context, batch []store.AuditEvent) {
 	for i := range batch {
 		q.log(&batch[i])
 	}
-	q.publish(batch)
 }
 
 // errAuditStorage is the audit sink failing because the database is down.
@@ -220,31 +237,4 @@ func (q *auditQueue) log(ev *store.AuditEvent) {
 		zap.String("host", ev.Host),
 		zap.String("request_id", ev.RequestID),
 	)
-}
-
-func (q *auditQueue) subscribe() (<-chan store.AuditEvent, func()) {
-	ch := make(chan store.AuditEvent, 256)
-	q.subMu.Lock()
-	q.subs[ch] = struct{}{}
-	q.subMu.Unlock()
-	return ch, func() {
-		q.subMu.Lock()
-		delete(q.subs, ch)
-		q.subMu.Unlock()
-	}
-}
-
-// publish hands events to followers; a follower that falls behind misses
-// events on its stream (they are all in the store), it never slows writes.
-func (q *auditQueue) publish(batch []store.AuditEvent) {
-	q.subMu.Lock()
-	defer q.subMu.Unlock()
-	for ch := range q.subs {
-		for _, ev := range batch {
-			select {
-			case ch <- ev:
-			default:
-			}
-		}
-	}
 }

@@ -22,6 +22,26 @@ type metrics struct {
 var flows = []string{"ingress", "egress"}
 
 func provisionMetrics(ctx caddy.Context) *metrics {
+	m := newMetrics()
+	reg := ctx.GetMetricsRegistry()
+	if reg == nil {
+		return m
+	}
+	for _, c := range []prometheus.Collector{m.decisions, m.latency} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) {
+				continue
+			}
+			ctx.Logger().Warn("registering keygate metrics: " + err.Error())
+		}
+	}
+	return m
+}
+
+// newMetrics makes the collectors, unregistered, with the series every
+// allowed request touches bound.
+func newMetrics() *metrics {
 	m := &metrics{
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "keygate",
@@ -40,19 +60,6 @@ func provisionMetrics(ctx caddy.Context) *metrics {
 	for _, f := range flows {
 		m.allowed[f] = m.decisions.WithLabelValues(f, "allow", "")
 		m.timing[f] = m.latency.WithLabelValues(f)
-	}
-	reg := ctx.GetMetricsRegistry()
-	if reg == nil {
-		return m
-	}
-	for _, c := range []prometheus.Collector{m.decisions, m.latency} {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if errors.As(err, &are) {
-				continue
-			}
-			ctx.Logger().Warn("registering keygate metrics: " + err.Error())
-		}
 	}
 	return m
 }

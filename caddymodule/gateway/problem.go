@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/keygate/keygate/policy"
@@ -15,6 +18,86 @@ import (
 
 // problemTypeBase prefixes the `type` of every problem keygate answers.
 const problemTypeBase = "urn:keygate:problem:"
+
+// Where a problem is answered, as docs/problems.md's "where" column names it.
+const (
+	FlowAll      = "all"
+	FlowIngress  = "ingress"
+	FlowEgress   = "egress"
+	FlowAPI      = "API"
+	FlowWebhooks = "webhooks"
+	FlowCallback = "callback"
+)
+
+// ProblemKind is one reason keygate refuses with: its status, the members
+// (beyond type, title, status, detail and reason) that every answer of it
+// carries in the flows named (set_url when public_url is set), and where it
+// is answered. docs/problems.md documents each, and its test checks the
+// members in an answer captured from each flow.
+type ProblemKind struct {
+	Reason  string
+	Status  int
+	Members []string
+	Flows   []string
+}
+
+// problemKinds is the registry of every reason. The denials' entries are
+// keyed by their policy.DenyReason.
+var problemKinds = []ProblemKind{
+	{string(policy.TokenRevoked), http.StatusUnauthorized, nil, []string{FlowAll}},
+	{string(policy.NoGrant), http.StatusForbidden, []string{"package", "set_url"}, []string{FlowIngress, FlowEgress, FlowWebhooks}},
+	{string(policy.StaleGrant), http.StatusForbidden, []string{"package", "granted_sha256", "current_sha256", "set_url"}, []string{FlowIngress, FlowEgress}},
+	{string(policy.MissingKeys), http.StatusPreconditionRequired, []string{"package", "missing_keys", "set_url"}, []string{FlowIngress, FlowEgress}},
+	{string(policy.NotApproved), http.StatusForbidden, []string{"package", "key"}, []string{FlowEgress}},
+	{string(policy.HostNotAllowed), http.StatusForbidden, []string{"key"}, []string{FlowEgress, FlowIngress}},
+	{string(policy.PackageGone), http.StatusForbidden, nil, []string{FlowEgress}},
+	{string(policy.NotRequested), http.StatusBadRequest, []string{"package", "key"}, []string{FlowAPI, FlowEgress}},
+	{"unknown_package", http.StatusNotFound, nil, []string{FlowIngress}},
+	{"body_too_large", http.StatusRequestEntityTooLarge, nil, []string{FlowAPI, FlowWebhooks, FlowEgress}},
+	{"unknown_webhook", http.StatusNotFound, nil, []string{FlowWebhooks}},
+	{"unknown_keychain", http.StatusNotFound, nil, []string{FlowWebhooks}},
+	{"method_not_allowed", http.StatusMethodNotAllowed, nil, []string{FlowWebhooks}},
+	{"bad_body", http.StatusBadRequest, nil, []string{FlowWebhooks, FlowEgress}},
+	{"bad_signature", http.StatusUnauthorized, nil, []string{FlowWebhooks}},
+	{"stale_webhook", http.StatusUnauthorized, nil, []string{FlowWebhooks}},
+	{"wrong_secret_kind", http.StatusForbidden, nil, []string{FlowEgress}},
+	{"request_time_skewed", http.StatusForbidden, nil, []string{FlowEgress}},
+	{"presign_expired", http.StatusForbidden, nil, []string{FlowEgress}},
+	{"malformed_signature", http.StatusBadRequest, nil, []string{FlowEgress}},
+	{"reconnect_required", http.StatusPreconditionRequired, nil, []string{FlowEgress}},
+	{"not_connected", http.StatusPreconditionRequired, nil, []string{FlowEgress}},
+	{"oauth_unavailable", http.StatusServiceUnavailable, nil, []string{FlowEgress, FlowAPI}},
+	{"oauth_state", http.StatusBadRequest, nil, []string{FlowCallback}},
+	{"oauth_bad_callback", http.StatusBadRequest, nil, []string{FlowCallback}},
+	{"oauth_denied", http.StatusBadRequest, nil, []string{FlowCallback}},
+	{"oauth_exchange", http.StatusBadRequest, nil, []string{FlowCallback}},
+	{"oauth_config", http.StatusBadRequest, nil, []string{FlowAPI}},
+	{"upstream_unreachable", http.StatusBadGateway, nil, []string{FlowEgress}},
+	{"unscrubbable_encoding", http.StatusBadGateway, nil, []string{FlowEgress}},
+	{"rate_limited", http.StatusTooManyRequests, []string{"retry_after"}, []string{FlowIngress}},
+	{"invalid", http.StatusBadRequest, nil, []string{FlowAPI}},
+	{"not_found", http.StatusNotFound, nil, []string{FlowAPI}},
+	{"conflict", http.StatusConflict, nil, []string{FlowAPI}},
+	{"upstream_unavailable", http.StatusBadGateway, nil, []string{FlowIngress}},
+	{"starting", http.StatusServiceUnavailable, nil, []string{FlowAll}},
+	{"storage_unavailable", http.StatusServiceUnavailable, nil, []string{FlowAll}},
+	{"audit_unavailable", http.StatusServiceUnavailable, nil, []string{FlowAll}},
+	{"internal", http.StatusInternalServerError, nil, []string{FlowAll}},
+}
+
+// ProblemKinds returns a copy of the registry.
+func ProblemKinds() []ProblemKind { return slices.Clone(problemKinds) }
+
+// problemKind returns the registry's entry for reason; a reason it lacks
+// is a refusal all the same (its tests keep the registry whole).
+func problemKind(reason string) ProblemKind {
+	for _, k := range problemKinds {
+		if k.Reason == reason {
+			return k
+		}
+	}
+	return ProblemKind{Reason: reason, Status: http.StatusForbidden}
+}
 
 // Problem is an RFC 9457 problem details object. Detail and the extra
 // fields name keys, packages and fields, never a value or a token.
@@ -82,6 +165,7 @@ func ProblemResponse(req *http.Request, p *Problem) *http.Response {
 	}
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	return &http.Response{
 		Status:        strconv.Itoa(p.Status) + " " + http.StatusText(p.Status),
@@ -152,29 +236,95 @@ func Unauthorized(detail string) *Problem {
 	return p
 }
 
+// DenialProblem is the answer to a denial, built through the registry:
+// its status, and the members the denial's fields fill. Where the owner
+// fixes it is App.ExplainDenial's to add.
 func DenialProblem(d *policy.Denial) *Problem {
-	var p *Problem
-	switch d.Reason {
-	case "missing_keys":
-		p = NewProblem(http.StatusPreconditionRequired, "missing_keys", d.Error())
-		for _, k := range d.Missing {
-			p.MissingKeys = append(p.MissingKeys, MissingKey{Name: k.Name, Description: k.Description})
-		}
-	case "stale_grant":
-		p = NewProblem(http.StatusForbidden, "stale_grant", d.Error())
-		p.GrantedSHA, p.CurrentSHA = d.GrantedSHA, d.CurrentSHA
-	case "no_grant":
-		p = NewProblem(http.StatusForbidden, "no_grant", d.Error())
-	case "not_requested":
-		p = NewProblem(http.StatusBadRequest, "not_requested", d.Error())
-		p.Key = d.Key
-	default:
-		p = NewProblem(http.StatusForbidden, string(d.Reason), d.Error())
-		p.Key = d.Key
+	k := problemKind(string(d.Reason))
+	detail := d.Detail
+	if detail == "" {
+		detail = d.Error()
 	}
-	p.Reason = string(d.Reason)
-	p.Package = d.Package
+	if d.Reason == policy.NotRequested && d.Key != "" {
+		detail = fmt.Sprintf("package %s does not request key %q; it requests: %s", d.Package, d.Key, listOrNone(d.Requested))
+	}
+	p := NewProblem(k.Status, string(d.Reason), detail)
+	if k.Status == http.StatusUnauthorized {
+		p.headersExtra = http.Header{"Www-Authenticate": {`Bearer realm="keygate"`}}
+		return p
+	}
+	p.Package, p.Key = d.Package, d.Key
+	p.GrantedSHA, p.CurrentSHA = d.GrantedSHA, d.CurrentSHA
+	for _, m := range d.Missing {
+		p.MissingKeys = append(p.MissingKeys, MissingKey{Name: m.Name, Description: m.Description})
+	}
 	return p
+}
+
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+// ExplainDenial is DenialProblem with where the keychain's owner fixes it:
+// the owners' page (set_url), the command for each missing key (set_with),
+// and for a missing or stale grant the command that approves it. An OAuth
+// key is connected, not set.
+func (a *App) ExplainDenial(d *policy.Denial) *Problem {
+	p := DenialProblem(d)
+	if d.Keychain == "" || d.Package == "" {
+		return p
+	}
+	switch d.Reason {
+	case policy.MissingKeys:
+		pkg, _ := a.Store().PackageRecord(d.Package) // read-only; nil: no other approved key is named
+		for i, m := range d.Missing {
+			p.MissingKeys[i].SetWith = a.setWith(d.Keychain, d.Package, pkg, m)
+		}
+	case policy.NoGrant, policy.StaleGrant:
+		p.Detail += fmt.Sprintf("; the keychain owner approves it with: keygate grant %s %s KEY...", d.Keychain, d.Package)
+		if pkg, err := a.Store().PackageRecord(d.Package); err == nil {
+			for _, k := range pkg.Keys {
+				if k.OAuth != nil {
+					p.Detail += fmt.Sprintf("; and connects %s with: keygate connect %s %s %s", k.Name, d.Keychain, d.Package, k.Name)
+				}
+			}
+		}
+	default:
+		return p
+	}
+	p.SetURL = a.OwnerPageURL(d.Keychain, d.Package)
+	return p
+}
+
+// setWith is the command that makes a missing key usable: approving it
+// when its value is set, else setting it (with the hosts the package sends
+// it to) or, for an OAuth key, connecting it, and approving it. The grant
+// named keeps the keys already approved that the package still requests,
+// since a grant replaces them.
+func (a *App) setWith(kc, name string, pkg *store.Manifest, key store.KeySpec) string {
+	keys := key.Name
+	if g, err := a.Store().GetGrant(kc, name); pkg != nil && err == nil {
+		for _, k := range g.Keys {
+			if _, requested := pkg.Key(k); requested && k != key.Name {
+				keys += " " + k
+			}
+		}
+	}
+	grant := fmt.Sprintf("keygate grant %s %s %s", kc, name, keys)
+	if ok, _ := a.Store().HasSecret(kc, key.Name); ok {
+		return grant
+	}
+	if key.OAuth != nil {
+		return fmt.Sprintf("keygate connect %s %s %s && %s", kc, name, key.Name, grant)
+	}
+	set := fmt.Sprintf("keygate secret set %s %s", kc, key.Name)
+	for _, h := range key.Hosts {
+		set += " --allow-host " + h
+	}
+	return set + " && " + grant
 }
 
 func TooManyRequests(wait time.Duration) *Problem {

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/keygate/keygate/policy"
@@ -24,10 +23,7 @@ func NewStandalone(st *store.Store, tokens *policy.Tokens, persistAudit bool) (a
 	sh := &shared{store: st, cancel: cancel, audit: newAuditQueue(sink, zap.NewNop())}
 	sh.done.Add(1)
 	go func() { defer sh.done.Done(); sh.audit.run(ctx) }()
-	app = &App{shared: sh, tokens: tokens, logger: zap.NewNop(), metrics: &metrics{
-		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "d"}, []string{"flow", "decision", "reason"}),
-		latency:   prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "l"}, []string{"flow"}),
-	}}
+	app = &App{shared: sh, tokens: tokens, logger: zap.NewNop(), metrics: newMetrics()}
 	_ = app.startOAuth() // no providers: stored tokens are served, none refreshed
 	app.ready.Store(true)
 	return app, func() { _ = sh.Destruct() }

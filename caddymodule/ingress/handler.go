@@ -159,7 +159,10 @@ type ingressCall struct {
 	scheme   string
 	basePath string
 	webhook  string // set for a verified webhook delivery
-	hookPath string // the webhook's path at the package
+	// requestID is the id of the call's audit event, for what the
+	// transport audits of it.
+	requestID string
+	hookPath  string // the webhook's path at the package
 }
 
 type ingressCtxKey struct{}
@@ -174,7 +177,7 @@ func (h *PackageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next 
 	}
 	start := time.Now()
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	ev := store.AuditEvent{Actor: "agent", Action: "ingress", RequestID: gateway.RequestID()}
+	ev := store.AuditEvent{Actor: "agent", Action: gateway.ActionIngress, RequestID: gateway.RequestID()}
 
 	call, u, prob := h.decide(r, &ev)
 	if prob = h.app.Settle(r.Context(), "ingress", ev, prob, start); prob != nil {
@@ -254,38 +257,55 @@ func (h *PackageHandler) decide(r *http.Request, ev *store.AuditEvent) (*ingress
 		}
 	}
 
-	u, err := url.Parse(pkg.Upstream)
-	if err != nil {
-		return nil, nil, gateway.ToProblem(err)
+	var appKeys []string
+	if h.Mode == modeSealed {
+		appKeys = h.appKeys(pkg)
 	}
-	u.Host = gateway.UpstreamHostPort(u)
+	call, u, prob := h.newCall(&kc, pkg, grant, usable, appKeys, ev.RequestID, h.Mode == modeSealed)
+	if prob != nil {
+		return nil, nil, prob
+	}
 	if h.Mode == modePlaintext {
 		if p := checkPlaintextHosts(st, kc.ID, u.Host, usable); p != nil {
 			return nil, nil, p
 		}
 	}
-	call := &ingressCall{
-		keychain: kc.ID,
-		pkg:      pkg.Name,
-		keys:     usable,
-		scheme:   u.Scheme,
-		basePath: strings.TrimRight(u.Path, "/"),
+	return call, u, nil
+}
+
+// newCall is the decided call to the package's upstream, for an agent's
+// request or a webhook delivery: the upstream's URL, and, when mint is
+// set, the invocation token for keys and appKeys.
+func (h *PackageHandler) newCall(kc *store.Keychain, pkg *store.Manifest, grant *store.Grant, keys, appKeys []string, requestID string, mint bool) (*ingressCall, *url.URL, *gateway.Problem) {
+	u, err := url.Parse(pkg.Upstream)
+	if err != nil {
+		return nil, nil, gateway.ToProblem(err)
 	}
-	if h.Mode == modeSealed {
-		call.token, err = h.app.Tokens().MintInvocationToken(policy.Invocation{
-			Keychain:        kc.ID,
-			Package:         pkg.Name,
-			SHA256:          pkg.SHA256,
-			KeychainVersion: kc.TokenVersion,
-			GrantEpoch:      grant.Epoch,
-			CodeEpoch:       pkg.CodeEpoch,
-			Keys:            usable,
-			AppKeys:         h.appKeys(pkg),
-			RequestID:       ev.RequestID,
-		})
-		if err != nil {
-			return nil, nil, gateway.ToProblem(err)
-		}
+	u.Host = gateway.UpstreamHostPort(u)
+	call := &ingressCall{
+		keychain:  kc.ID,
+		pkg:       pkg.Name,
+		keys:      keys,
+		scheme:    u.Scheme,
+		basePath:  strings.TrimRight(u.Path, "/"),
+		requestID: requestID,
+	}
+	if !mint {
+		return call, u, nil
+	}
+	call.token, err = h.app.Tokens().MintInvocationToken(policy.Invocation{
+		Keychain:        kc.ID,
+		Package:         pkg.Name,
+		SHA256:          pkg.SHA256,
+		KeychainVersion: kc.TokenVersion,
+		GrantEpoch:      grant.Epoch,
+		CodeEpoch:       pkg.CodeEpoch,
+		Keys:            keys,
+		AppKeys:         appKeys,
+		RequestID:       requestID,
+	})
+	if err != nil {
+		return nil, nil, gateway.ToProblem(err)
 	}
 	return call, u, nil
 }
@@ -329,7 +349,7 @@ func (h *PackageHandler) decideGrant(kc string, pkg *store.Manifest) ([]string, 
 		return nil, nil, gateway.ToProblem(lookupErr)
 	}
 	if err != nil {
-		return nil, nil, h.explainDenial(err, kc, pkg)
+		return nil, nil, h.explainDenial(err, kc)
 	}
 	return usable, grant, nil
 }
@@ -345,40 +365,14 @@ func (h *PackageHandler) appKeys(pkg *store.Manifest) []string {
 	return out
 }
 
-// explainDenial adds to a denial where the owner can fix it.
-func (h *PackageHandler) explainDenial(err error, kc string, pkg *store.Manifest) *gateway.Problem {
-	p := gateway.ToProblem(err)
-	switch p.Reason {
-	case "missing_keys":
-		for i := range p.MissingKeys {
-			p.MissingKeys[i].SetWith = h.setWith(kc, pkg, p.MissingKeys[i].Name)
-		}
-		p.SetURL = h.app.OwnerPageURL(kc, pkg.Name)
-	case "no_grant", "stale_grant":
-		p.Detail += fmt.Sprintf("; the keychain owner approves it with: keygate grant %s %s KEY...", kc, pkg.Name)
-		p.SetURL = h.app.OwnerPageURL(kc, pkg.Name)
+// explainDenial answers a denial with where the keychain's owner fixes it.
+func (h *PackageHandler) explainDenial(err error, kc string) *gateway.Problem {
+	var d *policy.Denial
+	if !errors.As(err, &d) {
+		return gateway.ToProblem(err)
 	}
-	return p
-}
-
-// setWith is the command that makes a missing key usable: approving it
-// when its value is set, else setting it and approving it. The grant named
-// keeps the keys already approved (that the package still requests), since
-// a grant replaces them.
-func (h *PackageHandler) setWith(kc string, pkg *store.Manifest, key string) string {
-	keys := key
-	if g, err := h.app.Store().GetGrant(kc, pkg.Name); err == nil {
-		for _, k := range g.Keys {
-			if _, requested := pkg.Key(k); requested && k != key {
-				keys += " " + k
-			}
-		}
-	}
-	grant := fmt.Sprintf("keygate grant %s %s %s", kc, pkg.Name, keys)
-	if ok, _ := h.app.Store().HasSecret(kc, key); ok {
-		return grant
-	}
-	return fmt.Sprintf("keygate secret set %s %s && %s", kc, key, grant)
+	d.Keychain = kc
+	return h.app.ExplainDenial(d)
 }
 
 // packageLabel returns the package host label of a request host such as

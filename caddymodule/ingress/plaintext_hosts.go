@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 
 	"github.com/keygate/keygate/caddymodule/gateway"
+	"github.com/keygate/keygate/policy"
 	"github.com/keygate/keygate/store"
 )
 
@@ -37,8 +37,6 @@ func plaintextHostProblem(name, upstream string) *gateway.Problem {
 	if err != nil {
 		host = upstream
 	}
-	p := gateway.NewProblem(http.StatusForbidden, "host_not_allowed",
-		fmt.Sprintf("secret %s may not be sent in plaintext to the package's code at %s: not among its allowed_hosts", name, host))
-	p.Key = name
-	return p
+	return gateway.DenialProblem(&policy.Denial{Reason: policy.HostNotAllowed, Key: name,
+		Detail: fmt.Sprintf("secret %s may not be sent in plaintext to the package's code at %s: not among its allowed_hosts", name, host)})
 }

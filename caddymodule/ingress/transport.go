@@ -4,9 +4,11 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"go.uber.org/zap"
 
 	"github.com/keygate/keygate/caddymodule/gateway"
 	"github.com/keygate/keygate/policy"
@@ -19,6 +21,7 @@ import (
 // the request it handed over, never holds them.
 type ingressTransport struct {
 	app                          *gateway.App
+	logger                       *zap.Logger
 	mode                         string
 	dialTimeout, responseTimeout caddy.Duration
 	plain                        *reverseproxy.HTTPTransport
@@ -26,11 +29,13 @@ type ingressTransport struct {
 }
 
 func (t *ingressTransport) provision(ctx caddy.Context) error {
+	t.logger = ctx.Logger()
 	t.plain = &reverseproxy.HTTPTransport{DialTimeout: t.dialTimeout, ResponseHeaderTimeout: t.responseTimeout}
 	if err := t.plain.Provision(ctx); err != nil {
 		return err
 	}
 	t.tls = &reverseproxy.HTTPTransport{TLS: new(reverseproxy.TLSConfig), DialTimeout: t.dialTimeout, ResponseHeaderTimeout: t.responseTimeout}
+	gateway.BoundUpstreamTimeouts(t.tls)
 	return t.tls.Provision(ctx)
 }
 
@@ -77,11 +82,8 @@ func (t *ingressTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 				out.Header.Set(plaintextHeader(name), string(value))
 				return nil
 			})
-			if errors.Is(err, errPlaintextHost) {
-				return gateway.ProblemResponse(req, plaintextHostProblem(name, host)), nil
-			}
 			if err != nil {
-				return nil, errors.New("keygate: opening a secret for the package failed")
+				return gateway.ProblemResponse(req, t.refuseDelivery(req, call, name, host, err)), nil
 			}
 		}
 	}
@@ -94,6 +96,26 @@ func (t *ingressTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		res.Request = req
 	}
 	return res, err
+}
+
+// refuseDelivery answers a plaintext delivery that cannot go ahead after
+// the call was decided and audited as allowed: a secret whose allowed_hosts
+// no longer hold the package's code is a refusal, audited as such; a store
+// that fails is its own answer (503 when the database is down), logged.
+func (t *ingressTransport) refuseDelivery(req *http.Request, call *ingressCall, name, host string, err error) *gateway.Problem {
+	var p *gateway.Problem
+	if errors.Is(err, errPlaintextHost) {
+		p = plaintextHostProblem(name, host)
+	} else {
+		t.logger.Error("opening a secret for plaintext delivery", zap.String("package", call.pkg), zap.String("key", name), zap.Error(err))
+		p = gateway.ToProblem(err)
+	}
+	ev := store.AuditEvent{Actor: "agent", Action: gateway.ActionIngress, Keychain: call.keychain, Package: call.pkg,
+		Keys: []string{name}, RequestID: call.requestID}
+	if audited := t.app.Settle(req.Context(), "ingress", ev, p, time.Now()); audited != nil {
+		p = audited
+	}
+	return p
 }
 
 // plaintextHeader names the header carrying a secret in plaintext mode:

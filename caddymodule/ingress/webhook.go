@@ -44,7 +44,7 @@ type webhookCall struct {
 
 func (h *PackageHandler) serveWebhook(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rest string) error {
 	start := time.Now()
-	ev := store.AuditEvent{Actor: "webhook", Action: "webhook", RequestID: gateway.RequestID()}
+	ev := store.AuditEvent{Actor: "webhook", Action: gateway.ActionWebhook, RequestID: gateway.RequestID()}
 	call, u, hook, prob := h.decideWebhook(w, r, &ev, rest)
 	if hook != nil && prob == nil && hook.delivery == "" {
 		// A redelivery of a forwarded delivery: answered, not forwarded.
@@ -108,7 +108,7 @@ func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, e
 	if !ok {
 		return nil, nil, nil, gateway.NewProblem(http.StatusNotFound, "unknown_webhook", fmt.Sprintf("package %s declares no webhook %q", pkg.Name, name))
 	}
-	ev.Action = "webhook." + spec.Name
+	ev.Action = gateway.ActionWebhook + "." + spec.Name
 	ev.Keys = []string{spec.Secret}
 
 	limit := h.maxWebhookBody()
@@ -140,7 +140,7 @@ func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, e
 	}
 	if _, isUser := pkg.Key(spec.Secret); isUser {
 		if !slices.Contains(usable, spec.Secret) {
-			return nil, nil, nil, h.explainDenial(policy.CheckUsable(&policy.InvocationClaims{Invocation: policy.Invocation{Keys: usable}}, spec.Secret), kc.ID, pkg)
+			return nil, nil, nil, h.explainDenial(policy.CheckUsable(&policy.InvocationClaims{Invocation: policy.Invocation{Keys: usable}}, spec.Secret), kc.ID)
 		}
 		open = func(fn func(store.SecretMeta, []byte) error) error { return st.OpenSecret(kc.ID, spec.Secret, fn) }
 	}
@@ -152,10 +152,8 @@ func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, e
 	})
 	switch {
 	case errors.Is(verr, store.ErrNotFound):
-		p := gateway.NewProblem(http.StatusPreconditionRequired, "missing_keys", fmt.Sprintf("the signing secret %s of webhook %s has no value", spec.Secret, spec.Name))
-		p.MissingKeys = []gateway.MissingKey{{Name: spec.Secret}}
-		p.Package = pkg.Name
-		return nil, nil, nil, p
+		return nil, nil, nil, gateway.DenialProblem(&policy.Denial{Reason: policy.MissingKeys, Package: pkg.Name, Missing: []store.KeySpec{{Name: spec.Secret}},
+			Detail: fmt.Sprintf("the signing secret %s of webhook %s has no value", spec.Secret, spec.Name)})
 	case errors.Is(verr, policy.ErrWebhookStale):
 		return nil, nil, nil, gateway.NewProblem(http.StatusUnauthorized, "stale_webhook", fmt.Sprintf("the delivery's timestamp is outside the %s tolerance", spec.ToleranceDuration()))
 	case errors.Is(verr, policy.ErrWebhookSignature), errors.Is(verr, policy.ErrWebhookSecret):
@@ -173,36 +171,13 @@ func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, e
 		return nil, nil, hook, nil
 	}
 
-	u, err := url.Parse(pkg.Upstream)
-	if err != nil {
-		return nil, nil, nil, gateway.ToProblem(err)
-	}
-	u.Host = gateway.UpstreamHostPort(u)
 	keys := slices.DeleteFunc(slices.Clone(usable), func(k string) bool { return k == spec.Secret })
-	call := &ingressCall{
-		keychain: kc.ID,
-		pkg:      pkg.Name,
-		keys:     keys,
-		scheme:   u.Scheme,
-		basePath: strings.TrimRight(u.Path, "/"),
-		webhook:  spec.Name,
-		hookPath: spec.Path,
-	}
 	appKeys := slices.DeleteFunc(h.appKeys(pkg), func(k string) bool { return k == spec.Secret })
-	call.token, err = h.app.Tokens().MintInvocationToken(policy.Invocation{
-		Keychain:        kc.ID,
-		Package:         pkg.Name,
-		SHA256:          pkg.SHA256,
-		KeychainVersion: kc.TokenVersion,
-		GrantEpoch:      grant.Epoch,
-		CodeEpoch:       pkg.CodeEpoch,
-		Keys:            keys,
-		AppKeys:         appKeys,
-		RequestID:       ev.RequestID,
-	})
-	if err != nil {
-		return nil, nil, nil, gateway.ToProblem(err)
+	call, u, prob := h.newCall(&kc, pkg, grant, keys, appKeys, ev.RequestID, true)
+	if prob != nil {
+		return nil, nil, nil, prob
 	}
+	call.webhook, call.hookPath = spec.Name, spec.Path
 	return call, u, hook, nil
 }
 

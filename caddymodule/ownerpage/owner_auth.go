@@ -195,10 +195,14 @@ func (h *Page) sessionExchange(w http.ResponseWriter, r *http.Request) {
 func (h *Page) finishSignIn(w http.ResponseWriter, r *http.Request, ownerID, via, keychain, next string) {
 	if err := h.startSession(w, r, ownerID); err != nil {
 		h.logger.Error("starting an owner session", zap.Error(err))
+		if errors.Is(err, store.ErrUnavailable) {
+			h.renderError(w, r, http.StatusServiceUnavailable, storeDownMessage)
+			return
+		}
 		h.renderError(w, r, http.StatusInternalServerError, "keygate could not sign you in. Try again in a moment.")
 		return
 	}
-	if err := h.ownerAudit(r, ownerID, "owner.login", keychain, "", via); err != nil {
+	if err := h.ownerAudit(r, ownerID, gateway.ActionOwnerLogin, keychain, "", via); err != nil {
 		h.clearSessionCookie(w, r)
 		h.renderError(w, r, http.StatusServiceUnavailable, auditDownMessage)
 		return
@@ -235,7 +239,7 @@ func (h *Page) mintLoginLink(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := h.app.RecordChange(r.Context(), "admin", "owner.login_link", kc.ID, "", "", nil); err != nil {
+	if err := h.app.RecordChange(r.Context(), gateway.Change{Actor: "admin", Action: gateway.ActionOwnerLoginLink, Keychain: kc.ID}); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, map[string]any{
@@ -260,5 +264,5 @@ func (h *Page) baseURL(r *http.Request) string {
 
 // ownerAudit records what an owner did, as "owner:<owner>".
 func (h *Page) ownerAudit(r *http.Request, ownerID, action, keychain, pkg, reason string, keys ...string) error {
-	return h.app.RecordChange(r.Context(), "owner:"+ownerID, action, keychain, pkg, reason, keys)
+	return h.app.RecordChange(r.Context(), gateway.Change{Actor: "owner:" + ownerID, Action: action, Keychain: keychain, Package: pkg, Reason: reason, Keys: keys})
 }

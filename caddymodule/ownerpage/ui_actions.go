@@ -84,6 +84,11 @@ func (h *Page) friendly(err error) (int, string) {
 		return http.StatusBadRequest, "That package did not ask for this key, so it cannot be approved for it."
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound, "That is no longer there. The page now shows what is."
+	case errors.Is(err, store.ErrUnavailable):
+		// Before ErrAuditUnavailable, which a database failure may also
+		// wrap, as the API orders them.
+		h.logger.Error("owner page change failed", zap.Error(err))
+		return http.StatusServiceUnavailable, storeDownMessage
 	case errors.Is(err, gateway.ErrAuditUnavailable):
 		return http.StatusServiceUnavailable, auditDownMessage
 	}
@@ -132,7 +137,7 @@ func (h *Page) setSecret(r *http.Request, o *owner, kc store.Keychain) (string, 
 	if _, err := st.PutSecret(kc.ID, name, []byte(value), opts); err != nil {
 		return "", "", err
 	}
-	return "saved", anchor("secret", kc.ID+"/"+name), h.ownerAudit(r, o.id, "secret.put", kc.ID, "", "", name)
+	return "saved", anchor("secret", kc.ID+"/"+name), h.ownerAudit(r, o.id, gateway.ActionSecretPut, kc.ID, "", "", name)
 }
 
 func (h *Page) removeSecret(r *http.Request, o *owner, kc store.Keychain) (string, string, error) {
@@ -140,7 +145,7 @@ func (h *Page) removeSecret(r *http.Request, o *owner, kc store.Keychain) (strin
 	if err := h.app.DeleteSecret(r.Context(), kc.ID, name); err != nil {
 		return "", "", err
 	}
-	return "deleted", anchor("secret", kc.ID+"/"+name), h.ownerAudit(r, o.id, "secret.delete", kc.ID, "", "", name)
+	return "deleted", anchor("secret", kc.ID+"/"+name), h.ownerAudit(r, o.id, gateway.ActionSecretDelete, kc.ID, "", "", name)
 }
 
 // errChanged refuses approving code the owner has not seen.
@@ -163,7 +168,7 @@ func (h *Page) changeGrant(r *http.Request, o *owner, kc store.Keychain) (string
 		if err := st.DeleteGrant(kc.ID, pkg); err != nil {
 			return "", "", err
 		}
-		return "revoked", frag, h.ownerAudit(r, o.id, "grant.delete", kc.ID, pkg, "")
+		return "revoked", frag, h.ownerAudit(r, o.id, gateway.ActionGrantDelete, kc.ID, pkg, "")
 	}
 
 	m, err := st.GetPackage(pkg)
@@ -227,12 +232,12 @@ func (h *Page) changeGrant(r *http.Request, o *owner, kc store.Keychain) (string
 		if err := st.DeleteGrant(kc.ID, pkg); err != nil {
 			return "", "", fmt.Errorf("withdrawing a grant for changed code: %w", err)
 		}
-		if err := h.ownerAudit(r, o.id, "grant.delete", kc.ID, pkg, "package_changed"); err != nil {
+		if err := h.ownerAudit(r, o.id, gateway.ActionGrantDelete, kc.ID, pkg, "package_changed"); err != nil {
 			return "", "", err
 		}
 		return "", "", errChanged
 	}
-	return done, frag, h.ownerAudit(r, o.id, "grant.put", kc.ID, pkg, "", saved.Keys...)
+	return done, frag, h.ownerAudit(r, o.id, gateway.ActionGrantPut, kc.ID, pkg, "", saved.Keys...)
 }
 
 // stillRequested keeps the keys the package still asks for: a grant may

@@ -186,6 +186,10 @@ func (h *Page) ownedKeychain(id string, o *owner) (store.Keychain, bool) {
 
 func (h *Page) pageFailed(w http.ResponseWriter, r *http.Request, err error) {
 	h.logger.Error("building owner page", zap.Error(err))
+	if errors.Is(err, store.ErrUnavailable) {
+		h.renderError(w, r, http.StatusServiceUnavailable, storeDownMessage)
+		return
+	}
 	h.renderError(w, r, http.StatusInternalServerError, "keygate could not load this page. Try again in a moment.")
 }
 

@@ -1,4 +1,4 @@
-package egress
+package scrub
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -19,8 +20,17 @@ import (
 
 const (
 	scrubTestSecret = "sk-live-Q7x9"
-	rd              = ScrubReplacement
+	rd              = "[redacted by keygate]"
 )
+
+// redact is the scrubber egress builds: every value becomes rd.
+func redact(values ...[]byte) *Scrubber {
+	var ns []Needle
+	for _, v := range values {
+		ns = append(ns, Needle{Find: v, Replace: rd})
+	}
+	return New(ns...)
+}
 
 // scrubChunks is a source that returns its chunks one Read at a time.
 type scrubChunks struct {
@@ -72,7 +82,7 @@ func scrubNeedles(ns ...string) *Scrubber {
 	for _, n := range ns {
 		bs = append(bs, []byte(n))
 	}
-	return NewScrubber(bs...)
+	return redact(bs...)
 }
 
 func TestScrubSplitAtEveryByte(t *testing.T) {
@@ -172,7 +182,7 @@ func TestScrubCleanBodyUnchanged(t *testing.T) {
 	if bytes.Contains(body, needle) {
 		t.Fatal("random body contains the needle")
 	}
-	s := NewScrubber(needle)
+	s := redact(needle)
 	for _, wrap := range []func(io.Reader) io.Reader{
 		func(r io.Reader) io.Reader { return r }, iotest.HalfReader, iotest.OneByteReader,
 	} {
@@ -197,7 +207,7 @@ func TestScrubForms(t *testing.T) {
 		{"php json", `pa\"ss\\wo\/rd \u00e9 <&> \ud834\udd1e\n\t\b\f\r\u0001\u2028`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := NewScrubber([]byte(value))
+			s := redact([]byte(value))
 			body := `{"echo":"` + tc.echo + `"}`
 			got, n := scrubReadAll(t, s, iotest.OneByteReader(strings.NewReader(body)))
 			if want := `{"echo":"` + rd + `"}`; got != want || n != 1 {
@@ -206,11 +216,11 @@ func TestScrubForms(t *testing.T) {
 		})
 	}
 	// A value made of URL- and JSON-safe bytes has one form only.
-	if s := NewScrubber([]byte("sk-abc_123.x~")); len(s.needles) != 1 {
+	if s := redact([]byte("sk-abc_123.x~")); len(s.needles) != 1 {
 		t.Fatalf("safe value has %d forms, want 1", len(s.needles))
 	}
 	// A JSON escape of the value's "/" is found inside a JSON-quoted Location.
-	s := NewScrubber([]byte("k/1"))
+	s := redact([]byte("k/1"))
 	got, _ := scrubReadAll(t, s, strings.NewReader(`{"location":"/dir/?api_key=k%2F1","raw":"k\/1"}`))
 	if want := `{"location":"/dir/?api_key=` + rd + `","raw":"` + rd + `"}`; got != want {
 		t.Fatalf("got %q", got)
@@ -219,7 +229,7 @@ func TestScrubForms(t *testing.T) {
 
 func TestScrubHeaders(t *testing.T) {
 	basic := "Basic dXNlcjpwYXNz"
-	s := NewScrubber([]byte(scrubTestSecret), []byte(basic))
+	s := redact([]byte(scrubTestSecret), []byte(basic))
 	h := http.Header{
 		"Location":       {"/dir/?api_key=" + scrubTestSecret},
 		"X-Echo-Auth":    {basic, "other"},
@@ -291,7 +301,7 @@ func TestScrubResponse(t *testing.T) {
 			if tc.encoding != "" {
 				resp.Header.Set("Content-Encoding", tc.encoding)
 			}
-			sb, got := scrubResponseRead(t, NewScrubber(secret), resp)
+			sb, got := scrubResponseRead(t, redact(secret), resp)
 			if want := "hello " + rd + " bye"; string(got) != want {
 				t.Fatalf("body %q, want %q", got, want)
 			}
@@ -321,8 +331,8 @@ func TestScrubResponseUnchangedBodies(t *testing.T) {
 		body io.ReadCloser
 		cl   int64
 	}{
-		{"no body", NewScrubber([]byte(scrubTestSecret)), http.NoBody, 0},
-		{"empty body", NewScrubber([]byte(scrubTestSecret)), io.NopCloser(strings.NewReader("")), 0},
+		{"no body", redact([]byte(scrubTestSecret)), http.NoBody, 0},
+		{"empty body", redact([]byte(scrubTestSecret)), io.NopCloser(strings.NewReader("")), 0},
 		{"scrubbing off", nil, io.NopCloser(strings.NewReader("hello")), 5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -350,13 +360,13 @@ func TestScrubResponseUnsupportedEncodingFailsClosed(t *testing.T) {
 				ContentLength: -1,
 				Body:          src,
 			}
-			_, err := NewScrubber([]byte(scrubTestSecret)).Response(resp)
-			if !errors.Is(err, ErrScrubEncoding) {
-				t.Fatalf("err = %v, want ErrScrubEncoding", err)
+			_, err := redact([]byte(scrubTestSecret)).Response(resp)
+			if !errors.Is(err, ErrEncoding) {
+				t.Fatalf("err = %v, want ErrEncoding", err)
 			}
 			got, rerr := io.ReadAll(resp.Body)
-			if len(got) != 0 || !errors.Is(rerr, ErrScrubEncoding) {
-				t.Fatalf("read %q, %v: want nothing and ErrScrubEncoding", got, rerr)
+			if len(got) != 0 || !errors.Is(rerr, ErrEncoding) {
+				t.Fatalf("read %q, %v: want nothing and ErrEncoding", got, rerr)
 			}
 			resp.Body.Close()
 			if !src.closed {
@@ -380,7 +390,7 @@ func TestScrubTrailersAndStatus(t *testing.T) {
 	resp.Body = io.NopCloser(io.MultiReader(strings.NewReader("body"), scrubFunc(func() {
 		resp.Trailer.Set("X-Debug", "key="+scrubTestSecret)
 	})))
-	sb, err := NewScrubber([]byte(scrubTestSecret)).Response(resp)
+	sb, err := redact([]byte(scrubTestSecret)).Response(resp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +450,7 @@ func TestScrubStreamsWithoutWaiting(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var got bytes.Buffer
 			src := &scrubScript{t: t, steps: tc.steps, got: &got}
-			b := NewScrubber([]byte(scrubTestSecret)).Body(io.NopCloser(src))
+			b := redact([]byte(scrubTestSecret)).Body(io.NopCloser(src))
 			p := make([]byte, 7)
 			for {
 				n, err := b.Read(p)
@@ -463,7 +473,7 @@ func TestScrubStreamsWithoutWaiting(t *testing.T) {
 // before writing the next. A scrubber that held an event back would hang here.
 func TestScrubSSEPipe(t *testing.T) {
 	pr, pw := io.Pipe()
-	b := NewScrubber([]byte(scrubTestSecret)).Body(pr)
+	b := redact([]byte(scrubTestSecret)).Body(pr)
 	events := []string{
 		"event: delta\ndata: {\"text\":\"hi\"}\n\n",
 		"data: echo " + scrubTestSecret + "\n\n",
@@ -502,7 +512,7 @@ func TestScrubBodyErrors(t *testing.T) {
 	boom := errors.New("connection reset")
 	// A failure mid-value: the safe bytes arrive, the held-back prefix does not.
 	src := &scrubChunks{chunks: [][]byte{[]byte("ok sk-live")}, err: boom}
-	b := NewScrubber([]byte(scrubTestSecret)).Body(src)
+	b := redact([]byte(scrubTestSecret)).Body(src)
 	got, err := io.ReadAll(b)
 	if string(got) != "ok " || !errors.Is(err, boom) {
 		t.Fatalf("got %q, %v", got, err)
@@ -519,21 +529,21 @@ func TestScrubBodyErrors(t *testing.T) {
 	}
 
 	// A source that never makes progress is an error, not a spin.
-	for _, s := range []*Scrubber{nil, NewScrubber([]byte("x"))} {
+	for _, s := range []*Scrubber{nil, redact([]byte("x"))} {
 		if _, err := s.Body(io.NopCloser(scrubStuck{})).Read(make([]byte, 1)); !errors.Is(err, io.ErrNoProgress) {
 			t.Fatalf("%v: stuck source: %v", s, err)
 		}
 	}
 
 	// A zero-length read asks the upstream nothing.
-	if n, err := NewScrubber([]byte("x")).Body(io.NopCloser(scrubStuck{})).Read(nil); n != 0 || err != nil {
+	if n, err := redact([]byte("x")).Body(io.NopCloser(scrubStuck{})).Read(nil); n != 0 || err != nil {
 		t.Fatalf("empty read: %d, %v", n, err)
 	}
 
 	// A corrupt gzip body reports the decoder's error, not a value.
 	resp := &http.Response{Header: http.Header{"Content-Encoding": {"gzip"}}, ContentLength: -1,
 		Body: io.NopCloser(strings.NewReader(scrubTestSecret))}
-	NewScrubber([]byte(scrubTestSecret)).Response(resp)
+	redact([]byte(scrubTestSecret)).Response(resp)
 	if _, err := io.ReadAll(resp.Body); err == nil || strings.Contains(err.Error(), scrubTestSecret) {
 		t.Fatalf("corrupt gzip: %v", err)
 	}
@@ -544,7 +554,7 @@ type scrubStuck struct{}
 func (scrubStuck) Read([]byte) (int, error) { return 0, nil }
 
 func TestScrubNothingPrintsValues(t *testing.T) {
-	s := NewScrubber([]byte(scrubTestSecret))
+	s := redact([]byte(scrubTestSecret))
 	b := s.Body(io.NopCloser(strings.NewReader(scrubTestSecret[:5])))
 	b.Read(make([]byte, 1)) // leaves part of the value in b's buffers
 	for _, v := range []any{s, b} {
@@ -557,7 +567,7 @@ func TestScrubNothingPrintsValues(t *testing.T) {
 }
 
 // scrubResponseRead scrubs resp and reads its body to the end.
-func scrubResponseRead(t *testing.T, sc *Scrubber, resp *http.Response) (*ScrubBody, []byte) {
+func scrubResponseRead(t *testing.T, sc *Scrubber, resp *http.Response) (*Body, []byte) {
 	t.Helper()
 	sb, err := sc.Response(resp)
 	if err != nil {
@@ -572,10 +582,10 @@ func scrubResponseRead(t *testing.T, sc *Scrubber, resp *http.Response) (*ScrubB
 }
 
 // A short answer is read whole only when it is not an event stream and not
-// longer than scrubWholeMax; one that ends before its Content-Length, or runs
+// longer than wholeMax; one that ends before its Content-Length, or runs
 // past it, fails before anything of it is delivered.
 func TestScrubResponseWhole(t *testing.T) {
-	sc := NewScrubber([]byte(scrubTestSecret))
+	sc := redact([]byte(scrubTestSecret))
 	respond := func(ct string, body []byte, cl int64) *http.Response {
 		return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {ct}, "Content-Length": {fmt.Sprint(cl)}},
 			ContentLength: cl, Body: io.NopCloser(iotest.OneByteReader(bytes.NewReader(body)))}
@@ -587,9 +597,9 @@ func TestScrubResponseWhole(t *testing.T) {
 		whole bool
 	}{
 		{"small", "application/json", 100, true},
-		{"first chunk", "text/plain", scrubFirstChunk, true},
-		{"largest whole", "text/plain", scrubWholeMax, true},
-		{"larger streams", "text/plain", scrubWholeMax + 1, false},
+		{"first chunk", "text/plain", firstChunk, true},
+		{"largest whole", "text/plain", wholeMax, true},
+		{"larger streams", "text/plain", wholeMax + 1, false},
 		{"event stream streams", "Text/Event-Stream; charset=utf-8", 100, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -625,5 +635,99 @@ func TestScrubResponseWhole(t *testing.T) {
 				t.Fatalf("the failed body still delivered %d bytes (err %v)", len(got), rerr)
 			}
 		})
+	}
+}
+
+// TestScrubReplacementPerNeedle checks that each needle's forms become its own replacement, and
+// that a form two needles share takes the first needle's.
+func TestScrubReplacementPerNeedle(t *testing.T) {
+	const ph = "kg_placeholder_API_KEY"
+	s := New(Needle{Find: []byte("sk/1"), Replace: ph}, Needle{Find: []byte("other"), Replace: rd}, Needle{Find: []byte("sk/1"), Replace: "late"})
+	body := `raw sk/1, query sk%2F1, json "sk\/1", other`
+	want := `raw ` + ph + `, query ` + ph + `, json "` + ph + `", ` + rd
+	for cut := 0; cut <= len(body); cut++ {
+		if got, n := scrubReadAll(t, s, scrubChunked(body[:cut], body[cut:])); got != want || n != 4 {
+			t.Fatalf("cut %d: got %q (%d), want %q", cut, got, n, want)
+		}
+	}
+	h := http.Header{"Location": {"/x?k=sk%2F1"}}
+	if s.Headers(h); h.Get("Location") != "/x?k="+ph {
+		t.Fatalf("Location %q", h.Get("Location"))
+	}
+	// A replacement longer than the pool's slack gets buffers that fit it.
+	long := strings.Repeat("R", poolSlack+10)
+	big := New(Needle{Find: []byte("v"), Replace: long})
+	in := strings.Repeat("v", 2*maxChunk)
+	if got, n := scrubReadAll(t, big, strings.NewReader(in)); got != strings.Repeat(long, len(in)) || n != len(in) {
+		t.Fatalf("long replacement: %d replacements, %d bytes", n, len(got))
+	}
+}
+
+func TestIsToken(t *testing.T) {
+	for s, want := range map[string]bool{
+		"X-Api-Key": true, "api-key": true, "!#$%&'*+-.^_`|~09azAZ": true,
+		"": false, "a b": false, "a:b": false, "a\x7f": false, "é": false, "a/b": false, "{x}": false,
+	} {
+		if IsToken(s) != want || IsToken([]byte(s)) != want {
+			t.Errorf("IsToken(%q) = %v, want %v", s, !want, want)
+		}
+	}
+}
+
+// TestScrubUnannouncedTrailers: a trailer the upstream did not announce
+// arrives in a map net/http makes at EOF, after Response or HeadersOnly
+// returned; it is scrubbed all the same, over a real HTTP/1.1 exchange.
+func TestScrubUnannouncedTrailers(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "body with "+scrubTestSecret)
+		w.(http.Flusher).Flush()
+		w.Header().Set(http.TrailerPrefix+"X-Unannounced", "key="+scrubTestSecret)
+	}))
+	defer srv.Close()
+	for _, whole := range []bool{true, false} {
+		res, err := http.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Trailer != nil {
+			t.Fatalf("announced trailers %v: the test needs none", res.Trailer)
+		}
+		var count func() int
+		wantBody := "body with " + rd
+		if whole {
+			sb, err := redact([]byte(scrubTestSecret)).Response(res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			count = sb.Count
+		} else {
+			count = redact([]byte(scrubTestSecret)).HeadersOnly(res).Count
+			wantBody = "body with " + scrubTestSecret
+		}
+		body, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil || string(body) != wantBody {
+			t.Fatalf("body %q, %v", body, err)
+		}
+		if got := res.Trailer.Get("X-Unannounced"); got != "key="+rd {
+			t.Errorf("whole=%v: trailer %q", whole, got)
+		}
+		if want := map[bool]int{true: 2, false: 1}[whole]; count() != want {
+			t.Errorf("whole=%v: count %d, want %d", whole, count(), want)
+		}
+	}
+}
+
+// TestScrubHeadersOnly: the status line and headers are scrubbed at once;
+// the body goes through as sent.
+func TestScrubHeadersOnly(t *testing.T) {
+	res := &http.Response{Status: "200 " + scrubTestSecret, Header: http.Header{"X-Echo": {scrubTestSecret}},
+		Body: io.NopCloser(strings.NewReader(scrubTestSecret))}
+	pb := redact([]byte(scrubTestSecret)).HeadersOnly(res)
+	if res.Status != "200 "+rd || res.Header.Get("X-Echo") != rd || pb.Count() != 2 {
+		t.Fatalf("status %q, header %q, count %d", res.Status, res.Header.Get("X-Echo"), pb.Count())
+	}
+	if b, _ := io.ReadAll(res.Body); string(b) != scrubTestSecret {
+		t.Fatalf("body %q", b)
 	}
 }

@@ -1,21 +1,53 @@
 package egress
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/keygate/keygate/caddymodule/gateway"
 	"github.com/keygate/keygate/policy"
+	"github.com/keygate/keygate/scrub"
 	"github.com/keygate/keygate/store"
 )
+
+var errHostNotAllowed = errors.New("host not allowed")
+
+// inject puts value into out and removes the invocation token and every
+// Keygate-* header, overwriting whatever the caller sent. It returns the
+// exact header value sent ("" for a query parameter).
+func (t *Transport) inject(out *http.Request, value []byte) (sent string) {
+	h := out.Header
+	gateway.StripKeygateHeaders(h)
+	// The names are canonical: Del would canonicalize them again.
+	delete(h, "Authorization")
+	delete(h, "Proxy-Authorization")
+	switch {
+	case t.Header != "":
+		sent = t.prefix + string(value) + t.suffix
+		h[t.Header] = []string{sent}
+	case t.BasicAuthUser != "":
+		user, pass := t.BasicAuthUser, string(value)
+		if user == secretPlaceholder {
+			user, pass = pass, ""
+		}
+		sent = "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+		h["Authorization"] = []string{sent}
+	case t.Query != "":
+		q := out.URL.Query()
+		q.Set(t.Query, string(value))
+		out.URL.RawQuery = q.Encode()
+	}
+	return sent
+}
 
 // injectOAuth puts the current access token of an OAuth key into out,
 // with the route's template (Authorization: Bearer by default). Between
 // refreshes the token comes from the store's sealed copy, as a static
 // key's value does; only a token near expiry costs a provider call, one
 // per key however many requests wait on it.
-func (t *Transport) injectOAuth(req, out *http.Request, c *policy.InvocationClaims, spec store.KeySpec, host, port string) (*Scrubber, *gateway.Problem) {
+func (t *Transport) injectOAuth(req, out *http.Request, c *policy.InvocationClaims, spec store.KeySpec, host, port string) (*scrub.Scrubber, *gateway.Problem) {
 	ctx := req.Context()
 	m := t.app.OAuth()
 	var (
@@ -25,7 +57,8 @@ func (t *Transport) injectOAuth(req, out *http.Request, c *policy.InvocationClai
 	if t.Scope == scopeApp {
 		// An app token's allowed hosts are its key's hosts.
 		if !policy.HostAllowed(spec.Hosts, host, port) || !pinHost(req, out, spec.Hosts) {
-			return nil, forbidden("host_not_allowed", fmt.Sprintf("key %s may not be sent to %s: not among the package's hosts for it", t.Secret, host))
+			return nil, t.deny(c, &policy.Denial{Reason: policy.HostNotAllowed,
+				Detail: fmt.Sprintf("key %s may not be sent to %s: not among the package's hosts for it", t.Secret, host)})
 		}
 		tok, err = m.AppAccessToken(ctx, c.Package, t.Secret)
 		if err != nil {
@@ -41,7 +74,8 @@ func (t *Transport) injectOAuth(req, out *http.Request, c *policy.InvocationClai
 	case err != nil:
 		return nil, gateway.ToProblem(err)
 	case !policy.HostAllowed(meta.AllowedHosts, host, port) || !pinHost(req, out, meta.AllowedHosts, spec.Hosts):
-		return nil, forbidden("host_not_allowed", fmt.Sprintf("secret %s may not be sent to %s: not among its allowed_hosts", t.Secret, host))
+		return nil, t.deny(c, &policy.Denial{Reason: policy.HostNotAllowed,
+			Detail: fmt.Sprintf("secret %s may not be sent to %s: not among its allowed_hosts", t.Secret, host)})
 	}
 	tok, err = m.AccessToken(ctx, c.Keychain, c.Package, t.Secret)
 	switch {
@@ -56,8 +90,6 @@ func (t *Transport) injectOAuth(req, out *http.Request, c *policy.InvocationClai
 // notConnected is a missing key, as for a static key, with where to
 // connect it.
 func (t *Transport) notConnected(c *policy.InvocationClaims, spec store.KeySpec) *gateway.Problem {
-	p := gateway.NewProblem(http.StatusPreconditionRequired, "missing_keys", fmt.Sprintf("oauth key %s is not connected", t.Secret))
-	p.MissingKeys = []gateway.MissingKey{{Name: spec.Name, Description: spec.Description}}
-	p.Package, p.SetURL = c.Package, t.app.OwnerPageURL(c.Keychain, c.Package)
-	return p
+	return t.deny(c, &policy.Denial{Reason: policy.MissingKeys, Missing: []store.KeySpec{spec},
+		Detail: fmt.Sprintf("oauth key %s is not connected", t.Secret)})
 }
