@@ -25,6 +25,7 @@ var caddyfileParsers = []string{
 	"../caddymodule/ingress/caddyfile.go",
 	"../caddymodule/egress/caddyfile.go",
 	"../caddymodule/proxy/caddyfile.go",
+	"../caddymodule/egress/sign_caddyfile.go",
 	"../caddymodule/api/caddyfile.go",
 	"../caddymodule/ownerpage/owner_config.go",
 }

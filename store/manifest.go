@@ -47,6 +47,8 @@ func DecodeManifest(data []byte) (Manifest, error) {
 func describeJSONError(err error) string {
 	var te *json.UnmarshalTypeError
 	switch {
+	case errors.Is(err, errPlacementForm):
+		return err.Error()
 	case errors.As(err, &te):
 		return fmt.Sprintf("field %q has the wrong type", te.Field)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -118,11 +120,6 @@ func ValidateManifest(m *Manifest) error {
 				hosts = nil
 			}
 			k.Hosts = hosts
-			for _, pl := range k.Placement {
-				if pl != "header" && pl != "query" && pl != KeyPlacementBody {
-					return invalid(field+".placement", `must list only "header", "query" and "body"`)
-				}
-			}
 			if k.MaxBytes < 0 {
 				return invalid(field+".max_bytes", "must not be negative")
 			}
@@ -131,6 +128,11 @@ func ValidateManifest(m *Manifest) error {
 			}
 			if err := checkApproveRules(field+".approve", k.Approve); err != nil {
 				return err
+			}
+			if k.Placement != nil {
+				if err := checkPlacement(field+".placement", k.Placement, k.OAuth != nil); err != nil {
+					return err
+				}
 			}
 			if k.OAuth != nil {
 				if err := checkOAuthSpec(field+".oauth", k.OAuth, list.field == "app_keys", m.AppKeys); err != nil {

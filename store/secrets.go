@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"crypto/cipher"
 	"errors"
 	"fmt"
@@ -124,8 +125,12 @@ func (s *Store) PutSecret(kc, name string, value []byte, o SecretOptions) (Secre
 	if o.RotationHintDays < 0 || o.RotationHintDays > maxRotationHintDays {
 		return SecretMeta{}, invalid("rotation_hint_days", fmt.Sprintf("must be 0 to %d", maxRotationHintDays))
 	}
+	if err := checkSecretKind(o.Kind, value); err != nil {
+		return SecretMeta{}, err
+	}
+	put := secretPut{max: s.maxValue, kind: SecretMeta{Kind: o.Kind}}
 	o = SecretOptions{AllowedHosts: hosts, RotationHintDays: o.RotationHintDays}
-	return s.putSecret(userSecret(kc, name), value, func(r reader) (SecretOptions, error) {
+	return s.putSecretAs(userSecret(kc, name), value, put, func(r reader) (SecretOptions, error) {
 		ok, err := exists(r, key(pfxKeychain, kc))
 		if err == nil && !ok {
 			err = notFound("keychain", kc)
@@ -186,7 +191,7 @@ func (s *Store) putSecretAs(ref secretRef, value []byte, p secretPut, options fu
 			o.AllowedHosts = []string{}
 		}
 		meta = SecretMeta{Name: ref.name, AllowedHosts: o.AllowedHosts, RotationHintDays: o.RotationHintDays, CreatedAt: now, UpdatedAt: now, Version: 1,
-			Kind: p.kind.Kind, ExpiresAt: p.kind.ExpiresAt, Scopes: p.kind.Scopes, ConnectedAt: p.kind.ConnectedAt}
+			Kind: cmp.Or(p.kind.Kind, o.Kind), ExpiresAt: p.kind.ExpiresAt, Scopes: p.kind.Scopes, ConnectedAt: p.kind.ConnectedAt}
 		k := ref.key()
 		switch old, err := w.Get(k); {
 		case err == nil:
@@ -377,7 +382,15 @@ func (s *Store) PutAppSecret(pkg, name string, value []byte) (SecretMeta, error)
 		if err := lim.check(name, len(value)); err != nil {
 			return SecretOptions{}, err
 		}
-		return SecretOptions{AllowedHosts: spec.Hosts, RotationHintDays: spec.RotationHintDays}, nil
+		o := SecretOptions{AllowedHosts: spec.Hosts, RotationHintDays: spec.RotationHintDays}
+		// An app key signed with sigv4 holds AWS credentials.
+		if spec.Placement != nil && spec.Placement.SigV4 != nil {
+			if err := checkSecretKind(SecretKindAWS, value); err != nil {
+				return SecretOptions{}, err
+			}
+			o.Kind = SecretKindAWS
+		}
+		return o, nil
 	})
 }
 

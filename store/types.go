@@ -54,6 +54,7 @@ func (m SecretMeta) clone() SecretMeta {
 type SecretOptions struct {
 	AllowedHosts     []string // validated: exact host, host:port, *.wildcard, IP literal
 	RotationHintDays int      // 0 = none; < 0 refused
+	Kind             string   // "" or SecretKindAWS (see secret_kinds.go)
 }
 
 // KeySpec is one key a package requests.
@@ -71,22 +72,16 @@ type KeySpec struct {
 	// OAuth, when set, says keygate obtains the value from a provider
 	// instead of the owner typing it.
 	OAuth *OAuthSpec `json:"oauth,omitempty"`
-	// Placement lists where a placeholder of the key may stand in a
-	// request through the proxy site: "header" and "query" always may;
-	// "body" also lets it stand in JSON and form bodies.
-	Placement []string `json:"placement,omitempty"`
+	// Placement, when set, signs requests with the key (placement.go).
+	Placement *Placement `json:"placement,omitempty"`
 
 	// Approve lists the operations with this key that the owner approves
 	// each time (store/manifest_approve.go).
 	Approve []ApproveRule `json:"approve,omitempty"`
 }
 
-// KeyPlacementBody is the Placement that lets a key's placeholder stand in
-// a request body.
-const KeyPlacementBody = "body"
-
 // AllowsBody reports whether k's placeholder may stand in a request body.
-func (k KeySpec) AllowsBody() bool { return slices.Contains(k.Placement, KeyPlacementBody) }
+func (k KeySpec) AllowsBody() bool { return k.Placement.AllowsBody() }
 
 // WebhookSpec is a webhook a package takes: deliveries to
 // /_keygate/webhooks/<keychain>/<name> on its site are verified with the
@@ -118,12 +113,12 @@ const (
 
 func (k KeySpec) clone() KeySpec {
 	k.Hosts = cloneStrings(k.Hosts)
-	k.Placement = cloneStrings(k.Placement)
 	if k.OAuth != nil {
 		o := *k.OAuth
 		o.Scopes = cloneStrings(o.Scopes)
 		k.OAuth = &o
 	}
+	k.Placement = k.Placement.clone()
 	return k
 }
 

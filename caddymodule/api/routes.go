@@ -153,6 +153,7 @@ type secretBody struct {
 	Value            *string  `json:"value"`
 	AllowedHosts     []string `json:"allowed_hosts"`
 	RotationHintDays *int     `json:"rotation_hint_days"`
+	Kind             *string  `json:"kind"` // "aws": the value is checked as AWS credentials
 }
 
 func (h *APIHandler) putSecret(r *http.Request) (int, any, error) {
@@ -172,10 +173,16 @@ func (h *APIHandler) putSecret(r *http.Request) (int, any, error) {
 	if body.RotationHintDays != nil {
 		opts.RotationHintDays = *body.RotationHintDays
 	}
-	if body.AllowedHosts == nil || body.RotationHintDays == nil {
+	if body.Kind != nil {
+		opts.Kind = *body.Kind
+	}
+	if body.AllowedHosts == nil || body.RotationHintDays == nil || body.Kind == nil {
 		old, err := st.GetSecretMeta(id, name)
 		switch {
 		case err == nil:
+			if body.Kind == nil && old.Kind == store.SecretKindAWS {
+				opts.Kind = old.Kind
+			}
 			if body.AllowedHosts == nil {
 				opts.AllowedHosts = old.AllowedHosts
 			}

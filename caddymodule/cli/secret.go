@@ -59,7 +59,7 @@ func secretCommands() []leaf {
 	return []leaf{
 		{
 			name:  "set",
-			usage: "<keychain> <NAME> [--allow-host <host>]... [--rotation-days <n>]",
+			usage: "<keychain> <NAME> [--allow-host <host>]... [--rotation-days <n>] [--kind aws]",
 			short: "Sets a secret; the value comes from stdin or a no-echo prompt",
 			long: `
 Sets the secret NAME in a keychain. The value is read from stdin when it is
@@ -72,11 +72,17 @@ host:port, or *.example.com; repeat it or separate hosts with commas. When
 a secret is replaced without --allow-host or --rotation-days, its current
 allowed hosts and rotation hint are kept.
 
+--kind aws marks AWS credentials, for sigv4 routes: the value is JSON
+{"access_key_id": ..., "secret_access_key": ..., "session_token": ...}
+(session_token optional), checked when set. Without --kind a replaced
+secret keeps its kind.
+
   printf '%s' "$STRIPE_KEY" | keygate secret set kc_... STRIPE_SECRET_KEY --allow-host api.stripe.com`,
 			minArgs: 2, maxArgs: 2, tooMany: noValueArg,
 			flags: func(f *pflag.FlagSet) {
 				f.StringArray("allow-host", nil, "a host the value may be sent to (repeatable; commas separate several)")
 				f.Int("rotation-days", 0, "days after which the secret is due for rotation (0: none)")
+				f.String("kind", "", `"aws": the value is AWS credentials as JSON, checked when set`)
 			},
 			run: secretSet,
 		},
@@ -105,7 +111,12 @@ func secretSet(e *env, args []string) error {
 	opts := struct {
 		AllowedHosts     []string `json:"allowed_hosts"`
 		RotationHintDays int      `json:"rotation_hint_days,omitempty"`
+		Kind             string   `json:"kind,omitempty"`
 	}{AllowedHosts: []string{}}
+	opts.Kind, _ = e.flags.GetString("kind")
+	if opts.Kind != "" && opts.Kind != "aws" {
+		return usageErrorf("--kind must be aws (AWS credentials as JSON) or left out")
+	}
 	hosts, _ := e.flags.GetStringArray("allow-host")
 	allowed, err := splitHosts(hosts)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 //		query <param>
 //		token_header <Header>
 //		scrub on|off
+//		sigv4 { ... } | hmac { ... }   # see sign_caddyfile.go
 //		# ...and any option of the http transport
 //	}
 func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -58,6 +59,10 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			on := v == "on"
 			t.Scrub = &on
+		case "sigv4", "hmac":
+			if err := t.unmarshalSigning(d); err != nil {
+				return err
+			}
 		default:
 			httpTokens = append(httpTokens, d.NextSegment()...)
 		}

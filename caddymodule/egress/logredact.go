@@ -31,6 +31,7 @@ const redactedToken = "REDACTED"
 type tokenLog struct {
 	token   string
 	header  string
+	uri     string        // the request URI to log instead, for a token in the query
 	loggers []*zap.Logger // nil: the server keeps no access log for req
 	start   time.Time
 }
@@ -135,9 +136,14 @@ func (b *loggedBody) Close() error {
 func (b *loggedBody) write() {
 	lr := *b.req
 	lr.Header = b.req.Header.Clone()
-	lr.Header.Set(b.tl.header, redactedToken)
+	if b.tl.header != "" {
+		lr.Header.Set(b.tl.header, redactedToken)
+	}
 	if orig, ok := b.req.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok {
 		lr.Method, lr.RemoteAddr, lr.RequestURI = orig.Method, orig.RemoteAddr, orig.RequestURI
+	}
+	if b.tl.uri != "" {
+		lr.RequestURI = b.tl.uri
 	}
 	level := zapcore.InfoLevel
 	if b.res.StatusCode >= 500 {

@@ -57,6 +57,9 @@ func (tl *tokenLog) bareToken() string {
 }
 
 func (t *Transport) tokenHeaderHint() string {
+	if t.SigV4 != nil {
+		return " or as an AWS access key id, with SigV4 (presigned URLs too: signature_version s3v4)"
+	}
 	if t.TokenHeader == "" {
 		return ""
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/keygate/keygate/caddymodule/gateway"
 	"github.com/keygate/keygate/policy"
 	"github.com/keygate/keygate/scrub"
+	"github.com/keygate/keygate/sign"
 	"github.com/keygate/keygate/store"
 )
 
@@ -62,10 +63,16 @@ type Transport struct {
 	// Whether answers are scrubbed of the injected value. Default: true.
 	Scrub *bool `json:"scrub,omitempty"`
 
+	// Sign the request with the secret instead (sign_route.go).
+	SigV4 *SigV4Route `json:"sigv4,omitempty"`
+	HMAC  *sign.HMAC  `json:"hmac,omitempty"`
+
 	app            *gateway.App
 	httpLog        *zap.Logger // the http app's loggers, for tokenLog
 	scrubbers      *scrubberCache
 	prefix, suffix string
+	sigv4          *sign.SigV4
+	awsKeys        *awsKeys
 }
 
 // CaddyModule returns the Caddy module information.
@@ -92,7 +99,7 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 	if t.Scope == "" {
 		t.Scope = scopeUser
 	}
-	if t.Header == "" && t.BasicAuthUser == "" && t.Query == "" {
+	if t.Header == "" && t.BasicAuthUser == "" && t.Query == "" && !t.signs() {
 		t.Header = "Authorization"
 		if t.Template == "" {
 			t.Template = "Bearer " + secretPlaceholder
@@ -103,11 +110,14 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 	}
 	t.Header = http.CanonicalHeaderKey(t.Header)
 	t.scrubbers = new(scrubberCache)
-	if t.TokenHeader != "" {
+	if t.TokenHeader != "" || t.SigV4 != nil {
 		t.TokenHeader = http.CanonicalHeaderKey(t.TokenHeader)
 		t.httpLog = ctx.Logger(&caddyhttp.App{})
 	}
 	t.prefix, t.suffix, _ = strings.Cut(t.Template, secretPlaceholder)
+	if err := t.provisionSigning(); err != nil {
+		return err
+	}
 	if err := refuseForwardProxy(&t.HTTPTransport); err != nil {
 		return err
 	}
@@ -128,7 +138,7 @@ func (t *Transport) Validate() error {
 		return fmt.Errorf("keygate transport: scope must be %q or %q", scopeUser, scopeApp)
 	}
 	modes := 0
-	for _, set := range []bool{t.Header != "", t.BasicAuthUser != "", t.Query != ""} {
+	for _, set := range []bool{t.Header != "", t.BasicAuthUser != "", t.Query != "", t.SigV4 != nil, t.HMAC != nil} {
 		if set {
 			modes++
 		}
@@ -137,7 +147,7 @@ func (t *Transport) Validate() error {
 		return err
 	}
 	if modes != 1 {
-		return fmt.Errorf("keygate transport: use exactly one of header, basic_auth, query")
+		return fmt.Errorf("keygate transport: use exactly one of header, basic_auth, query, sigv4, hmac")
 	}
 	if t.Header != "" {
 		if strings.Count(t.Template, secretPlaceholder) != 1 {
@@ -156,6 +166,9 @@ func (t *Transport) Validate() error {
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	tl := t.takeToken(req)
+	if tl == nil && t.SigV4 != nil {
+		tl = t.takePresignToken(req)
+	}
 	res, err := t.roundTrip(req, tl)
 	return tl.finish(req, res, err)
 }
@@ -197,6 +210,9 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 	if !ok {
 		tok, ok = requestToken(req)
 	}
+	if !ok && t.SigV4 != nil {
+		tok, ok = sigv4Token(req)
+	}
 	if !ok {
 		return nil, nil, gateway.Unauthorized("send the invocation token as Authorization: Bearer <token>" + t.tokenHeaderHint())
 	}
@@ -231,6 +247,11 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 		if !policy.HostAllowed(meta.AllowedHosts, host, port) || !pinHost(req, out, meta.AllowedHosts, spec.Hosts) {
 			return errHostNotAllowed
 		}
+		if t.signs() {
+			signed, serr := t.signOut(out, meta, value)
+			sc = signed
+			return serr
+		}
 		sc = t.scrubberFor(value, t.inject(out, value))
 		return nil
 	}
@@ -240,7 +261,10 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 	} else {
 		err = st.OpenSecret(claims.Keychain, t.Secret, open)
 	}
+	var refused *signRefusal
 	switch {
+	case errors.As(err, &refused):
+		return nil, nil, refused.p
 	case errors.Is(err, errHostNotAllowed):
 		return nil, nil, deny(&policy.Denial{Reason: policy.HostNotAllowed,
 			Detail: fmt.Sprintf("secret %s may not be sent to %s: not among its allowed_hosts", t.Secret, host)})

@@ -1,0 +1,69 @@
+package sign
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The client's request is AWS's chunked upload example, signed with the
+// example key as the placeholder pair; keygate verifies it, chain
+// included, and re-signs it with the real key.
+func TestVerifyAndResignChunkedExample(t *testing.T) {
+	real := Credentials{AccessKeyID: "AKIDREAL", SecretAccessKey: "real-secret"}
+	s := mustSigV4(t, "s3", "us-east-1")
+	now := exampleTime.Add(time.Minute)
+	req := func(body string) *http.Request {
+		r := streamingRequest(t, StreamingPayload)
+		r.Header.Set("X-Amz-Date", "20130524T000000Z")
+		r.Header.Set("X-Amz-Content-Sha256", StreamingPayload)
+		r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,SignedHeaders=content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class,Signature="+exampleSeed)
+		r.Body = io.NopCloser(strings.NewReader(body))
+		return r
+	}
+	r := req(exampleChunkedBody())
+	if _, err := VerifyAndResign(r, exampleCreds, real, s, "", now); err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(r.Body)
+	if err != nil || len(out) != len(exampleChunkedBody()) {
+		t.Fatalf("%d bytes, %v", len(out), err)
+	}
+	sg, err := ParseSigned(r)
+	if err != nil || sg.AccessKeyID != "AKIDREAL" {
+		t.Fatalf("%v %v", sg, err)
+	}
+	if err := sg.Verify(r, "real-secret", now); err != nil {
+		t.Fatal(err)
+	}
+	in := NewChain("real-secret", sg.Time, "us-east-1", "s3", sg.Signature)
+	if _, err := io.ReadAll(NewChunkResigner(io.NopCloser(bytes.NewReader(out)), in, exampleChain(exampleSeed), false, 66560)); err != nil {
+		t.Fatalf("the re-signed chain does not verify with the real key: %v", err)
+	}
+
+	// A chunk that breaks the client's chain fails the body mid-stream.
+	broken := []byte(exampleChunkedBody())
+	broken[len(broken)-300] = 'b'
+	r = req(string(broken))
+	if _, err := VerifyAndResign(r, exampleCreds, real, s, "", now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(r.Body); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("broken chain: %v", err)
+	}
+
+	// The wrong placeholder secret, another key id, a skewed clock.
+	if _, err := VerifyAndResign(req(""), Credentials{AccessKeyID: exampleCreds.AccessKeyID, SecretAccessKey: "wrong"}, real, s, "", now); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("wrong secret: %v", err)
+	}
+	if _, err := VerifyAndResign(req(""), Credentials{AccessKeyID: "AKIDOTHER", SecretAccessKey: exampleCreds.SecretAccessKey}, real, s, "", now); !errors.Is(err, ErrOtherKey) {
+		t.Fatalf("other key: %v", err)
+	}
+	if _, err := VerifyAndResign(req(""), exampleCreds, real, s, "", exampleTime.Add(16*time.Minute)); !errors.Is(err, ErrSkewed) {
+		t.Fatalf("skew: %v", err)
+	}
+}
