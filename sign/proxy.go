@@ -13,7 +13,7 @@ var ErrOtherKey = fmt.Errorf("signed with another access key id: %w", ErrBadSign
 // VerifyAndResign is the proxy site's step for a request the client
 // signed with placeholder credentials: the signature must be made with
 // the placeholder pair and verify (its time within MaxSkew, a presigned
-// URL unexpired); req is then re-signed in place with real for s,
+// URL unexpired); req is then re-signed in place with actual for s,
 // keeping the client's payload hash and signed headers. An aws-chunked
 // body is verified against the client's chain and re-signed chunk by
 // chunk as it is read, and its reader fails at the first chunk that
@@ -22,7 +22,7 @@ var ErrOtherKey = fmt.Errorf("signed with another access key id: %w", ErrBadSign
 // to a service other than S3 carries no payload hash: the caller sets
 // payloadHash (the body's hex SHA-256) for it, "" otherwise. It returns
 // the client's signature, for the audit.
-func VerifyAndResign(req *http.Request, placeholder, real Credentials, s *SigV4, payloadHash string, now time.Time) (*Signed, error) {
+func VerifyAndResign(req *http.Request, placeholder, actual Credentials, s *SigV4, payloadHash string, now time.Time) (*Signed, error) {
 	sg, err := ParseSigned(req)
 	if err != nil {
 		return nil, err
@@ -36,7 +36,7 @@ func VerifyAndResign(req *http.Request, placeholder, real Credentials, s *SigV4,
 	if err := sg.Verify(req, placeholder.SecretAccessKey, now); err != nil {
 		return sg, err
 	}
-	if err := s.Resign(req, sg, real, placeholder.SecretAccessKey, now); err != nil {
+	if err := s.Resign(req, sg, actual, placeholder.SecretAccessKey, now); err != nil {
 		return sg, err
 	}
 	return sg, nil

@@ -12,9 +12,9 @@ import (
 
 // The client's request is AWS's chunked upload example, signed with the
 // example key as the placeholder pair; keygate verifies it, chain
-// included, and re-signs it with the real key.
+// included, and re-signs it with the actual key.
 func TestVerifyAndResignChunkedExample(t *testing.T) {
-	real := Credentials{AccessKeyID: "AKIDREAL", SecretAccessKey: "real-secret"}
+	actual := Credentials{AccessKeyID: "AKIDREAL", SecretAccessKey: "actual-secret"}
 	s := mustSigV4(t, "s3", "us-east-1")
 	now := exampleTime.Add(time.Minute)
 	req := func(body string) *http.Request {
@@ -26,7 +26,7 @@ func TestVerifyAndResignChunkedExample(t *testing.T) {
 		return r
 	}
 	r := req(exampleChunkedBody())
-	if _, err := VerifyAndResign(r, exampleCreds, real, s, "", now); err != nil {
+	if _, err := VerifyAndResign(r, exampleCreds, actual, s, "", now); err != nil {
 		t.Fatal(err)
 	}
 	out, err := io.ReadAll(r.Body)
@@ -37,19 +37,19 @@ func TestVerifyAndResignChunkedExample(t *testing.T) {
 	if err != nil || sg.AccessKeyID != "AKIDREAL" {
 		t.Fatalf("%v %v", sg, err)
 	}
-	if err := sg.Verify(r, "real-secret", now); err != nil {
+	if err := sg.Verify(r, "actual-secret", now); err != nil {
 		t.Fatal(err)
 	}
-	in := NewChain("real-secret", sg.Time, "us-east-1", "s3", sg.Signature)
+	in := NewChain("actual-secret", sg.Time, "us-east-1", "s3", sg.Signature)
 	if _, err := io.ReadAll(NewChunkResigner(io.NopCloser(bytes.NewReader(out)), in, exampleChain(exampleSeed), false, 66560)); err != nil {
-		t.Fatalf("the re-signed chain does not verify with the real key: %v", err)
+		t.Fatalf("the re-signed chain does not verify with the actual key: %v", err)
 	}
 
 	// A chunk that breaks the client's chain fails the body mid-stream.
 	broken := []byte(exampleChunkedBody())
 	broken[len(broken)-300] = 'b'
 	r = req(string(broken))
-	if _, err := VerifyAndResign(r, exampleCreds, real, s, "", now); err != nil {
+	if _, err := VerifyAndResign(r, exampleCreds, actual, s, "", now); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := io.ReadAll(r.Body); !errors.Is(err, ErrBadSignature) {
@@ -57,13 +57,13 @@ func TestVerifyAndResignChunkedExample(t *testing.T) {
 	}
 
 	// The wrong placeholder secret, another key id, a skewed clock.
-	if _, err := VerifyAndResign(req(""), Credentials{AccessKeyID: exampleCreds.AccessKeyID, SecretAccessKey: "wrong"}, real, s, "", now); !errors.Is(err, ErrBadSignature) {
+	if _, err := VerifyAndResign(req(""), Credentials{AccessKeyID: exampleCreds.AccessKeyID, SecretAccessKey: "wrong"}, actual, s, "", now); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("wrong secret: %v", err)
 	}
-	if _, err := VerifyAndResign(req(""), Credentials{AccessKeyID: "AKIDOTHER", SecretAccessKey: exampleCreds.SecretAccessKey}, real, s, "", now); !errors.Is(err, ErrOtherKey) {
+	if _, err := VerifyAndResign(req(""), Credentials{AccessKeyID: "AKIDOTHER", SecretAccessKey: exampleCreds.SecretAccessKey}, actual, s, "", now); !errors.Is(err, ErrOtherKey) {
 		t.Fatalf("other key: %v", err)
 	}
-	if _, err := VerifyAndResign(req(""), exampleCreds, real, s, "", exampleTime.Add(16*time.Minute)); !errors.Is(err, ErrSkewed) {
+	if _, err := VerifyAndResign(req(""), exampleCreds, actual, s, "", exampleTime.Add(16*time.Minute)); !errors.Is(err, ErrSkewed) {
 		t.Fatalf("skew: %v", err)
 	}
 }

@@ -88,7 +88,7 @@ func TestSignStreamingSeedExample(t *testing.T) {
 // signed.
 func TestVerifyAndResignKeepSignedHeaders(t *testing.T) {
 	placeholder := Credentials{AccessKeyID: "AKIDPLACEHOLDER", SecretAccessKey: "placeholder-secret"}
-	real := Credentials{AccessKeyID: "AKIDREAL", SecretAccessKey: "real-secret", SessionToken: "session-token"}
+	actual := Credentials{AccessKeyID: "AKIDREAL", SecretAccessKey: "actual-secret", SessionToken: "session-token"}
 	s := mustSigV4(t, "s3", "us-east-1")
 	now := time.Now()
 	r := newReq(t, "PUT", "http://127.0.0.1:9000/bucket/a%20b/key.txt?x-id=PutObject")
@@ -108,7 +108,7 @@ func TestVerifyAndResignKeepSignedHeaders(t *testing.T) {
 	if err := sg.Verify(r, placeholder.SecretAccessKey, now); err != nil {
 		t.Fatalf("verify: %v", err)
 	}
-	if err := s.Resign(r, sg, real, "", now); err != nil {
+	if err := s.Resign(r, sg, actual, "", now); err != nil {
 		t.Fatal(err)
 	}
 	again, err := ParseSigned(r)
@@ -121,7 +121,7 @@ func TestVerifyAndResignKeepSignedHeaders(t *testing.T) {
 	if again.PayloadHash != sg.PayloadHash || r.Header.Get("X-Amz-Security-Token") != "session-token" {
 		t.Fatal("payload hash or session token not as expected")
 	}
-	if err := again.Verify(r, real.SecretAccessKey, now); err != nil {
+	if err := again.Verify(r, actual.SecretAccessKey, now); err != nil {
 		t.Fatalf("re-signed request does not verify: %v", err)
 	}
 	if err := again.Verify(r, placeholder.SecretAccessKey, now); !errors.Is(err, ErrBadSignature) {

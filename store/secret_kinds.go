@@ -60,12 +60,12 @@ func ParseAWSCredentials(value []byte) (AWSCredentials, error) {
 
 // checkAWSPart accepts printable ASCII without spaces; the key id also
 // without "/", which separates the parts of a SigV4 credential.
-func checkAWSPart(field, v string, max int, required bool) error {
+func checkAWSPart(field, v string, limit int, required bool) error {
 	switch {
 	case v == "" && required:
 		return invalid(field, "is required")
-	case len(v) > max:
-		return invalid(field, fmt.Sprintf("is longer than %d characters", max))
+	case len(v) > limit:
+		return invalid(field, fmt.Sprintf("is longer than %d characters", limit))
 	}
 	for i := 0; i < len(v); i++ {
 		c := v[i]

@@ -241,8 +241,12 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 	}
 	var sc *scrub.Scrubber
 	open := func(meta store.SecretMeta, value []byte) error {
-		if err := injectableAsIs(t.Secret, meta); err != nil {
-			return err
+		// A sigv4 route takes AWS credentials (signSigV4 checks); every
+		// other route injects or keys with the value as it is.
+		if t.SigV4 == nil {
+			if err := injectableAsIs(t.Secret, meta); err != nil {
+				return err
+			}
 		}
 		if !policy.HostAllowed(meta.AllowedHosts, host, port) || !pinHost(req, out, meta.AllowedHosts, spec.Hosts) {
 			return errHostNotAllowed
