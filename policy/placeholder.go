@@ -156,8 +156,16 @@ func (p *Placeholders) Parse(s string) (PlaceholderClaims, error) {
 	if !strings.HasPrefix(s, PlaceholderPrefix) {
 		return c, errPlaceholderForm
 	}
+	// The decoder skips CR and LF even when strict: only the alphabet
+	// itself makes one placeholder have one spelling.
+	enc := s[len(PlaceholderPrefix):]
+	for i := 0; i < len(enc); i++ {
+		if !isPlaceholderChar(enc[i]) {
+			return c, errPlaceholderForm
+		}
+	}
 	var buf [MaxPlaceholderLen]byte
-	n, err := placeholderEncoding.Decode(buf[:], []byte(s[len(PlaceholderPrefix):]))
+	n, err := placeholderEncoding.Decode(buf[:], []byte(enc))
 	if err != nil || n < 1+placeholderMACLen || buf[0] != placeholderV1 {
 		return c, errPlaceholderForm
 	}
