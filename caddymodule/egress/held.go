@@ -29,9 +29,9 @@ const (
 // keychain), or when the manifest's approve rules cover it (every time,
 // waiting for the owner's decision). waited says the call was held.
 func (t *Transport) holdIfAsked(req *http.Request, headerTok string, ev *store.AuditEvent, host, port string,
-	out *http.Request, sc *scrub.Scrubber, prob *gateway.Problem) (*http.Request, *scrub.Scrubber, *gateway.Problem, bool) {
+	out *http.Request, sc *scrub.Scrubber, approve []store.ApproveRule, prob *gateway.Problem) (*http.Request, *scrub.Scrubber, *gateway.Problem, bool) {
 	if prob == nil {
-		return t.holdForApproval(req, ev, host, port, out, sc)
+		return t.holdForApproval(req, ev, host, port, out, sc, approve)
 	}
 	if !gateway.Holdable(prob) || ev.Keychain == "" {
 		return out, sc, prob, false
@@ -44,27 +44,20 @@ func (t *Transport) holdIfAsked(req *http.Request, headerTok string, ev *store.A
 		Method: req.Method, Host: host, Path: req.URL.RequestURI(), BodySize: max(req.ContentLength, 0), RequestID: ev.RequestID}
 	prob = t.app.HoldRetry(req.Context(), rec, prob, wait, func() *gateway.Problem {
 		var p *gateway.Problem
-		out, sc, p = t.authorize(req, headerTok, ev, host, port)
+		out, sc, approve, p = t.authorize(req, headerTok, ev, host, port)
 		return p
 	})
 	if prob == nil {
-		out, sc, prob, _ = t.holdForApproval(req, ev, host, port, out, sc)
+		out, sc, prob, _ = t.holdForApproval(req, ev, host, port, out, sc, approve)
 	}
 	return out, sc, gateway.MarkWaited(prob), true
 }
 
-// holdForApproval holds an authorized call that an approve rule of its
-// key covers until the owner decides, showing them the request.
-func (t *Transport) holdForApproval(req *http.Request, ev *store.AuditEvent, host, port string, out *http.Request, sc *scrub.Scrubber) (*http.Request, *scrub.Scrubber, *gateway.Problem, bool) {
-	pkg, err := t.app.Store().PackageRecord(ev.Package)
-	if err != nil {
-		return nil, nil, gateway.ToProblem(err), false
-	}
-	spec, _ := pkg.Key(t.Secret)
-	if t.Scope == scopeApp {
-		spec, _ = pkg.AppKey(t.Secret)
-	}
-	if len(spec.Approve) == 0 || !policy.ApproveMatch(spec.Approve, req.Method, host, port, req.URL.Path) {
+// holdForApproval holds an authorized call that one of its key's approve
+// rules (as authorize read them) covers until the owner decides, showing
+// them the request.
+func (t *Transport) holdForApproval(req *http.Request, ev *store.AuditEvent, host, port string, out *http.Request, sc *scrub.Scrubber, approve []store.ApproveRule) (*http.Request, *scrub.Scrubber, *gateway.Problem, bool) {
+	if len(approve) == 0 || !policy.ApproveMatch(approve, req.Method, host, port, req.URL.Path) {
 		return out, sc, nil, false
 	}
 	wait, p := t.app.PreferWait(req.Header)

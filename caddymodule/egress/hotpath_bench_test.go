@@ -35,7 +35,7 @@ func benchEgress(b *testing.B, audit bool) {
 		start := time.Now()
 		ev := store.AuditEvent{Actor: "package", Action: "egress"}
 		host, port := dialedHostPort(req)
-		out, _, p := t.authorize(req, "", &ev, host, port)
+		out, _, _, p := t.authorize(req, "", &ev, host, port)
 		if p != nil || out.Header.Get("Authorization") == req.Header.Get("Authorization") {
 			b.Fatalf("denied: %v", p)
 		}

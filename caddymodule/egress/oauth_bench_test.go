@@ -33,7 +33,7 @@ func BenchmarkEgressOAuth(b *testing.B) {
 		for b.Loop() {
 			ev := store.AuditEvent{Actor: "package", Action: "egress"}
 			host, port := dialedHostPort(r)
-			out, _, p := t.authorize(r, "", &ev, host, port)
+			out, _, _, p := t.authorize(r, "", &ev, host, port)
 			if p != nil || out.Header.Get("Authorization") == r.Header.Get("Authorization") {
 				b.Fatalf("denied: %v", p)
 			}

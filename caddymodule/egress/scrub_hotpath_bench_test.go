@@ -47,7 +47,7 @@ func benchEgressScrub(b *testing.B, scrub, echo bool) {
 		start := time.Now()
 		ev := store.AuditEvent{Actor: "package", Action: "egress", Keys: []string{t.Secret}}
 		host, port := dialedHostPort(req)
-		out, sc, p := t.authorize(req, "", &ev, host, port)
+		out, sc, _, p := t.authorize(req, "", &ev, host, port)
 		if p != nil {
 			b.Fatalf("denied: %v", p)
 		}

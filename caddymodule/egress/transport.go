@@ -182,8 +182,8 @@ func (t *Transport) roundTrip(req *http.Request, tl *tokenLog) (*http.Response, 
 	host, port := dialedHostPort(req)
 	ev.Host = host
 
-	out, sc, prob := t.authorize(req, tl.bareToken(), &ev, host, port)
-	out, sc, prob, waited := t.holdIfAsked(req, tl.bareToken(), &ev, host, port, out, sc, prob)
+	out, sc, approve, prob := t.authorize(req, tl.bareToken(), &ev, host, port)
+	out, sc, prob, waited := t.holdIfAsked(req, tl.bareToken(), &ev, host, port, out, sc, approve, prob)
 	if prob = t.app.Settle(req.Context(), "egress", ev, prob, start); prob != nil {
 		return gateway.ProblemResponse(req, prob), nil
 	}
@@ -202,10 +202,11 @@ func (t *Transport) roundTrip(req *http.Request, tl *tokenLog) (*http.Response, 
 	return t.scrubResponse(req, res, sc, ev)
 }
 
-// authorize runs egress steps 1 to 4 and returns the request to send
-// and the scrubber for its answer. headerTok is the token taken from the
-// route's token header, if any.
-func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.AuditEvent, host, port string) (*http.Request, *scrub.Scrubber, *gateway.Problem) {
+// authorize runs egress steps 1 to 4 and returns the request to send,
+// the scrubber for its answer and the key's approve rules (which calls the
+// owner decides each time). headerTok is the token taken from the route's
+// token header, if any.
+func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.AuditEvent, host, port string) (*http.Request, *scrub.Scrubber, []store.ApproveRule, *gateway.Problem) {
 	tok, ok := headerTok, headerTok != ""
 	if !ok {
 		tok, ok = requestToken(req)
@@ -214,20 +215,20 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 		tok, ok = sigv4Token(req)
 	}
 	if !ok {
-		return nil, nil, gateway.Unauthorized("send the invocation token as Authorization: Bearer <token>" + t.tokenHeaderHint())
+		return nil, nil, nil, gateway.Unauthorized("send the invocation token as Authorization: Bearer <token>" + t.tokenHeaderHint())
 	}
 	claims, err := t.app.Tokens().VerifyInvocationToken(tok)
 	if err != nil {
-		return nil, nil, t.tokenProblem(tok, err)
+		return nil, nil, nil, t.tokenProblem(tok, err)
 	}
 	ev.Keychain, ev.Package = claims.Keychain, claims.Package
 	spec, p := t.app.Recheck(&claims, t.Secret, t.Scope == scopeApp)
 	if p != nil {
-		return nil, nil, p
+		return nil, nil, nil, p
 	}
 	deny := func(d *policy.Denial) *gateway.Problem { return t.deny(&claims, d) }
 	if len(spec.Hosts) > 0 && !policy.HostAllowed(spec.Hosts, host, port) {
-		return nil, nil, deny(&policy.Denial{Reason: policy.HostNotAllowed,
+		return nil, nil, nil, deny(&policy.Denial{Reason: policy.HostNotAllowed,
 			Detail: fmt.Sprintf("key %s may not be sent to %s: not among the package's hosts for it", t.Secret, host)})
 	}
 
@@ -235,9 +236,9 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 	if spec.OAuth != nil {
 		sc, p := t.injectOAuth(req, out, &claims, spec, host, port)
 		if p != nil {
-			return nil, nil, p
+			return nil, nil, nil, p
 		}
-		return out, sc, nil
+		return out, sc, spec.Approve, nil
 	}
 	var sc *scrub.Scrubber
 	open := func(meta store.SecretMeta, value []byte) error {
@@ -268,17 +269,17 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 	var refused *signRefusal
 	switch {
 	case errors.As(err, &refused):
-		return nil, nil, refused.p
+		return nil, nil, nil, refused.p
 	case errors.Is(err, errHostNotAllowed):
-		return nil, nil, deny(&policy.Denial{Reason: policy.HostNotAllowed,
+		return nil, nil, nil, deny(&policy.Denial{Reason: policy.HostNotAllowed,
 			Detail: fmt.Sprintf("secret %s may not be sent to %s: not among its allowed_hosts", t.Secret, host)})
 	case errors.Is(err, store.ErrNotFound):
-		return nil, nil, deny(&policy.Denial{Reason: policy.MissingKeys, Missing: []store.KeySpec{spec},
+		return nil, nil, nil, deny(&policy.Denial{Reason: policy.MissingKeys, Missing: []store.KeySpec{spec},
 			Detail: fmt.Sprintf("secret %s has no value", t.Secret)})
 	case err != nil:
-		return nil, nil, gateway.ToProblem(err)
+		return nil, nil, nil, gateway.ToProblem(err)
 	}
-	return out, sc, nil
+	return out, sc, spec.Approve, nil
 }
 
 // deny answers a refusal of the route's key for the token's keychain and
