@@ -2,12 +2,15 @@ package egress
 
 import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/keygate/keygate/preset"
 )
 
 // UnmarshalCaddyfile reads the keygate transport:
 //
 //	transport keygate {
 //		secret <NAME> [app]
+//		preset <provider>                # see preset_route.go
 //		header <Header> "<template with {secret}>"
 //		basic_auth <user>|{secret}
 //		query <param>
@@ -30,6 +33,13 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			t.Secret = args[0]
 			if len(args) == 2 {
 				t.Scope = scopeApp
+			}
+		case "preset":
+			if !d.AllArgs(&t.Preset) {
+				return d.Err("want 'preset <provider>'")
+			}
+			if _, err := preset.Get(t.Preset); err != nil {
+				return d.Err(err.Error())
 			}
 		case "header":
 			args := d.RemainingArgs()
@@ -69,6 +79,12 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	if t.Secret == "" {
 		return d.Err("the keygate transport needs 'secret <NAME>'")
+	}
+	if err := t.applyPreset(); err != nil {
+		return d.Err(err.Error())
+	}
+	if t.SigV4 != nil && (t.SigV4.Service == "" || t.SigV4.Region == "") {
+		return d.Err("sigv4 needs 'service <name>' and 'region <name>'")
 	}
 	if len(httpTokens) == 0 {
 		return nil

@@ -10,7 +10,8 @@ import (
 )
 
 // unmarshalSigning reads a `sigv4 { ... }` or `hmac { ... }` block of the
-// keygate transport:
+// keygate transport (a preset may give sigv4's service; UnmarshalCaddyfile
+// checks both are there):
 //
 //	sigv4 {
 //		service <s>
@@ -66,9 +67,6 @@ func (t *Transport) unmarshalSigning(d *caddyfile.Dispenser) error {
 			v = caddyShorthands.Replace(v)
 		}
 		*field = v
-	}
-	if kind == "sigv4" && (t.SigV4.Service == "" || t.SigV4.Region == "") {
-		return d.Err("sigv4 needs 'service <name>' and 'region <name>'")
 	}
 	if kind == "hmac" && t.HMAC.Message == "" {
 		return d.Err("hmac needs 'message \"<template>\"'")

@@ -38,6 +38,10 @@ type Transport struct {
 	// Name of the secret to inject. Required.
 	Secret string `json:"secret,omitempty"`
 
+	// Provider preset (package preset) that fills the placement and token
+	// header the route leaves out.
+	Preset string `json:"preset,omitempty"`
+
 	// "user" (default): the keychain's secret; "app": the package's app
 	// secret.
 	Scope string `json:"scope,omitempty"`
@@ -96,6 +100,9 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 		return err
 	}
 	t.app = app.(*gateway.App)
+	if err := t.applyPreset(); err != nil {
+		return err
+	}
 	if t.Scope == "" {
 		t.Scope = scopeUser
 	}
