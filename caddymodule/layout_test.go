@@ -17,7 +17,7 @@ import (
 const mod = "github.com/keygate/keygate/"
 
 // libraries never import Caddy or caddymodule.
-var libraries = []string{"store", "policy", "oauth", "oauthtest", "scrub", "sign"}
+var libraries = []string{"store", "policy", "oauth", "oauthtest", "scrub", "sign", "preset"}
 
 var modulePackages = []string{"caddymodule/ingress", "caddymodule/egress", "caddymodule/proxy", "caddymodule/api", "caddymodule/cli"}
 
@@ -67,8 +67,8 @@ func TestLayoutArrowsPointDown(t *testing.T) {
 				continue
 			}
 			dep := strings.TrimPrefix(imp, mod)
-			if rel == "sign" {
-				t.Errorf("sign imports %s: sign/ is a pure library of no keygate package", dep)
+			if rel == "sign" || rel == "preset" {
+				t.Errorf("%s imports %s: %s/ is a pure library of no keygate package", rel, dep, rel)
 			}
 			if dep == "caddymodule/cli" && rel != "caddymodule" && !strings.HasPrefix(rel, "cmd/") && rel != "caddymodule/cli" {
 				t.Errorf("%s imports caddymodule/cli: only caddymodule and cmd/ may", rel)

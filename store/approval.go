@@ -13,7 +13,8 @@ import (
 // and how keygate obtains them are the manifest's to say, and a change to
 // them must not ride on an approval given before. The approval digest
 // covers every such part (sha256, upstream, each key's and app key's
-// name, scope, hosts and oauth block, each webhook); a grant records the
+// name, scope, hosts, placement and oauth block, as resolved from any
+// preset, each webhook); a grant records the
 // digest it approved, and any change to it leaves the grant stale until
 // the owner approves again, as a new sha256 does. Descriptions, version,
 // required flags and size limits are not in it: they move no secret.
@@ -23,6 +24,9 @@ type approvalKey struct {
 	Name  string     `json:"name"`
 	Hosts []string   `json:"hosts"`
 	OAuth *OAuthSpec `json:"oauth"`
+	// Placement is left out when unset, so that digests recorded before
+	// it was covered still match a manifest without one.
+	Placement *Placement `json:"placement,omitempty"`
 }
 
 type approvalPart struct {
@@ -45,7 +49,7 @@ func approvalDigest(m *Manifest) string {
 			if k.OAuth != nil {
 				slices.Sort(k.OAuth.Scopes)
 			}
-			out = append(out, approvalKey{Name: k.Name, Hosts: k.Hosts, OAuth: k.OAuth})
+			out = append(out, approvalKey{Name: k.Name, Hosts: k.Hosts, OAuth: k.OAuth, Placement: k.Placement})
 		}
 		slices.SortFunc(out, func(a, b approvalKey) int { return strings.Compare(a.Name, b.Name) })
 		return out

@@ -36,6 +36,8 @@ func TestManifestUpdateUnderGrant(t *testing.T) {
 		{"oauth dropped", func(m *Manifest) { m.Keys[2].OAuth = nil }, true},
 		{"oauth scope added", func(m *Manifest) { m.Keys[2].OAuth.Scopes = append(m.Keys[2].OAuth.Scopes, "c") }, true},
 		{"oauth provider", func(m *Manifest) { m.Keys[2].OAuth.Provider = "q" }, true},
+		{"placement body added", func(m *Manifest) { m.Keys[0].Placement = &Placement{Where: []string{"header", "body"}} }, true},
+		{"preset moves hosts", func(m *Manifest) { m.Keys[1].Preset = "openai" }, true},
 		{"webhook added", func(m *Manifest) {
 			m.Webhooks = []WebhookSpec{{Name: "events", Path: "/hook", Scheme: "standard", Secret: "WEBHOOK_SECRET"}}
 		}, true},

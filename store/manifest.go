@@ -112,6 +112,9 @@ func ValidateManifest(m *Manifest) error {
 			if !utf8.ValidString(k.Description) {
 				return invalid(field+".description", "is not valid UTF-8")
 			}
+			if err := applyPreset(field, k); err != nil {
+				return err
+			}
 			hosts, err := normalizeHostPatterns(field+".hosts", k.Hosts)
 			if err != nil {
 				return err

@@ -63,6 +63,10 @@ type KeySpec struct {
 	Required    bool     `json:"required"`
 	Description string   `json:"description,omitempty"`
 	Hosts       []string `json:"hosts,omitempty"`
+	// Preset names a provider preset (package preset) that fills hosts,
+	// placement and the oauth block's provider and scopes where the entry
+	// leaves them out (store/preset.go).
+	Preset string `json:"preset,omitempty"`
 	// MaxBytes caps the value's length when it is set (0: the global
 	// max_value_bytes, which it may not exceed).
 	MaxBytes int `json:"max_bytes,omitempty"`

@@ -244,6 +244,10 @@ func (h *APIHandler) putPackage(r *http.Request) (int, any, error) {
 	if m.Name != name {
 		return 0, nil, fieldProblem("name", fmt.Sprintf("the manifest's name %q does not match the path's %q", m.Name, name))
 	}
+	// Presets resolve first: they may name the oauth provider checked next.
+	if err := store.ValidateManifest(&m); err != nil {
+		return 0, nil, err
+	}
 	if err := h.app.OAuth().CheckProviders(&m); err != nil {
 		return 0, nil, err
 	}
