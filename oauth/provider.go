@@ -14,7 +14,10 @@ import (
 // Provider is one entry of the operator's provider registry
 // (`oauth_provider NAME { ... }` in the keygate global options).
 type Provider struct {
-	Name         string `json:"name"`
+	Name string `json:"name"`
+	// Preset names a provider preset (package preset) whose endpoints,
+	// auth style, PKCE and extra parameters fill what is left out.
+	Preset       string `json:"preset,omitempty"`
 	AuthorizeURL string `json:"authorize_url,omitempty"` // needed for authorization_code keys only
 	TokenURL     string `json:"token_url"`
 	RevokeURL    string `json:"revoke_url,omitempty"` // RFC 7009; empty: disconnect only forgets

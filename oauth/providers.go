@@ -40,11 +40,15 @@ func (ps *Providers) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Validate checks every provider and that no name is used twice.
+// Validate fills each provider from its preset, then checks every
+// provider and that no name is used twice.
 func (ps Providers) Validate() error {
 	seen := make(map[string]bool, len(ps))
 	for i := range ps {
 		p := &ps[i]
+		if err := p.ApplyPreset(); err != nil {
+			return err
+		}
 		if err := p.Validate(); err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 // parseOAuthProvider reads, at the oauth_provider token:
 //
 //	oauth_provider NAME {
+//		preset <provider>    # fills what the block leaves out
 //		authorize_url <url>
 //		token_url <url>
 //		revoke_url <url>
@@ -32,6 +33,10 @@ func parseOAuthProvider(d *caddyfile.Dispenser) (oauth.Provider, error) {
 	for d.NextBlock(1) {
 		opt := d.Val()
 		switch opt {
+		case "preset":
+			if !d.AllArgs(&p.Preset) {
+				return p, d.ArgErr()
+			}
 		case "authorize_url", "token_url", "revoke_url", "auth_style":
 			var v string
 			if !d.AllArgs(&v) {
@@ -83,6 +88,11 @@ func parseOAuthProvider(d *caddyfile.Dispenser) (oauth.Provider, error) {
 		default:
 			return p, d.Errf("oauth_provider %s: unrecognized option %q", p.Name, opt)
 		}
+	}
+	// The block's own options win; the preset fills the rest now, so that
+	// an unknown name is a Caddyfile error.
+	if err := p.ApplyPreset(); err != nil {
+		return p, d.Err(err.Error())
 	}
 	return p, nil
 }
