@@ -70,6 +70,11 @@ owner to approve that kind of call every time.
 		single("audit", auditCmd()),
 		single("rewrap", rewrapCmd()),
 		single("status", statusCmd()),
+		storeGroup("preset", "Lists the provider presets built into keygate", `
+A preset carries a provider's hosts, where its key goes in a request, and its
+OAuth endpoints and scopes; routes, manifest keys and oauth_provider blocks
+name it instead of spelling these out (docs/presets.md).
+`, presetCommands()),
 		storeGroup("store", "Copies, backs up and restores keygate's store", `
 Works on stores directly, not through the API, while keygate is stopped:
 copy between Badger and PostgreSQL, back up and restore a Badger store.
