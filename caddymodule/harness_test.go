@@ -55,6 +55,9 @@ type gatewayOptions struct {
 	apiOptions string // options in the keygate_api block
 	publicURL  bool   // set public_url to the API site, as in production
 	keygateCfg string // extra options in the global keygate block
+	// egressRoutes, given the upstream's host:port, returns more routes
+	// for the egress site.
+	egressRoutes func(upstream string) string
 }
 
 const gatewayCaddyfile = `{
@@ -126,6 +129,7 @@ http://:{{.EgressPort}} {
 			}
 		}
 	}
+	{{.EgressRoutes}}
 	route /elsewhere/* {
 		uri strip_prefix /elsewhere
 		reverse_proxy {{.Other}} {
@@ -180,6 +184,10 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 		"KeygateCfg":  o.keygateCfg,
 		"Upstream":    strings.TrimPrefix(g.upstream.srv.URL, "http://"),
 		"Other":       strings.Replace(strings.TrimPrefix(other.srv.URL, "http://"), "127.0.0.1", "localhost", 1),
+	}
+	vars["EgressRoutes"] = ""
+	if o.egressRoutes != nil {
+		vars["EgressRoutes"] = o.egressRoutes(vars["Upstream"].(string))
 	}
 	var cf bytes.Buffer
 	if err := template.Must(template.New("").Parse(gatewayCaddyfile)).Execute(&cf, vars); err != nil {

@@ -17,8 +17,10 @@ import (
 // is then AWS credentials, kind aws). Egress routes say the latter in
 // their Caddyfile.
 type Placement struct {
-	Where []string
-	SigV4 *SigV4Placement
+	// The tags are for readers of the shape (the API's strict key check);
+	// the JSON is MarshalJSON's and UnmarshalJSON's.
+	Where []string        `json:"-"`
+	SigV4 *SigV4Placement `json:"sigv4,omitempty"`
 }
 
 // SigV4Placement is the service and region requests are signed for.
