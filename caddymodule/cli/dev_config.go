@@ -7,6 +7,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 
+	"github.com/keygate/keygate/preset"
 	"github.com/keygate/keygate/store"
 )
 
@@ -23,6 +24,8 @@ type egressRoute struct {
 	name   string
 	app    bool
 	target string // scheme://host[:port]
+	// options are the transport's lines beyond secret: the key's preset.
+	options string
 }
 
 // path is the route's base path on the egress site.
@@ -43,7 +46,7 @@ func devEgressRoutes(m *store.Manifest) []egressRoute {
 				if isLoopback(hostOnly(h)) {
 					scheme = "http"
 				}
-				out = append(out, egressRoute{name: k.Name, app: app, target: scheme + "://" + h})
+				out = append(out, egressRoute{name: k.Name, app: app, target: scheme + "://" + h, options: devPresetOptions(k)})
 				break
 			}
 		}
@@ -51,6 +54,24 @@ func devEgressRoutes(m *store.Manifest) []egressRoute {
 	add(m.Keys, false)
 	add(m.AppKeys, true)
 	return out
+}
+
+// devPresetOptions names the key's preset on its dev route, so that the
+// value goes where the provider wants it; with aws-s3, the region comes
+// from the key's placement. A preset whose route needs more than that
+// (twilio's user) is left out: the route injects Bearer.
+func devPresetOptions(k store.KeySpec) string {
+	p, err := preset.Get(k.Preset)
+	if err != nil {
+		return ""
+	}
+	switch pl := p.Placement; {
+	case pl.Kind() == preset.KindSigV4 && k.Placement != nil && k.Placement.SigV4 != nil:
+		return fmt.Sprintf("\n\t\t\t\tpreset %s\n\t\t\t\tsigv4 {\n\t\t\t\t\tregion %s\n\t\t\t\t}", p.Name, k.Placement.SigV4.Region)
+	case pl.Kind() == preset.KindSigV4, pl.Kind() == preset.KindBasic && pl.BasicAuthUser == "":
+		return ""
+	}
+	return "\n\t\t\t\tpreset " + p.Name
 }
 
 // hostOnly strips the port (and IPv6 brackets) from a host pattern.
@@ -65,8 +86,8 @@ func hostOnly(h string) string {
 // the API, package and egress sites, each bound to loopback only. Caddy's
 // admin endpoint is off, and nothing is persisted: neither the config nor
 // Caddy's own storage files (its storage check and cleaning are off). Every egress route
-// injects its key as "Authorization: Bearer {secret}", the keygate
-// transport's default. The terminal shows the summary keygate dev prints
+// injects its key as its preset says, else as "Authorization: Bearer
+// {secret}", the keygate transport's default. The terminal shows the summary keygate dev prints
 // and the audit trail, one readable line per event: Caddy's own logs only
 // from errors up, and plain-HTTP sites speak HTTP/1.1 only, so Caddy does
 // not warn that HTTP/2 and HTTP/3 need TLS (as in Caddyfile.example).
@@ -120,11 +141,11 @@ http://:%d {
 		uri strip_prefix /%s
 		reverse_proxy %s {
 			transport keygate {
-				secret %s%s
+				secret %s%s%s
 			}
 		}
 	}
-`, r.path(), r.name, r.target, r.name, scope)
+`, r.path(), r.name, r.target, r.name, scope, r.options)
 	}
 	b.WriteString("\trespond \"keygate dev: no egress route here; see the routes keygate dev printed\" 404\n}\n")
 	return b.String()

@@ -98,6 +98,31 @@ func TestDevEgressRoutes(t *testing.T) {
 	}
 }
 
+// TestDevEgressRoutesPreset: a key's preset goes on its dev route (with
+// aws-s3's region from its placement); twilio's, which needs a user, not.
+func TestDevEgressRoutesPreset(t *testing.T) {
+	m := devTestManifest()
+	m.Keys = []store.KeySpec{{Name: "ANTHROPIC", Preset: "anthropic"}, {Name: "S3", Preset: "aws-s3", Placement: &store.Placement{SigV4: &store.SigV4Placement{Region: "eu-west-1"}}},
+		{Name: "TWILIO", Preset: "twilio", Hosts: []string{"api.twilio.com"}}}
+	m.AppKeys, m.Version, m.SHA256, m.Upstream = nil, "1", strings.Repeat("a", 64), "http://127.0.0.1:1"
+	if err := store.ValidateManifest(m); err != nil {
+		t.Fatal(err)
+	}
+	routes := devEgressRoutes(m)
+	if len(routes) != 3 || routes[0].target != "https://api.anthropic.com" || routes[1].target != "https://s3.amazonaws.com" {
+		t.Fatalf("%+v", routes)
+	}
+	src := devCaddyfile("k", "kgadm_dev_x", devPorts{api: 1001, site: 1002, egress: 1003}, routes)
+	if _, err := caddyfile.Parse("keygate-dev", []byte(src)); err != nil {
+		t.Fatalf("%v\n%s", err, src)
+	}
+	for _, want := range []string{"secret ANTHROPIC\n\t\t\t\tpreset anthropic\n", "preset aws-s3\n\t\t\t\tsigv4 {\n\t\t\t\t\tregion eu-west-1\n", "secret TWILIO\n\t\t\t}"} {
+		if !strings.Contains(src, want) {
+			t.Errorf("dev Caddyfile lacks %q:\n%s", want, src)
+		}
+	}
+}
+
 // TestDevCaddyfile checks that the generated config parses, binds
 // loopback only and keeps Caddy's admin endpoint off. (That it adapts and
 // runs is checked through the binary, in integration/dev_test.go: this
