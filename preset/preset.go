@@ -118,12 +118,28 @@ type OAuth struct {
 func Get(name string) (Preset, error) {
 	i, ok := slices.BinarySearchFunc(table, name, func(p Preset, n string) int { return strings.Compare(p.Name, n) })
 	if !ok {
-		if len(name) > 64 {
-			return Preset{}, fmt.Errorf("unknown preset (a name of %d characters): known presets are %s", len(name), strings.Join(Names(), ", "))
+		// A name that cannot be one is not echoed: it may be a value
+		// pasted in the wrong place.
+		if !nameShaped(name) {
+			return Preset{}, fmt.Errorf("unknown preset (a name of %d characters, not all lowercase letters, digits and dashes): known presets are %s", len(name), strings.Join(Names(), ", "))
 		}
 		return Preset{}, fmt.Errorf("unknown preset %q: known presets are %s", name, strings.Join(Names(), ", "))
 	}
 	return table[i].clone(), nil
+}
+
+// nameShaped reports whether s could be a preset's name: 1 to 64
+// lowercase letters, digits and dashes, starting with a letter.
+func nameShaped(s string) bool {
+	if s == "" || len(s) > 64 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // Names returns every preset's name, sorted.

@@ -219,4 +219,14 @@ func TestUnknownPreset(t *testing.T) {
 			t.Errorf("error echoes the name raw or at length: %q", msg)
 		}
 	}
+	// A name that is not name-shaped is not echoed (it may be a pasted
+	// value); a mistyped one is, to be spotted.
+	for _, v := range []string{"sk_live_4eC39HqLyjWDarjtT1zdp7dc", "OpenAI", "Bearer x", "a\r\nb", strings.Repeat("a", 65)} {
+		if _, err := Get(v); strings.Contains(err.Error(), v) {
+			t.Errorf("the error echoes %q", v)
+		}
+	}
+	if _, err := Get("opneai"); !strings.Contains(err.Error(), `"opneai"`) {
+		t.Errorf("a mistyped name is not named: %v", err)
+	}
 }
