@@ -25,7 +25,7 @@ var want = map[string]struct {
 	"cohere":       {"api.cohere.com api.cohere.ai", "Authorization: Bearer {secret}", "", ""},
 	"datadog":      {"api.datadoghq.com api.us3.datadoghq.com api.us5.datadoghq.com api.ap1.datadoghq.com api.datadoghq.eu api.ddog-gov.com", "Dd-Api-Key: {secret}", "Dd-Api-Key", ""},
 	"deepseek":     {"api.deepseek.com", "Authorization: Bearer {secret}", "", ""},
-	"discord":      {"discord.com", "Authorization: Bot {secret}", "", "https://discord.com/oauth2/authorize https://discord.com/api/oauth2/token https://discord.com/api/oauth2/token/revoke header true identify"},
+	"discord":      {"discord.com", "Authorization: Bot {secret}", "", "https://discord.com/oauth2/authorize https://discord.com/api/oauth2/token https://discord.com/api/oauth2/token/revoke header false identify"},
 	"dropbox":      {"*.dropboxapi.com", "Authorization: Bearer {secret}", "", "https://www.dropbox.com/oauth2/authorize https://api.dropboxapi.com/oauth2/token - header true files.metadata.read"},
 	"elevenlabs":   {"api.elevenlabs.io", "Xi-Api-Key: {secret}", "Xi-Api-Key", ""},
 	"gemini":       {"generativelanguage.googleapis.com", "X-Goog-Api-Key: {secret}", "X-Goog-Api-Key", ""},
