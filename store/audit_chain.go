@@ -416,7 +416,7 @@ func (s *Store) VerifyAudit() (AuditVerifyReport, error) {
 	}
 	defer s.leave()
 	var rep AuditVerifyReport
-	err := s.be.View(func(r reader) error {
+	err := s.be.View(context.Background(), func(r reader) error {
 		v := auditVerifier{r: r, kr: s.kr}
 		err := v.run()
 		rep = v.rep

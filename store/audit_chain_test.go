@@ -35,7 +35,7 @@ func appendSegments(t testing.TB, s *Store, clk *clock, n int) {
 func chainKeys(t testing.TB, s *Store) [][]byte {
 	t.Helper()
 	var keys [][]byte
-	err := s.be.View(func(r reader) error {
+	err := s.be.View(context.Background(), func(r reader) error {
 		return r.Iterate(iterOptions{Prefix: []byte(pfxAuditBySeq)}, func(_, v []byte) error {
 			keys = append(keys, bytes.Clone(v))
 			return nil
@@ -400,7 +400,7 @@ func TestAuditLegacySegments(t *testing.T) {
 		t.Fatalf("late legacy segment: %+v", rep.FirstBad)
 	}
 	var late []byte
-	s.be.View(func(r reader) error {
+	s.be.View(context.Background(), func(r reader) error {
 		return r.Iterate(iterOptions{Prefix: []byte(pfxAudit), Reverse: true, KeysOnly: true}, func(k, _ []byte) error {
 			late = bytes.Clone(k)
 			return errStop
@@ -431,7 +431,7 @@ func TestAuditLegacySegments(t *testing.T) {
 func collectKeysView(t testing.TB, s *Store, prefix string) ([][]byte, error) {
 	t.Helper()
 	var keys [][]byte
-	err := s.be.View(func(r reader) error {
+	err := s.be.View(context.Background(), func(r reader) error {
 		var err error
 		keys, err = collectKeys(r, []byte(prefix), 1<<20)
 		return err
@@ -606,7 +606,7 @@ func TestAuditChainHoldsNoValue(t *testing.T) {
 	out, _ := json.Marshal(rep)
 	seen := []string{string(out), fmt.Sprint(pruneErr)}
 	seen = append(seen, log.all()...)
-	s.be.View(func(r reader) error {
+	s.be.View(context.Background(), func(r reader) error {
 		for _, p := range []string{pfxAudit, pfxAuditBySeq, keyAuditHead, keyAuditAnchor} {
 			r.Iterate(iterOptions{Prefix: []byte(p)}, func(k, v []byte) error {
 				seen = append(seen, string(k), string(v))

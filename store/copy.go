@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,7 +101,7 @@ func CopyWithProgress(from, to *Store, force bool, progress func(copied int)) (C
 		}
 		return err
 	}
-	err = from.be.View(func(r reader) error {
+	err = from.be.View(context.Background(), func(r reader) error {
 		return r.Iterate(iterOptions{}, func(k, v []byte) error {
 			batch = append(batch, [2][]byte{bytes.Clone(k), bytes.Clone(v)})
 			size += len(k) + len(v)
@@ -159,7 +160,7 @@ func recordKind(k []byte) string {
 
 func countRecords(be backend) (int, error) {
 	n := 0
-	err := be.View(func(r reader) error {
+	err := be.View(context.Background(), func(r reader) error {
 		return r.Iterate(iterOptions{KeysOnly: true}, func(_, _ []byte) error {
 			n++
 			return nil
@@ -172,7 +173,7 @@ func countRecords(be backend) (int, error) {
 func clearRecords(s *Store) error {
 	for {
 		var keys [][]byte
-		if err := s.be.View(func(r reader) error {
+		if err := s.be.View(context.Background(), func(r reader) error {
 			var err error
 			keys, err = collectKeys(r, nil, purgeBatch)
 			return err
@@ -210,10 +211,10 @@ func VerifyCopy(a, b *Store) error {
 	defer b.leave()
 	n, differ := 0, 0
 	first := ""
-	err := a.be.View(func(r reader) error {
+	err := a.be.View(context.Background(), func(r reader) error {
 		return r.Iterate(iterOptions{}, func(k, v []byte) error {
 			n++
-			got, err := b.be.Get(k)
+			got, err := b.be.Get(context.Background(), k)
 			if errors.Is(err, errNoKey) || (err == nil && !bytes.Equal(got, v)) {
 				if differ == 0 {
 					first = recordKind(k)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -94,6 +95,12 @@ func (s *Store) GetGrant(kc, pkg string) (Grant, error) {
 // Records are never changed in place (a write caches a new one), so it
 // stays as it was read; the caller must not modify it or its slices.
 func (s *Store) GrantRecord(kc, pkg string) (*Grant, error) {
+	return s.GrantRecordContext(context.Background(), kc, pkg)
+}
+
+// GrantRecordContext is GrantRecord for a request: a database read stops
+// when ctx is done.
+func (s *Store) GrantRecordContext(ctx context.Context, kc, pkg string) (*Grant, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
 	}
@@ -102,7 +109,7 @@ func (s *Store) GrantRecord(kc, pkg string) (*Grant, error) {
 		return nil, grantNotFound(kc, pkg)
 	}
 	var kb keyBuf
-	v, err := s.cachedGet(kb.lookupKey(pfxGrant, kc, pkg), decodeGrant)
+	v, err := s.cachedGet(ctx, kb.lookupKey(pfxGrant, kc, pkg), decodeGrant)
 	if err != nil {
 		return nil, err
 	}
@@ -130,11 +137,11 @@ func (s *Store) ListGrants(kc string) ([]Grant, error) {
 		return nil, err
 	}
 	defer s.leave()
-	if _, err := s.getKeychain(kc); err != nil {
+	if _, err := s.getKeychain(context.Background(), kc); err != nil {
 		return nil, err
 	}
 	out := []Grant{}
-	err := s.be.View(func(r reader) error {
+	err := s.be.View(context.Background(), func(r reader) error {
 		return r.Iterate(iterOptions{Prefix: scope(pfxGrant, kc)}, func(_, v []byte) error {
 			var g Grant
 			if err := decodeJSON(v, &g); err != nil {

@@ -62,7 +62,7 @@ func (t *pgTxn) notify() error {
 	if len(t.touched) == 0 {
 		return nil
 	}
-	ctx, cancel := t.b.ctx()
+	ctx, cancel := t.round()
 	var seq int64
 	err := t.tx.QueryRow(ctx, `UPDATE keygate_changes SET seq = seq + 1 WHERE id = 1 RETURNING seq`).Scan(&seq)
 	cancel()
