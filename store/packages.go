@@ -223,3 +223,14 @@ func (s *Store) checkMaxBytes(m *Manifest) error {
 	}
 	return nil
 }
+
+// codeEpoch is the code epoch of m put over old (nil when new).
+func codeEpoch(old *Manifest, m *Manifest) uint64 {
+	switch {
+	case old == nil:
+		return 1
+	case old.SHA256 != m.SHA256 || approvalDigest(old) != m.Approval:
+		return old.CodeEpoch + 1
+	}
+	return old.CodeEpoch
+}
