@@ -314,16 +314,10 @@ func loadAnchor(r reader, kr *Keyring) (a chainAnchor, found bool, problem strin
 	return a, true, "", nil
 }
 
-// chainSegment writes events (a JSON array) at segKey as the next segment
-// of the chain, and moves the head to it. It refuses to extend a head that
-// fails its check: writing on would launder whatever was done to it.
-func chainSegment(w writer, kr *Keyring, segKey, events []byte) error {
-	_, err := chainSegmentWitness(w, kr, segKey, events)
-	return err
-}
-
-// chainSegmentWitness is chainSegment, returning the new head as a
-// witness (audit_witness.go).
+// chainSegmentWitness writes events (a JSON array) at segKey as the next
+// segment of the chain, moves the head to it and returns the new head as
+// a witness (audit_witness.go). It refuses to extend a head that fails its
+// check: writing on would launder whatever was done to it.
 func chainSegmentWitness(w writer, kr *Keyring, segKey, events []byte) (AuditWitness, error) {
 	head, found, problem, err := loadHead(w, kr)
 	if err != nil {

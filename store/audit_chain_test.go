@@ -251,7 +251,7 @@ func TestAuditConcurrentNodesMakeOneChain(t *testing.T) {
 				events, _ := json.Marshal(evs)
 				seg := auditKey(evs[0].Time, evs[0].ID)
 				for {
-					err := s.update(func(w writer) error { return chainSegment(w, s.kr, seg, events) })
+					err := s.update(func(w writer) error { _, err := chainSegmentWitness(w, s.kr, seg, events); return err })
 					if errors.Is(err, ErrConflict) {
 						continue // as a node's database would retry
 					}

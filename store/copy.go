@@ -13,7 +13,7 @@ import (
 // the bytes it is stored as, sealed values sealed, never decrypted, so
 // the copy needs the same master keys to open and nothing else.
 
-// CopyCounts says what Copy copied.
+// CopyCounts says what CopyWithProgress copied.
 type CopyCounts struct {
 	Records int
 	Bytes   int64          // keys plus values
@@ -39,16 +39,11 @@ func OpenSpec(spec string, kr *Keyring) (*Store, error) {
 	return nil, invalid("spec", "must be badger:<dir> or postgres:<dsn>")
 }
 
-// Copy copies every record of from into to. A target that holds records is
-// refused (ErrConflict) unless force, which empties it first. The target's
-// key check becomes the source's, so it demands the same master keys.
-// Kept as the store's API (the commands use CopyWithProgress).
-func Copy(from, to *Store, force bool) (CopyCounts, error) {
-	return CopyWithProgress(from, to, force, nil)
-}
-
-// CopyWithProgress is Copy, calling progress (when not nil) with the
-// number of records copied so far after each batch is written.
+// CopyWithProgress copies every record of from into to, calling progress
+// (when not nil) with the number of records copied so far after each
+// batch is written. A target that holds records is refused (ErrConflict)
+// unless force, which empties it first. The target's key check becomes
+// the source's, so it demands the same master keys.
 func CopyWithProgress(from, to *Store, force bool, progress func(copied int)) (CopyCounts, error) {
 	counts := CopyCounts{ByKind: map[string]int{}}
 	if from == nil || to == nil || from == to || (from.origin != "" && from.origin == to.origin) {

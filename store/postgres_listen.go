@@ -396,10 +396,3 @@ func (l *pgListener) probe(ctx context.Context, conn *pgx.Conn) error {
 		}
 	}
 }
-
-// isListening reports whether a session is established.
-func (l *pgListener) isListening() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.listening
-}
