@@ -1,5 +1,13 @@
 package integration
 
+// The harness runs the real keygate binary: built once per test binary
+// (TestMain), started per test from a Caddyfile template on ports picked
+// free at run time, stopped, killed, restarted and reloaded. Its other
+// parts: harness_cli_test.go (the CLI), harness_http_test.go (requests,
+// answers and stand-in servers), harness_world_test.go (the common
+// setup), harness_tree_test.go (data-directory scans),
+// postgres_harness_test.go and proxy_harness_test.go.
+
 import (
 	"bytes"
 	"context"
@@ -9,10 +17,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -587,313 +593,6 @@ func (in *Instance) CLIOutput() string {
 	return in.cliOut.String()
 }
 
-// Result is one run of the binary.
-type Result struct {
-	Args           []string
-	Stdout, Stderr string
-	Code           int // exit code; -1 if it did not exit normally
-}
-
-func (r Result) String() string {
-	return fmt.Sprintf("keygate %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(r.Args, " "), r.Code, r.Stdout, r.Stderr)
-}
-
-// cliEnv is the instance's environment for a CLI run, with overrides
-// applied: "KEY=VALUE" sets, "KEY" alone removes.
-func (in *Instance) cliEnv(overrides []string) []string {
-	base := append(append([]string{}, in.Env...), "KEYGATE_API="+in.APIURL, "KEYGATE_ADMIN_TOKEN="+in.AdminToken)
-	return mergeEnv(base, overrides)
-}
-
-func mergeEnv(base, overrides []string) []string {
-	out := append([]string{}, base...)
-	for _, o := range overrides {
-		key, _, set := strings.Cut(o, "=")
-		kept := out[:0]
-		for _, kv := range out {
-			if k, _, _ := strings.Cut(kv, "="); k != key {
-				kept = append(kept, kv)
-			}
-		}
-		out = kept
-		if set {
-			out = append(out, o)
-		}
-	}
-	return out
-}
-
-// CLI runs the binary with args against this instance, with stdin.
-func (in *Instance) CLI(stdin string, args ...string) Result {
-	in.t.Helper()
-	return in.CLIEnv(nil, stdin, args...)
-}
-
-// CLIEnv is CLI with environment overrides ("KEY=VALUE" sets, "KEY"
-// removes), e.g. "KEYGATE_ADMIN_TOKEN" to run without a token.
-func (in *Instance) CLIEnv(env []string, stdin string, args ...string) Result {
-	in.t.Helper()
-	r := RunBinary(in.t, in.cliEnv(env), stdin, args...)
-	in.mu.Lock()
-	in.cliOut.WriteString(r.Stdout)
-	in.cliOut.WriteString(r.Stderr)
-	in.mu.Unlock()
-	return r
-}
-
-// MustCLI is CLI that fails the test unless the command exits 0.
-func (in *Instance) MustCLI(stdin string, args ...string) Result {
-	in.t.Helper()
-	r := in.CLI(stdin, args...)
-	if r.Code != 0 {
-		in.t.Fatalf("%s", r)
-	}
-	return r
-}
-
-// RunBinary runs the keygate binary with env (the whole environment) and
-// stdin, within cliTimeout.
-func RunBinary(t testing.TB, env []string, stdin string, args ...string) Result {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, Binary(t), args...)
-	cmd.Env = env
-	cmd.Stdin = strings.NewReader(stdin)
-	cmd.WaitDelay = 5 * time.Second
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	r := Result{Args: args, Stdout: out.String(), Stderr: errOut.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.Code = ee.ExitCode()
-	default:
-		t.Fatalf("running keygate %s: %v", strings.Join(args, " "), err)
-	}
-	if ctx.Err() != nil {
-		t.Fatalf("keygate %s did not finish within %s", strings.Join(args, " "), cliTimeout)
-	}
-	return r
-}
-
-// Proc is a CLI command running in the background.
-type Proc struct {
-	t       testing.TB
-	in      *Instance
-	cmd     *exec.Cmd
-	out     *syncBuffer
-	errOut  *syncBuffer
-	done    chan struct{}
-	waitErr error
-}
-
-// StartCLI starts a CLI command against this instance in the background
-// (audit --follow, say). Stop it with Signal and Wait; the test's cleanup
-// kills it if it still runs.
-func (in *Instance) StartCLI(args ...string) *Proc {
-	in.t.Helper()
-	p := &Proc{t: in.t, in: in, out: new(syncBuffer), errOut: new(syncBuffer), done: make(chan struct{})}
-	p.cmd = exec.Command(Binary(in.t), args...)
-	p.cmd.Env = in.cliEnv(nil)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.errOut
-	if err := p.cmd.Start(); err != nil {
-		in.t.Fatal(err)
-	}
-	go func() {
-		p.waitErr = p.cmd.Wait()
-		close(p.done)
-	}()
-	in.t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
-}
-
-// WaitOutput waits until stdout contains s, within timeout.
-func (p *Proc) WaitOutput(s string, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for i := 0; i < int(timeout/readyPoll)+1 && time.Now().Before(deadline); i++ {
-		if strings.Contains(p.out.String(), s) {
-			return true
-		}
-		select {
-		case <-p.done:
-			return strings.Contains(p.out.String(), s)
-		case <-time.After(readyPoll):
-		}
-	}
-	return strings.Contains(p.out.String(), s)
-}
-
-// Signal sends sig to the command.
-func (p *Proc) Signal(sig os.Signal) { _ = p.cmd.Process.Signal(sig) }
-
-// Wait waits for the command to exit (killing it after timeout) and
-// returns its result.
-func (p *Proc) Wait(timeout time.Duration) Result {
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		p.t.Errorf("keygate %s did not exit within %s; killing it", strings.Join(p.cmd.Args[1:], " "), timeout)
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-	r := Result{Args: p.cmd.Args[1:], Stdout: p.out.String(), Stderr: p.errOut.String(), Code: p.cmd.ProcessState.ExitCode()}
-	p.in.mu.Lock()
-	p.in.cliOut.WriteString(r.Stdout)
-	p.in.cliOut.WriteString(r.Stderr)
-	p.in.mu.Unlock()
-	return r
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// httpClient is the harness's client: bounded, no redirects followed.
-var httpClient = &http.Client{
-	Timeout:       30 * time.Second,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
-
-// API calls the management API with the admin token; body, when not nil,
-// is sent as JSON (a []byte or string as it is).
-func (in *Instance) API(method, path string, body any) (int, []byte) {
-	in.t.Helper()
-	h := http.Header{"Authorization": {"Bearer " + in.AdminToken}}
-	status, _, b := in.Do(method, in.APIURL+path, "", h, body)
-	return status, b
-}
-
-// Ingress calls package host as an agent: Host is <host>.<suffix>:<port>
-// and the keychain token goes in Authorization (when not empty).
-func (in *Instance) Ingress(host, token, method, path string, hdr http.Header, body any) (int, http.Header, []byte) {
-	in.t.Helper()
-	h := hdr.Clone()
-	if h == nil {
-		h = http.Header{}
-	}
-	if token != "" {
-		h.Set("Authorization", "Bearer "+token)
-	}
-	return in.Do(method, in.IngressURL+path, host+"."+in.Config.Suffix+":"+strconv.Itoa(in.Ports.Ingress), h, body)
-}
-
-// Egress calls the egress site as package code does, with an invocation
-// token in Authorization (when not empty).
-func (in *Instance) Egress(invocationToken, method, path string, hdr http.Header, body any) (int, http.Header, []byte) {
-	in.t.Helper()
-	h := hdr.Clone()
-	if h == nil {
-		h = http.Header{}
-	}
-	if invocationToken != "" {
-		h.Set("Authorization", "Bearer "+invocationToken)
-	}
-	return in.Do(method, in.EgressURL+path, "", h, body)
-}
-
-// Do makes one HTTP request (host, when set, overrides the Host header)
-// and returns the status, headers and body.
-func (in *Instance) Do(method, url, host string, hdr http.Header, body any) (int, http.Header, []byte) {
-	in.t.Helper()
-	r, err := tryHTTP(nil, method, url, host, hdr, body)
-	if err != nil {
-		in.t.Fatalf("%s %s: %v", method, url, err)
-	}
-	return r.Status, r.Header, r.Body
-}
-
-// Upstream is a recording HTTP server on 127.0.0.1, standing in for a
-// package's code or a third-party API.
-type Upstream struct {
-	URL  string // http://127.0.0.1:<port>
-	Addr string // 127.0.0.1:<port>
-
-	srv     *httptest.Server
-	handler http.HandlerFunc
-	mu      sync.Mutex
-	reqs    []Request
-}
-
-// Request is what an Upstream received.
-type Request struct {
-	Method, Host, Path, RawQuery string
-	Header                       http.Header
-	Body                         []byte
-}
-
-// NewUpstream starts an Upstream that answers with h, or with 200 and
-// "upstream ok" when h is nil. The test's cleanup closes it.
-func NewUpstream(t testing.TB, h http.HandlerFunc) *Upstream {
-	u := &Upstream{handler: h}
-	u.srv = httptest.NewServer(http.HandlerFunc(u.serve))
-	t.Cleanup(u.srv.Close)
-	u.URL = u.srv.URL
-	u.Addr = strings.TrimPrefix(u.srv.URL, "http://")
-	return u
-}
-
-func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 16<<20))
-	u.mu.Lock()
-	u.reqs = append(u.reqs, Request{Method: r.Method, Host: r.Host, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
-		Header: r.Header.Clone(), Body: body})
-	u.mu.Unlock()
-	if u.handler != nil {
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		u.handler(w, r)
-		return
-	}
-	io.WriteString(w, "upstream ok")
-}
-
-// Requests returns what the upstream received so far.
-func (u *Upstream) Requests() []Request {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return append([]Request(nil), u.reqs...)
-}
-
-// Count returns how many requests the upstream received.
-func (u *Upstream) Count() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return len(u.reqs)
-}
-
-// Last returns the latest request, failing t if there is none.
-func (u *Upstream) Last(t testing.TB) Request {
-	t.Helper()
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if len(u.reqs) == 0 {
-		t.Fatal("the upstream received no request")
-	}
-	return u.reqs[len(u.reqs)-1]
-}
-
 // FreePorts returns n distinct free TCP ports on 127.0.0.1. Another
 // process may take one before keygate binds it; Start retries then.
 func FreePorts(t testing.TB, n int) []int {
@@ -929,6 +628,15 @@ func randomBytes(t testing.TB, n int) []byte {
 	return b
 }
 
+// randomHex returns n random bytes in hex; safe in any goroutine.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
 // AssertNotContains fails t for each named output that contains needle.
 // The needle is named by what, not printed.
 func AssertNotContains(t testing.TB, what, needle string, outputs map[string]string) {
@@ -950,4 +658,45 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// eventually polls cond every poll until it holds or timeout passes; it
+// reports whether it held. Bounded in time and in iterations.
+func eventually(timeout, poll time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for i := 0; i <= int(timeout/poll)+1; i++ {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(poll)
+	}
+	return cond()
+}
+
+// errList collects errors from goroutines, keeping the first few.
+type errList struct {
+	mu   sync.Mutex
+	n    int
+	errs []string
+}
+
+func (e *errList) add(format string, args ...any) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.n++
+	if len(e.errs) < 10 {
+		e.errs = append(e.errs, fmt.Sprintf(format, args...))
+	}
+}
+
+func (e *errList) report(t testing.TB, what string) {
+	t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.n > 0 {
+		t.Errorf("%s: %d failures; first ones:\n%s", what, e.n, strings.Join(e.errs, "\n"))
+	}
 }

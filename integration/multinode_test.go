@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,10 +12,6 @@ import (
 	"testing"
 	"time"
 )
-
-// pgCaddyfile is DefaultCaddyfile on a shared PostgreSQL database, whose
-// DSN comes from the environment, as a deployment would set it.
-var pgCaddyfile = strings.Replace(DefaultCaddyfile, "storage badger {{.Store}}", "storage postgres {env.KEYGATE_TEST_DSN}", 1)
 
 // balancerCaddyfile is a plain Caddy (the keygate binary, no keygate app)
 // spreading the API, package and egress sites over the nodes.
@@ -72,13 +67,8 @@ func startNodes(t *testing.T, dsn string, cfg Config, n int, concurrently bool) 
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
 	c := &cluster{dsn: pgDatabase(t, t.Name()), up: NewUpstream(t, nil), code: NewUpstream(t, nil)}
-	cfg := Config{
-		Template:   pgCaddyfile,
-		MasterKey:  base64.StdEncoding.EncodeToString(randomBytes(t, 32)),
-		AdminToken: RandomToken(t, "kgadm_test_"),
-		Upstream:   c.up.Addr,
-		Env:        []string{"KEYGATE_TEST_DSN=" + c.dsn},
-	}
+	cfg := pgNodeConfig(t, c.dsn)
+	cfg.Upstream = c.up.Addr
 	// Two nodes start at once on the empty database: one schema, one
 	// first signing key, both serve.
 	c.nodes = startNodes(t, c.dsn, cfg, 2, true)
@@ -344,22 +334,4 @@ func jsonField(t *testing.T, body []byte, name string) string {
 		t.Fatalf("no %q in the answer", name)
 	}
 	return v
-}
-
-// mintInvocationOK is mintInvocation that returns "" on a refusal, for
-// polling while a node recovers.
-func (in *Instance) mintInvocationOK(pkgCode *Upstream, host, kcToken string) string {
-	path := "/mint/" + randomHex(8)
-	r, err := tryHTTP(httpClient, "GET", in.IngressURL+path, in.ingressHost(host), bearer(kcToken), nil)
-	if err != nil || r.Status != http.StatusOK {
-		return ""
-	}
-	for _, req := range pkgCode.Requests() {
-		if req.Path == path {
-			tok, _ := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
-			noteSensitive(tok)
-			return tok
-		}
-	}
-	return ""
 }

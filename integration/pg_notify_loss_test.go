@@ -125,15 +125,6 @@ func pgTarget(t *testing.T, dsn string) string {
 	return u.Host
 }
 
-func pgNodeConfig(t *testing.T, dsn string) Config {
-	return Config{
-		Template:   pgCaddyfile,
-		MasterKey:  base64.StdEncoding.EncodeToString(randomBytes(t, 32)),
-		AdminToken: RandomToken(t, "kgadm_test_"),
-		Env:        []string{"KEYGATE_TEST_DSN=" + dsn},
-	}
-}
-
 // TestPgNotificationLossBounded: node 2 reaches PostgreSQL through a
 // proxy that starts dropping every notification. A grant revoked on node
 // 1 must still be refused on node 2 within about a second (a bounded

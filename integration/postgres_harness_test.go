@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"encoding/base64"
+	"strings"
 	"sync"
 	"testing"
 
@@ -32,6 +34,21 @@ func pgDatabase(t testing.TB, name string) string {
 		t.Fatal(err)
 	}
 	return dsn
+}
+
+// pgCaddyfile is DefaultCaddyfile on a shared PostgreSQL database, whose
+// DSN comes from the environment, as a deployment would set it.
+var pgCaddyfile = strings.Replace(DefaultCaddyfile, "storage badger {{.Store}}", "storage postgres {env.KEYGATE_TEST_DSN}", 1)
+
+// pgNodeConfig is the config of a node on dsn; the nodes of one test
+// share it (and so their master key and admin token).
+func pgNodeConfig(t *testing.T, dsn string) Config {
+	return Config{
+		Template:   pgCaddyfile,
+		MasterKey:  base64.StdEncoding.EncodeToString(randomBytes(t, 32)),
+		AdminToken: RandomToken(t, "kgadm_test_"),
+		Env:        []string{"KEYGATE_TEST_DSN=" + dsn},
+	}
 }
 
 // stopPG removes the run's cluster, if one was started.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -225,7 +226,7 @@ func (s *Store) QueryAudit(q AuditQuery) ([]AuditEvent, error) {
 	}
 	indexed := q.Keychain != "" || q.Package != ""
 	since := q.Since.UnixNano()
-	err := s.be.View(func(r reader) error {
+	err := s.be.View(context.Background(), func(r reader) error {
 		return r.Iterate(iterOptions{Prefix: prefix, Reverse: true, KeysOnly: indexed}, func(k, v []byte) error {
 			rest := k[len(prefix):]
 			if len(rest) < auditTimeLength {

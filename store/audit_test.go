@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -88,7 +89,7 @@ func TestAuditAppendQueryPrune(t *testing.T) {
 	// Every index entry left points to a segment that still holds events
 	// of its keychain: pruning leaves no dangling or stale entries.
 	idx := 0
-	err = s.be.View(func(r reader) error {
+	err = s.be.View(context.Background(), func(r reader) error {
 		return r.Iterate(iterOptions{Prefix: []byte(pfxAuditByKC), KeysOnly: true}, func(k, _ []byte) error {
 			idx++
 			rest := k[len(pfxAuditByKC):]

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/hmac"
 	"encoding/hex"
 	"errors"
@@ -68,7 +69,7 @@ func (s *Store) CheckAuditWitness(w AuditWitness) (note string, err error) {
 	}
 	defer s.leave()
 	kr := s.kr
-	err = s.be.View(func(r reader) error {
+	err = s.be.View(context.Background(), func(r reader) error {
 		note = ""
 		head, found, problem, err := loadHead(r, kr)
 		if err != nil {

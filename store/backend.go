@@ -1,20 +1,26 @@
 package store
 
-import "errors"
+import (
+	"context"
+	"errors"
+)
 
 // backend is the storage under the store: ordered byte keys in
 // transactions. It only ever sees sealed values; sealing sits above it.
 // Badger is the embedded default; PostgreSQL is the shared one. Both pass
-// the same test suite.
+// the same test suite. ctx is the caller's (a request's, when a request
+// asks): once it is done, a round trip in flight or not yet begun stops
+// and the call fails, so a cancelled request does not wait out the
+// database. Badger answers from memory and disk and ignores it.
 type backend interface {
 	// Get reads one key in its own snapshot: the hot path's single read.
-	Get(key []byte) ([]byte, error)
+	Get(ctx context.Context, key []byte) ([]byte, error)
 	// View runs fn in a read-only snapshot.
-	View(fn func(r reader) error) error
+	View(ctx context.Context, fn func(r reader) error) error
 	// Update runs fn in a read-write transaction and commits it durably.
 	// fn may run more than once (on a write conflict) and must have no
 	// effects outside the transaction.
-	Update(fn func(w writer) error) error
+	Update(ctx context.Context, fn func(w writer) error) error
 	// GC reclaims space; errNothingToCollect when there was none.
 	GC() error
 	// TryLock takes the named lock that lets one process at a time do a

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -59,7 +60,7 @@ func TestBackendIterate(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var got [][]byte
-			err := s.be.View(func(r reader) error {
+			err := s.be.View(context.Background(), func(r reader) error {
 				return r.Iterate(c.o, func(k, v []byte) error {
 					if !c.o.KeysOnly && !bytes.Equal(v, append([]byte("v:"), k...)) {
 						t.Fatalf("value of %q is %q", k, v)
@@ -83,7 +84,7 @@ func TestBackendIterate(t *testing.T) {
 	}
 	// errStop ends early without error; empty values round-trip.
 	n := 0
-	err := s.be.View(func(r reader) error {
+	err := s.be.View(context.Background(), func(r reader) error {
 		return r.Iterate(iterOptions{Prefix: []byte("zz/")}, func(_, _ []byte) error {
 			n++
 			if n == 3 {
@@ -99,7 +100,7 @@ func TestBackendIterate(t *testing.T) {
 	if v := rawGet(t, s, []byte("zz-empty")); len(v) != 0 {
 		t.Fatalf("empty value came back as %q", v)
 	}
-	if _, err := s.be.Get([]byte("zz-none")); err != errNoKey {
+	if _, err := s.be.Get(context.Background(), []byte("zz-none")); err != errNoKey {
 		t.Fatalf("missing key: %v", err)
 	}
 }
@@ -116,7 +117,7 @@ func TestBackendUpdateAtomic(t *testing.T) {
 	if err != errSimulatedCrash {
 		t.Fatalf("err = %v", err)
 	}
-	if _, err := s.be.Get([]byte("zz/a")); err != errNoKey {
+	if _, err := s.be.Get(context.Background(), []byte("zz/a")); err != errNoKey {
 		t.Fatalf("a failed transaction wrote: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 
@@ -65,19 +66,19 @@ func openBadger(dir string, inMemory bool, log Logger) (*badgerBackend, error) {
 	return &badgerBackend{db: db}, nil
 }
 
-func (b *badgerBackend) Get(key []byte) ([]byte, error) {
+func (b *badgerBackend) Get(_ context.Context, key []byte) ([]byte, error) {
 	txn := b.db.NewTransaction(false)
 	defer txn.Discard()
 	return badgerTxn{txn}.Get(key)
 }
 
-func (b *badgerBackend) View(fn func(reader) error) error {
+func (b *badgerBackend) View(_ context.Context, fn func(reader) error) error {
 	return mapBadgerErr(b.db.View(func(txn *badger.Txn) error {
 		return fn(badgerTxn{txn})
 	}))
 }
 
-func (b *badgerBackend) Update(fn func(writer) error) error {
+func (b *badgerBackend) Update(_ context.Context, fn func(writer) error) error {
 	for attempt := 0; ; attempt++ {
 		err := b.db.Update(func(txn *badger.Txn) error {
 			return fn(badgerTxn{txn})

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -165,7 +166,7 @@ func (s *Store) ListProxyCAs() ([]ProxyCA, error) {
 	}
 	defer s.leave()
 	out := []ProxyCA{}
-	err := s.be.View(func(r reader) error {
+	err := s.be.View(context.Background(), func(r reader) error {
 		return r.Iterate(iterOptions{Prefix: []byte(pfxProxyCA)}, func(k, v []byte) error {
 			id := string(k[len(pfxProxyCA):])
 			rec, err := decodeRecord(v)

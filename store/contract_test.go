@@ -19,18 +19,28 @@ var (
 	_ func(Options) (*Store, error)                   = Open
 	_ func(*Store) error                              = (*Store).Close
 
-	_ func(*Store, string, string, string) (Keychain, error) = (*Store).CreateKeychain
-	_ func(*Store, string) (Keychain, error)                 = (*Store).GetKeychain
-	_ func(*Store, string) ([]Keychain, error)               = (*Store).ListKeychains
-	_ func(*Store, string) error                             = (*Store).DeleteKeychain
-	_ func(*Store, string) (Keychain, error)                 = (*Store).RotateKeychainToken
+	_ func(*Store, string, string, string) (Keychain, error)  = (*Store).CreateKeychain
+	_ func(*Store, string) (Keychain, error)                  = (*Store).GetKeychain
+	_ func(*Store, context.Context, string) (Keychain, error) = (*Store).GetKeychainContext
+	_ func(*Store, string) ([]Keychain, error)                = (*Store).ListKeychains
+	_ func(*Store, string) error                              = (*Store).DeleteKeychain
+	_ func(*Store, string) (Keychain, error)                  = (*Store).RotateKeychainToken
 
-	_ func(*Store, string, string, []byte, SecretOptions) (SecretMeta, error)       = (*Store).PutSecret
-	_ func(*Store, string, string) (SecretMeta, error)                              = (*Store).GetSecretMeta
-	_ func(*Store, string) ([]SecretMeta, error)                                    = (*Store).ListSecrets
-	_ func(*Store, string, string) error                                            = (*Store).DeleteSecret
-	_ func(*Store, string, string) (bool, error)                                    = (*Store).HasSecret
-	_ func(*Store, string, string, func(meta SecretMeta, value []byte) error) error = (*Store).OpenSecret
+	_ func(*Store, string, string, []byte, SecretOptions) (SecretMeta, error)                = (*Store).PutSecret
+	_ func(*Store, string, string) (SecretMeta, error)                                       = (*Store).GetSecretMeta
+	_ func(*Store, context.Context, string, string) (SecretMeta, error)                      = (*Store).GetSecretMetaContext
+	_ func(*Store, context.Context, string, string) (bool, error)                            = (*Store).HasSecretContext
+	_ func(*Store, context.Context, string, string) (bool, error)                            = (*Store).HasAppSecretContext
+	_ func(*Store, context.Context, string, string, func(SecretMeta, []byte) error) error    = (*Store).OpenSecretContext
+	_ func(*Store, context.Context, string, string, func(SecretMeta, []byte) error) error    = (*Store).OpenAppSecretContext
+	_ func(*Store, context.Context, string, string) (*Grant, error)                          = (*Store).GrantRecordContext
+	_ func(*Store, context.Context, string) (*Manifest, error)                               = (*Store).PackageRecordContext
+	_ func(*Store, context.Context, string) (*Manifest, error)                               = (*Store).PackageRecordByHostContext
+	_ func(*Store, context.Context, string, string, string, string, time.Time) (bool, error) = (*Store).ClaimWebhookDeliveryContext
+	_ func(*Store, string) ([]SecretMeta, error)                                             = (*Store).ListSecrets
+	_ func(*Store, string, string) error                                                     = (*Store).DeleteSecret
+	_ func(*Store, string, string) (bool, error)                                             = (*Store).HasSecret
+	_ func(*Store, string, string, func(meta SecretMeta, value []byte) error) error          = (*Store).OpenSecret
 
 	_ func(*Store, string, string, []byte) (SecretMeta, error)                      = (*Store).PutAppSecret
 	_ func(*Store, string) ([]SecretMeta, error)                                    = (*Store).ListAppSecrets
@@ -80,7 +90,7 @@ var (
 	_ func(*Store, string) (OwnerSession, error)                             = (*Store).GetOwnerSession
 	_ func(*Store, string) error                                             = (*Store).DeleteOwnerSession
 	_ func(*Store) (int, error)                                              = (*Store).PruneOwnerState
-	_ func(*Store, *Store, bool) (CopyCounts, error)                         = Copy
+	_ func(*Store, *Store, bool, func(int)) (CopyCounts, error)              = CopyWithProgress
 	_ func(*Store, *Store) error                                             = VerifyCopy
 	_ func(string, *Keyring) (*Store, error)                                 = OpenSpec
 	_                                                                        = OwnerLink{Owner: "", Keychain: "", Expires: time.Time{}}

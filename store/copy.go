@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +13,7 @@ import (
 // the bytes it is stored as, sealed values sealed, never decrypted, so
 // the copy needs the same master keys to open and nothing else.
 
-// CopyCounts says what Copy copied.
+// CopyCounts says what CopyWithProgress copied.
 type CopyCounts struct {
 	Records int
 	Bytes   int64          // keys plus values
@@ -38,16 +39,11 @@ func OpenSpec(spec string, kr *Keyring) (*Store, error) {
 	return nil, invalid("spec", "must be badger:<dir> or postgres:<dsn>")
 }
 
-// Copy copies every record of from into to. A target that holds records is
-// refused (ErrConflict) unless force, which empties it first. The target's
-// key check becomes the source's, so it demands the same master keys.
-// Kept as the store's API (the commands use CopyWithProgress).
-func Copy(from, to *Store, force bool) (CopyCounts, error) {
-	return CopyWithProgress(from, to, force, nil)
-}
-
-// CopyWithProgress is Copy, calling progress (when not nil) with the
-// number of records copied so far after each batch is written.
+// CopyWithProgress copies every record of from into to, calling progress
+// (when not nil) with the number of records copied so far after each
+// batch is written. A target that holds records is refused (ErrConflict)
+// unless force, which empties it first. The target's key check becomes
+// the source's, so it demands the same master keys.
 func CopyWithProgress(from, to *Store, force bool, progress func(copied int)) (CopyCounts, error) {
 	counts := CopyCounts{ByKind: map[string]int{}}
 	if from == nil || to == nil || from == to || (from.origin != "" && from.origin == to.origin) {
@@ -100,7 +96,7 @@ func CopyWithProgress(from, to *Store, force bool, progress func(copied int)) (C
 		}
 		return err
 	}
-	err = from.be.View(func(r reader) error {
+	err = from.be.View(context.Background(), func(r reader) error {
 		return r.Iterate(iterOptions{}, func(k, v []byte) error {
 			batch = append(batch, [2][]byte{bytes.Clone(k), bytes.Clone(v)})
 			size += len(k) + len(v)
@@ -159,7 +155,7 @@ func recordKind(k []byte) string {
 
 func countRecords(be backend) (int, error) {
 	n := 0
-	err := be.View(func(r reader) error {
+	err := be.View(context.Background(), func(r reader) error {
 		return r.Iterate(iterOptions{KeysOnly: true}, func(_, _ []byte) error {
 			n++
 			return nil
@@ -172,7 +168,7 @@ func countRecords(be backend) (int, error) {
 func clearRecords(s *Store) error {
 	for {
 		var keys [][]byte
-		if err := s.be.View(func(r reader) error {
+		if err := s.be.View(context.Background(), func(r reader) error {
 			var err error
 			keys, err = collectKeys(r, nil, purgeBatch)
 			return err
@@ -210,10 +206,10 @@ func VerifyCopy(a, b *Store) error {
 	defer b.leave()
 	n, differ := 0, 0
 	first := ""
-	err := a.be.View(func(r reader) error {
+	err := a.be.View(context.Background(), func(r reader) error {
 		return r.Iterate(iterOptions{}, func(k, v []byte) error {
 			n++
-			got, err := b.be.Get(k)
+			got, err := b.be.Get(context.Background(), k)
 			if errors.Is(err, errNoKey) || (err == nil && !bytes.Equal(got, v)) {
 				if differ == 0 {
 					first = recordKind(k)

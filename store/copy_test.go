@@ -38,7 +38,7 @@ func TestCopyRoundTrip(t *testing.T) {
 
 	// The target is the other kind: on Badger's pass a second Badger dir.
 	dst := diskStore(t, "", kr)
-	counts, err := Copy(src, dst, false)
+	counts, err := CopyWithProgress(src, dst, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestCopyRoundTrip(t *testing.T) {
 	}
 
 	// A non-empty target is refused, and changes nothing.
-	if _, err := Copy(src, dst, false); !errors.Is(err, ErrConflict) {
+	if _, err := CopyWithProgress(src, dst, false, nil); !errors.Is(err, ErrConflict) {
 		t.Fatalf("non-empty target: %v", err)
 	}
 	if _, err := dst.PutSecret(kc, "EXTRA", []byte("x"), SecretOptions{}); err != nil {
@@ -63,19 +63,19 @@ func TestCopyRoundTrip(t *testing.T) {
 		t.Fatalf("verify missed an extra record: %v", err)
 	}
 	// force replaces it whole.
-	if _, err := Copy(src, dst, true); err != nil {
+	if _, err := CopyWithProgress(src, dst, true, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := VerifyCopy(src, dst); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Copy(src, src, true); !errors.Is(err, ErrInvalid) {
+	if _, err := CopyWithProgress(src, src, true, nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("copy onto itself: %v", err)
 	}
 
 	// A target whose keys cannot open the source's records is refused.
 	other := diskStore(t, "", testKeyring(t, "k9"))
-	if _, err := Copy(src, other, false); !errors.Is(err, ErrMasterKey) {
+	if _, err := CopyWithProgress(src, other, false, nil); !errors.Is(err, ErrMasterKey) {
 		t.Fatalf("copy to a store without the source's key: %v", err)
 	}
 }

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -94,6 +96,12 @@ func (s *Store) GetGrant(kc, pkg string) (Grant, error) {
 // Records are never changed in place (a write caches a new one), so it
 // stays as it was read; the caller must not modify it or its slices.
 func (s *Store) GrantRecord(kc, pkg string) (*Grant, error) {
+	return s.GrantRecordContext(context.Background(), kc, pkg)
+}
+
+// GrantRecordContext is GrantRecord for a request: a database read stops
+// when ctx is done.
+func (s *Store) GrantRecordContext(ctx context.Context, kc, pkg string) (*Grant, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
 	}
@@ -102,7 +110,7 @@ func (s *Store) GrantRecord(kc, pkg string) (*Grant, error) {
 		return nil, grantNotFound(kc, pkg)
 	}
 	var kb keyBuf
-	v, err := s.cachedGet(kb.lookupKey(pfxGrant, kc, pkg), decodeGrant)
+	v, err := s.cachedGet(ctx, kb.lookupKey(pfxGrant, kc, pkg), decodeGrant)
 	if err != nil {
 		return nil, err
 	}
@@ -130,11 +138,11 @@ func (s *Store) ListGrants(kc string) ([]Grant, error) {
 		return nil, err
 	}
 	defer s.leave()
-	if _, err := s.getKeychain(kc); err != nil {
+	if _, err := s.getKeychain(context.Background(), kc); err != nil {
 		return nil, err
 	}
 	out := []Grant{}
-	err := s.be.View(func(r reader) error {
+	err := s.be.View(context.Background(), func(r reader) error {
 		return r.Iterate(iterOptions{Prefix: scope(pfxGrant, kc)}, func(_, v []byte) error {
 			var g Grant
 			if err := decodeJSON(v, &g); err != nil {
@@ -169,4 +177,45 @@ func (s *Store) DeleteGrant(kc, pkg string) error {
 		}
 		return w.Delete(key(pfxGrantByPkg, pkg, kc))
 	})
+}
+
+// Revocation is final (README "Security notes"): an
+// invocation token names the grant epoch and the code epoch it was minted
+// under, and is void once either moved. The grant epoch of a keychain and
+// package moves when a grant is made anew, loses a key or approves other
+// code; its counter outlives the grant, so deleting a grant and making it
+// again never brings back a number already handed out. The code epoch of a
+// package moves with every change of its sha256 or its approval digest
+// (approval.go; codeEpoch in packages.go), so code that changes and
+// changes back does not revive tokens minted before.
+
+// nextGrantEpoch moves the counter of kc and pkg on and returns it.
+func nextGrantEpoch(w writer, kc, pkg string) (uint64, error) {
+	k := key(pfxGrantEpoch, kc, pkg)
+	var n uint64
+	switch raw, err := w.Get(k); {
+	case err == nil && len(raw) == 8:
+		n = binary.BigEndian.Uint64(raw)
+	case err == nil:
+		return 0, ErrCorrupt
+	case !errors.Is(err, errNoKey):
+		return 0, err
+	}
+	n++
+	return n, w.Set(k, binary.BigEndian.AppendUint64(nil, n))
+}
+
+// keepsGrantEpoch reports whether a grant of keys for code sha, put over
+// old (nil when there is none), leaves every token minted under old valid:
+// only when it takes nothing away.
+func keepsGrantEpoch(old *Grant, keys []string, m *Manifest) bool {
+	if old == nil || old.Epoch == 0 || !old.Approves(m) {
+		return false
+	}
+	for _, k := range old.Keys {
+		if !slices.Contains(keys, k) {
+			return false
+		}
+	}
+	return true
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"strings"
 )
@@ -23,7 +24,7 @@ func (s *Store) Ping() error {
 		return err
 	}
 	defer s.leave()
-	_, err := s.be.Get([]byte(keyAuditHead))
+	_, err := s.be.Get(context.Background(), []byte(keyAuditHead))
 	if errors.Is(err, errNoKey) {
 		return nil
 	}
@@ -48,7 +49,7 @@ func (s *Store) Health() (Health, error) {
 		}
 		h.SchemaVersion, h.Nodes = v, nodes
 	}
-	err := s.be.View(func(r reader) error {
+	err := s.be.View(context.Background(), func(r reader) error {
 		_, found, problem, err := loadHead(r, s.kr)
 		switch {
 		case err != nil:

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -151,7 +152,7 @@ func (s *Store) GetHeld(kc, id string) (HeldCall, error) {
 		return HeldCall{}, err
 	}
 	defer s.leave()
-	raw, err := s.be.Get(heldKey(kc, id))
+	raw, err := s.be.Get(context.Background(), heldKey(kc, id))
 	if errors.Is(err, errNoKey) {
 		return HeldCall{}, notFound("held call", id)
 	}
@@ -208,7 +209,7 @@ func (s *Store) ListHeld(kc string) ([]HeldCall, error) {
 	defer s.leave()
 	now := s.now()
 	var out []HeldCall
-	err := s.be.View(func(r reader) error {
+	err := s.be.View(context.Background(), func(r reader) error {
 		out = out[:0]
 		return r.Iterate(iterOptions{Prefix: key(pfxHeld, kc)}, func(_, v []byte) error {
 			h, err := s.decodeHeld(v)
@@ -236,7 +237,7 @@ func (s *Store) PruneHeld() (int, error) {
 	defer s.leave()
 	now := s.now()
 	var dead [][]byte
-	err := s.be.View(func(r reader) error {
+	err := s.be.View(context.Background(), func(r reader) error {
 		dead = dead[:0]
 		for _, pfx := range []string{pfxHeld, pfxShapeApproval} {
 			err := r.Iterate(iterOptions{Prefix: []byte(pfx)}, func(k, v []byte) error {
@@ -303,7 +304,7 @@ func (s *Store) ShapeApproved(kc, shape string) (bool, error) {
 		return false, err
 	}
 	defer s.leave()
-	raw, err := s.be.Get(key(pfxShapeApproval, kc, shape))
+	raw, err := s.be.Get(context.Background(), key(pfxShapeApproval, kc, shape))
 	if errors.Is(err, errNoKey) {
 		return false, nil
 	}

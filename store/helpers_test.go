@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -218,7 +219,7 @@ func rawSet(t testing.TB, s *Store, k, v []byte) {
 func rawGet(t testing.TB, s *Store, k []byte) []byte {
 	t.Helper()
 	var v []byte
-	if err := s.be.View(func(r reader) error {
+	if err := s.be.View(context.Background(), func(r reader) error {
 		var err error
 		v, err = r.Get(k)
 		return err

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -54,19 +55,25 @@ func (s *Store) CreateKeychain(owner, environment, name string) (Keychain, error
 
 // GetKeychain returns one keychain; served from the metadata cache.
 func (s *Store) GetKeychain(id string) (Keychain, error) {
+	return s.GetKeychainContext(context.Background(), id)
+}
+
+// GetKeychainContext is GetKeychain for a request: a database read stops
+// when ctx is done.
+func (s *Store) GetKeychainContext(ctx context.Context, id string) (Keychain, error) {
 	if err := s.enter(); err != nil {
 		return Keychain{}, err
 	}
 	defer s.leave()
-	return s.getKeychain(id)
+	return s.getKeychain(ctx, id)
 }
 
-func (s *Store) getKeychain(id string) (Keychain, error) {
+func (s *Store) getKeychain(ctx context.Context, id string) (Keychain, error) {
 	if checkKeychainID(id) != nil {
 		return Keychain{}, notFound("keychain", id)
 	}
 	var kb keyBuf
-	v, err := s.cachedGet(kb.lookupKey(pfxKeychain, id), decodeKeychain)
+	v, err := s.cachedGet(ctx, kb.lookupKey(pfxKeychain, id), decodeKeychain)
 	if err != nil {
 		return Keychain{}, err
 	}
@@ -92,7 +99,7 @@ func (s *Store) ListKeychains(owner string) ([]Keychain, error) {
 	}
 	defer s.leave()
 	out := []Keychain{}
-	err := s.be.View(func(r reader) error {
+	err := s.be.View(context.Background(), func(r reader) error {
 		if owner == "" {
 			return r.Iterate(iterOptions{Prefix: []byte(pfxKeychain)}, func(_, v []byte) error {
 				var kc Keychain

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"regexp"
 	"testing"
@@ -129,7 +130,7 @@ func TestDeleteKeychainRemovesSecretsAndGrants(t *testing.T) {
 	_, err = s.ListSecrets(a.ID)
 	wantErr(t, err, ErrNotFound)
 	var left int
-	s.be.View(func(r reader) error {
+	s.be.View(context.Background(), func(r reader) error {
 		for _, p := range [][]byte{scope(pfxSecret, a.ID), scope(pfxGrant, a.ID), key(pfxGrantByPkg, "@acme/tools", a.ID), []byte(pfxPending)} {
 			r.Iterate(iterOptions{Prefix: p, KeysOnly: true}, func(_, _ []byte) error { left++; return nil })
 		}
@@ -173,7 +174,7 @@ func TestInterruptedDeleteIsFinishedByOpen(t *testing.T) {
 
 	s = diskStore(t, dir, testKeyring(t, "k1"))
 	n := 0
-	s.be.View(func(r reader) error {
+	s.be.View(context.Background(), func(r reader) error {
 		for _, p := range []string{pfxSecret, pfxAppSecret, pfxPending} {
 			r.Iterate(iterOptions{Prefix: []byte(p), KeysOnly: true}, func(_, _ []byte) error { n++; return nil })
 		}

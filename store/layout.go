@@ -18,7 +18,7 @@ import (
 //	pkh/<host>                   host index: package name
 //	gr/<kc>\0<pkg>               Grant JSON
 //	grp/<pkg>\0<kc>              grants by package (empty value)
-//	gre/<kc>\0<pkg>              grant epoch counter, kept after the grant (grant_epoch.go)
+//	gre/<kc>\0<pkg>              grant epoch counter, kept after the grant (grants.go)
 //	au/<time8><id>               audit segment: a batch of events, keyed by its
 //	                             first event, time-ordered; chained (see
 //	                             audit_chain.go) or a legacy JSON array
@@ -44,6 +44,7 @@ const (
 	pfxPackageHost     = "pkh/"
 	pfxGrant           = "gr/"
 	pfxGrantByPkg      = "grp/"
+	pfxGrantEpoch      = "gre/"
 	pfxAudit           = "au/"
 	pfxAuditByKC       = "auk/"
 	pfxAuditByPkg      = "aup/"

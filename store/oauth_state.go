@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -302,7 +303,7 @@ func (s *Store) OAuthStateBinding(state string) (nonceSHA256 string, bound bool,
 	if len(state) < minOAuthState || len(state) > maxOAuthState {
 		return "", false, nil
 	}
-	err = s.be.View(func(r reader) error {
+	err = s.be.View(context.Background(), func(r reader) error {
 		v, err := r.Get(key(pfxOAuthBinding, oauthStateID(state)))
 		switch {
 		case errors.Is(err, errNoKey):

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -39,7 +40,7 @@ func TestOAuthStateNotInTheClear(t *testing.T) {
 	if err := s.PutOAuthState(st); err != nil {
 		t.Fatal(err)
 	}
-	err := s.be.View(func(r reader) error {
+	err := s.be.View(context.Background(), func(r reader) error {
 		return r.Iterate(iterOptions{Prefix: nil}, func(k, v []byte) error {
 			for _, secret := range []string{st.State, st.Verifier} {
 				if bytes.Contains(k, []byte(secret)) || bytes.Contains(v, []byte(secret)) {
@@ -110,7 +111,7 @@ func TestOAuthStatePrune(t *testing.T) {
 func countPrefix(t *testing.T, s *Store, prefix string) int {
 	t.Helper()
 	n := 0
-	if err := s.be.View(func(r reader) error {
+	if err := s.be.View(context.Background(), func(r reader) error {
 		return r.Iterate(iterOptions{Prefix: []byte(prefix), KeysOnly: true}, func(_, _ []byte) error { n++; return nil })
 	}); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -170,7 +171,7 @@ func (s *Store) oauthGet(ref secretRef) (OAuthToken, SecretMeta, error) {
 		t    OAuthToken
 		meta SecretMeta
 	)
-	err := s.openSecret(ref, func(m SecretMeta, value []byte) error {
+	err := s.openSecret(context.Background(), ref, func(m SecretMeta, value []byte) error {
 		meta = m.clone()
 		if m.Kind != SecretKindOAuth {
 			return fmt.Errorf("%s: %w", ref.describe(), ErrNotOAuthToken)

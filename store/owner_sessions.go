@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -121,7 +122,7 @@ func (s *Store) PeekOwnerLink(token string) (OwnerLink, error) {
 	}
 	defer s.leave()
 	var l OwnerLink
-	err := s.be.View(func(r reader) error { return getJSON(r, ownerKey(pfxOwnerLink, token), &l) })
+	err := s.be.View(context.Background(), func(r reader) error { return getJSON(r, ownerKey(pfxOwnerLink, token), &l) })
 	switch {
 	case errors.Is(err, errNoKey):
 		return OwnerLink{}, notFound("sign-in link", "")
@@ -165,7 +166,7 @@ func (s *Store) GetOwnerSession(token string) (OwnerSession, error) {
 		return OwnerSession{}, err
 	}
 	defer s.leave()
-	raw, err := s.be.Get(ownerKey(pfxOwnerSession, token))
+	raw, err := s.be.Get(context.Background(), ownerKey(pfxOwnerSession, token))
 	if errors.Is(err, errNoKey) {
 		return OwnerSession{}, notFound("owner session", "")
 	}

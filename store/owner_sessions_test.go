@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -101,7 +102,7 @@ func TestOwnerSessions(t *testing.T) {
 // assertNotStored fails if any stored key or value contains needle.
 func assertNotStored(t *testing.T, s *Store, needle string) {
 	t.Helper()
-	err := s.be.View(func(r reader) error {
+	err := s.be.View(context.Background(), func(r reader) error {
 		return r.Iterate(iterOptions{}, func(k, v []byte) error {
 			if strings.Contains(string(k), needle) || strings.Contains(string(v), needle) {
 				t.Errorf("token stored as is under %q", k[:4])

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -76,21 +77,27 @@ func (s *Store) GetPackage(name string) (Manifest, error) {
 // request makes: the manifest returned is the cached record, shared and
 // read-only (see GrantRecord); the caller must not modify it.
 func (s *Store) PackageRecord(name string) (*Manifest, error) {
+	return s.PackageRecordContext(context.Background(), name)
+}
+
+// PackageRecordContext is PackageRecord for a request: a database read
+// stops when ctx is done.
+func (s *Store) PackageRecordContext(ctx context.Context, name string) (*Manifest, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
 	}
 	defer s.leave()
-	return s.getPackage(name)
+	return s.getPackage(ctx, name)
 }
 
 // getPackage returns the cached manifest, shared: callers clone it before
 // handing it out, except PackageRecord, whose callers only read it.
-func (s *Store) getPackage(name string) (*Manifest, error) {
+func (s *Store) getPackage(ctx context.Context, name string) (*Manifest, error) {
 	if checkPackageName("package", name) != nil {
 		return nil, notFound("package", name)
 	}
 	var kb keyBuf
-	v, err := s.cachedGet(kb.lookupKey(pfxPackage, name), decodeManifestRecord)
+	v, err := s.cachedGet(ctx, kb.lookupKey(pfxPackage, name), decodeManifestRecord)
 	if err != nil {
 		return nil, err
 	}
@@ -122,6 +129,12 @@ func (s *Store) GetPackageByHost(host string) (Manifest, error) {
 // PackageRecordByHost is GetPackageByHost without the copy: the manifest
 // returned is the cached record, shared and read-only (see GrantRecord).
 func (s *Store) PackageRecordByHost(host string) (*Manifest, error) {
+	return s.PackageRecordByHostContext(context.Background(), host)
+}
+
+// PackageRecordByHostContext is PackageRecordByHost for a request: a
+// database read stops when ctx is done.
+func (s *Store) PackageRecordByHostContext(ctx context.Context, host string) (*Manifest, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
 	}
@@ -131,14 +144,14 @@ func (s *Store) PackageRecordByHost(host string) (*Manifest, error) {
 		return nil, notFound("package host", host)
 	}
 	var kb keyBuf
-	v, err := s.cachedGet(kb.lookupKey(pfxPackageHost, host), decodeHostRecord)
+	v, err := s.cachedGet(ctx, kb.lookupKey(pfxPackageHost, host), decodeHostRecord)
 	if err != nil {
 		return nil, err
 	}
 	if v == nil {
 		return nil, notFound("package host", host)
 	}
-	return s.getPackage(v.(string))
+	return s.getPackage(ctx, v.(string))
 }
 
 func decodeHostRecord(raw []byte) (any, error) { return string(raw), nil }
@@ -150,7 +163,7 @@ func (s *Store) ListPackages() ([]Manifest, error) {
 	}
 	defer s.leave()
 	out := []Manifest{}
-	err := s.be.View(func(r reader) error {
+	err := s.be.View(context.Background(), func(r reader) error {
 		return r.Iterate(iterOptions{Prefix: []byte(pfxPackage)}, func(_, v []byte) error {
 			var m Manifest
 			if err := decodeJSON(v, &m); err != nil {
@@ -209,4 +222,15 @@ func (s *Store) checkMaxBytes(m *Manifest) error {
 		}
 	}
 	return nil
+}
+
+// codeEpoch is the code epoch of m put over old (nil when new).
+func codeEpoch(old *Manifest, m *Manifest) uint64 {
+	switch {
+	case old == nil:
+		return 1
+	case old.SHA256 != m.SHA256 || approvalDigest(old) != m.Approval:
+		return old.CodeEpoch + 1
+	}
+	return old.CodeEpoch
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -146,7 +147,7 @@ func TestDeletePackageManyGrants(t *testing.T) {
 		t.Fatal(err)
 	}
 	left := 0
-	s.be.View(func(r reader) error {
+	s.be.View(context.Background(), func(r reader) error {
 		for _, p := range []string{pfxGrant, pfxGrantByPkg} {
 			r.Iterate(iterOptions{Prefix: []byte(p), KeysOnly: true}, func(_, _ []byte) error { left++; return nil })
 		}

@@ -1,6 +1,9 @@
 package store
 
-import "fmt"
+import (
+	"context"
+	"fmt"
+)
 
 // A delete with children (a keychain's secrets and grants, a package's app
 // secrets and grants) may be too large for one transaction. It first
@@ -19,7 +22,7 @@ func pendingKey(kind, id string) []byte { return key(pfxPending, kind, id) }
 func (s *Store) finishPendingDeletes() error {
 	type job struct{ kind, id string }
 	var jobs []job
-	err := s.be.View(func(r reader) error {
+	err := s.be.View(context.Background(), func(r reader) error {
 		return r.Iterate(iterOptions{Prefix: []byte(pfxPending), KeysOnly: true}, func(k, _ []byte) error {
 			rest := string(k[len(pfxPending):])
 			for i := 0; i < len(rest); i++ {

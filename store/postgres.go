@@ -93,13 +93,20 @@ func openPostgres(dsn string, timeout time.Duration, log Logger) (*postgresBacke
 	return b, nil
 }
 
-// ctx bounds one round trip.
+// ctx bounds one round trip of the backend's own work (schema, node
+// heartbeats, notifications), which no caller waits on.
 func (b *postgresBackend) ctx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), b.timeout)
+	return b.within(context.Background())
 }
 
-func (b *postgresBackend) Get(key []byte) ([]byte, error) {
-	ctx, cancel := b.ctx()
+// within bounds one round trip made for parent: it ends at the timeout
+// or when parent does, whichever comes first.
+func (b *postgresBackend) within(parent context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(parent, b.timeout)
+}
+
+func (b *postgresBackend) Get(parent context.Context, key []byte) ([]byte, error) {
+	ctx, cancel := b.within(parent)
 	defer cancel()
 	var v []byte
 	err := b.pool.QueryRow(ctx, `SELECT v FROM keygate_kv WHERE k = $1`, key).Scan(&v)
@@ -112,15 +119,15 @@ func (b *postgresBackend) Get(key []byte) ([]byte, error) {
 	return v, nil
 }
 
-func (b *postgresBackend) View(fn func(reader) error) error {
+func (b *postgresBackend) View(ctx context.Context, fn func(reader) error) error {
 	opts := pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
-	return b.attempt(opts, func(t *pgTxn) error { return fn(t) })
+	return b.attempt(ctx, opts, func(t *pgTxn) error { return fn(t) })
 }
 
-func (b *postgresBackend) Update(fn func(writer) error) error {
+func (b *postgresBackend) Update(ctx context.Context, fn func(writer) error) error {
 	opts := pgx.TxOptions{IsoLevel: pgx.Serializable}
 	for attempt := 0; ; attempt++ {
-		err := b.attempt(opts, func(t *pgTxn) error {
+		err := b.attempt(ctx, opts, func(t *pgTxn) error {
 			if err := fn(t); err != nil {
 				return err
 			}
@@ -138,15 +145,16 @@ func (b *postgresBackend) Update(fn func(writer) error) error {
 }
 
 // attempt runs fn in one transaction and commits it. Errors from the
-// database come back mapped; errors of fn come back as they are.
-func (b *postgresBackend) attempt(opts pgx.TxOptions, fn func(*pgTxn) error) error {
-	ctx, cancel := b.ctx()
+// database come back mapped; errors of fn come back as they are. Every
+// statement of the transaction is bounded by parent and by the timeout.
+func (b *postgresBackend) attempt(parent context.Context, opts pgx.TxOptions, fn func(*pgTxn) error) error {
+	ctx, cancel := b.within(parent)
 	tx, err := b.pool.BeginTx(ctx, opts)
 	cancel()
 	if err != nil {
 		return b.mapErr("begin", err)
 	}
-	t := &pgTxn{b: b, tx: tx}
+	t := &pgTxn{b: b, ctx: parent, tx: tx}
 	if err := fn(t); err != nil || t.failed != nil {
 		b.rollback(tx)
 		if t.failed != nil && (err == nil || retryable(t.failed)) {
@@ -154,7 +162,7 @@ func (b *postgresBackend) attempt(opts pgx.TxOptions, fn func(*pgTxn) error) err
 		}
 		return err
 	}
-	ctx, cancel = b.ctx()
+	ctx, cancel = b.within(parent)
 	defer cancel()
 	if err := tx.Commit(ctx); err != nil {
 		b.rollback(tx)
@@ -163,6 +171,8 @@ func (b *postgresBackend) attempt(opts pgx.TxOptions, fn func(*pgTxn) error) err
 	return nil
 }
 
+// rollback is not bounded by the caller: a cancelled request still hands
+// its connection back clean.
 func (b *postgresBackend) rollback(tx pgx.Tx) {
 	ctx, cancel := b.ctx()
 	defer cancel()
@@ -183,6 +193,7 @@ func (b *postgresBackend) Close() error {
 // the commit can tell the other nodes.
 type pgTxn struct {
 	b       *postgresBackend
+	ctx     context.Context // the caller's, bounding every statement
 	tx      pgx.Tx
 	touched [][]byte
 	// failed is the first database error of the transaction. After it,
@@ -201,8 +212,11 @@ func (t *pgTxn) mapErr(op string, err error) error {
 	return err
 }
 
+// round bounds one statement of the transaction.
+func (t *pgTxn) round() (context.Context, context.CancelFunc) { return t.b.within(t.ctx) }
+
 func (t *pgTxn) Get(key []byte) ([]byte, error) {
-	ctx, cancel := t.b.ctx()
+	ctx, cancel := t.round()
 	defer cancel()
 	var v []byte
 	err := t.tx.QueryRow(ctx, `SELECT v FROM keygate_kv WHERE k = $1`, key).Scan(&v)
@@ -236,7 +250,7 @@ func (t *pgTxn) touch(key []byte) {
 }
 
 func (t *pgTxn) exec(op, sql string, args ...any) error {
-	ctx, cancel := t.b.ctx()
+	ctx, cancel := t.round()
 	defer cancel()
 	_, err := t.tx.Exec(ctx, sql, args...)
 	return t.mapErr(op, err)
@@ -299,7 +313,7 @@ func (t *pgTxn) Iterate(o iterOptions, fn func(key, value []byte) error) error {
 }
 
 func (t *pgTxn) page(sql string, args []any, keysOnly bool) ([][2][]byte, error) {
-	ctx, cancel := t.b.ctx()
+	ctx, cancel := t.round()
 	defer cancel()
 	rows, err := t.tx.Query(ctx, sql, args...)
 	if err != nil {

@@ -18,10 +18,22 @@ type pgError struct {
 	msg  string
 	kind error  // ErrUnavailable, ErrConflict or nil
 	code string // SQLSTATE, when the server answered
+	// cancelled is context.Canceled when the caller gave up (a request
+	// that ended), so the caller can tell that from the database failing.
+	cancelled error
 }
 
 func (e *pgError) Error() string { return e.msg }
-func (e *pgError) Unwrap() error { return e.kind }
+
+func (e *pgError) Unwrap() []error {
+	var out []error
+	for _, err := range []error{e.kind, e.cancelled} {
+		if err != nil {
+			out = append(out, err)
+		}
+	}
+	return out
+}
 
 // retryable reports a transaction that lost a serialization race or a
 // deadlock and may simply run again.
@@ -36,6 +48,7 @@ func (b *postgresBackend) mapErr(op string, err error) error {
 	}
 	kind, code := ErrUnavailable, ""
 	var detail string
+	var cancelled error
 	var pe *pgconn.PgError
 	switch {
 	case errors.As(err, &pe):
@@ -47,6 +60,10 @@ func (b *postgresBackend) mapErr(op string, err error) error {
 		if code == "40001" || code == "40P01" {
 			kind = ErrConflict
 		}
+	case errors.Is(err, context.Canceled):
+		// The caller's context ended first: nothing says the database
+		// is down, but the call did not complete.
+		detail, cancelled = "the caller gave up before the database answered", context.Canceled
 	case errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err):
 		detail = fmt.Sprintf("no answer within %s", b.timeout)
 	default:
@@ -58,7 +75,7 @@ func (b *postgresBackend) mapErr(op string, err error) error {
 	if kind != nil {
 		msg += ": " + kind.Error()
 	}
-	return &pgError{msg: msg, kind: kind, code: code}
+	return &pgError{msg: msg, kind: kind, code: code, cancelled: cancelled}
 }
 
 // The password fields of a DSN: a URL's userinfo password, and a

@@ -62,7 +62,7 @@ func (t *pgTxn) notify() error {
 	if len(t.touched) == 0 {
 		return nil
 	}
-	ctx, cancel := t.b.ctx()
+	ctx, cancel := t.round()
 	var seq int64
 	err := t.tx.QueryRow(ctx, `UPDATE keygate_changes SET seq = seq + 1 WHERE id = 1 RETURNING seq`).Scan(&seq)
 	cancel()
@@ -108,8 +108,10 @@ func parseChangePayload(p string) (seq uint64, keys []string, all bool) {
 	return seq, keys, false
 }
 
-// pgListener runs the LISTEN connection with reconnect and backoff, and
-// the poll of the change sequence.
+// pgListener runs the node's one LISTEN connection, with reconnect and
+// backoff, and the poll of the change sequence. The connection hears
+// both channels: change notifications, and signals (signals.go), which
+// it hands to their subscribers.
 type pgListener struct {
 	b         *postgresBackend
 	cache     *metaCache
@@ -128,6 +130,10 @@ type pgListener struct {
 	got       map[uint64]bool    // changes above base that arrived
 	seen      uint64             // the sequence as the previous poll saw it
 	kick      context.CancelFunc // ends the current session
+
+	sigMu   sync.Mutex
+	sigSubs map[int]func(string) // ListenSignals' subscribers, by id
+	sigNext int
 }
 
 // listen starts the listener for cache and waits for its first attempt,
@@ -136,7 +142,7 @@ type pgListener struct {
 // transaction mode). changed, if set, hears of every change.
 func (b *postgresBackend) listen(cache *metaCache, changed func(keys []string, all bool)) error {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &pgListener{b: b, cache: cache, changed: changed, cancel: cancel, done: make(chan struct{}), first: make(chan struct{}), polled: true}
+	l := &pgListener{b: b, cache: cache, changed: changed, cancel: cancel, done: make(chan struct{}), first: make(chan struct{}), polled: true, sigSubs: map[int]func(string){}}
 	cache.flush(false)
 	go l.run(ctx)
 	<-l.first
@@ -269,8 +275,9 @@ func (l *pgListener) arrived(seq uint64) {
 	}
 }
 
-// session connects, LISTENs, checks that a notification arrives, and
-// applies notifications until the connection fails or the poll ends it.
+// session connects, LISTENs on both channels, checks that a notification
+// arrives, and applies change notifications and hands on signals until
+// the connection fails or the poll ends it.
 // established reports whether LISTEN took effect.
 func (l *pgListener) session(parent context.Context) (established bool, err error) {
 	ctx, kick := context.WithCancel(parent)
@@ -280,7 +287,7 @@ func (l *pgListener) session(parent context.Context) (established bool, err erro
 	cctx, cancel := context.WithTimeout(ctx, l.b.timeout)
 	conn, err := pgx.ConnectConfig(cctx, cc)
 	if err == nil {
-		if _, err = conn.Exec(cctx, "LISTEN "+pgChannel); err != nil {
+		if _, err = conn.Exec(cctx, "LISTEN "+pgChannel+"; LISTEN "+pgSignalChannel); err != nil {
 			conn.Close(cctx)
 		}
 	}
@@ -322,6 +329,8 @@ func (l *pgListener) session(parent context.Context) (established bool, err erro
 		n, err := conn.WaitForNotification(wctx)
 		cancel()
 		switch {
+		case err == nil && n.Channel == pgSignalChannel:
+			l.signal(n.Payload)
 		case err == nil:
 			if strings.HasPrefix(n.Payload, pgProbePrefix) {
 				continue
@@ -379,15 +388,11 @@ func (l *pgListener) probe(ctx context.Context, conn *pgx.Conn) error {
 			}
 			return l.b.mapErr("listen", err)
 		}
-		if n.Payload == payload {
+		switch {
+		case n.Channel == pgSignalChannel:
+			l.signal(n.Payload)
+		case n.Payload == payload:
 			return nil
 		}
 	}
-}
-
-// isListening reports whether a session is established.
-func (l *pgListener) isListening() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.listening
 }

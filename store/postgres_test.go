@@ -53,7 +53,12 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 func listening(s *Store) bool {
 	l := s.be.(*postgresBackend).listener
-	return l != nil && l.isListening()
+	if l == nil {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.listening
 }
 
 func TestPostgresSuiteUsesPostgres(t *testing.T) {
@@ -501,7 +506,7 @@ func TestCopyBetweenBackends(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pg.Close()
-	if _, err := Copy(src, pg, false); err != nil {
+	if _, err := CopyWithProgress(src, pg, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := VerifyCopy(src, pg); err != nil {
@@ -512,7 +517,7 @@ func TestCopyBetweenBackends(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer back.Close()
-	if _, err := Copy(pg, back, false); err != nil {
+	if _, err := CopyWithProgress(pg, back, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := VerifyCopy(src, back); err != nil {

@@ -153,7 +153,7 @@ func (s *Store) SealedByKey(ctx context.Context) (map[string]int, error) {
 	defer s.leave()
 	kr := s.kr
 	counts := map[string]int{}
-	err := s.be.View(func(r reader) error {
+	err := s.be.View(context.Background(), func(r reader) error {
 		clear(counts) // View may run fn again
 		for _, p := range []string{pfxSecret, pfxAppSecret, pfxSigningKey} {
 			err := r.Iterate(iterOptions{Prefix: []byte(p)}, func(k, v []byte) error {

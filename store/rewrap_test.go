@@ -52,7 +52,7 @@ func checkAllOpen(t *testing.T, s *Store, kc string, want map[string]string) {
 func countByKeyID(t *testing.T, s *Store) map[string]int {
 	t.Helper()
 	ids := map[string]int{}
-	s.be.View(func(r reader) error {
+	s.be.View(context.Background(), func(r reader) error {
 		for _, p := range []string{pfxSecret, pfxAppSecret, pfxSigningKey} {
 			r.Iterate(iterOptions{Prefix: []byte(p)}, func(_, v []byte) error {
 				rec, err := decodeRecord(v)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"cmp"
+	"context"
 	"crypto/cipher"
 	"errors"
 	"fmt"
@@ -225,12 +226,12 @@ func (s *Store) putSecretAs(ref secretRef, value []byte, p secretPut, options fu
 }
 
 // getSecret returns the stored record, or nil when there is none.
-func (s *Store) getSecret(ref secretRef) (*storedSecret, error) {
+func (s *Store) getSecret(ctx context.Context, ref secretRef) (*storedSecret, error) {
 	if !ref.wellFormed() {
 		return nil, nil
 	}
 	var kb keyBuf
-	v, err := s.cachedGet(kb.lookupKey(ref.prefix, ref.owner, ref.name), decodeSecret)
+	v, err := s.cachedGet(ctx, kb.lookupKey(ref.prefix, ref.owner, ref.name), decodeSecret)
 	if err != nil || v == nil {
 		return nil, err
 	}
@@ -239,15 +240,21 @@ func (s *Store) getSecret(ref secretRef) (*storedSecret, error) {
 
 // GetSecretMeta returns a user secret's metadata.
 func (s *Store) GetSecretMeta(kc, name string) (SecretMeta, error) {
-	return s.secretMeta(userSecret(kc, name))
+	return s.GetSecretMetaContext(context.Background(), kc, name)
 }
 
-func (s *Store) secretMeta(ref secretRef) (SecretMeta, error) {
+// GetSecretMetaContext is GetSecretMeta for a request: a database read
+// stops when ctx is done.
+func (s *Store) GetSecretMetaContext(ctx context.Context, kc, name string) (SecretMeta, error) {
+	return s.secretMeta(ctx, userSecret(kc, name))
+}
+
+func (s *Store) secretMeta(ctx context.Context, ref secretRef) (SecretMeta, error) {
 	if err := s.enter(); err != nil {
 		return SecretMeta{}, err
 	}
 	defer s.leave()
-	ss, err := s.getSecret(ref)
+	ss, err := s.getSecret(ctx, ref)
 	if err != nil {
 		return SecretMeta{}, err
 	}
@@ -259,15 +266,21 @@ func (s *Store) secretMeta(ref secretRef) (SecretMeta, error) {
 
 // HasSecret reports whether the keychain holds a value for name.
 func (s *Store) HasSecret(kc, name string) (bool, error) {
-	return s.hasSecret(userSecret(kc, name))
+	return s.HasSecretContext(context.Background(), kc, name)
 }
 
-func (s *Store) hasSecret(ref secretRef) (bool, error) {
+// HasSecretContext is HasSecret for a request: a database read stops when
+// ctx is done.
+func (s *Store) HasSecretContext(ctx context.Context, kc, name string) (bool, error) {
+	return s.hasSecret(ctx, userSecret(kc, name))
+}
+
+func (s *Store) hasSecret(ctx context.Context, ref secretRef) (bool, error) {
 	if err := s.enter(); err != nil {
 		return false, err
 	}
 	defer s.leave()
-	ss, err := s.getSecret(ref)
+	ss, err := s.getSecret(ctx, ref)
 	return ss != nil, err
 }
 
@@ -277,7 +290,7 @@ func (s *Store) ListSecrets(kc string) ([]SecretMeta, error) {
 		return nil, err
 	}
 	defer s.leave()
-	if _, err := s.getKeychain(kc); err != nil {
+	if _, err := s.getKeychain(context.Background(), kc); err != nil {
 		return nil, err
 	}
 	return s.listSecrets(pfxSecret, kc)
@@ -285,7 +298,7 @@ func (s *Store) ListSecrets(kc string) ([]SecretMeta, error) {
 
 func (s *Store) listSecrets(prefix, owner string) ([]SecretMeta, error) {
 	out := []SecretMeta{}
-	err := s.be.View(func(r reader) error {
+	err := s.be.View(context.Background(), func(r reader) error {
 		return r.Iterate(iterOptions{Prefix: scope(prefix, owner)}, func(_, v []byte) error {
 			ss, err := decodeSecret(v)
 			if err != nil {
@@ -329,14 +342,20 @@ func (s *Store) deleteSecret(ref secretRef) error {
 // record (it is read on every egress request): fn must not modify them, and
 // clones meta to keep it.
 func (s *Store) OpenSecret(kc, name string, fn func(meta SecretMeta, value []byte) error) error {
-	return s.openSecret(userSecret(kc, name), fn)
+	return s.OpenSecretContext(context.Background(), kc, name, fn)
 }
 
-func (s *Store) openSecret(ref secretRef, fn func(SecretMeta, []byte) error) error {
+// OpenSecretContext is OpenSecret for a request: a database read stops
+// when ctx is done.
+func (s *Store) OpenSecretContext(ctx context.Context, kc, name string, fn func(meta SecretMeta, value []byte) error) error {
+	return s.openSecret(ctx, userSecret(kc, name), fn)
+}
+
+func (s *Store) openSecret(ctx context.Context, ref secretRef, fn func(SecretMeta, []byte) error) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
-	ss, err := s.getSecret(ref)
+	ss, err := s.getSecret(ctx, ref)
 	kr := s.kr
 	// Leave before fn runs: fn may call the store, and a Close waiting
 	// on the lock would otherwise deadlock it.
@@ -347,8 +366,8 @@ func (s *Store) openSecret(ref secretRef, fn func(SecretMeta, []byte) error) err
 	if ss == nil {
 		return ref.notFound()
 	}
-	ctx := ref.sealContext(ss.rec.version, ss.rec.meta)
-	value, err := ss.open(kr, &ctx, make([]byte, 0, len(ss.rec.blob)))
+	sc := ref.sealContext(ss.rec.version, ss.rec.meta)
+	value, err := ss.open(kr, &sc, make([]byte, 0, len(ss.rec.blob)))
 	defer clear(value)
 	if err != nil {
 		return fmt.Errorf("%s: %w", ref.describe(), err)
@@ -400,7 +419,7 @@ func (s *Store) ListAppSecrets(pkg string) ([]SecretMeta, error) {
 		return nil, err
 	}
 	defer s.leave()
-	if _, err := s.getPackage(pkg); err != nil {
+	if _, err := s.getPackage(context.Background(), pkg); err != nil {
 		return nil, err
 	}
 	return s.listSecrets(pfxAppSecret, pkg)
@@ -413,11 +432,65 @@ func (s *Store) DeleteAppSecret(pkg, name string) error {
 
 // HasAppSecret reports whether the package has a value for name.
 func (s *Store) HasAppSecret(pkg, name string) (bool, error) {
-	return s.hasSecret(appSecret(pkg, name))
+	return s.HasAppSecretContext(context.Background(), pkg, name)
+}
+
+// HasAppSecretContext is HasAppSecret for a request: a database read
+// stops when ctx is done.
+func (s *Store) HasAppSecretContext(ctx context.Context, pkg, name string) (bool, error) {
+	return s.hasSecret(ctx, appSecret(pkg, name))
 }
 
 // OpenAppSecret decrypts an app secret into a buffer that is zeroed after
 // fn returns; fn must not retain value. meta is shared as for OpenSecret.
 func (s *Store) OpenAppSecret(pkg, name string, fn func(meta SecretMeta, value []byte) error) error {
-	return s.openSecret(appSecret(pkg, name), fn)
+	return s.OpenAppSecretContext(context.Background(), pkg, name, fn)
+}
+
+// OpenAppSecretContext is OpenAppSecret for a request: a database read
+// stops when ctx is done.
+func (s *Store) OpenAppSecretContext(ctx context.Context, pkg, name string, fn func(meta SecretMeta, value []byte) error) error {
+	return s.openSecret(ctx, appSecret(pkg, name), fn)
+}
+
+// keyLimits are what packages declare about one key name: the smallest
+// max_bytes among them (0: none) and who declared it, and the longest
+// rotation_hint_days, the default of the owner's reminder.
+type keyLimits struct {
+	maxBytes         int
+	by               string
+	rotationHintDays int
+}
+
+// userKeyLimits reads every registered manifest that declares name as a
+// user key. A keychain's secret serves every package that asks for its
+// name, so the strictest max_bytes holds. Setting a value is rare: a scan
+// of the manifests is fine here, and it never runs on a request's path.
+func userKeyLimits(r reader, name string) (keyLimits, error) {
+	var lim keyLimits
+	err := r.Iterate(iterOptions{Prefix: []byte(pfxPackage)}, func(_, v []byte) error {
+		var m Manifest
+		if err := decodeJSON(v, &m); err != nil {
+			return err
+		}
+		k, ok := m.Key(name)
+		if !ok {
+			return nil
+		}
+		if k.MaxBytes > 0 && (lim.maxBytes == 0 || k.MaxBytes < lim.maxBytes) {
+			lim.maxBytes, lim.by = k.MaxBytes, m.Name
+		}
+		lim.rotationHintDays = max(lim.rotationHintDays, k.RotationHintDays)
+		return nil
+	})
+	return lim, err
+}
+
+// check refuses a value longer than max_bytes, naming the limit and never
+// the value.
+func (l keyLimits) check(name string, n int) error {
+	if l.maxBytes > 0 && n > l.maxBytes {
+		return invalid("value", fmt.Sprintf("is %d bytes; package %s allows at most %d for %s (max_bytes)", n, l.by, l.maxBytes, name))
+	}
+	return nil
 }

@@ -1,17 +1,10 @@
 package store
 
-import (
-	"context"
-	"time"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-)
-
 // Signals are small messages from one node to the others of a shared
-// database: PostgreSQL NOTIFY on a channel of their own, apart from the
-// cache's change notifications. A single-process store has no others, so
-// there both calls do nothing and the caller delivers to itself.
+// database: PostgreSQL NOTIFY on a channel of their own, keygate_signals,
+// which the node's one LISTEN session (postgres_listen.go) hears beside
+// the cache's change notifications. A single-process store has no others,
+// so there both calls do nothing and the caller delivers to itself.
 //
 // A signal is best effort: one sent while a node's LISTEN connection is
 // down is lost for that node. What waits on signals must also end on its
@@ -47,73 +40,33 @@ func (s *Store) Signal(msg string) error {
 // called. fn runs on the listener's goroutine and must not block long.
 func (s *Store) ListenSignals(fn func(msg string)) (stop func()) {
 	b, ok := s.be.(*postgresBackend)
-	if !ok {
+	if !ok || b.listener == nil {
 		return func() {}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		backoff := pgBackoffFirst
-		for {
-			established, err := b.signalSession(ctx, fn)
-			if ctx.Err() != nil {
-				return
-			}
-			if established {
-				backoff = pgBackoffFirst
-			}
-			if b.log != nil {
-				b.log.Warningf("keygate store: signals lost (%v); reconnecting", err)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, pgBackoffMax)
-		}
-	}()
-	return func() { cancel(); <-done }
+	return b.listener.subscribe(fn)
 }
 
-func (b *postgresBackend) signalSession(ctx context.Context, fn func(string)) (bool, error) {
-	cc := b.cfg.ConnConfig.Copy()
-	cc.RuntimeParams["application_name"] = "keygate-signals"
-	cctx, cancel := context.WithTimeout(ctx, b.timeout)
-	conn, err := pgx.ConnectConfig(cctx, cc)
-	if err == nil {
-		if _, err = conn.Exec(cctx, "LISTEN "+pgSignalChannel); err != nil {
-			conn.Close(cctx)
-		}
+// subscribe adds fn to the listeners of signals; the func returned
+// removes it, after which fn is not called again.
+func (l *pgListener) subscribe(fn func(string)) (stop func()) {
+	l.sigMu.Lock()
+	defer l.sigMu.Unlock()
+	id := l.sigNext
+	l.sigNext++
+	l.sigSubs[id] = fn
+	return func() {
+		l.sigMu.Lock()
+		defer l.sigMu.Unlock()
+		delete(l.sigSubs, id)
 	}
-	cancel()
-	if err != nil {
-		return false, b.mapErr("listen", err)
-	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), b.timeout)
-		conn.Close(cctx)
-		cancel()
-	}()
-	for {
-		wctx, cancel := context.WithTimeout(ctx, pgPingEvery)
-		n, err := conn.WaitForNotification(wctx)
-		cancel()
-		switch {
-		case err == nil:
-			fn(n.Payload)
-		case ctx.Err() != nil:
-			return true, ctx.Err()
-		case pgconn.Timeout(err):
-			pctx, cancel := context.WithTimeout(ctx, b.timeout)
-			err = conn.Ping(pctx)
-			cancel()
-			if err != nil {
-				return true, b.mapErr("listen", err)
-			}
-		default:
-			return true, b.mapErr("listen", err)
-		}
+}
+
+// signal hands one signal to every subscriber. The lock is held while
+// they run, so a subscriber removed is not called afterwards.
+func (l *pgListener) signal(msg string) {
+	l.sigMu.Lock()
+	defer l.sigMu.Unlock()
+	for _, fn := range l.sigSubs {
+		fn(msg)
 	}
 }

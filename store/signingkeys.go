@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -90,7 +91,7 @@ func (s *Store) ListSigningKeys() ([]SigningKey, error) {
 	}
 	defer s.leave()
 	out := []SigningKey{}
-	err := s.be.View(func(r reader) error {
+	err := s.be.View(context.Background(), func(r reader) error {
 		return r.Iterate(iterOptions{Prefix: []byte(pfxSigningKey)}, func(k, v []byte) error {
 			id := string(k[len(pfxSigningKey):])
 			rec, err := decodeRecord(v)

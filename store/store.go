@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -236,8 +237,14 @@ func (s *Store) warnf(format string, args ...any) {
 // update runs fn in a write transaction and afterwards drops every cached
 // record it wrote, whether the commit succeeded or not.
 func (s *Store) update(fn func(w writer) error) error {
+	return s.updateContext(context.Background(), fn)
+}
+
+// updateContext is update for a caller whose context bounds the
+// transaction: a request that is cancelled or out of time stops waiting.
+func (s *Store) updateContext(ctx context.Context, fn func(w writer) error) error {
 	var touched []string
-	err := s.be.Update(func(w writer) error {
+	err := s.be.Update(ctx, func(w writer) error {
 		return fn(trackingWriter{writer: w, touched: &touched})
 	})
 	s.cache.invalidate(touched)
@@ -265,13 +272,13 @@ func (t trackingWriter) Delete(k []byte) error {
 
 // cachedGet returns decode(value of k), from the cache when it can; nil
 // when k is absent.
-func (s *Store) cachedGet(k []byte, decode func(raw []byte) (any, error)) (any, error) {
+func (s *Store) cachedGet(ctx context.Context, k []byte, decode func(raw []byte) (any, error)) (any, error) {
 	v, found, gen := s.cache.get(k)
 	if found {
 		return v, nil
 	}
 	// k may be on its caller's stack (keyBuf): the backend gets a copy.
-	raw, err := s.be.Get(bytes.Clone(k))
+	raw, err := s.be.Get(ctx, bytes.Clone(k))
 	if errors.Is(err, errNoKey) {
 		s.cache.put(k, nil, 0, gen)
 		return nil, nil

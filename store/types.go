@@ -137,7 +137,7 @@ type Manifest struct {
 	AppKeys   []KeySpec     `json:"app_keys,omitempty"`
 	Webhooks  []WebhookSpec `json:"webhooks,omitempty"`
 	UpdatedAt time.Time     `json:"updated_at,omitempty"` // set by the store
-	CodeEpoch uint64        `json:"code_epoch,omitempty"` // set by the store; see grant_epoch.go
+	CodeEpoch uint64        `json:"code_epoch,omitempty"` // set by the store; see codeEpoch (packages.go)
 	Approval  string        `json:"approval,omitempty"`   // set by the store; see approval.go
 }
 
@@ -185,7 +185,7 @@ type Grant struct {
 	SHA256    string    `json:"sha256"` // package sha256 approved
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
-	Epoch     uint64    `json:"epoch,omitempty"` // set by the store; see grant_epoch.go
+	Epoch     uint64    `json:"epoch,omitempty"` // set by the store; see nextGrantEpoch (grants.go)
 	// Approval is the approval digest of the manifest approved (see
 	// approval.go); empty on grants written before it was recorded.
 	Approval string `json:"approval,omitempty"`

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -95,6 +96,12 @@ func validWebhookName(s string) bool {
 // of the same webhook for the same keychain is already recorded and has
 // not expired: the caller answers a redelivery without forwarding again.
 func (s *Store) ClaimWebhookDelivery(pkg, kc, webhook, id string, expires time.Time) (seen bool, err error) {
+	return s.ClaimWebhookDeliveryContext(context.Background(), pkg, kc, webhook, id, expires)
+}
+
+// ClaimWebhookDeliveryContext is ClaimWebhookDelivery for a request: the
+// transaction stops when ctx is done, and then nothing is recorded.
+func (s *Store) ClaimWebhookDeliveryContext(ctx context.Context, pkg, kc, webhook, id string, expires time.Time) (seen bool, err error) {
 	if pkg == "" || kc == "" || webhook == "" || id == "" || strings.IndexByte(id, sep) >= 0 {
 		return false, invalid("delivery", "needs a package, keychain, webhook and delivery id")
 	}
@@ -104,7 +111,7 @@ func (s *Store) ClaimWebhookDelivery(pkg, kc, webhook, id string, expires time.T
 	defer s.leave()
 	now := s.now()
 	k := key(pfxWebhookDelivery, pkg, kc, webhook, id)
-	err = s.update(func(w writer) error {
+	err = s.updateContext(ctx, func(w writer) error {
 		var rec webhookDelivery
 		switch err := getJSON(w, k, &rec); {
 		case err == nil && now.Before(rec.Expires):
@@ -141,7 +148,7 @@ func (s *Store) SeenWebhookDelivery(pkg, kc, webhook, id string) (bool, error) {
 	defer s.leave()
 	var rec webhookDelivery
 	var seen bool
-	err := s.be.View(func(r reader) error {
+	err := s.be.View(context.Background(), func(r reader) error {
 		switch err := getJSON(r, key(pfxWebhookDelivery, pkg, kc, webhook, id), &rec); {
 		case errors.Is(err, errNoKey):
 			return nil
@@ -162,7 +169,7 @@ func (s *Store) PruneWebhookDeliveries() (int, error) {
 	defer s.leave()
 	now := s.now()
 	var expired [][]byte
-	err := s.be.View(func(r reader) error {
+	err := s.be.View(context.Background(), func(r reader) error {
 		return r.Iterate(iterOptions{Prefix: []byte(pfxWebhookDelivery)}, func(k, v []byte) error {
 			var rec webhookDelivery
 			if err := decodeJSON(v, &rec); err != nil || !now.Before(rec.Expires) {

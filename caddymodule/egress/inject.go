@@ -76,7 +76,7 @@ func (t *Transport) injectOAuth(req, out *http.Request, c *policy.InvocationClai
 		return t.injectToken(out, tok), nil
 	}
 	// Check where the token may go before any refresh is spent on it.
-	meta, err := t.app.Store().GetSecretMeta(c.Keychain, t.Secret)
+	meta, err := t.app.Store().GetSecretMetaContext(ctx, c.Keychain, t.Secret)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, t.notConnected(c, spec)

@@ -229,7 +229,7 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 		return nil, nil, nil, t.tokenProblem(tok, err)
 	}
 	ev.Keychain, ev.Package = claims.Keychain, claims.Package
-	spec, p := t.app.Recheck(&claims, t.Secret, t.Scope == scopeApp)
+	spec, p := t.app.RecheckContext(req.Context(), &claims, t.Secret, t.Scope == scopeApp)
 	if p != nil {
 		return nil, nil, nil, p
 	}
@@ -269,9 +269,9 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 	}
 	st := t.app.Store()
 	if t.Scope == scopeApp {
-		err = st.OpenAppSecret(claims.Package, t.Secret, open)
+		err = st.OpenAppSecretContext(req.Context(), claims.Package, t.Secret, open)
 	} else {
-		err = st.OpenSecret(claims.Keychain, t.Secret, open)
+		err = st.OpenSecretContext(req.Context(), claims.Keychain, t.Secret, open)
 	}
 	var refused *signRefusal
 	switch {

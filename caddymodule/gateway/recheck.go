@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 
 	"github.com/keygate/keygate/policy"
@@ -14,19 +15,25 @@ import (
 // absence is that error's answer (503 when the database is down), not a
 // refusal.
 func (a *App) Recheck(c *policy.InvocationClaims, key string, app bool) (store.KeySpec, *Problem) {
+	return a.RecheckContext(context.Background(), c, key, app)
+}
+
+// RecheckContext is Recheck for a request: its database reads stop when
+// ctx (the request's) is done.
+func (a *App) RecheckContext(ctx context.Context, c *policy.InvocationClaims, key string, app bool) (store.KeySpec, *Problem) {
 	st := a.Store()
 	var now policy.Standing
-	kc, err := st.GetKeychain(c.Keychain)
+	kc, err := st.GetKeychainContext(ctx, c.Keychain)
 	switch {
 	case err == nil:
 		now.Keychain = &kc
 	case !errors.Is(err, store.ErrNotFound):
 		return store.KeySpec{}, ToProblem(err)
 	}
-	if now.Grant, err = st.GrantRecord(c.Keychain, c.Package); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if now.Grant, err = st.GrantRecordContext(ctx, c.Keychain, c.Package); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return store.KeySpec{}, ToProblem(err)
 	}
-	if now.Package, err = st.PackageRecord(c.Package); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if now.Package, err = st.PackageRecordContext(ctx, c.Package); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return store.KeySpec{}, ToProblem(err)
 	}
 	spec, d := policy.Recheck(c, now, key, app)

@@ -262,7 +262,7 @@ func (h *PackageHandler) decide(r *http.Request, ev *store.AuditEvent) (*ingress
 		return nil, nil, gateway.ToProblem(err)
 	}
 	ev.Keychain = claims.Keychain
-	kc, err := st.GetKeychain(claims.Keychain)
+	kc, err := st.GetKeychainContext(r.Context(), claims.Keychain)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, nil, gateway.Unauthorized("the keychain of this token no longer exists")
@@ -273,12 +273,12 @@ func (h *PackageHandler) decide(r *http.Request, ev *store.AuditEvent) (*ingress
 		return nil, nil, gateway.Unauthorized("the token was rotated; use the keychain's newest token")
 	}
 
-	pkg, prob := h.packageAt(r.Host)
+	pkg, prob := h.packageAt(r.Context(), r.Host)
 	if prob != nil {
 		return nil, nil, prob
 	}
 	ev.Package = pkg.Name
-	usable, grant, prob := h.decideGrant(kc.ID, pkg)
+	usable, grant, prob := h.decideGrant(r.Context(), kc.ID, pkg)
 	if prob != nil {
 		return nil, nil, prob
 	}
@@ -297,14 +297,14 @@ func (h *PackageHandler) decide(r *http.Request, ev *store.AuditEvent) (*ingress
 
 	var appKeys []string
 	if h.Mode == modeSealed {
-		appKeys = h.appKeys(pkg)
+		appKeys = h.appKeys(r.Context(), pkg)
 	}
 	call, u, prob := h.newCall(&kc, pkg, grant, usable, appKeys, ev.RequestID, h.Mode == modeSealed)
 	if prob != nil {
 		return nil, nil, prob
 	}
 	if h.Mode == modePlaintext {
-		if p := checkPlaintextHosts(st, kc.ID, u.Host, usable); p != nil {
+		if p := checkPlaintextHosts(r.Context(), st, kc.ID, u.Host, usable); p != nil {
 			return nil, nil, p
 		}
 	}
@@ -360,12 +360,12 @@ func invocation(kc *store.Keychain, pkg *store.Manifest, grant *store.Grant, key
 
 // packageAt finds the package served at a request host.
 // The manifest is the store's cached record, shared and read-only.
-func (h *PackageHandler) packageAt(hostport string) (*store.Manifest, *gateway.Problem) {
+func (h *PackageHandler) packageAt(ctx context.Context, hostport string) (*store.Manifest, *gateway.Problem) {
 	label, ok := packageLabel(hostport, h.suffix)
 	if !ok {
 		return nil, gateway.NewProblem(http.StatusNotFound, "unknown_package", "no package is served at this host")
 	}
-	pkg, err := h.app.Store().PackageRecordByHost(label)
+	pkg, err := h.app.Store().PackageRecordByHostContext(ctx, label)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, gateway.NewProblem(http.StatusNotFound, "unknown_package", fmt.Sprintf("no package is registered with host %q", label))
@@ -378,15 +378,15 @@ func (h *PackageHandler) packageAt(hostport string) (*store.Manifest, *gateway.P
 // decideGrant checks the keychain's grant for the package and the
 // package's required keys (step 4), and returns the usable keys
 // and the grant.
-func (h *PackageHandler) decideGrant(kc string, pkg *store.Manifest) ([]string, *store.Grant, *gateway.Problem) {
+func (h *PackageHandler) decideGrant(ctx context.Context, kc string, pkg *store.Manifest) ([]string, *store.Grant, *gateway.Problem) {
 	st := h.app.Store()
-	grant, err := st.GrantRecord(kc, pkg.Name) // read-only; nil when there is none
+	grant, err := st.GrantRecordContext(ctx, kc, pkg.Name) // read-only; nil when there is none
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, nil, gateway.ToProblem(err)
 	}
 	var lookupErr error
 	has := func(name string) bool {
-		ok, err := st.HasSecret(kc, name)
+		ok, err := st.HasSecretContext(ctx, kc, name)
 		if err != nil {
 			lookupErr = err
 		}
@@ -403,10 +403,10 @@ func (h *PackageHandler) decideGrant(kc string, pkg *store.Manifest) ([]string, 
 }
 
 // appKeys lists the package's app keys that have a value.
-func (h *PackageHandler) appKeys(pkg *store.Manifest) []string {
+func (h *PackageHandler) appKeys(ctx context.Context, pkg *store.Manifest) []string {
 	var out []string
 	for _, k := range pkg.AppKeys {
-		if ok, _ := h.app.Store().HasAppSecret(pkg.Name, k.Name); ok {
+		if ok, _ := h.app.Store().HasAppSecretContext(ctx, pkg.Name, k.Name); ok {
 			out = append(out, k.Name)
 		}
 	}

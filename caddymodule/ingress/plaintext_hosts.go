@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -19,9 +20,9 @@ var errPlaintextHost = errors.New("the package's upstream host is not among the 
 
 // checkPlaintextHosts refuses the call unless every usable secret allows
 // the package's upstream (host:port).
-func checkPlaintextHosts(st *store.Store, kc, upstream string, keys []string) *gateway.Problem {
+func checkPlaintextHosts(ctx context.Context, st *store.Store, kc, upstream string, keys []string) *gateway.Problem {
 	for _, name := range keys {
-		meta, err := st.GetSecretMeta(kc, name)
+		meta, err := st.GetSecretMetaContext(ctx, kc, name)
 		if err != nil {
 			return gateway.ToProblem(err)
 		}

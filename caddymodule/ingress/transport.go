@@ -135,7 +135,7 @@ func plaintextHeader(name string) string {
 // record with its refresh token never leaves keygate.
 func (t *ingressTransport) addPlaintext(req, out *http.Request, call *ingressCall, name, host, port string) *gateway.Problem {
 	oauth := false
-	err := t.app.Store().OpenSecret(call.keychain, name, func(meta store.SecretMeta, value []byte) error {
+	err := t.app.Store().OpenSecretContext(req.Context(), call.keychain, name, func(meta store.SecretMeta, value []byte) error {
 		// Checked again here: allowed_hosts may have changed since the
 		// call was decided.
 		if !policy.HostAllowed(meta.AllowedHosts, host, port) {

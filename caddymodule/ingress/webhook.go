@@ -125,7 +125,7 @@ func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, e
 		return nil, nil, nil, gateway.NewProblem(http.StatusNotFound, "unknown_webhook", "webhook URLs are /_keygate/webhooks/<keychain-id>/<name>")
 	}
 	st := h.app.Store()
-	pkg, prob := h.packageAt(r.Host)
+	pkg, prob := h.packageAt(r.Context(), r.Host)
 	if prob != nil {
 		return nil, nil, nil, prob
 	}
@@ -137,14 +137,14 @@ func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, e
 	ev.Action = gateway.ActionWebhook + "." + spec.Name
 	ev.Keys = []string{spec.Secret}
 
-	kc, err := st.GetKeychain(kcID)
+	kc, err := st.GetKeychainContext(r.Context(), kcID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, nil, nil, gateway.NewProblem(http.StatusNotFound, "unknown_keychain", "no such keychain")
 		}
 		return nil, nil, nil, gateway.ToProblem(err)
 	}
-	usable, grant, prob := h.decideGrant(kc.ID, pkg)
+	usable, grant, prob := h.decideGrant(r.Context(), kc.ID, pkg)
 	if prob != nil {
 		return nil, nil, nil, prob
 	}
@@ -152,7 +152,7 @@ func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, e
 	// The signing secret, under the same double opt-in as any key: a user
 	// key must be granted and set; an app key must be set.
 	open := func(fn func(store.SecretMeta, []byte) error) error {
-		return st.OpenAppSecret(pkg.Name, spec.Secret, fn)
+		return st.OpenAppSecretContext(r.Context(), pkg.Name, spec.Secret, fn)
 	}
 	_, userKey := pkg.Key(spec.Secret)
 	if userKey {
@@ -162,7 +162,9 @@ func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, e
 		if _, d := policy.Recheck(&inv, policy.Standing{Keychain: &kc, Grant: grant, Package: pkg}, spec.Secret, false); d != nil {
 			return nil, nil, nil, h.app.ExplainDenial(d)
 		}
-		open = func(fn func(store.SecretMeta, []byte) error) error { return st.OpenSecret(kc.ID, spec.Secret, fn) }
+		open = func(fn func(store.SecretMeta, []byte) error) error {
+			return st.OpenSecretContext(r.Context(), kc.ID, spec.Secret, fn)
+		}
 	}
 
 	body, prob := h.readWebhookBody(w, r, h.maxWebhookBody())
@@ -196,7 +198,7 @@ func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, e
 	}
 	hook := &webhookCall{body: body, pkg: pkg.Name, name: spec.Name, delivery: delivery.ID, claimScope: scope}
 	expires := h.app.Now().Add(2 * spec.ToleranceDuration())
-	switch seen, err := st.ClaimWebhookDelivery(pkg.Name, scope, spec.Name, delivery.ID, expires); {
+	switch seen, err := st.ClaimWebhookDeliveryContext(r.Context(), pkg.Name, scope, spec.Name, delivery.ID, expires); {
 	case err != nil:
 		return nil, nil, nil, gateway.ToProblem(err)
 	case seen:
@@ -208,7 +210,7 @@ func (h *PackageHandler) decideWebhook(w http.ResponseWriter, r *http.Request, e
 	// the token: each stays keygate's, to verify with. A delivery signed
 	// with an app key mints no token: it does not speak for the keychain.
 	keys := withoutSigningSecrets(pkg, usable)
-	call, u, prob := h.newCall(&kc, pkg, grant, keys, withoutSigningSecrets(pkg, h.appKeys(pkg)), ev.RequestID, userKey)
+	call, u, prob := h.newCall(&kc, pkg, grant, keys, withoutSigningSecrets(pkg, h.appKeys(r.Context(), pkg)), ev.RequestID, userKey)
 	if prob != nil {
 		return nil, nil, hook, prob
 	}

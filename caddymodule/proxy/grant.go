@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -13,8 +14,8 @@ import (
 // from must still stand (keychain version, grant epoch, package code) and
 // its key still be approved, exactly as egress checks an invocation token.
 // It returns the key's manifest entry.
-func (h *Handler) recheck(c *policy.PlaceholderClaims) (store.KeySpec, *gateway.Problem) {
-	pkg, err := h.app.Store().PackageRecord(c.Package) // read-only
+func (h *Handler) recheck(ctx context.Context, c *policy.PlaceholderClaims) (store.KeySpec, *gateway.Problem) {
+	pkg, err := h.app.Store().PackageRecordContext(ctx, c.Package) // read-only
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return store.KeySpec{}, gateway.NewProblem(http.StatusForbidden, "package_gone", "the package of this placeholder is no longer registered")
@@ -22,7 +23,7 @@ func (h *Handler) recheck(c *policy.PlaceholderClaims) (store.KeySpec, *gateway.
 		return store.KeySpec{}, gateway.ToProblem(err)
 	}
 	inv, key := c.Invocation(pkg)
-	return h.app.Recheck(inv, key, c.App)
+	return h.app.RecheckContext(ctx, inv, key, c.App)
 }
 
 func forbidden(reason, detail string) *gateway.Problem {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -31,6 +32,8 @@ type substitution struct {
 	ev    *store.AuditEvent
 	seen  map[string]*substituted
 	call  string // TokenID of the first placeholder
+	// ctx is the request's, taken by apply: store reads stop with it.
+	ctx context.Context
 	// needles turn values echoed in the answer back into placeholders.
 	needles []scrub.Needle
 }
@@ -86,7 +89,7 @@ func (s *substitution) resolve(ph string) (*substituted, *gateway.Problem) {
 	if s.auth != nil && (s.auth.Keychain != c.Keychain || s.auth.ID != c.TokenID) {
 		return nil, forbidden("placeholder_not_yours", "a placeholder of another call than the Proxy-Authorization token's")
 	}
-	spec, p := s.h.recheck(&c)
+	spec, p := s.h.recheck(s.ctx, &c)
 	if p != nil {
 		return nil, p
 	}
@@ -111,9 +114,9 @@ func (s *substitution) resolve(ph string) (*substituted, *gateway.Problem) {
 	}
 	st := s.h.app.Store()
 	if c.App {
-		err = st.OpenAppSecret(c.Package, spec.Name, open)
+		err = st.OpenAppSecretContext(s.ctx, c.Package, spec.Name, open)
 	} else {
-		err = st.OpenSecret(c.Keychain, spec.Name, open)
+		err = st.OpenSecretContext(s.ctx, c.Keychain, spec.Name, open)
 	}
 	switch {
 	case errors.Is(err, errHostNotAllowed):
@@ -133,6 +136,7 @@ var errHostNotAllowed = errors.New("host not allowed")
 // every header, and JSON and form bodies. The path may hold no
 // placeholder: nothing is substituted there.
 func (s *substitution) apply(out *http.Request) *gateway.Problem {
+	s.ctx = out.Context()
 	if policy.ContainsPlaceholder(out.URL.Path) || policy.ContainsPlaceholder(out.URL.RawPath) {
 		return forbidden("placement_not_allowed", "a placeholder stands in the URL path; put it in a header, the query or (where its key allows) the body")
 	}
