@@ -38,6 +38,7 @@ type substitution struct {
 type substituted struct {
 	value string
 	body  bool // the key's placeholder may stand in a body
+	spec  store.KeySpec
 }
 
 // problemError carries a refusal through ReplacePlaceholders.
@@ -119,12 +120,14 @@ func (s *substitution) resolve(ph string) (*substituted, *gateway.Problem) {
 	case errors.Is(err, errHostNotAllowed):
 		return nil, notAllowed
 	case errors.Is(err, store.ErrNotFound):
-		return nil, gateway.NewProblem(http.StatusPreconditionRequired, "missing_keys", fmt.Sprintf("secret %s has no value", spec.Name))
+		p := gateway.NewProblem(http.StatusPreconditionRequired, "missing_keys", fmt.Sprintf("secret %s has no value", spec.Name))
+		p.Key = spec.Name
+		return nil, p
 	case err != nil:
 		return nil, gateway.ToProblem(err)
 	}
 	s.needles = append(s.needles, scrub.Needle{Find: []byte(value), Replace: ph})
-	return &substituted{value: value, body: spec.AllowsBody()}, nil
+	return &substituted{value: value, body: spec.AllowsBody(), spec: spec}, nil
 }
 
 var errHostNotAllowed = errors.New("host not allowed")
