@@ -47,7 +47,7 @@ func (h *Handler) prepare(r *http.Request, tgt *target, auth *policy.InvocationC
 		out.Body = at.tap
 	}
 	codec, err := h.placeholderCodec()
-	at.sub = &substitution{h: h, codec: codec, tgt: tgt, auth: auth, ev: ev, seen: map[string]*substituted{}}
+	at.sub = &substitution{h: h, ctx: r.Context(), codec: codec, tgt: tgt, auth: auth, ev: ev, seen: map[string]*substituted{}}
 	if err != nil {
 		return at, gateway.ToProblem(err)
 	}
