@@ -214,6 +214,42 @@ func TestProxyHeldForApproval(t *testing.T) {
 		}
 	})
 
+	t.Run("approved for its shape", func(t *testing.T) {
+		// The placeholder stands in the header only: the path shown and
+		// the body are the same for a later call, whose placeholder differs.
+		plain := `{"amount":5}`
+		ch := pw.proxyHeldCall(t, context.Background(), "/v1/charges?k="+ph, ph, "", plain)
+		h := waitHeld(t, pw.in, pw.kc)
+		pw.in.mustAPI(t, http.StatusOK, "POST", pending+h.ID+"/approve", map[string]string{"scope": "shape", "for": "1h"})
+		if r := <-ch; r.Status != http.StatusOK {
+			t.Fatalf("approved call: %s", r)
+		}
+		next := pw.placeholderOf(t, "charges", "Keygate-Placeholder-CHARGE-KEY")
+		if next == ph {
+			t.Fatal("a new call got the same placeholder")
+		}
+		r := <-pw.proxyHeldCall(t, context.Background(), "/v1/charges?k="+next, next, "", plain)
+		if r.Status != http.StatusOK || pw.up.Last(t).RawQuery != "k="+value {
+			t.Fatalf("the same shape from a later call: %s", r)
+		}
+		// Another body is another shape: held again (and let time out).
+		r = <-pw.proxyHeldCall(t, context.Background(), "/v1/charges?k="+next, next, "wait=1", `{"amount":6}`)
+		wantProblem(t, "another shape", r, http.StatusForbidden, "approval_required")
+	})
+
+	t.Run("a malformed Prefer", func(t *testing.T) {
+		before := pw.up.Count()
+		for _, prefer := range []string{"wait=soon", "wait=-1", "wait=99999999999999999999"} {
+			p := wantProblem(t, "Prefer: "+prefer, <-pw.proxyHeldCall(t, context.Background(), "/v1/charges", ph, prefer, body), http.StatusBadRequest, "invalid")
+			if p.Field != "Prefer" {
+				t.Fatalf("Prefer: %s: field %q", prefer, p.Field)
+			}
+		}
+		if pw.up.Count() != before || len(pendingOf(t, pw.in, pw.kc)) != 0 {
+			t.Fatal("a call with a malformed Prefer was forwarded or held")
+		}
+	})
+
 	t.Run("a path no rule covers passes", func(t *testing.T) {
 		r := <-pw.proxyHeldCall(t, context.Background(), "/v1/echo", ph, "", `{"n":1}`)
 		if r.Status != http.StatusOK || r.Header.Get("Preference-Applied") != "" {
