@@ -149,14 +149,19 @@ func (a *App) beginHold(rec *store.HeldCall, wait time.Duration) (w *heldWaiter,
 	now := a.Now()
 	rec.Created, rec.Expires = now.UTC(), now.Add(wait).UTC()
 	// This node's count turns a flood away without a database round
-	// trip; the store's, in the transaction that records the call, holds
-	// the limit across nodes.
+	// trip, and is the whole count on a store of its own; on a shared
+	// one the store counts too, in the transaction that records the call,
+	// so that the limit holds across nodes.
 	limit := a.approvalMaxPending()
 	w, ok := reg.add(rec.ID, rec.Keychain, rec.Kind, limit)
 	if !ok {
 		return nil, nil, nil, a.tooManyHeld()
 	}
-	if ok, err := a.Store().PutHeldWithin(*rec, limit); err != nil || !ok {
+	storeLimit := 0
+	if a.Store().Shared() {
+		storeLimit = limit
+	}
+	if ok, err := a.Store().PutHeldWithin(*rec, storeLimit); err != nil || !ok {
 		reg.remove(rec.ID)
 		if err != nil {
 			return nil, nil, nil, ToProblem(err)
