@@ -256,10 +256,14 @@ func TestProxyHeldForApproval(t *testing.T) {
 			t.Fatalf("uncovered call: %s", r)
 		}
 	})
-	for _, logs := range []string{pw.in.Logs()} {
+	audit := string(pw.in.mustAPI(t, http.StatusOK, "GET", "/v1/audit?limit=1000", nil).Body)
+	if !strings.Contains(audit, "held.approve") || !strings.Contains(audit, "held.refuse") {
+		t.Fatal("the decisions are not in the audit")
+	}
+	for what, out := range map[string]string{"the logs (DEBUG)": pw.in.Logs(), "the audit": audit} {
 		for _, s := range []string{value, ph} {
-			if strings.Contains(logs, s) {
-				t.Fatal("the logs hold a value or a placeholder")
+			if strings.Contains(out, s) {
+				t.Fatalf("%s hold a value or a placeholder", what)
 			}
 		}
 	}
