@@ -124,15 +124,17 @@ func (h *Handler) holdForApproval(r *http.Request, tgt *target, ev *store.AuditE
 	return at, nil, true
 }
 
-// approveKey is the first substituted key whose approve rules cover the
-// request, or "".
+// approveKey is the substituted key whose approve rules cover the
+// request (the first by name when several do), or "".
 func (s *substitution) approveKey(method string, tgt *target, path string) string {
+	key := ""
 	for _, sub := range s.seen {
-		if len(sub.spec.Approve) > 0 && policy.ApproveMatch(sub.spec.Approve, method, tgt.host, tgt.port, path) {
-			return sub.spec.Name
+		name := sub.spec.Name
+		if (key == "" || name < key) && len(sub.spec.Approve) > 0 && policy.ApproveMatch(sub.spec.Approve, method, tgt.host, tgt.port, path) {
+			key = name
 		}
 	}
-	return ""
+	return key
 }
 
 // shownURI is the request's path and query with every placeholder shown
