@@ -3,8 +3,10 @@ package integration
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -90,7 +92,12 @@ func (pw *proxyWorld) placeholderOf(t testing.TB, host, header string) string {
 // proxyHeldCall sends a POST through the proxy site in the background.
 func (pw *proxyWorld) proxyHeldCall(t testing.TB, ctx context.Context, path, ph, prefer, body string) <-chan reply {
 	t.Helper()
-	c := pw.goClient(t, pw.proxyURL)
+	return pw.heldCallVia(t, pw.goClient(t, pw.proxyURL), ctx, path, ph, prefer, body)
+}
+
+// heldCallVia is proxyHeldCall with client c.
+func (pw *proxyWorld) heldCallVia(t testing.TB, c *http.Client, ctx context.Context, path, ph, prefer, body string) <-chan reply {
+	t.Helper()
 	c.Timeout = 60 * time.Second
 	ch := make(chan reply, 1)
 	go func() {
@@ -185,35 +192,16 @@ func TestProxyHeldForApproval(t *testing.T) {
 		}
 	})
 
-	t.Run("caller gone", func(t *testing.T) {
-		before := pw.up.Count()
-		ctx, cancel := context.WithCancel(context.Background())
-		ch := pw.proxyHeldCall(t, ctx, "/v1/charges", ph, "", body)
-		h := waitHeld(t, pw.in, pw.kc)
-		cancel()
-		<-ch
-		if !eventually(5*time.Second, 20*time.Millisecond, func() bool { return len(pendingOf(t, pw.in, pw.kc)) == 0 }) {
-			t.Fatal("the call of a caller gone is still listed")
-		}
-		if !eventually(5*time.Second, 50*time.Millisecond, func() bool {
-			for _, e := range pw.auditEvents(t) {
-				if e["request_id"] == h.RequestID && e["reason"] == "caller_gone" {
-					return true
-				}
+	for _, h2 := range []bool{true, false} {
+		t.Run(fmt.Sprintf("caller gone (HTTP/2 in the tunnel: %v)", h2), func(t *testing.T) {
+			c := pw.goClient(t, pw.proxyURL)
+			if !h2 {
+				c.Transport.(*http.Transport).ForceAttemptHTTP2 = false
+				c.Transport.(*http.Transport).TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 			}
-			return false
-		}) {
-			t.Fatal("no audit event for the call of a caller gone")
-		}
-		if r := pw.in.callAPI(t, "POST", pending+h.ID+"/approve", map[string]string{"scope": "once"}); r.Status != http.StatusNotFound {
-			t.Fatalf("approving the call of a caller gone: %s", r)
-		}
-		time.Sleep(200 * time.Millisecond)
-		if pw.up.Count() != before {
-			t.Fatal("the call of a caller gone was forwarded")
-		}
-	})
-
+			callerGone(t, pw, c, ph, body)
+		})
+	}
 	t.Run("approved for its shape", func(t *testing.T) {
 		// The placeholder stands in the header only: the path shown and
 		// the body are the same for a later call, whose placeholder differs.
@@ -299,5 +287,38 @@ func TestProxyHeldForValue(t *testing.T) {
 	last := pw.up.Last(t)
 	if last.Header.Get("Authorization") != "Bearer "+value || last.RawQuery != "k="+value || string(last.Body) != `{"n":2}` {
 		t.Fatal("the released call did not go out with the value set while it waited, and its body whole")
+	}
+}
+
+// callerGone holds an approve call through c, then cancels it: it is
+// released, audited as caller_gone, never forwarded, and no longer
+// decidable.
+func callerGone(t *testing.T, pw *proxyWorld, c *http.Client, ph, body string) {
+	t.Helper()
+	before := pw.up.Count()
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := pw.heldCallVia(t, c, ctx, "/v1/charges", ph, "", body)
+	h := waitHeld(t, pw.in, pw.kc)
+	cancel()
+	<-ch
+	if !eventually(5*time.Second, 20*time.Millisecond, func() bool { return len(pendingOf(t, pw.in, pw.kc)) == 0 }) {
+		t.Fatal("the call of a caller gone is still listed")
+	}
+	if !eventually(5*time.Second, 50*time.Millisecond, func() bool {
+		for _, e := range pw.auditEvents(t) {
+			if e["request_id"] == h.RequestID && e["reason"] == "caller_gone" {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatal("no audit event for the call of a caller gone")
+	}
+	if r := pw.in.callAPI(t, "POST", "/v1/keychains/"+pw.kc+"/pending/"+h.ID+"/approve", map[string]string{"scope": "once"}); r.Status != http.StatusNotFound {
+		t.Fatalf("approving the call of a caller gone: %s", r)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if pw.up.Count() != before {
+		t.Fatal("the call of a caller gone was forwarded")
 	}
 }
