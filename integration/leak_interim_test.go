@@ -90,8 +90,9 @@ func interimRoutes(h1, h2 string) string {
 }
 
 // interimAnswer is everything a caller got back: each interim answer's
-// status and headers, the final headers, body and trailers.
-func interimAnswer(t *testing.T, method, url string, hdr http.Header) (string, int) {
+// status and headers, the final headers, body and trailers. client nil is
+// a plain one.
+func interimAnswer(t *testing.T, client *http.Client, method, url string, hdr http.Header) (string, int) {
 	t.Helper()
 	var b strings.Builder
 	interim := 0
@@ -106,7 +107,9 @@ func interimAnswer(t *testing.T, method, url string, hdr http.Header) (string, i
 	}
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
 	req.Header = hdr
-	client := &http.Client{Timeout: 20 * time.Second}
+	if client == nil {
+		client = &http.Client{Timeout: 20 * time.Second}
+	}
 	res, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
@@ -149,7 +152,7 @@ func TestNoLeaksInterimAndTrailers(t *testing.T) {
 				hdr = http.Header{"X-Api-Key": {inv}}
 			}
 			name := proto + "/" + kind
-			ans, interim := interimAnswer(t, "GET", site+"/"+name+"/x", hdr)
+			ans, interim := interimAnswer(t, nil, "GET", site+"/"+name+"/x", hdr)
 			if interim == 0 {
 				t.Errorf("%s: no interim answer reached the caller; the test would prove little", name)
 			}
@@ -225,7 +228,7 @@ func TestNoLeaksInterimAndTrailersOAuth(t *testing.T) {
 		"h1":  w.in.EgressURL + "/api/x",
 		"h2c": "http://127.0.0.1:" + strconv.Itoa(w.in.Ports.Extra[0]) + "/h2c/x",
 	} {
-		ans, interim := interimAnswer(t, "GET", url, bearer(inv))
+		ans, interim := interimAnswer(t, nil, "GET", url, bearer(inv))
 		if interim == 0 {
 			t.Errorf("%s: no interim answer reached the caller; the test would prove little", name)
 		}

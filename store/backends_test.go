@@ -102,6 +102,7 @@ var conformance = []struct {
 	{"TestProxyCANodesAgree", TestProxyCANodesAgree},
 	{"TestHeldCallsTakenOnce", TestHeldCallsTakenOnce},
 	{"TestShapeApprovals", TestShapeApprovals},
+	{"TestHeldWithinLimit", TestHeldWithinLimit},
 }
 
 func TestPostgres(t *testing.T) {

@@ -39,7 +39,7 @@ type HeldCall struct {
 	Key        string          `json:"key,omitempty"`
 	Kind       string          `json:"kind"`   // "value", "grant" or "approve"
 	Reason     string          `json:"reason"` // the answer it would get now: missing_keys, no_grant, not_approved, approval_required
-	Flow       string          `json:"flow"`   // "ingress" or "egress"
+	Flow       string          `json:"flow"`   // "ingress", "egress" or "proxy"
 	Method     string          `json:"method,omitempty"`
 	Host       string          `json:"host,omitempty"`
 	Path       string          `json:"path,omitempty"`
@@ -56,34 +56,72 @@ func heldKey(kc, id string) []byte { return key(pfxHeld, kc, id) }
 
 // PutHeld records a held call.
 func (s *Store) PutHeld(h HeldCall) error {
+	_, err := s.PutHeldWithin(h, 0)
+	return err
+}
+
+// PutHeldWithin records a held call unless its keychain already has
+// limit unexpired ones (0: no bound); ok is false then. They are counted,
+// on every node, in the transaction that adds the call: nodes adding
+// calls at once cannot pass the limit between them (PostgreSQL's serializable
+// transactions see the range read), and nothing is polled while calls
+// wait. A record a dead node left counts until its call's wait would have
+// run out.
+func (s *Store) PutHeldWithin(h HeldCall, limit int) (ok bool, err error) {
 	if err := checkKeychainID(h.Keychain); err != nil {
-		return err
+		return false, err
 	}
 	if h.ID == "" || len(h.ID) > 64 {
-		return invalid("id", "must be 1 to 64 characters")
+		return false, invalid("id", "must be 1 to 64 characters")
 	}
 	if err := s.enter(); err != nil {
-		return err
+		return false, err
 	}
 	defer s.leave()
 	body := h.Body
 	h.Body = nil
 	meta, err := json.Marshal(h)
 	if err != nil {
-		return err
+		return false, err
 	}
 	var blob []byte
 	if len(body) > 0 {
 		if err := s.markSealerInUse(s.kr); err != nil {
-			return err
+			return false, err
 		}
 		ctx := heldSealContext(h.Keychain, h.ID, meta)
 		if blob, err = seal(s.kr, &ctx, body); err != nil {
-			return err
+			return false, err
 		}
 	}
 	rec := encodeRecord(1, meta, blob)
-	return s.update(func(w writer) error { return w.Set(heldKey(h.Keychain, h.ID), rec) })
+	now := s.now()
+	err = s.update(func(w writer) error {
+		ok = true
+		if limit > 0 {
+			n, err := countHeld(w, h.Keychain, now, limit)
+			if err != nil || n >= limit {
+				ok = false
+				return err
+			}
+		}
+		return w.Set(heldKey(h.Keychain, h.ID), rec)
+	})
+	return ok && err == nil, err
+}
+
+// countHeld counts the unexpired held calls of keychain kc, up to limit.
+func countHeld(r reader, kc string, now time.Time, limit int) (int, error) {
+	n := 0
+	err := r.Iterate(iterOptions{Prefix: key(pfxHeld, kc)}, func(_, v []byte) error {
+		if exp, err := heldExpires(v); err == nil && now.Before(exp) {
+			if n++; n >= limit {
+				return errStop
+			}
+		}
+		return nil
+	})
+	return n, err
 }
 
 func heldSealContext(kc, id string, meta []byte) sealContext {

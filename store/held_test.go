@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -115,5 +116,36 @@ func TestManifestApproveRules(t *testing.T) {
 	m.Keys[0].Approve = make([]ApproveRule, maxApproveRules+1)
 	if err := ValidateManifest(&m); err == nil {
 		t.Error("too many rules accepted")
+	}
+}
+
+// TestHeldWithinLimit: PutHeldWithin counts a keychain's unexpired calls
+// only, and refuses past the limit without recording.
+func TestHeldWithinLimit(t *testing.T) {
+	s, c := memStore(t)
+	kc, other := mustKeychain(t, s), mustKeychain(t, s)
+	put := func(kcID, id string, wait time.Duration) bool {
+		t.Helper()
+		ok, err := s.PutHeldWithin(HeldCall{ID: id, Keychain: kcID, Kind: "approve", Created: c.Now(), Expires: c.Now().Add(wait)}, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !put(kc.ID, "hc_short", time.Second) || !put(kc.ID, "hc_a", time.Minute) {
+		t.Fatal("calls within the limit refused")
+	}
+	if put(kc.ID, "hc_b", time.Minute) {
+		t.Fatal("a call past the limit recorded")
+	}
+	if _, err := s.GetHeld(kc.ID, "hc_b"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the refused call has a record: %v", err)
+	}
+	if !put(other.ID, "hc_o", time.Minute) {
+		t.Fatal("another keychain's calls count against this one")
+	}
+	c.Add(2 * time.Second) // hc_short's wait ran out (a dead node's record)
+	if !put(kc.ID, "hc_b", time.Minute) {
+		t.Fatal("an expired record still counts")
 	}
 }

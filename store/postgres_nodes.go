@@ -66,6 +66,14 @@ func (b *postgresBackend) leave() {
 	_, _ = b.pool.Exec(ctx, `DELETE FROM keygate_nodes WHERE id = $1`, b.node.id)
 }
 
+// Shared reports whether other nodes may use this store's database at the
+// same time (PostgreSQL): then counts kept in one node's memory are not
+// the whole count.
+func (s *Store) Shared() bool {
+	_, ok := s.be.(*postgresBackend)
+	return ok
+}
+
 // LiveNodes is how many nodes share this store's database, this one
 // included: 1 for a store of its own (Badger, memory).
 func (s *Store) LiveNodes() int {

@@ -626,3 +626,42 @@ func TestPostgresLiveNodes(t *testing.T) {
 	b.Close()
 	eventually(t, "the other counts one node", func() bool { return a.LiveNodes() == 1 })
 }
+
+// TestPostgresHeldLimitRace: two nodes adding one keychain's held calls
+// at once never pass the limit between them.
+func TestPostgresHeldLimitRace(t *testing.T) {
+	dsn := newPGDatabase(t)
+	kr := testKeyring(t, "k1")
+	a, b := pgNode(t, dsn, kr, nil), pgNode(t, dsn, kr, nil)
+	kc := mustKeychain(t, a)
+	const limit, tries = 4, 16
+	var wg sync.WaitGroup
+	oks := make([]bool, tries)
+	for i := range tries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := a
+			if i%2 == 1 {
+				s = b
+			}
+			h := HeldCall{ID: fmt.Sprintf("hc_%d", i), Keychain: kc.ID, Kind: "approve", Created: time.Now(), Expires: time.Now().Add(time.Minute)}
+			ok, err := s.PutHeldWithin(h, limit)
+			if err != nil {
+				t.Error(err)
+			}
+			oks[i] = ok
+		}()
+	}
+	wg.Wait()
+	n := 0
+	for _, ok := range oks {
+		if ok {
+			n++
+		}
+	}
+	l, err := b.ListHeld(kc.ID)
+	if err != nil || n != limit || len(l) != limit {
+		t.Fatalf("%d of %d calls recorded (%d listed, %v), want exactly %d", n, tries, len(l), err, limit)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"testing"
+
+	"github.com/keygate/keygate/scrub"
 )
 
 // TestScrubInterim: the outbound request carries one client trace, ours,
@@ -21,7 +23,7 @@ func TestScrubInterim(t *testing.T) {
 	req := httptest.NewRequest("GET", "http://api.example.com/", nil)
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), caller))
 	sc := new(scrubberCache).get([]byte(value), "Bearer "+value)
-	out := scrubInterim(req, sc)
+	out := scrub.Interim(req, sc)
 	upstream := textproto.MIMEHeader{"Link": {"</x?k=" + value + ">; rel=preload"}, "X-Echo": {"Bearer " + value}}
 	if err := httptrace.ContextClientTrace(out.Context()).Got1xxResponse(http.StatusEarlyHints, upstream); err != nil {
 		t.Fatal(err)
@@ -34,7 +36,7 @@ func TestScrubInterim(t *testing.T) {
 	}
 	// Without a hook to forward to, the request is left as it is.
 	plain := httptest.NewRequest("GET", "http://api.example.com/", nil)
-	if scrubInterim(plain, sc) != plain {
+	if scrub.Interim(plain, sc) != plain {
 		t.Fatal("a request without a trace was copied")
 	}
 }

@@ -196,7 +196,7 @@ func (t *Transport) roundTrip(req *http.Request, tl *tokenLog) (*http.Response, 
 	}
 
 	t.askIdentity(out, sc)
-	res, err := t.HTTPTransport.RoundTrip(scrubInterim(out, sc))
+	res, err := t.HTTPTransport.RoundTrip(scrub.Interim(out, sc))
 	if res != nil {
 		res.Request = req
 		if waited {

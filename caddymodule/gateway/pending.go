@@ -148,20 +148,36 @@ func (a *App) beginHold(rec *store.HeldCall, wait time.Duration) (w *heldWaiter,
 	rec.ID = "hc_" + RandomID(12)
 	now := a.Now()
 	rec.Created, rec.Expires = now.UTC(), now.Add(wait).UTC()
-	w, ok := reg.add(rec.ID, rec.Keychain, rec.Kind, a.approvalMaxPending())
+	// This node's count turns a flood away without a database round
+	// trip, and is the whole count on a store of its own; on a shared
+	// one the store counts too, in the transaction that records the call,
+	// so that the limit holds across nodes.
+	limit := a.approvalMaxPending()
+	w, ok := reg.add(rec.ID, rec.Keychain, rec.Kind, limit)
 	if !ok {
-		p := TooManyRequests(a.approvalWaitMax())
-		p.Type, p.Reason = problemTypeBase+"too_many_held", "too_many_held"
-		p.Detail = "this keychain has as many calls waiting for its owner as keygate holds at once; retry later"
-		return nil, nil, nil, p
+		return nil, nil, nil, a.tooManyHeld()
 	}
-	if err := a.Store().PutHeld(*rec); err != nil {
+	storeLimit := 0
+	if a.Store().Shared() {
+		storeLimit = limit
+	}
+	if ok, err := a.Store().PutHeldWithin(*rec, storeLimit); err != nil || !ok {
 		reg.remove(rec.ID)
-		return nil, nil, nil, ToProblem(err)
+		if err != nil {
+			return nil, nil, nil, ToProblem(err)
+		}
+		return nil, nil, nil, a.tooManyHeld()
 	}
 	a.notifyHeld(*rec)
 	t := time.NewTimer(wait)
 	return w, t.C, func() { t.Stop(); reg.remove(rec.ID) }, nil
+}
+
+func (a *App) tooManyHeld() *Problem {
+	p := TooManyRequests(a.approvalWaitMax())
+	p.Type, p.Reason = problemTypeBase+"too_many_held", "too_many_held"
+	p.Detail = "this keychain has as many calls waiting for its owner as keygate holds at once; retry later"
+	return p
 }
 
 // park waits on w. A change leaves the record in place (the caller

@@ -26,18 +26,9 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, tgt *target, a
 	if auth != nil {
 		ev.Keychain, ev.Package = auth.Keychain, auth.Package
 	}
-	out := gateway.OutboundCopy(r)
-	gateway.StripKeygateHeaders(out.Header)
-	delete(out.Header, "Proxy-Authorization")
-	var prob *gateway.Problem
-	codec, err := h.placeholderCodec()
-	if err != nil {
-		prob = gateway.ToProblem(err)
-	}
-	sub := &substitution{h: h, codec: codec, tgt: tgt, auth: auth, ev: &ev, seen: map[string]*substituted{}}
-	if prob == nil {
-		prob = sub.apply(out)
-	}
+	at, prob := h.prepare(r, tgt, auth, &ev, nil)
+	at, prob, waited := h.holdIfAsked(r, tgt, auth, &ev, at, prob)
+	out, sub := at.out, at.sub
 	if prob == nil && len(sub.seen) == 0 && !policy.HostAllowed(h.PassHosts, tgt.host, tgt.port) {
 		prob = forbidden("host_not_allowed", fmt.Sprintf("%s is not among this proxy site's pass_hosts, and the request holds no placeholder", tgt.host))
 	}
@@ -57,7 +48,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, tgt *target, a
 			pr.Out.URL.Scheme, pr.Out.URL.Host = tgt.scheme, tgt.authority()
 			pr.Out.Host = tgt.authority()
 		},
-		Transport:     rt,
+		Transport:     scrubbedTransport(rt, sc),
 		FlushInterval: -1,
 		ErrorLog:      debugLog(h.logger.Named("upstream")),
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
@@ -69,6 +60,9 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, tgt *target, a
 			gateway.WriteProblem(w, gateway.NewProblem(http.StatusBadGateway, reason, detail))
 		},
 		ModifyResponse: func(res *http.Response) error {
+			if waited {
+				res.Header.Set(gateway.PreferenceApplied, "wait")
+			}
 			if sc == nil {
 				return nil
 			}

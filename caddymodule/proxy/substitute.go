@@ -26,6 +26,7 @@ import (
 // dialed; the first that is not stops the request before anything is sent.
 type substitution struct {
 	h     *Handler
+	ctx   context.Context // the request's: an OAuth refresh ends with it
 	codec *policy.Placeholders
 	tgt   *target
 	auth  *policy.InvocationClaims
@@ -41,6 +42,7 @@ type substitution struct {
 type substituted struct {
 	value string
 	body  bool // the key's placeholder may stand in a body
+	spec  store.KeySpec
 }
 
 // problemError carries a refusal through ReplacePlaceholders.
@@ -101,10 +103,14 @@ func (s *substitution) resolve(ph string) (*substituted, *gateway.Problem) {
 	if len(spec.Hosts) > 0 && !policy.HostAllowed(spec.Hosts, s.tgt.host, s.tgt.port) {
 		return nil, notAllowed
 	}
-	if spec.OAuth != nil {
-		return nil, forbidden("not_supported", fmt.Sprintf("key %s is an OAuth key; the proxy site substitutes static keys only", spec.Name))
-	}
 	var value string
+	if spec.OAuth != nil {
+		if value, p = s.oauthValue(&c, spec, notAllowed); p != nil {
+			return nil, p
+		}
+		s.needles = append(s.needles, scrub.Needle{Find: []byte(value), Replace: ph})
+		return &substituted{value: value, body: spec.AllowsBody(), spec: spec}, nil
+	}
 	open := func(meta store.SecretMeta, v []byte) error {
 		if !policy.HostAllowed(meta.AllowedHosts, s.tgt.host, s.tgt.port) {
 			return errHostNotAllowed
@@ -122,12 +128,12 @@ func (s *substitution) resolve(ph string) (*substituted, *gateway.Problem) {
 	case errors.Is(err, errHostNotAllowed):
 		return nil, notAllowed
 	case errors.Is(err, store.ErrNotFound):
-		return nil, gateway.NewProblem(http.StatusPreconditionRequired, "missing_keys", fmt.Sprintf("secret %s has no value", spec.Name))
+		return nil, s.missing(&c, spec, fmt.Sprintf("secret %s has no value", spec.Name))
 	case err != nil:
 		return nil, gateway.ToProblem(err)
 	}
 	s.needles = append(s.needles, scrub.Needle{Find: []byte(value), Replace: ph})
-	return &substituted{value: value, body: spec.AllowsBody()}, nil
+	return &substituted{value: value, body: spec.AllowsBody(), spec: spec}, nil
 }
 
 var errHostNotAllowed = errors.New("host not allowed")
