@@ -66,6 +66,11 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, tgt *target, a
 			if errors.Is(err, scrub.ErrEncoding) {
 				reason, detail = "unscrubbable_encoding", "the upstream answered in a content encoding keygate cannot search for values"
 			}
+			if errors.Is(err, errBodyPlaceholder) {
+				h.recordCut(r, ev)
+				gateway.WriteProblem(w, unsearchable("a placeholder in a streamed request body, which keygate does not substitute in: the request was cut before it left"))
+				return
+			}
 			gateway.WriteProblem(w, gateway.NewProblem(http.StatusBadGateway, reason, detail))
 		},
 		ModifyResponse: func(res *http.Response) error {

@@ -51,8 +51,9 @@ type Handler struct {
 	TLSHandshakeTimeout   caddy.Duration `json:"tls_timeout,omitempty"`
 	ResponseHeaderTimeout caddy.Duration `json:"response_header_timeout,omitempty"`
 
-	// Largest JSON or form request body searched for placeholders; a
-	// larger one is refused 413. Default 10 MiB.
+	// Largest request body held to substitute placeholders in (bodies.go);
+	// a larger JSON, form or compressed one is refused 413, a larger one
+	// of another type is streamed through a guard. Default 10 MiB.
 	MaxBody int64 `json:"max_body,omitempty"`
 
 	// Open tunnels allowed per client address. Default 256.

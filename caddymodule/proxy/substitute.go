@@ -1,13 +1,10 @@
 package proxy
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -130,7 +127,7 @@ func (s *substitution) resolve(ph string) (*substituted, *gateway.Problem) {
 var errHostNotAllowed = errors.New("host not allowed")
 
 // apply substitutes in out (the outbound copy of a request): the query,
-// every header, and JSON and form bodies. The path may hold no
+// every header, and the body (bodies.go). The path may hold no
 // placeholder: nothing is substituted there.
 func (s *substitution) apply(out *http.Request) *gateway.Problem {
 	if policy.ContainsPlaceholder(out.URL.Path) || policy.ContainsPlaceholder(out.URL.RawPath) {
@@ -183,46 +180,6 @@ func (s *substitution) header(v string) (string, *gateway.Problem) {
 		return "", forbidden("bad_value", "the key's value cannot stand in a header")
 	}
 	return nv, nil
-}
-
-// body substitutes in a JSON or form body (bounded by max_body); other
-// bodies pass unread.
-func (s *substitution) body(out *http.Request) *gateway.Problem {
-	if out.Body == nil || out.Body == http.NoBody {
-		return nil
-	}
-	mt, _, _ := mime.ParseMediaType(out.Header.Get("Content-Type"))
-	isJSON := mt == "application/json" || strings.HasSuffix(mt, "+json")
-	isForm := mt == "application/x-www-form-urlencoded"
-	if (!isJSON && !isForm) || out.Header.Get("Content-Encoding") != "" {
-		return nil
-	}
-	b, err := io.ReadAll(io.LimitReader(out.Body, s.h.MaxBody+1))
-	out.Body.Close()
-	if err != nil {
-		return gateway.NewProblem(http.StatusBadRequest, "bad_body", "the request body could not be read")
-	}
-	if int64(len(b)) > s.h.MaxBody {
-		return gateway.NewProblem(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("a JSON or form body above %d bytes cannot be searched for placeholders", s.h.MaxBody))
-	}
-	if policy.ContainsPlaceholder(string(b)) {
-		nb, _, err := policy.ReplacePlaceholders(string(b), func(ph string) (string, error) {
-			v, err := s.value(ph, true)
-			if isForm {
-				return url.QueryEscape(v), err
-			}
-			return jsonInner(v), err
-		})
-		if err != nil {
-			return refusal(err)
-		}
-		b = []byte(nb)
-	}
-	out.Body = io.NopCloser(bytes.NewReader(b))
-	out.ContentLength = int64(len(b))
-	out.Header.Del("Content-Length")
-	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
-	return nil
 }
 
 // jsonInner is v escaped for the inside of a JSON string.
