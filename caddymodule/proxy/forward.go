@@ -59,7 +59,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, tgt *target, a
 		},
 		Transport:     rt,
 		FlushInterval: -1,
-		ErrorLog:      debugLog(h.logger.Named("upstream")),
+		ErrorLog:      h.shared.upstreamLog,
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
 			h.logger.Debug("upstream failed", zap.String("host", tgt.host), zap.Error(err))
 			reason, detail := "upstream_unavailable", "the upstream could not be reached or did not answer in time"

@@ -67,6 +67,8 @@ type Handler struct {
 	codec   *lazyCodec
 	// transports are the upstream clients, one per target.
 	transports *transportCache
+	shared     *shared
+	dns        *dnsCache
 }
 
 // lazyCodec is the placeholder verifier, built on first use: its key needs
@@ -137,6 +139,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.codec = new(lazyCodec)
 	h.transports = new(transportCache)
 	h.sources = newSourceLimits(h.MaxTunnelsPerClient)
+	h.shared = newShared(h)
+	h.dns = new(dnsCache)
 	return nil
 }
 
