@@ -89,7 +89,14 @@ func (s *substitution) body(out *http.Request) *gateway.Problem {
 	if out.Body == nil || out.Body == http.NoBody {
 		return nil
 	}
-	if ce := strings.ToLower(strings.TrimSpace(out.Header.Get("Content-Encoding"))); ce != "" && ce != "identity" {
+	switch ce := contentEncoding(out.Header); ce {
+	case "":
+	case "aws-chunked":
+		// A framing of signed chunks (SigV4 streaming uploads), not a
+		// compression: nothing is substituted in it, and it is guarded.
+		out.Body = newPlaceholderGuard(out.Body)
+		return nil
+	default:
 		return s.compressedBody(out, ce)
 	}
 	mt, params, _ := mime.ParseMediaType(out.Header.Get("Content-Type"))
@@ -136,6 +143,20 @@ func (s *substitution) body(out *http.Request) *gateway.Problem {
 	}
 	setBody(out, b)
 	return nil
+}
+
+// contentEncoding is a request's Content-Encoding list, lower case,
+// without identity: "" for none.
+func contentEncoding(h http.Header) string {
+	var encs []string
+	for _, v := range h.Values("Content-Encoding") {
+		for _, e := range strings.Split(v, ",") {
+			if e = strings.ToLower(strings.TrimSpace(e)); e != "" && e != "identity" {
+				encs = append(encs, e)
+			}
+		}
+	}
+	return strings.Join(encs, ", ")
 }
 
 func setBody(out *http.Request, b []byte) {

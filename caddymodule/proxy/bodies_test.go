@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -42,6 +43,11 @@ func TestBodyKinds(t *testing.T) {
 	} {
 		if got := bodyKindOf(mt); got != want {
 			t.Errorf("%q: kind %d, want %d", mt, got, want)
+		}
+	}
+	for in, want := range map[string]string{"": "", "identity": "", "GZIP": "gzip", "aws-chunked": "aws-chunked", "identity, br": "br", "aws-chunked, gzip": "aws-chunked, gzip"} {
+		if got := contentEncoding(http.Header{"Content-Encoding": {in}}); got != want {
+			t.Errorf("Content-Encoding %q: %q, want %q", in, got, want)
 		}
 	}
 	if got := bodyXML.escape(`a<b&"c`); got != "a&lt;b&amp;&#34;c" {
