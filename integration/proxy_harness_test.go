@@ -126,6 +126,9 @@ type proxyWorld struct {
 	caFile   string // keygate's CA, as GET /v1/proxy/ca.pem gives it
 }
 
+// proxySitePorts is how many extra ports proxySites names (Extra 0 to 3).
+const proxySitePorts = 4
+
 const proxySites = `
 http://:{{index .Extra 0}} {
 	bind 127.0.0.1
@@ -170,7 +173,7 @@ func newProxyWorld(t testing.TB, h http.HandlerFunc, cfg Config) *proxyWorld {
 		h = echoAPI
 	}
 	up := newTLSUpstream(t, h)
-	cfg.ExtraPorts += 4
+	cfg.ExtraPorts += proxySitePorts
 	cfg.ExtraSites += fmt.Sprintf(proxySites, up.CAFile, up.Port)
 	w := newWorld(t, cfg)
 	pw := &proxyWorld{world: w, up: up,
