@@ -10,12 +10,10 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -55,11 +53,9 @@ func execCommand() caddycmd.Command {
 		long:    execLong,
 		maxArgs: -1,
 		flags: func(fs *pflag.FlagSet) {
-			fs.String("proxy", "", "URL of the keygate_proxy site (default $"+envProxy+", else "+defaultProxy+")")
+			proxyEnvFlags(fs)
 			fs.String("api", "", "keygate API URL (default $KEYGATE_API, else "+defaultAPI+")")
 			fs.String("token-file", "", "file holding the invocation token (default: $"+envInvocationToken+")")
-			fs.String("dir", "", "where to write the CA files (default <caddy data dir>/keygate/proxy)")
-			fs.String("no-proxy", defaultNoProxy, "NO_PROXY: hosts reached directly")
 		},
 		run: runExec,
 	}
@@ -91,20 +87,9 @@ func execCommand() caddycmd.Command {
 }
 
 func runExec(e *env, args []string) error {
-	proxy, _ := e.flags.GetString("proxy")
-	dir, _ := e.flags.GetString("dir")
-	noProxy, _ := e.flags.GetString("no-proxy")
-	if proxy == "" {
-		proxy = os.Getenv(envProxy)
-	}
-	if proxy == "" {
-		proxy = defaultProxy
-	}
-	if err := checkProxyURL(proxy); err != nil {
+	proxy, dir, noProxy, err := proxyEnvSettings(e)
+	if err != nil {
 		return err
-	}
-	if dir == "" {
-		dir = filepath.Join(caddy.AppDataDir(), "keygate", "proxy")
 	}
 	tok, source, err := invocationToken(e)
 	if err != nil {
