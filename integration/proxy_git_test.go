@@ -142,12 +142,17 @@ func TestProxyGitClone(t *testing.T) {
 			t.Fatalf("the host the key may not go to got credentials (request %s)", req.Path)
 		}
 	}
+	// The audit is written a moment after the answer.
 	denied := 0
-	for _, ev := range pw.auditEvents(t) {
-		if ev["reason"] == "host_not_allowed" && ev["host"] == "localhost" {
-			denied++
+	eventually(10*time.Second, 100*time.Millisecond, func() bool {
+		denied = 0
+		for _, ev := range pw.auditEvents(t) {
+			if ev["reason"] == "host_not_allowed" && ev["host"] == "localhost" {
+				denied++
+			}
 		}
-	}
+		return denied >= 2
+	})
 	if denied < 2 {
 		t.Fatalf("%d host_not_allowed events for the clones from localhost, want 2", denied)
 	}

@@ -103,14 +103,14 @@ func runExec(e *env, args []string) error {
 		Timeout:       requestTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
+	if err := checkProxyListens(e.ctx, proxy); err != nil {
+		return err
+	}
 	var got struct {
 		Placeholders map[string]string `json:"placeholders"`
 	}
 	if _, err := c.getJSON(e.ctx, "/v1/proxy/placeholders", nil, &got); err != nil {
 		return fmt.Errorf("asking for the call's placeholders: %w", err)
-	}
-	if err := checkProxyListens(e.ctx, proxy); err != nil {
-		return err
 	}
 	pem, err := fetchCAPEM(e.ctx, c)
 	if err != nil {

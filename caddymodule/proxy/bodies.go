@@ -236,6 +236,9 @@ func (s *substitution) multipartBody(b []byte, boundary string) ([]byte, *gatewa
 	if err := mw.Close(); err != nil {
 		return nil, gateway.ToProblem(err)
 	}
+	if !bytes.Contains(b, []byte(policy.PlaceholderPrefix)) {
+		return b, nil // nothing substituted: the body goes as it came
+	}
 	return buf.Bytes(), nil
 }
 
