@@ -131,6 +131,22 @@ func TestProxyBodyKinds(t *testing.T) {
 		}
 	}
 
+	// A placeholder the upstream would decode out of an escape, to the pass
+	// host: keygate substitutes only plain ones, so it is refused.
+	for _, tc := range []struct{ what, ctype, body, query string }{
+		{"a percent-encoded form field", "application/x-www-form-urlencoded", "k=%6B" + ph[1:], ""},
+		{"a JSON \\u escape", "application/json", `{"k":"\u006b` + ph[1:] + `"}`, ""},
+		{"an XML character reference", "application/xml", "<k>&#107;" + ph[1:] + "</k>", ""},
+		{"a percent-encoded query", "text/plain", "", "?k=%6B" + ph[1:]},
+	} {
+		st, b := sendTo(pass+tc.query, tc.ctype, "", strings.NewReader(tc.body))
+		var p problem
+		json.Unmarshal(b, &p)
+		if st != http.StatusForbidden || p.Reason != "placement_not_allowed" || pw.up.Count() != sent {
+			t.Errorf("%s: %d %s", tc.what, st, redact(string(b)))
+		}
+	}
+
 	// A stream of unknown length is guarded: cut before the placeholder.
 	big := strings.Repeat("0123456789abcdef", 16<<10)
 	st, b := sendTo(pass, "application/octet-stream", "", io.MultiReader(strings.NewReader(big), strings.NewReader(ph), strings.NewReader(big)))

@@ -141,6 +141,9 @@ func (s *substitution) body(out *http.Request) *gateway.Problem {
 	if p != nil {
 		return p
 	}
+	if hiddenPlaceholder(kind, b) {
+		return forbidden("placement_not_allowed", "an encoded placeholder (percent-encoded, a JSON \\u escape or an XML character reference): write it as it is")
+	}
 	setBody(out, b)
 	return nil
 }
@@ -269,6 +272,9 @@ func (s *substitution) part(hdr textproto.MIMEHeader, data []byte) ([]byte, erro
 	nb, p := s.substituteIn(data, kind)
 	if p != nil {
 		return nil, &problemError{p}
+	}
+	if hiddenPlaceholder(kind, nb) {
+		return nil, &problemError{forbidden("placement_not_allowed", "an encoded placeholder in a multipart part: write it as it is")}
 	}
 	return nb, nil
 }

@@ -143,6 +143,9 @@ func (s *substitution) apply(out *http.Request) *gateway.Problem {
 		}
 		out.URL.RawQuery = q
 	}
+	if hiddenPlaceholder(bodyForm, []byte(out.URL.RawQuery)) {
+		return forbidden("placement_not_allowed", "a percent-encoded placeholder in the query: write it as it is")
+	}
 	for name, vals := range out.Header {
 		for i, v := range vals {
 			nv, p := s.header(v)
