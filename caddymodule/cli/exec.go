@@ -75,12 +75,12 @@ func execCommand() caddycmd.Command {
 				}
 				// The command's own failure is its exit status, as it would
 				// be without keygate exec: its stderr has said why.
+				err := runExec(e, args)
 				var ce *commandExit
-				if err := runExec(e, args); errors.As(err, &ce) {
+				if errors.As(err, &ce) {
 					return exitWith(ce.code)
-				} else {
-					return e.finish(err)
 				}
+				return e.finish(err)
 			}
 		},
 	}

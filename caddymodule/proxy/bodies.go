@@ -131,7 +131,8 @@ func (s *substitution) body(out *http.Request) *gateway.Problem {
 	switch kind {
 	case bodyOpaque:
 		if bytes.Contains(b, []byte(policy.PlaceholderPrefix)) {
-			return unsearchable("a placeholder in a body of a type keygate does not substitute in (" + mediaTypeName(mt) + "); JSON, form, XML, text and multipart bodies are substituted")
+			// The type is not named: its header may hold a substituted value.
+			return unsearchable("a placeholder in a body of a type keygate does not substitute in; JSON, form, XML, text and multipart bodies are substituted")
 		}
 	case bodyMultipart:
 		b, p = s.multipartBody(b, params["boundary"])
@@ -167,13 +168,6 @@ func setBody(out *http.Request, b []byte) {
 	out.ContentLength = int64(len(b))
 	out.Header.Del("Content-Length")
 	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
-}
-
-func mediaTypeName(mt string) string {
-	if mt == "" {
-		return "no Content-Type"
-	}
-	return mt
 }
 
 // substituteIn replaces every placeholder in b, escaped for kind.
@@ -291,7 +285,8 @@ func (s *substitution) compressedBody(out *http.Request, ce string) *gateway.Pro
 		open = func(r io.Reader) (io.Reader, error) { return zlib.NewReader(r) }
 	default:
 		out.Body.Close()
-		return unsearchable("a request body in Content-Encoding " + strings.Map(printable, ce) + ", which keygate cannot search for placeholders; send it uncompressed, or in gzip")
+		// The encoding is not named: its header may hold a substituted value.
+		return unsearchable("a request body in a Content-Encoding keygate cannot search for placeholders; send it uncompressed, or in gzip or deflate")
 	}
 	b, err := io.ReadAll(io.LimitReader(out.Body, s.h.MaxBody+1))
 	out.Body.Close()
@@ -317,13 +312,6 @@ func (s *substitution) compressedBody(out *http.Request, ce string) *gateway.Pro
 	}
 	setBody(out, b)
 	return nil
-}
-
-func printable(r rune) rune {
-	if r < 0x21 || r > 0x7e {
-		return '?'
-	}
-	return r
 }
 
 // placeholderGuard passes a body on as it reads it, but fails before the
