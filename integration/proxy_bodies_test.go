@@ -149,11 +149,20 @@ func TestProxyBodyKinds(t *testing.T) {
 
 	// A stream of unknown length is guarded: cut before the placeholder.
 	big := strings.Repeat("0123456789abcdef", 16<<10)
-	st, b := sendTo(pass, "application/octet-stream", "", io.MultiReader(strings.NewReader(big), strings.NewReader(ph), strings.NewReader(big)))
-	var p problem
-	json.Unmarshal(b, &p)
-	if st != http.StatusUnsupportedMediaType || p.Reason != "unsearchable_body" {
-		t.Errorf("a stream with a placeholder: %d %s", st, redact(string(b)))
+	// The client may see its upload cut before the answer; what matters is
+	// that the answer, if any, is the refusal, and the upstream saw nothing.
+	req, _ := http.NewRequest("POST", pass, io.MultiReader(strings.NewReader(big), strings.NewReader(ph), strings.NewReader(big)))
+	req.Header.Set("Content-Type", "application/octet-stream")
+	if resp, err := c.Do(req); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var p problem
+		json.Unmarshal(b, &p)
+		if resp.StatusCode != http.StatusUnsupportedMediaType || p.Reason != "unsearchable_body" {
+			t.Errorf("a stream with a placeholder: %d %s", resp.StatusCode, redact(string(b)))
+		}
+	} else {
+		t.Logf("a stream with a placeholder: the client saw %v", err)
 	}
 	for _, r := range pw.up.Requests() {
 		if bytes.Contains(r.Body, []byte("kgph_")) {

@@ -16,6 +16,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	"github.com/keygate/keygate/caddymodule/gateway"
 	"github.com/keygate/keygate/policy"
@@ -94,7 +95,7 @@ func (s *substitution) body(out *http.Request) *gateway.Problem {
 	case "aws-chunked":
 		// A framing of signed chunks (SigV4 streaming uploads), not a
 		// compression: nothing is substituted in it, and it is guarded.
-		out.Body = newPlaceholderGuard(out.Body)
+		out.Body = s.guard(out.Body)
 		return nil
 	default:
 		return s.compressedBody(out, ce)
@@ -103,7 +104,7 @@ func (s *substitution) body(out *http.Request) *gateway.Problem {
 	kind := bodyKindOf(mt)
 	if kind == bodyOpaque && (out.ContentLength < 0 || out.ContentLength > s.h.MaxBody) {
 		// A stream, or large: it goes as it comes, guarded.
-		out.Body = newPlaceholderGuard(out.Body)
+		out.Body = s.guard(out.Body)
 		return nil
 	}
 	b, err := io.ReadAll(io.LimitReader(out.Body, s.h.MaxBody+1))
@@ -120,7 +121,7 @@ func (s *substitution) body(out *http.Request) *gateway.Problem {
 			out.Body.Close()
 			return unsearchable(fmt.Sprintf("a placeholder in a body above max_body (%d bytes): keygate substitutes only in bodies it can hold", s.h.MaxBody))
 		}
-		out.Body = newPlaceholderGuard(struct {
+		out.Body = s.guard(struct {
 			io.Reader
 			io.Closer
 		}{io.MultiReader(bytes.NewReader(b), out.Body), out.Body})
@@ -321,11 +322,31 @@ type placeholderGuard struct {
 	r   io.ReadCloser
 	buf []byte // read, not yet handed out
 	err error
+	// tripped is set where the guard refused, read by the handler of
+	// the transport's error (which may not wrap errBodyPlaceholder).
+	tripped atomic.Bool
 }
 
 const guardChunk = 32 << 10
 
 func newPlaceholderGuard(r io.ReadCloser) *placeholderGuard { return &placeholderGuard{r: r} }
+
+// guard wraps a request body that goes out unsearched.
+func (s *substitution) guard(r io.ReadCloser) io.ReadCloser {
+	g := newPlaceholderGuard(r)
+	s.guards = append(s.guards, g)
+	return g
+}
+
+// cut reports whether a guard of this request refused.
+func (s *substitution) cut() bool {
+	for _, g := range s.guards {
+		if g.tripped.Load() {
+			return true
+		}
+	}
+	return false
+}
 
 func (g *placeholderGuard) Read(p []byte) (int, error) {
 	hold := len(policy.PlaceholderPrefix) - 1
@@ -340,6 +361,7 @@ func (g *placeholderGuard) Read(p []byte) (int, error) {
 		g.err = err
 		if bytes.Contains(g.buf, []byte(policy.PlaceholderPrefix)) {
 			g.buf, g.err = nil, errBodyPlaceholder
+			g.tripped.Store(true)
 			return 0, g.err
 		}
 	}

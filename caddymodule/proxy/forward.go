@@ -66,7 +66,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, tgt *target, a
 			if errors.Is(err, scrub.ErrEncoding) {
 				reason, detail = "unscrubbable_encoding", "the upstream answered in a content encoding keygate cannot search for values"
 			}
-			if errors.Is(err, errBodyPlaceholder) {
+			if errors.Is(err, errBodyPlaceholder) || sub.cut() {
 				h.recordCut(r, ev)
 				gateway.WriteProblem(w, unsearchable("a placeholder in a streamed request body, which keygate does not substitute in: the request was cut before it left"))
 				return

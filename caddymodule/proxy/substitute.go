@@ -30,6 +30,7 @@ type substitution struct {
 	call  string // TokenID of the first placeholder
 	// needles turn values echoed in the answer back into placeholders.
 	needles []scrub.Needle
+	guards  []*placeholderGuard // on bodies that go out unsearched
 }
 
 type substituted struct {
