@@ -29,6 +29,7 @@ type apiCase struct {
 	body         any
 	status       int
 	noToken      bool
+	bearer       string // sent instead of the admin token
 	badRequest   bool
 	accept       string
 }
@@ -86,7 +87,10 @@ func (c *openAPIChecker) do(tc apiCase) []byte {
 		if raw != nil {
 			req.Header.Set("Content-Type", "application/json")
 		}
-		if !tc.noToken {
+		switch {
+		case tc.bearer != "":
+			req.Header.Set("Authorization", "Bearer "+tc.bearer)
+		case !tc.noToken:
 			req.Header.Set("Authorization", "Bearer "+c.g.adminToken)
 		}
 		if tc.accept != "" {
@@ -167,7 +171,7 @@ func TestOpenAPIMatchesAPI(t *testing.T) {
 	c.do(apiCase{method: "GET", path: "/v1/openapi.json", status: 200, noToken: true})
 	c.do(apiCase{method: "GET", path: "/v1/openapi.json", status: 200})
 
-	var kc struct{ ID string }
+	var kc struct{ ID, Token string }
 	json.Unmarshal(c.do(apiCase{method: "POST", path: "/v1/keychains", body: map[string]any{"owner": "alice", "name": "work"}, status: 201}), &kc)
 	c.do(apiCase{method: "POST", path: "/v1/keychains", body: map[string]any{}, status: 400, badRequest: true})
 	c.do(apiCase{method: "POST", path: "/v1/keychains", body: map[string]any{"owner": "alice"}, status: 401, noToken: true})
@@ -175,7 +179,7 @@ func TestOpenAPIMatchesAPI(t *testing.T) {
 
 	c.do(apiCase{method: "GET", path: "/v1/keychains?owner=alice", status: 200})
 	c.do(apiCase{method: "GET", path: "/v1/keychains", status: 401, noToken: true})
-	c.do(apiCase{method: "POST", path: kcPath + "/token", status: 200})
+	json.Unmarshal(c.do(apiCase{method: "POST", path: kcPath + "/token", status: 200}), &kc)
 	c.do(apiCase{method: "POST", path: "/v1/keychains/" + missing + "/token", status: 404})
 	c.do(apiCase{method: "POST", path: kcPath + "/login-link", status: 200})
 	c.do(apiCase{method: "POST", path: "/v1/keychains/" + missing + "/login-link", status: 404})
@@ -233,6 +237,12 @@ func TestOpenAPIMatchesAPI(t *testing.T) {
 	c.do(apiCase{method: "GET", path: "/oauth/callback?" + query, status: 200, noToken: true, accept: "application/json"})
 	c.do(apiCase{method: "GET", path: "/oauth/callback?" + query, status: 400, noToken: true, accept: "application/json"})
 	c.do(apiCase{method: "GET", path: "/oauth/callback?state=nope&code=nope", status: 400, noToken: true})
+	if st, _, b := g.agent("mail", kc.Token, nil); st != 200 {
+		t.Fatalf("agent call: %d %s", st, b)
+	}
+	inv := strings.TrimPrefix(g.pkgUpstream.last(t).Header.Get("Authorization"), "Bearer ")
+	c.do(apiCase{method: "GET", path: "/v1/proxy/placeholders", status: 200, bearer: inv})
+	c.do(apiCase{method: "GET", path: "/v1/proxy/placeholders", status: 401, bearer: kc.Token})
 	c.do(apiCase{method: "GET", path: kcPath, status: 200})
 	c.do(apiCase{method: "GET", path: "/v1/keychains/" + missing, status: 404})
 

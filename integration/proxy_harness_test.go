@@ -122,8 +122,12 @@ type proxyWorld struct {
 	proxyURL string // the proxy site that may dial 127.0.0.1
 	strict   string // a proxy site that dials public addresses only
 	authed   string // a proxy site with proxy_auth required, 4 tunnels per client
+	passing  string // a proxy site whose pass host is the upstream at 127.0.0.1
 	caFile   string // keygate's CA, as GET /v1/proxy/ca.pem gives it
 }
+
+// proxySitePorts is how many extra ports proxySites names (Extra 0 to 3).
+const proxySitePorts = 4
 
 const proxySites = `
 http://:{{index .Extra 0}} {
@@ -152,6 +156,15 @@ http://:{{index .Extra 2}} {
 		max_tunnels_per_client 4
 	}
 }
+
+http://:{{index .Extra 3}} {
+	bind 127.0.0.1
+	keygate_proxy {
+		upstream_ca %[1]s
+		allow_private_upstreams
+		pass_hosts 127.0.0.1:%[2]s
+	}
+}
 `
 
 func newProxyWorld(t testing.TB, h http.HandlerFunc, cfg Config) *proxyWorld {
@@ -160,13 +173,14 @@ func newProxyWorld(t testing.TB, h http.HandlerFunc, cfg Config) *proxyWorld {
 		h = echoAPI
 	}
 	up := newTLSUpstream(t, h)
-	cfg.ExtraPorts += 3
+	cfg.ExtraPorts += proxySitePorts
 	cfg.ExtraSites += fmt.Sprintf(proxySites, up.CAFile, up.Port)
 	w := newWorld(t, cfg)
 	pw := &proxyWorld{world: w, up: up,
 		proxyURL: fmt.Sprintf("http://127.0.0.1:%d", w.in.Ports.Extra[0]),
 		strict:   fmt.Sprintf("http://127.0.0.1:%d", w.in.Ports.Extra[1]),
-		authed:   fmt.Sprintf("http://127.0.0.1:%d", w.in.Ports.Extra[2])}
+		authed:   fmt.Sprintf("http://127.0.0.1:%d", w.in.Ports.Extra[2]),
+		passing:  fmt.Sprintf("http://127.0.0.1:%d", w.in.Ports.Extra[3])}
 	r := sendT(t, "GET", w.in.APIURL+"/v1/proxy/ca.pem", "", nil, nil)
 	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), "BEGIN CERTIFICATE") {
 		t.Fatalf("GET /v1/proxy/ca.pem: %s", r)

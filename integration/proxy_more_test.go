@@ -139,31 +139,7 @@ func TestProxyHTTP2RapidReset(t *testing.T) {
 func TestProxyBodyPlacement(t *testing.T) {
 	pw := newProxyWorld(t, nil, Config{})
 	// The value needs escaping in both encodings.
-	value := RandomToken(t, `sk_"body"&+/`)
-	noteSensitive(value)
-	pw.in.setSecret(t, pw.kc, "BODY_KEY", value)
-	m := map[string]any{"name": "@it/body", "version": "1.0.0", "sha256": sha256Hex("@it/body/v1"), "host": "body", "upstream": pw.pkgCode.URL,
-		"keys": []map[string]any{{"name": "BODY_KEY", "required": true, "hosts": []string{"127.0.0.1"}, "placement": []string{"body"}}}}
-	if r := pw.in.callAPI(t, "PUT", "/v1/packages/@it/body", m); r.Status != http.StatusCreated {
-		t.Fatalf("put package: %s", r)
-	}
-	pw.in.grant(t, pw.kc, "@it/body", "BODY_KEY")
-	saved := pw.host
-	pw.host = "body"
-	path := "/call/" + RandomToken(t, "")
-	if r := pw.in.callIngress(t, "body", pw.token, "GET", path, nil); r.Status != http.StatusOK {
-		t.Fatalf("ingress: %s", r)
-	}
-	pw.host = saved
-	var ph string
-	for _, req := range pw.pkgCode.Requests() {
-		if req.Path == path {
-			ph = req.Header.Get("Keygate-Placeholder-BODY-KEY")
-		}
-	}
-	if ph == "" {
-		t.Fatal("no placeholder")
-	}
+	ph, value := pw.bodyKey(t)
 	c := pw.goClient(t, pw.proxyURL)
 	for _, tc := range []struct{ ctype, body, want string }{
 		{"application/json", `{"api_key":"` + ph + `","n":1}`, `{"api_key":` + mustJSON(value) + `,"n":1}`},
@@ -184,6 +160,35 @@ func TestProxyBodyPlacement(t *testing.T) {
 			t.Fatalf("%s: the upstream got another body (%d bytes, want %d)", tc.ctype, len(got), len(tc.want))
 		}
 	}
+}
+
+// bodyKey registers @it/body, whose key BODY_KEY has body placement and a
+// value that needs escaping in JSON, forms and XML, and returns the
+// placeholder of a call into it and the value.
+func (pw *proxyWorld) bodyKey(t *testing.T) (ph, value string) {
+	t.Helper()
+	value = RandomToken(t, `sk_"body"&+/<`)
+	noteSensitive(value)
+	pw.in.setSecret(t, pw.kc, "BODY_KEY", value)
+	m := map[string]any{"name": "@it/body", "version": "1.0.0", "sha256": sha256Hex("@it/body/v1"), "host": "body", "upstream": pw.pkgCode.URL,
+		"keys": []map[string]any{{"name": "BODY_KEY", "required": true, "hosts": []string{"127.0.0.1"}, "placement": []string{"body"}}}}
+	if r := pw.in.callAPI(t, "PUT", "/v1/packages/@it/body", m); r.Status != http.StatusCreated {
+		t.Fatalf("put package: %s", r)
+	}
+	pw.in.grant(t, pw.kc, "@it/body", "BODY_KEY")
+	path := "/call/" + RandomToken(t, "")
+	if r := pw.in.callIngress(t, "body", pw.token, "GET", path, nil); r.Status != http.StatusOK {
+		t.Fatalf("ingress: %s", r)
+	}
+	for _, req := range pw.pkgCode.Requests() {
+		if req.Path == path {
+			ph = req.Header.Get("Keygate-Placeholder-BODY-KEY")
+		}
+	}
+	if ph == "" {
+		t.Fatal("no placeholder")
+	}
+	return ph, value
 }
 
 func mustJSON(s string) string {

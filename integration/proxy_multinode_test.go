@@ -24,7 +24,7 @@ func TestProxyNodesShareOneCA(t *testing.T) {
 		MasterKey:  base64.StdEncoding.EncodeToString(randomBytes(t, 32)),
 		AdminToken: RandomToken(t, "kgadm_test_"),
 		Env:        []string{"KEYGATE_TEST_DSN=" + dsn},
-		ExtraPorts: 3, // the proxy sites' template names Extra 0 to 2
+		ExtraPorts: proxySitePorts,
 		ExtraSites: fmt.Sprintf(proxySites, up.CAFile, up.Port),
 	}
 	nodes := startNodes(t, dsn, cfg, 2, true)

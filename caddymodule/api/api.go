@@ -38,6 +38,7 @@ type APIHandler struct {
 	ownerpage.OwnerAuth
 
 	app    *gateway.App
+	codec  *gateway.PlaceholderCodec
 	page   *ownerpage.Page
 	mux    *http.ServeMux
 	logger *zap.Logger
@@ -65,6 +66,7 @@ func (h *APIHandler) Provision(ctx caddy.Context) error {
 	if h.page, err = ownerpage.New(h.app, &h.OwnerAuth, h.MaxBodyBytes, h.logger); err != nil {
 		return err
 	}
+	h.codec = new(gateway.PlaceholderCodec)
 	h.mux = http.NewServeMux()
 	h.routes()
 	return nil

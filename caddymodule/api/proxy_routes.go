@@ -14,6 +14,7 @@ import (
 func (h *APIHandler) proxyRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /v1/proxy/ca.pem", h.proxyCAPEM)
 	m.HandleFunc("POST /v1/proxy/ca/rotate", h.admin(h.rotateProxyCA))
+	m.HandleFunc("GET /v1/proxy/placeholders", h.proxyPlaceholders)
 }
 
 // proxyCAPEM serves every CA clients should trust now, newest first: the

@@ -42,6 +42,7 @@ type client struct {
 	base        string // without a trailing slash
 	token       string
 	tokenSource string // where the token came from, for the 401 hint
+	tokenName   string // what the token is, for that hint; empty: the admin token
 	http        *http.Client
 }
 
@@ -69,7 +70,11 @@ func (e *env) api() (*client, error) {
 	}, nil
 }
 
-func apiBase(e *env) (string, error) {
+func apiBase(e *env) (string, error) { return apiBaseFor(e, "the admin token") }
+
+// apiBaseFor is apiBase for a client that sends token (named as the
+// plain-HTTP warning names it).
+func apiBaseFor(e *env, token string) (string, error) {
 	raw, _ := e.flags.GetString("api")
 	from := "--api"
 	if raw == "" {
@@ -89,7 +94,7 @@ func apiBase(e *env) (string, error) {
 		return "", usageErrorf("%s must not have a query or fragment", from)
 	}
 	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		fmt.Fprintf(e.stderr, "keygate: warning: sending the admin token over plain HTTP to %s\n", sanitize(u.Host))
+		fmt.Fprintf(e.stderr, "keygate: warning: sending %s over plain HTTP to %s\n", token, sanitize(u.Host))
 	}
 	return strings.TrimRight(u.String(), "/"), nil
 }
@@ -273,7 +278,11 @@ func (c *client) problem(resp *http.Response, data []byte) error {
 		e.detail = "is " + c.base + " keygate's API (keygate_api)?"
 	}
 	if resp.StatusCode == http.StatusUnauthorized {
-		e.detail = strings.TrimSuffix(e.detail, ".") + "; the admin token from " + c.tokenSource + " was refused"
+		name := c.tokenName
+		if name == "" {
+			name = "admin token"
+		}
+		e.detail = strings.TrimSuffix(e.detail, ".") + "; the " + name + " from " + c.tokenSource + " was refused"
 	}
 	return e
 }

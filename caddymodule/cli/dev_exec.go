@@ -2,12 +2,10 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -119,32 +117,19 @@ func (x *devExec) run(ctx context.Context, r *devRun, kcToken string) error {
 	if err != nil {
 		return err
 	}
-	env := os.Environ()
-	for k, v := range vars {
-		env = append(env, k+"="+v)
-	}
 	x.mu.Lock()
+	placeholders := map[string]string{}
 	for _, k := range append(append([]store.KeySpec(nil), r.dm.m.Keys...), r.dm.m.AppKeys...) {
 		if ph, ok := x.placeholders[http.CanonicalHeaderKey("Keygate-Placeholder-"+strings.ReplaceAll(k.Name, "_", "-"))]; ok {
-			env = append(env, k.Name+"="+ph)
+			placeholders[k.Name] = ph
 		}
 	}
 	x.mu.Unlock()
-
-	cmd := exec.CommandContext(ctx, x.args[0], x.args[1:]...)
-	cmd.Env, cmd.Stdin, cmd.Stdout, cmd.Stderr = env, os.Stdin, r.e.stdout, r.e.stderr
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = 10 * time.Second
-	err = cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		return fmt.Errorf("the command exited with status %d", ee.ExitCode())
-	case err != nil:
-		// exec's errors name the program, never its arguments.
-		return fmt.Errorf("running the command: %v", err)
+	env, err := behindProxyEnv(vars, placeholders)
+	if err != nil {
+		return err
 	}
-	return nil
+	return runBehindProxy(ctx, x.args, env, r.e.stdout, r.e.stderr)
 }
 
 // devCommandAfterDash lets keygate dev take a command only after "--": a

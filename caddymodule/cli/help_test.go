@@ -8,10 +8,10 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// helpTree builds keygate's commands, dev included, under one root.
+// helpTree builds keygate's commands, dev and exec included, under one root.
 func helpTree() *cobra.Command {
 	root := &cobra.Command{Use: "keygate"}
-	for _, c := range append(commands(), devCommand()) {
+	for _, c := range append(commands(), devCommand(), execCommand()) {
 		cc := &cobra.Command{Use: c.Name + " " + c.Usage, Short: c.Short, Long: c.Long}
 		c.CobraFunc(cc)
 		root.AddCommand(cc)

@@ -131,19 +131,23 @@ adds to them (NODE_EXTRA_CA_CERTS) gets keygate's CA alone.
 
 --proxy defaults to $KEYGATE_PROXY, else ` + defaultProxy + `.`,
 		maxArgs: 0,
-		flags: func(fs *pflag.FlagSet) {
-			fs.String("proxy", "", "URL of the keygate_proxy site (default $"+envProxy+", else "+defaultProxy+")")
-			fs.String("dir", "", "where to write the CA files (default <caddy data dir>/keygate/proxy)")
-			fs.String("no-proxy", defaultNoProxy, "NO_PROXY: hosts reached directly")
-		},
-		run: proxyEnvRun,
+		flags:   proxyEnvFlags,
+		run:     proxyEnvRun,
 	}
 }
 
-func proxyEnvRun(e *env, _ []string) error {
-	proxy, _ := e.flags.GetString("proxy")
-	dir, _ := e.flags.GetString("dir")
-	noProxy, _ := e.flags.GetString("no-proxy")
+// proxyEnvFlags are the flags of proxy env and exec.
+func proxyEnvFlags(fs *pflag.FlagSet) {
+	fs.String("proxy", "", "URL of the keygate_proxy site (default $"+envProxy+", else "+defaultProxy+")")
+	fs.String("dir", "", "where to write the CA files (default <caddy data dir>/keygate/proxy)")
+	fs.String("no-proxy", defaultNoProxy, "NO_PROXY: hosts reached directly")
+}
+
+// proxyEnvSettings reads proxyEnvFlags, with their defaults.
+func proxyEnvSettings(e *env) (proxy, dir, noProxy string, err error) {
+	proxy, _ = e.flags.GetString("proxy")
+	dir, _ = e.flags.GetString("dir")
+	noProxy, _ = e.flags.GetString("no-proxy")
 	if proxy == "" {
 		proxy = os.Getenv(envProxy)
 	}
@@ -151,10 +155,18 @@ func proxyEnvRun(e *env, _ []string) error {
 		proxy = defaultProxy
 	}
 	if err := checkProxyURL(proxy); err != nil {
-		return err
+		return "", "", "", err
 	}
 	if dir == "" {
 		dir = filepath.Join(caddy.AppDataDir(), "keygate", "proxy")
+	}
+	return proxy, dir, noProxy, nil
+}
+
+func proxyEnvRun(e *env, _ []string) error {
+	proxy, dir, noProxy, err := proxyEnvSettings(e)
+	if err != nil {
+		return err
 	}
 	c, err := e.api()
 	if err != nil {

@@ -89,6 +89,7 @@ var problemKinds = []ProblemKind{
 	{"placement_not_allowed", http.StatusForbidden, nil, []string{FlowProxy}},
 	{"bad_value", http.StatusForbidden, nil, []string{FlowProxy}},
 	{"bad_target", http.StatusBadRequest, nil, []string{FlowProxy}},
+	{"unsearchable_body", http.StatusUnsupportedMediaType, nil, []string{FlowProxy}},
 	{"upstream_unresolved", http.StatusBadGateway, nil, []string{FlowProxy}},
 	{"misdirected", http.StatusMisdirectedRequest, nil, []string{FlowProxy}},
 	{"proxy_auth_required", http.StatusProxyAuthRequired, nil, []string{FlowProxy}},

@@ -8,18 +8,13 @@ import (
 	"github.com/keygate/keygate/store"
 )
 
-// Recheck asks policy whether a verified invocation token may still use
+// RecheckContext asks policy whether a verified invocation token may still use
 // key (an app key when app is set), from what the store holds now (its
 // shared, read-only records), and returns the key's spec; a refusal comes
 // explained. A record the store cannot read for another reason than its
 // absence is that error's answer (503 when the database is down), not a
 // refusal.
-func (a *App) Recheck(c *policy.InvocationClaims, key string, app bool) (store.KeySpec, *Problem) {
-	return a.RecheckContext(context.Background(), c, key, app)
-}
-
-// RecheckContext is Recheck for a request: its database reads stop when
-// ctx (the request's) is done.
+// Its database reads stop when ctx (the request's) is done.
 func (a *App) RecheckContext(ctx context.Context, c *policy.InvocationClaims, key string, app bool) (store.KeySpec, *Problem) {
 	st := a.Store()
 	var now policy.Standing

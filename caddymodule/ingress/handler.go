@@ -78,7 +78,7 @@ type PackageHandler struct {
 	limiterKey string
 	proxy      *reverseproxy.Handler
 	transport  *ingressTransport // the proxy's, cleaned up with it
-	codec      *placeholderCodec
+	codec      *gateway.PlaceholderCodec
 	logger     *zap.Logger
 }
 
@@ -103,7 +103,7 @@ func (h *PackageHandler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.app = app.(*gateway.App)
-	h.codec = new(placeholderCodec)
+	h.codec = new(gateway.PlaceholderCodec)
 	if h.Mode == "" {
 		h.Mode = modeSealed
 	}

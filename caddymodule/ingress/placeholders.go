@@ -1,40 +1,15 @@
 package ingress
 
 import (
-	"net/http"
-	"slices"
-	"strings"
-	"sync"
-
 	"github.com/keygate/keygate/caddymodule/gateway"
-	"github.com/keygate/keygate/policy"
 	"github.com/keygate/keygate/store"
 )
 
-// placeholderHeaderPrefix names the header that hands the package one
-// placeholder per usable key: Keygate-Placeholder-OPENAI-API-KEY for
-// OPENAI_API_KEY. The package's code gives it to an SDK behind the proxy
-// site where the key would go.
-const placeholderHeaderPrefix = "Keygate-Placeholder-"
-
-// placeholderCodec is built on first use: its key needs the open store.
-type placeholderCodec struct {
-	once sync.Once
-	p    *policy.Placeholders
-	err  error
-}
-
-func (c *placeholderCodec) get(app *gateway.App) (*policy.Placeholders, error) {
-	c.once.Do(func() {
-		c.p, c.err = policy.NewPlaceholders(app.SharedKey(policy.PlaceholderKeyPurpose), nil)
-	})
-	return c.p, c.err
-}
-
 // placeholders mints the placeholders of a call's usable keys and app keys
-// as header name and value pairs.
+// as Keygate-Placeholder-<NAME> header name and value pairs. The package's
+// code gives them to an SDK behind the proxy site where the keys would go.
 func (h *PackageHandler) placeholders(token string, pkg *store.Manifest) ([][2]string, error) {
-	codec, err := h.codec.get(h.app)
+	codec, err := h.codec.Get(h.app)
 	if err != nil {
 		return nil, err
 	}
@@ -42,25 +17,13 @@ func (h *PackageHandler) placeholders(token string, pkg *store.Manifest) ([][2]s
 	if err != nil {
 		return nil, err
 	}
-	var out [][2]string
-	add := func(keys []store.KeySpec, usable []string, app bool) error {
-		for i, k := range keys {
-			if !slices.Contains(usable, k.Name) {
-				continue
-			}
-			ph, err := codec.Mint(&claims, k.Name, i, app)
-			if err != nil {
-				return err
-			}
-			out = append(out, [2]string{http.CanonicalHeaderKey(placeholderHeaderPrefix + strings.ReplaceAll(k.Name, "_", "-")), ph})
-		}
-		return nil
-	}
-	if err := add(pkg.Keys, claims.Keys, false); err != nil {
+	phs, err := gateway.MintPlaceholders(codec, &claims, pkg)
+	if err != nil {
 		return nil, err
 	}
-	if err := add(pkg.AppKeys, claims.AppKeys, true); err != nil {
-		return nil, err
+	out := make([][2]string, len(phs))
+	for i, p := range phs {
+		out[i] = [2]string{gateway.PlaceholderHeader(p.Key), p.Value}
 	}
 	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/keygate/keygate/caddymodule/gateway"
 )
@@ -117,7 +118,7 @@ func (h *Handler) resolve(ctx context.Context, scheme, authority string) (*targe
 		addrs = []netip.Addr{a}
 	} else {
 		rctx, cancel := context.WithTimeout(ctx, timeoutOr(h.DialTimeout, defaultDialTimeout))
-		addrs, err = net.DefaultResolver.LookupNetIP(rctx, "ip", host)
+		addrs, err = h.dns.lookup(rctx, host, time.Now())
 		cancel()
 		if err != nil || len(addrs) == 0 {
 			return nil, gateway.NewProblem(http.StatusBadGateway, "upstream_unresolved", fmt.Sprintf("%s does not resolve", host))

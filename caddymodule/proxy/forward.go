@@ -50,12 +50,17 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, tgt *target, a
 		},
 		Transport:     scrubbedTransport(rt, sc),
 		FlushInterval: -1,
-		ErrorLog:      debugLog(h.logger.Named("upstream")),
+		ErrorLog:      h.shared.upstreamLog,
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
 			h.logger.Debug("upstream failed", zap.String("host", tgt.host), zap.Error(err))
 			reason, detail := "upstream_unavailable", "the upstream could not be reached or did not answer in time"
 			if errors.Is(err, scrub.ErrEncoding) {
 				reason, detail = "unscrubbable_encoding", "the upstream answered in a content encoding keygate cannot search for values"
+			}
+			if errors.Is(err, errBodyPlaceholder) || sub.cut() {
+				h.recordCut(r, ev)
+				gateway.WriteProblem(w, unsearchable("a placeholder in a streamed request body, which keygate does not substitute in: the request was cut before it left"))
+				return
 			}
 			gateway.WriteProblem(w, gateway.NewProblem(http.StatusBadGateway, reason, detail))
 		},

@@ -51,8 +51,9 @@ type Handler struct {
 	TLSHandshakeTimeout   caddy.Duration `json:"tls_timeout,omitempty"`
 	ResponseHeaderTimeout caddy.Duration `json:"response_header_timeout,omitempty"`
 
-	// Largest JSON or form request body searched for placeholders; a
-	// larger one is refused 413. Default 10 MiB.
+	// Largest request body held to substitute placeholders in (bodies.go);
+	// a larger JSON, form or compressed one is refused 413, a larger one
+	// of another type is streamed through a guard. Default 10 MiB.
 	MaxBody int64 `json:"max_body,omitempty"`
 
 	// Open tunnels allowed per client address. Default 256.
@@ -66,6 +67,8 @@ type Handler struct {
 	codec   *lazyCodec
 	// transports are the upstream clients, one per target.
 	transports *transportCache
+	shared     *shared
+	dns        *dnsCache
 }
 
 // lazyCodec is the placeholder verifier, built on first use: its key needs
@@ -136,6 +139,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.codec = new(lazyCodec)
 	h.transports = new(transportCache)
 	h.sources = newSourceLimits(h.MaxTunnelsPerClient)
+	h.shared = newShared(h)
+	h.dns = new(dnsCache)
 	return nil
 }
 

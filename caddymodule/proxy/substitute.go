@@ -1,14 +1,11 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -26,17 +23,16 @@ import (
 // dialed; the first that is not stops the request before anything is sent.
 type substitution struct {
 	h     *Handler
-	ctx   context.Context // the request's: an OAuth refresh ends with it
+	ctx   context.Context // the request's (apply takes it): store reads and an OAuth refresh end with it
 	codec *policy.Placeholders
 	tgt   *target
 	auth  *policy.InvocationClaims
 	ev    *store.AuditEvent
 	seen  map[string]*substituted
 	call  string // TokenID of the first placeholder
-	// ctx is the request's, taken by apply: store reads stop with it.
-	ctx context.Context
 	// needles turn values echoed in the answer back into placeholders.
 	needles []scrub.Needle
+	guards  []*placeholderGuard // on bodies that go out unsearched
 }
 
 type substituted struct {
@@ -139,7 +135,7 @@ func (s *substitution) resolve(ph string) (*substituted, *gateway.Problem) {
 var errHostNotAllowed = errors.New("host not allowed")
 
 // apply substitutes in out (the outbound copy of a request): the query,
-// every header, and JSON and form bodies. The path may hold no
+// every header, and the body (bodies.go). The path may hold no
 // placeholder: nothing is substituted there.
 func (s *substitution) apply(out *http.Request) *gateway.Problem {
 	s.ctx = out.Context()
@@ -155,6 +151,9 @@ func (s *substitution) apply(out *http.Request) *gateway.Problem {
 			return refusal(err)
 		}
 		out.URL.RawQuery = q
+	}
+	if hiddenPlaceholder(bodyForm, []byte(out.URL.RawQuery)) {
+		return forbidden("placement_not_allowed", "a percent-encoded placeholder in the query: write it as it is")
 	}
 	for name, vals := range out.Header {
 		for i, v := range vals {
@@ -193,46 +192,6 @@ func (s *substitution) header(v string) (string, *gateway.Problem) {
 		return "", forbidden("bad_value", "the key's value cannot stand in a header")
 	}
 	return nv, nil
-}
-
-// body substitutes in a JSON or form body (bounded by max_body); other
-// bodies pass unread.
-func (s *substitution) body(out *http.Request) *gateway.Problem {
-	if out.Body == nil || out.Body == http.NoBody {
-		return nil
-	}
-	mt, _, _ := mime.ParseMediaType(out.Header.Get("Content-Type"))
-	isJSON := mt == "application/json" || strings.HasSuffix(mt, "+json")
-	isForm := mt == "application/x-www-form-urlencoded"
-	if (!isJSON && !isForm) || out.Header.Get("Content-Encoding") != "" {
-		return nil
-	}
-	b, err := io.ReadAll(io.LimitReader(out.Body, s.h.MaxBody+1))
-	out.Body.Close()
-	if err != nil {
-		return gateway.NewProblem(http.StatusBadRequest, "bad_body", "the request body could not be read")
-	}
-	if int64(len(b)) > s.h.MaxBody {
-		return gateway.NewProblem(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("a JSON or form body above %d bytes cannot be searched for placeholders", s.h.MaxBody))
-	}
-	if policy.ContainsPlaceholder(string(b)) {
-		nb, _, err := policy.ReplacePlaceholders(string(b), func(ph string) (string, error) {
-			v, err := s.value(ph, true)
-			if isForm {
-				return url.QueryEscape(v), err
-			}
-			return jsonInner(v), err
-		})
-		if err != nil {
-			return refusal(err)
-		}
-		b = []byte(nb)
-	}
-	out.Body = io.NopCloser(bytes.NewReader(b))
-	out.ContentLength = int64(len(b))
-	out.Header.Del("Content-Length")
-	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
-	return nil
 }
 
 // jsonInner is v escaped for the inside of a JSON string.

@@ -56,12 +56,7 @@ func (h *Handler) serveConnect(w http.ResponseWriter, r *http.Request, auth *pol
 
 	t := &tunnel{h: h, tgt: tgt, auth: auth}
 	t.rt = h.transports.get(h, tgt)
-	cfg := &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		NextProtos:   []string{"h2", "http/1.1"},
-		Certificates: []tls.Certificate{*leaf},
-	}
-	tc := tls.Server(conn, cfg)
+	tc := tls.Server(&leafConn{Conn: conn, leaf: leaf}, h.shared.tls)
 	hctx, cancel := context.WithTimeout(r.Context(), handshakeTimeout)
 	err = tc.HandshakeContext(hctx)
 	cancel()
@@ -73,15 +68,14 @@ func (h *Handler) serveConnect(w http.ResponseWriter, r *http.Request, auth *pol
 	st := tc.ConnectionState()
 	t.sni = st.ServerName
 	if st.NegotiatedProtocol == "h2" {
-		srv := &http2.Server{MaxConcurrentStreams: 100, IdleTimeout: tunnelIdleTimeout}
-		srv.ServeConn(tc, &http2.ServeConnOpts{Context: r.Context(), Handler: t})
+		h.shared.h2.ServeConn(tc, &http2.ServeConnOpts{Context: r.Context(), Handler: t})
 		return
 	}
 	srv := &http.Server{
 		Handler:           t,
 		ReadHeaderTimeout: handshakeTimeout,
 		IdleTimeout:       tunnelIdleTimeout,
-		ErrorLog:          debugLog(h.logger.Named("tunnel")),
+		ErrorLog:          h.shared.tunnelLog,
 		BaseContext:       func(net.Listener) context.Context { return r.Context() },
 	}
 	_ = srv.Serve(newOneConnListener(tc))

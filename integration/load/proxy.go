@@ -177,30 +177,49 @@ https://:%[7]d {
 	fmt.Printf("\nRATIO proxy site / plain TLS reverse_proxy: %.2f-%.2f over %d rounds, target >= 0.90: %s\n", ratios[0], ratios[len(ratios)-1], len(ratios), verdict)
 
 	// A new tunnel per request (its leaf cached) against a request on a
-	// kept-alive tunnel, one at a time.
+	// kept-alive tunnel, one at a time; then again with a client that keeps
+	// TLS sessions (Node, curl and browsers do; Go's and Python's clients
+	// do not unless told), so that each new tunnel resumes.
 	const samples = 400
-	var fresh, kept []time.Duration
 	keptRT := viaProxy()
-	for i := 0; i < samples; i++ {
-		rt := viaProxy()
-		t0 := time.Now()
-		if s, err := (loadTarget{url: proxyTarget.url, auth: proxyTarget.auth, rt: rt}).once(); err != nil || s != 200 {
-			fatal("new tunnel: %d %v", s, err)
+	newTunnels := func(mk func() *http.Transport) (fresh, kept []time.Duration) {
+		for i := 0; i < samples; i++ {
+			rt := mk()
+			t0 := time.Now()
+			if s, err := (loadTarget{url: proxyTarget.url, auth: proxyTarget.auth, rt: rt}).once(); err != nil || s != 200 {
+				fatal("new tunnel: %d %v", s, err)
+			}
+			fresh = append(fresh, time.Since(t0))
+			rt.CloseIdleConnections()
+			t0 = time.Now()
+			if s, err := (loadTarget{url: proxyTarget.url, auth: proxyTarget.auth, rt: keptRT}).once(); err != nil || s != 200 {
+				fatal("kept tunnel: %d %v", s, err)
+			}
+			kept = append(kept, time.Since(t0))
 		}
-		fresh = append(fresh, time.Since(t0))
-		rt.CloseIdleConnections()
-		t0 = time.Now()
-		if s, err := (loadTarget{url: proxyTarget.url, auth: proxyTarget.auth, rt: keptRT}).once(); err != nil || s != 200 {
-			fatal("kept tunnel: %d %v", s, err)
+		return fresh, kept
+	}
+	sessions := tls.NewLRUClientSessionCache(64)
+	for _, c := range []struct {
+		name string
+		mk   func() *http.Transport
+	}{
+		{"NEW TUNNEL", viaProxy},
+		{"NEW TUNNEL, TLS resumed", func() *http.Transport {
+			rt := viaProxy()
+			rt.TLSClientConfig.ClientSessionCache = sessions
+			return rt
+		}},
+	} {
+		fresh, kept := newTunnels(c.mk)
+		fp99, kp99 := pct(fresh, 0.99), pct(kept, 0.99)
+		verdict = "MET"
+		if fp99-kp99 >= 2*time.Millisecond {
+			verdict = "MISSED"
 		}
-		kept = append(kept, time.Since(t0))
+		fmt.Printf("%s p99 %s (p50 %s), kept-alive p99 %s (p50 %s): adds %s at p99, %s at p50, target < 2ms: %s\n",
+			c.name, fp99, pct(fresh, 0.5), kp99, pct(kept, 0.5), fp99-kp99, pct(fresh, 0.5)-pct(kept, 0.5), verdict)
 	}
-	fp99, kp99 := pct(fresh, 0.99), pct(kept, 0.99)
-	verdict = "MET"
-	if fp99-kp99 >= 2*time.Millisecond {
-		verdict = "MISSED"
-	}
-	fmt.Printf("NEW TUNNEL p99 %s (p50 %s), kept-alive p99 %s: adds %s, target < 2ms: %s\n", fp99, pct(fresh, 0.5), kp99, fp99-kp99, verdict)
 
 	// CONNECT and the TLS handshake alone: to a new host each time (its
 	// leaf minted; loopback addresses stand for host names, no DNS needed),
