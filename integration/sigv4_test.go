@@ -33,11 +33,13 @@ const versitygwVersion = "v1.8.0"
 type s3Server struct {
 	url, root      string
 	access, secret string
+	client         *http.Client // trusts its certificate when it serves TLS
 }
 
 // startVersity builds versitygw (or skips when the module proxy cannot
-// be reached, unless CI=true) and serves a fresh directory with it.
-func startVersity(t testing.TB) *s3Server {
+// be reached, unless CI=true) and serves a fresh directory with it; tls
+// (a certificate and key file) makes it serve HTTPS.
+func startVersity(t testing.TB, tls ...string) *s3Server {
 	t.Helper()
 	bin := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -51,11 +53,16 @@ func startVersity(t testing.TB) *s3Server {
 		}
 		t.Skipf("versitygw could not be built (module proxy unreachable?): %v", err)
 	}
-	s := &s3Server{root: t.TempDir(), access: "AKIAKEYGATEREAL01", secret: RandomToken(t, "real/secret+")}
+	s := &s3Server{root: t.TempDir(), access: "AKIAKEYGATEREAL01", secret: RandomToken(t, "real/secret+"), client: http.DefaultClient}
 	noteSensitive(s.secret)
 	port := FreePorts(t, 1)[0]
 	s.url = "http://127.0.0.1:" + strconv.Itoa(port)
-	srv := exec.Command(filepath.Join(bin, "versitygw"), "--port", "127.0.0.1:"+strconv.Itoa(port), "posix", s.root)
+	args := []string{"--port", "127.0.0.1:" + strconv.Itoa(port)}
+	if len(tls) == 2 {
+		s.url = "https://127.0.0.1:" + strconv.Itoa(port)
+		args = append(args, "--cert", tls[0], "--key", tls[1])
+	}
+	srv := exec.Command(filepath.Join(bin, "versitygw"), append(args, "posix", s.root)...)
 	srv.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.access, "ROOT_SECRET_KEY="+s.secret)
 	var out syncBuffer
 	srv.Stdout, srv.Stderr = &out, &out
@@ -67,7 +74,7 @@ func startVersity(t testing.TB) *s3Server {
 		srv.Wait()
 	})
 	deadline := time.Now().Add(30 * time.Second)
-	for !dialOK(s.url) {
+	for !dialOK("http://127.0.0.1:" + strconv.Itoa(port)) {
 		if time.Now().After(deadline) {
 			t.Fatalf("versitygw did not listen: %s", tail(out.String(), 2000))
 		}
@@ -88,7 +95,7 @@ func (s *s3Server) direct(t testing.TB, method, path, secret string, body []byte
 			t.Fatal(err)
 		}
 	}
-	res, err := http.DefaultClient.Do(r)
+	res, err := s.client.Do(r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -465,18 +472,7 @@ func chunkedPut(t *testing.T, endpoint, inv, key string, data []byte, breakAt in
 func trailerPut(t *testing.T, endpoint, inv, key string, data []byte, badCRC bool) (int, string) {
 	t.Helper()
 	const chunk = 64 << 10
-	zero := strings.Repeat("0", 64)
-	var framed bytes.Buffer
-	for off := 0; off < len(data); off += chunk {
-		part := data[off:min(off+chunk, len(data))]
-		fmt.Fprintf(&framed, "%x;chunk-signature=%s\r\n%s\r\n", len(part), zero, part)
-	}
-	crc := make([]byte, 4)
-	binary.BigEndian.PutUint32(crc, crc32.ChecksumIEEE(data))
-	if badCRC {
-		crc[0] ^= 0xff
-	}
-	fmt.Fprintf(&framed, "0;chunk-signature=%s\r\nx-amz-checksum-crc32:%s\r\nx-amz-trailer-signature:%s\r\n\r\n", zero, base64.StdEncoding.EncodeToString(crc), zero)
+	framed := bytes.NewBuffer(trailerFramed(data, chunk, badCRC))
 	r, _ := http.NewRequest("PUT", endpoint+"/bucket/"+key, nil)
 	r.Header.Set("Content-Encoding", "aws-chunked")
 	r.Header.Set("X-Amz-Decoded-Content-Length", strconv.Itoa(len(data)))
@@ -489,7 +485,7 @@ func trailerPut(t *testing.T, endpoint, inv, key string, data []byte, badCRC boo
 		t.Fatal(err)
 	}
 	sg, _ := sign.ParseSigned(r)
-	body, err := io.ReadAll(sign.NewChunkResigner(io.NopCloser(&framed), nil,
+	body, err := io.ReadAll(sign.NewChunkResigner(io.NopCloser(framed), nil,
 		sign.NewChain(client.SecretAccessKey, now, "us-east-1", "s3", sg.Signature), true, int64(len(data))))
 	if err != nil {
 		t.Fatal(err)
@@ -502,6 +498,24 @@ func trailerPut(t *testing.T, endpoint, inv, key string, data []byte, badCRC boo
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(b)
+}
+
+// trailerFramed frames data in chunks with a CRC32 checksum trailer
+// (wrong with badCRC), every signature zeros for a ChunkResigner to fill.
+func trailerFramed(data []byte, chunk int, badCRC bool) []byte {
+	zero := strings.Repeat("0", 64)
+	var framed bytes.Buffer
+	for off := 0; off < len(data); off += chunk {
+		part := data[off:min(off+chunk, len(data))]
+		fmt.Fprintf(&framed, "%x;chunk-signature=%s\r\n%s\r\n", len(part), zero, part)
+	}
+	crc := make([]byte, 4)
+	binary.BigEndian.PutUint32(crc, crc32.ChecksumIEEE(data))
+	if badCRC {
+		crc[0] ^= 0xff
+	}
+	fmt.Fprintf(&framed, "0;chunk-signature=%s\r\nx-amz-checksum-crc32:%s\r\nx-amz-trailer-signature:%s\r\n\r\n", zero, base64.StdEncoding.EncodeToString(crc), zero)
+	return framed.Bytes()
 }
 
 // replyOf sends r and reads the answer.

@@ -235,6 +235,10 @@ var signers struct {
 
 const maxCachedSigners = 256
 
+// Cached is the signer for service in region, shared by every caller
+// that asks for the same two (so that its derived keys are reused).
+func Cached(service, region string) (*SigV4, error) { return cachedSigner(service, region) }
+
 func cachedSigner(service, region string) (*SigV4, error) {
 	k := service + "/" + region
 	signers.Lock()

@@ -64,7 +64,7 @@ func (x *devExec) capture(w http.ResponseWriter, r *http.Request) {
 	}
 	x.mu.Lock()
 	for k, v := range r.Header {
-		if strings.HasPrefix(k, "Keygate-Placeholder-") && len(v) == 1 {
+		if (strings.HasPrefix(k, "Keygate-Placeholder-") || strings.HasPrefix(k, "Keygate-Sigv4-Secret-")) && len(v) == 1 {
 			x.placeholders[k] = v[0]
 		}
 	}
@@ -124,11 +124,7 @@ func (x *devExec) run(ctx context.Context, r *devRun, kcToken string) error {
 		env = append(env, k+"="+v)
 	}
 	x.mu.Lock()
-	for _, k := range append(append([]store.KeySpec(nil), r.dm.m.Keys...), r.dm.m.AppKeys...) {
-		if ph, ok := x.placeholders[http.CanonicalHeaderKey("Keygate-Placeholder-"+strings.ReplaceAll(k.Name, "_", "-"))]; ok {
-			env = append(env, k.Name+"="+ph)
-		}
-	}
+	env = append(env, x.keyEnvironment(append(append([]store.KeySpec(nil), r.dm.m.Keys...), r.dm.m.AppKeys...))...)
 	x.mu.Unlock()
 
 	cmd := exec.CommandContext(ctx, x.args[0], x.args[1:]...)
@@ -145,6 +141,30 @@ func (x *devExec) run(ctx context.Context, r *devRun, kcToken string) error {
 		return fmt.Errorf("running the command: %v", err)
 	}
 	return nil
+}
+
+// keyEnvironment puts each key's placeholder under the key's name. The
+// first key signed with sigv4 also becomes the AWS SDKs' credentials: its
+// placeholder the access key id, its placeholder secret the secret access
+// key, and no session token of the caller's own environment (an SDK would
+// send it along).
+func (x *devExec) keyEnvironment(keys []store.KeySpec) []string {
+	var env []string
+	aws := false
+	for _, k := range keys {
+		name := strings.ReplaceAll(k.Name, "_", "-")
+		ph, ok := x.placeholders[http.CanonicalHeaderKey("Keygate-Placeholder-"+name)]
+		if !ok {
+			continue
+		}
+		env = append(env, k.Name+"="+ph)
+		secret, ok := x.placeholders[http.CanonicalHeaderKey("Keygate-Sigv4-Secret-"+name)]
+		if ok && !aws && k.Placement != nil && k.Placement.SigV4 != nil {
+			aws = true
+			env = append(env, "AWS_ACCESS_KEY_ID="+ph, "AWS_SECRET_ACCESS_KEY="+secret, "AWS_SESSION_TOKEN=", "AWS_SECURITY_TOKEN=")
+		}
+	}
+	return env
 }
 
 // devCommandAfterDash lets keygate dev take a command only after "--": a

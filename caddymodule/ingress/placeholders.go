@@ -17,6 +17,12 @@ import (
 // site where the key would go.
 const placeholderHeaderPrefix = "Keygate-Placeholder-"
 
+// sigv4SecretHeaderPrefix names the header with the placeholder secret
+// access key of a key signed with sigv4 (its placeholder is the access key
+// id): Keygate-Sigv4-Secret-AWS for AWS. A prefix of its own, so that it
+// can never be the placeholder header of another key.
+const sigv4SecretHeaderPrefix = "Keygate-Sigv4-Secret-"
+
 // placeholderCodec is built on first use: its key needs the open store.
 type placeholderCodec struct {
 	once sync.Once
@@ -52,7 +58,11 @@ func (h *PackageHandler) placeholders(token string, pkg *store.Manifest) ([][2]s
 			if err != nil {
 				return err
 			}
-			out = append(out, [2]string{http.CanonicalHeaderKey(placeholderHeaderPrefix + strings.ReplaceAll(k.Name, "_", "-")), ph})
+			name := strings.ReplaceAll(k.Name, "_", "-")
+			out = append(out, [2]string{http.CanonicalHeaderKey(placeholderHeaderPrefix + name), ph})
+			if k.Placement != nil && k.Placement.SigV4 != nil {
+				out = append(out, [2]string{http.CanonicalHeaderKey(sigv4SecretHeaderPrefix + name), codec.SigV4Secret(ph)})
+			}
 		}
 		return nil
 	}

@@ -36,6 +36,9 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, tgt *target, a
 	}
 	sub := &substitution{h: h, codec: codec, tgt: tgt, auth: auth, ev: &ev, seen: map[string]*substituted{}}
 	if prob == nil {
+		prob = sub.sigv4(out)
+	}
+	if prob == nil {
 		prob = sub.apply(out)
 	}
 	if prob == nil && len(sub.seen) == 0 && !policy.HostAllowed(h.PassHosts, tgt.host, tgt.port) {
@@ -61,6 +64,9 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, tgt *target, a
 		FlushInterval: -1,
 		ErrorLog:      debugLog(h.logger.Named("upstream")),
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			if sub.signed && h.chunkRefusal(r.Context(), w, ev, err) {
+				return
+			}
 			h.logger.Debug("upstream failed", zap.String("host", tgt.host), zap.Error(err))
 			reason, detail := "upstream_unavailable", "the upstream could not be reached or did not answer in time"
 			if errors.Is(err, scrub.ErrEncoding) {

@@ -31,6 +31,9 @@ type substitution struct {
 	ev    *store.AuditEvent
 	seen  map[string]*substituted
 	call  string // TokenID of the first placeholder
+	// signed: the request is SigV4-signed anew (sigv4.go), and nothing
+	// more may change in it.
+	signed bool
 	// needles turn values echoed in the answer back into placeholders.
 	needles []scrub.Needle
 }
@@ -38,6 +41,9 @@ type substitution struct {
 type substituted struct {
 	value string
 	body  bool // the key's placeholder may stand in a body
+	// sigv4 is set for a key signed with sigv4 (sigv4.go): its
+	// placeholder is an access key id, never replaced by the value.
+	sigv4 *signedKey
 }
 
 // problemError carries a refusal through ReplacePlaceholders.
@@ -62,6 +68,9 @@ func (s *substitution) value(ph string, inBody bool) (string, error) {
 			return "", &problemError{p}
 		}
 		s.seen[ph] = sub
+	}
+	if sub.sigv4 != nil || s.signed {
+		return "", &problemError{notSubstituted(sub)}
 	}
 	if inBody && !sub.body {
 		return "", &problemError{forbidden("placement_not_allowed", "a placeholder stands in the body, and its key's manifest entry does not list \"body\" in placement")}
@@ -101,12 +110,12 @@ func (s *substitution) resolve(ph string) (*substituted, *gateway.Problem) {
 	if spec.OAuth != nil {
 		return nil, forbidden("not_supported", fmt.Sprintf("key %s is an OAuth key; the proxy site substitutes static keys only", spec.Name))
 	}
-	var value string
+	var value, kind string
 	open := func(meta store.SecretMeta, v []byte) error {
 		if !policy.HostAllowed(meta.AllowedHosts, s.tgt.host, s.tgt.port) {
 			return errHostNotAllowed
 		}
-		value = string(v)
+		value, kind = string(v), meta.Kind
 		return nil
 	}
 	st := s.h.app.Store()
@@ -122,6 +131,9 @@ func (s *substitution) resolve(ph string) (*substituted, *gateway.Problem) {
 		return nil, gateway.NewProblem(http.StatusPreconditionRequired, "missing_keys", fmt.Sprintf("secret %s has no value", spec.Name))
 	case err != nil:
 		return nil, gateway.ToProblem(err)
+	}
+	if kind != "" || (spec.Placement != nil && spec.Placement.SigV4 != nil) {
+		return s.signedKey(ph, spec, kind, value)
 	}
 	s.needles = append(s.needles, scrub.Needle{Find: []byte(value), Replace: ph})
 	return &substituted{value: value, body: spec.AllowsBody()}, nil
@@ -188,7 +200,7 @@ func (s *substitution) header(v string) (string, *gateway.Problem) {
 // body substitutes in a JSON or form body (bounded by max_body); other
 // bodies pass unread.
 func (s *substitution) body(out *http.Request) *gateway.Problem {
-	if out.Body == nil || out.Body == http.NoBody {
+	if out.Body == nil || out.Body == http.NoBody || s.signed {
 		return nil
 	}
 	mt, _, _ := mime.ParseMediaType(out.Header.Get("Content-Type"))
