@@ -69,13 +69,7 @@ func TestProxySigV4(t *testing.T) {
 
 	w := newWorld(t, Config{ExtraPorts: 1, GlobalOptions: "debug\n\tlog {\n\t\tlevel DEBUG\n\t}", ExtraSites: fmt.Sprintf(proxySigV4Site, caFile)})
 	proxy := "http://127.0.0.1:" + strconv.Itoa(w.in.Ports.Extra[0])
-	m := apiKeyManifest(w.pkgName, w.host, w.pkgCode.URL)
-	m.Keys = append(m.Keys, keySpec{Name: "AWS", Required: true, Description: "AWS credentials.", Hosts: []string{"127.0.0.1"},
-		Placement: map[string]any{"sigv4": map[string]string{"service": "s3", "region": "us-east-1"}}})
-	w.in.putPackage(t, m)
-	w.in.grant(t, w.kc, w.pkgName, "API_KEY", "AWS")
-	creds, _ := json.Marshal(map[string]string{"access_key_id": s3.access, "secret_access_key": s3.secret})
-	w.in.MustCLI(string(creds), "secret", "set", w.kc, "AWS", "--kind", "aws", "--allow-host", "127.0.0.1")
+	addAWSKey(t, w, s3.access, s3.secret)
 
 	ph, phSecret := sigv4Pair(t, w)
 	_, otherSecret := sigv4Pair(t, w)
@@ -236,9 +230,22 @@ func TestProxySigV4(t *testing.T) {
 	AssertNotContains(t, "placeholder access key id", ph, outputs)
 }
 
+// addAWSKey makes the world's package request AWS, a key signed with
+// sigv4 for S3, and sets it (kind aws, for 127.0.0.1).
+func addAWSKey(t testing.TB, w *world, access, secret string) {
+	t.Helper()
+	m := apiKeyManifest(w.pkgName, w.host, w.pkgCode.URL)
+	m.Keys = append(m.Keys, keySpec{Name: "AWS", Required: true, Description: "AWS credentials.", Hosts: []string{"127.0.0.1"},
+		Placement: map[string]any{"sigv4": map[string]string{"service": "s3", "region": "us-east-1"}}})
+	w.in.putPackage(t, m)
+	w.in.grant(t, w.kc, w.pkgName, "API_KEY", "AWS")
+	creds, _ := json.Marshal(map[string]string{"access_key_id": access, "secret_access_key": secret})
+	w.in.MustCLI(string(creds), "secret", "set", w.kc, "AWS", "--kind", "aws", "--allow-host", "127.0.0.1")
+}
+
 // sigv4Pair makes an agent's call into the world's package and returns
 // the AWS key's placeholder pair the package's code was handed.
-func sigv4Pair(t *testing.T, w *world) (id, secret string) {
+func sigv4Pair(t testing.TB, w *world) (id, secret string) {
 	t.Helper()
 	path := "/call/" + RandomToken(t, "")
 	if r := w.in.callIngress(t, w.host, w.token, "GET", path, nil); r.Status != http.StatusOK {
@@ -288,7 +295,7 @@ func proxiedClient(t *testing.T, proxy string, env []string) *http.Client {
 		TLSClientConfig: &tls.Config{RootCAs: poolOf(t, bundle)}, ForceAttemptHTTP2: true}}
 }
 
-func poolOf(t *testing.T, file string) *x509.CertPool {
+func poolOf(t testing.TB, file string) *x509.CertPool {
 	t.Helper()
 	b, err := os.ReadFile(file)
 	if err != nil {

@@ -36,7 +36,7 @@ func VerifyAndResign(req *http.Request, placeholder, actual Credentials, s *SigV
 	if err := sg.Verify(req, placeholder.SecretAccessKey, now); err != nil {
 		return sg, err
 	}
-	if err := s.Resign(req, sg, actual, placeholder.SecretAccessKey, now); err != nil {
+	if err := s.Resign(req, sg, actual, placeholder.SecretAccessKey); err != nil {
 		return sg, err
 	}
 	return sg, nil

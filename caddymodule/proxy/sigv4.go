@@ -129,7 +129,7 @@ func (s *substitution) sigv4(out *http.Request) *gateway.Problem {
 		sg.SignedHeaders = slices.Delete(slices.Clone(sg.SignedHeaders), i, i+1)
 	}
 	out.Host = s.tgt.authority()
-	if err := k.signer.Resign(out, sg, k.creds, secret, now); err != nil {
+	if err := k.signer.Resign(out, sg, k.creds, secret); err != nil {
 		return signatureRefusal(err)
 	}
 	s.signed = true

@@ -1,0 +1,130 @@
+package integration
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/sign"
+)
+
+// proxyUploadSites are a plain Caddy site that terminates TLS and
+// reverse_proxies to the TLS sink, and the proxy site, both trusting the
+// sink's CA.
+const proxyUploadSites = `
+https://127.0.0.1:{{index .Extra 0}} {
+	bind 127.0.0.1
+	tls CERT KEY
+	reverse_proxy https://SINK {
+		transport http {
+			tls_trust_pool file CA
+		}
+	}
+}
+
+http://:{{index .Extra 1}} {
+	bind 127.0.0.1
+	keygate_proxy {
+		upstream_ca CA
+		allow_private_upstreams
+	}
+}
+`
+
+// BenchmarkProxySigV4Upload sends a 64 MiB aws-chunked upload (64 KiB
+// chunks, STREAMING-AWS4-HMAC-SHA256-PAYLOAD) to a TLS sink that discards
+// it, through a plain Caddy site that terminates TLS and reverse_proxies
+// (the client signing with the real key), and through the proxy site (the
+// client signing with the placeholder pair: keygate verifies every chunk
+// against the client's chain and signs it anew). Both in one keygate
+// process; keygate's peak RSS is reported after the runs.
+//
+//	go test ./integration -run '^$' -bench ProxySigV4Upload -benchtime 6x
+func BenchmarkProxySigV4Upload(b *testing.B) {
+	caDER, der, key := upstreamCert(b)
+	dir := b.TempDir()
+	caFile, certFile, keyFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644)
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	sink := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+	}))
+	sink.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	sink.StartTLS()
+	b.Cleanup(sink.Close)
+	sinkAddr := strings.TrimPrefix(sink.URL, "https://")
+
+	sites := strings.NewReplacer("CERT", certFile, "KEY", keyFile, "CA", caFile, "SINK", sinkAddr).Replace(proxyUploadSites)
+	w := newWorld(b, Config{ExtraPorts: 2, ExtraSites: sites})
+	addAWSKey(b, w, "AKIDBENCH", "bench-secret")
+	ph, phSecret := sigv4Pair(b, w)
+	r := sendT(b, "GET", w.in.APIURL+"/v1/proxy/ca.pem", "", nil, nil)
+	kgCA := filepath.Join(dir, "keygate-ca.pem")
+	os.WriteFile(kgCA, r.Body, 0o644)
+
+	const size, chunk = 64 << 20, 64 << 10
+	data := bytes.Repeat([]byte("keygate upload. "), size/16)
+	upload := func(c sign.Credentials, target string) (*http.Request, []byte) {
+		v4, _ := sign.NewSigV4("s3", "us-east-1")
+		now := time.Now()
+		r, _ := http.NewRequest("PUT", target+"/bucket/big", nil)
+		r.Header.Set("Content-Encoding", "aws-chunked")
+		r.Header.Set("X-Amz-Decoded-Content-Length", strconv.Itoa(size))
+		r.ContentLength = sign.ChunkedLength(size, chunk)
+		v4.Sign(r, c, sign.StreamingPayload, now)
+		sg, _ := sign.ParseSigned(r)
+		body, err := io.ReadAll(sign.NewChunkResigner(io.NopCloser(sign.FrameChunked(bytes.NewReader(data), chunk)), nil,
+			sign.NewChain(c.SecretAccessKey, now, "us-east-1", "s3", sg.Signature), false, size))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return r, body
+	}
+	put := func(b *testing.B, c *http.Client, proto *http.Request, body []byte) {
+		r, _ := http.NewRequest("PUT", proto.URL.String(), bytes.NewReader(body))
+		r.Header = proto.Header.Clone()
+		r.ContentLength = proto.ContentLength
+		res, err := c.Do(r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		msg, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			b.Fatalf("status %d: %s", res.StatusCode, redact(string(msg)))
+		}
+	}
+	plainURL := fmt.Sprintf("https://127.0.0.1:%d", w.in.Ports.Extra[0])
+	plainClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: poolOf(b, caFile)}}}
+	pu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", w.in.Ports.Extra[1]))
+	proxyClient := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu), TLSClientConfig: &tls.Config{RootCAs: poolOf(b, kgCA)}}}
+	plainReq, plainBody := upload(sign.Credentials{AccessKeyID: "AKIDBENCH", SecretAccessKey: "bench-secret"}, plainURL)
+	kgReq, kgBody := upload(sign.Credentials{AccessKeyID: ph, SecretAccessKey: phSecret}, sink.URL)
+	b.Run("plain-caddy", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			put(b, plainClient, plainReq, plainBody)
+		}
+	})
+	b.Run("keygate-proxy", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			put(b, proxyClient, kgReq, kgBody)
+		}
+		b.ReportMetric(float64(peakRSS(b, w.in)), "peak-RSS-KiB")
+	})
+}
