@@ -201,6 +201,10 @@ func TestProxySigV4(t *testing.T) {
 		absent("elsewhere")
 		forged := sign.Credentials{AccessKeyID: "kgph_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", SecretAccessKey: "x"}
 		wantProblem(t, "a placeholder keygate did not mint", put("forged", forged, time.Now(), addr), 403, "placeholder_invalid")
+		bad, _ := http.NewRequest("GET", s3.url+"/bucket", nil)
+		bad.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+ph+"/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=nothex")
+		bad.Header.Set("X-Amz-Date", "20260101T000000Z")
+		wantProblem(t, "a malformed signature", replyWith(t, client, bad), 400, "malformed_signature")
 		// The placeholder as a bearer value: never replaced by the pair.
 		r, _ := http.NewRequest("GET", s3.url+"/bucket", nil)
 		r.Header.Set("X-Api-Key", ph)
@@ -377,4 +381,51 @@ func auditOf(t *testing.T, w *world) []map[string]any {
 		t.Fatalf("audit: %v", err)
 	}
 	return all
+}
+
+// TestProxySigV4Dev runs README.md's proxy-site example as written, but
+// for the S3 server's address and credentials: keygate dev -- aws s3 ls,
+// the AWS CLI signing with the placeholder pair keygate dev put in
+// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, over HTTP_PROXY to a
+// plain-HTTP S3 server that verifies signatures.
+func TestProxySigV4Dev(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("aws"); err != nil {
+		skipUnlessCI(t, "the AWS CLI (Debian awscli) is not installed")
+	}
+	s3 := startVersity(t)
+	if st, body := s3.direct(t, "PUT", "/bucket", s3.secret, nil); st != 200 {
+		t.Fatalf("create bucket: %d %s", st, body)
+	}
+	if st, body := s3.direct(t, "PUT", "/bucket/from-readme.txt", s3.secret, []byte("hi")); st != 200 {
+		t.Fatalf("put: %d %s", st, body)
+	}
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, _ := os.ReadFile(filepath.Join(root, "README.md"))
+	_, section, _ := strings.Cut(string(readme), "**AWS behind the proxy site.**")
+	_, manifest, _ := strings.Cut(section, "cat > /tmp/s3-demo.json <<'EOF'\n")
+	manifest, _, _ = strings.Cut(manifest, "EOF\n")
+	_, cmdline, _ := strings.Cut(section, "  aws ")
+	cmdline, _, _ = strings.Cut(cmdline, "\n")
+	if !strings.Contains(manifest, "127.0.0.1:7070") || !strings.Contains(cmdline, "http://127.0.0.1:7070") {
+		t.Fatal(`README.md's "AWS behind the proxy site" has no manifest or aws command for 127.0.0.1:7070`)
+	}
+	addr := strings.TrimPrefix(s3.url, "http://")
+	m := filepath.Join(t.TempDir(), "s3-demo.json")
+	os.WriteFile(m, []byte(strings.ReplaceAll(manifest, "127.0.0.1:7070", addr)), 0o600)
+	creds, _ := json.Marshal(map[string]string{"access_key_id": s3.access, "secret_access_key": s3.secret})
+	home := t.TempDir()
+	args := append([]string{"--manifest", m, "--", "aws"}, strings.Fields(strings.ReplaceAll(cmdline, "127.0.0.1:7070", addr))...)
+	dev := startDev(t, []string{"KEYGATE_SECRET_AWS=" + string(creds), "AWS_CONFIG_FILE=" + filepath.Join(home, "none"),
+		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "none"), "AWS_EC2_METADATA_DISABLED=true"}, args...)
+	if code := dev.wait(); code != 0 {
+		t.Fatalf("keygate dev -- aws exited %d: %s %s", code, redact(dev.out.String()), redact(dev.errs.String()))
+	}
+	if !strings.Contains(dev.out.String(), "from-readme.txt") {
+		t.Fatalf("aws s3 ls: %s", redact(dev.out.String()))
+	}
+	AssertNotContains(t, "real secret access key", s3.secret, map[string]string{"stdout": dev.out.String(), "stderr": dev.errs.String()})
 }
