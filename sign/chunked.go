@@ -235,9 +235,9 @@ func (r *ChunkResigner) produce() {
 	}
 }
 
-// Close stops the signing goroutine and closes the underlying body. It
-// does not wait for a read of the body in flight: that read returns when
-// the body's connection gives or ends.
+// Close stops the signing goroutine (without waiting for it: a read of
+// the body in flight ends when the body is closed or gives) and closes
+// the underlying body.
 func (r *ChunkResigner) Close() error {
 	r.closeOnce.Do(func() {
 		if r.stop != nil {
