@@ -3,8 +3,6 @@ package integration
 import (
 	"bytes"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -56,13 +54,8 @@ http://:{{index .Extra 1}} {
 //
 //	go test ./integration -run '^$' -bench ProxySigV4Upload -benchtime 6x
 func BenchmarkProxySigV4Upload(b *testing.B) {
-	caDER, der, key := upstreamCert(b)
 	dir := b.TempDir()
-	caFile, certFile, keyFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644)
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	caFile, certFile, keyFile, der, key := writeUpstreamCert(b, dir)
 	sink := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 	}))
@@ -82,20 +75,7 @@ func BenchmarkProxySigV4Upload(b *testing.B) {
 	const size, chunk = 64 << 20, 64 << 10
 	data := bytes.Repeat([]byte("keygate upload. "), size/16)
 	upload := func(c sign.Credentials, target string) (*http.Request, []byte) {
-		v4, _ := sign.NewSigV4("s3", "us-east-1")
-		now := time.Now()
-		r, _ := http.NewRequest("PUT", target+"/bucket/big", nil)
-		r.Header.Set("Content-Encoding", "aws-chunked")
-		r.Header.Set("X-Amz-Decoded-Content-Length", strconv.Itoa(size))
-		r.ContentLength = sign.ChunkedLength(size, chunk)
-		v4.Sign(r, c, sign.StreamingPayload, now)
-		sg, _ := sign.ParseSigned(r)
-		body, err := io.ReadAll(sign.NewChunkResigner(io.NopCloser(sign.FrameChunked(bytes.NewReader(data), chunk)), nil,
-			sign.NewChain(c.SecretAccessKey, now, "us-east-1", "s3", sg.Signature), false, size))
-		if err != nil {
-			b.Fatal(err)
-		}
-		return r, body
+		return chunkedUpload(b, c, target+"/bucket/big", data, chunk)
 	}
 	put := func(b *testing.B, c *http.Client, proto *http.Request, body []byte) {
 		r, _ := http.NewRequest("PUT", proto.URL.String(), bytes.NewReader(body))

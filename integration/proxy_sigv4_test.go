@@ -3,7 +3,7 @@ package integration
 import (
 	"bufio"
 	"bytes"
-	"context"
+	"crypto/ecdsa"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -45,13 +45,7 @@ http://:{{index .Extra 0}} {
 // chain, one whose chain breaks mid-way, and the refusals.
 func TestProxySigV4(t *testing.T) {
 	t.Parallel()
-	caDER, der, key := upstreamCert(t)
-	dir := t.TempDir()
-	caFile, certFile, keyFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644)
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	caFile, certFile, keyFile, _, _ := writeUpstreamCert(t, t.TempDir())
 	s3 := startVersity(t, certFile, keyFile)
 	s3.client = &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: poolOf(t, caFile)}}}
 
@@ -73,83 +67,11 @@ func TestProxySigV4(t *testing.T) {
 
 	ph, phSecret := sigv4Pair(t, w)
 	_, otherSecret := sigv4Pair(t, w)
-	env := proxyEnvVars(t, w, proxy)
-	home := t.TempDir()
-	awsConfig := filepath.Join(home, "config")
-	os.WriteFile(awsConfig, []byte("[default]\ns3 =\n    signature_version = s3v4\n    addressing_style = path\n"), 0o600)
-	env = append(env, "PATH="+os.Getenv("PATH"), "HOME="+home, "AWS_ACCESS_KEY_ID="+ph, "AWS_SECRET_ACCESS_KEY="+phSecret,
-		"AWS_DEFAULT_REGION=us-east-1", "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true",
-		"AWS_CONFIG_FILE="+awsConfig, "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, "none"))
-	run := func(t *testing.T, timeout time.Duration, name string, args ...string) string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, name, args...)
-		cmd.Env = env
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("%s %s: %v: %s", name, redact(strings.Join(args, " ")), err, redact(tail(stderr.String(), 2000)))
-		}
-		return string(out)
-	}
+	env := append(proxyEnvVars(t, w, proxy), "PATH="+os.Getenv("PATH"), "AWS_ACCESS_KEY_ID="+ph, "AWS_SECRET_ACCESS_KEY="+phSecret)
 	client := proxiedClient(t, proxy, env)
-	presignedGet := func(t *testing.T, u, want string) {
-		t.Helper()
-		res, err := client.Get(strings.TrimSpace(u))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if res.StatusCode != 200 || string(b) != want {
-			t.Fatalf("presigned GET: %d %s", res.StatusCode, redact(string(b)))
-		}
-	}
-	big := filepath.Join(t.TempDir(), "big.bin")
-	writeRandom(t, big, 64<<20)
-	bigSHA := fileSHA(t, big)
-	intact := func(t *testing.T, key string) {
-		t.Helper()
-		if got := fileSHA(t, filepath.Join(s3.root, "bucket", key)); got != bigSHA {
-			t.Fatalf("%s arrived changed", key)
-		}
-	}
-
-	t.Run("aws cli", func(t *testing.T) {
-		if _, err := exec.LookPath("aws"); err != nil {
-			skipUnlessCI(t, "the AWS CLI (Debian awscli) is not installed")
-		}
-		small := filepath.Join(t.TempDir(), "small.txt")
-		os.WriteFile(small, []byte("hello from the aws cli"), 0o644)
-		ep := []string{"--endpoint-url", s3.url}
-		run(t, time.Minute, "aws", append(ep, "s3", "cp", small, "s3://bucket/cli-small.txt")...)
-		if got := run(t, time.Minute, "aws", append(ep, "s3", "cp", "s3://bucket/cli-small.txt", "-")...); got != "hello from the aws cli" {
-			t.Fatalf("get: %q", got)
-		}
-		if got := run(t, time.Minute, "aws", append(ep, "s3", "ls", "s3://bucket/")...); !strings.Contains(got, "cli-small.txt") {
-			t.Fatalf("list: %s", got)
-		}
-		run(t, 5*time.Minute, "aws", append(ep, "s3", "cp", big, "s3://bucket/cli-big")...)
-		intact(t, "cli-big")
-		u := run(t, time.Minute, "aws", append(ep, "s3", "presign", "s3://bucket/cli-small.txt", "--expires-in", "300")...)
-		presignedGet(t, u, "hello from the aws cli")
-	})
-
-	t.Run("boto3", func(t *testing.T) {
-		if exec.Command("/usr/bin/python3", "-c", "import boto3").Run() != nil {
-			skipUnlessCI(t, "boto3 (Debian python3-boto3) is not installed")
-		}
-		// boto3Script fetches its presigned URL with urllib, which goes
-		// through HTTPS_PROXY too.
-		out := run(t, 5*time.Minute, "/usr/bin/python3", "-c", boto3Script, s3.url, big)
-		var got struct{ Text, Presigned string }
-		if err := json.Unmarshal([]byte(out), &got); err != nil || got.Text != "hello from boto3" || got.Presigned != "hello from boto3" {
-			t.Fatalf("boto3: %v %s", err, redact(out))
-		}
-		intact(t, "py-big")
-	})
+	c := newS3Clients(t, s3, client, env)
+	t.Run("aws cli", func(t *testing.T) { c.awsCLI(t, s3.url) })
+	t.Run("boto3", func(t *testing.T) { c.boto3(t, s3.url) })
 
 	pair := sign.Credentials{AccessKeyID: ph, SecretAccessKey: phSecret}
 	t.Run("aws-chunked uploads, the chain verified and signed anew", func(t *testing.T) {
@@ -232,6 +154,19 @@ func TestProxySigV4(t *testing.T) {
 	AssertNotContains(t, "real secret access key", s3.secret, outputs)
 	AssertNotContains(t, "placeholder secret", phSecret, outputs)
 	AssertNotContains(t, "placeholder access key id", ph, outputs)
+}
+
+// writeUpstreamCert writes upstreamCert's CA, certificate and key as PEM
+// files into dir.
+func writeUpstreamCert(t testing.TB, dir string) (caFile, certFile, keyFile string, der []byte, key *ecdsa.PrivateKey) {
+	t.Helper()
+	caDER, der, key := upstreamCert(t)
+	caFile, certFile, keyFile = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644)
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	return caFile, certFile, keyFile, der, key
 }
 
 // addAWSKey makes the world's package request AWS, a key signed with

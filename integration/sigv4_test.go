@@ -205,87 +205,14 @@ func TestSigV4(t *testing.T) {
 
 	inv := w.in.mintInvocation(t, w.pkgCode, w.host, w.token)
 	endpoint := "http://127.0.0.1:" + strconv.Itoa(w.in.Ports.Extra[0])
-	big := filepath.Join(t.TempDir(), "big.bin")
-	writeRandom(t, big, 64<<20)
-	bigSHA := fileSHA(t, big)
-	home := t.TempDir()
-	// The CLI presigns with SigV2 unless told s3v4.
-	awsConfig := filepath.Join(home, "config")
-	os.WriteFile(awsConfig, []byte("[default]\ns3 =\n    signature_version = s3v4\n    addressing_style = path\n"), 0o600)
-	clientEnv := append(os.Environ(), "AWS_ACCESS_KEY_ID="+inv, "AWS_SECRET_ACCESS_KEY=not-the-real-secret",
-		"AWS_DEFAULT_REGION=us-east-1", "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true", "HOME="+home,
-		"AWS_CONFIG_FILE="+awsConfig, "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, "none"))
-	run := func(t *testing.T, timeout time.Duration, name string, args ...string) string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, name, args...)
-		cmd.Env = clientEnv
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("%s %s: %v: %s", name, redact(strings.Join(args, " ")), err, redact(tail(stderr.String(), 2000)))
-		}
-		return string(out)
-	}
-	presignedGet := func(t *testing.T, url, want string) {
-		t.Helper()
-		res, err := http.Get(strings.TrimSpace(url))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if res.StatusCode != 200 || string(b) != want {
-			t.Fatalf("presigned GET: %d %s", res.StatusCode, redact(string(b)))
-		}
-	}
-	intact := func(t *testing.T, key string) {
-		t.Helper()
-		if got := fileSHA(t, filepath.Join(s3.root, "bucket", key)); got != bigSHA {
-			t.Fatalf("%s arrived changed", key)
-		}
-	}
-
-	t.Run("aws cli", func(t *testing.T) {
-		if _, err := exec.LookPath("aws"); err != nil {
-			skipUnlessCI(t, "the AWS CLI (Debian awscli) is not installed")
-		}
-		small := filepath.Join(t.TempDir(), "small.txt")
-		os.WriteFile(small, []byte("hello from the aws cli"), 0o644)
-		ep := []string{"--endpoint-url", endpoint}
-		run(t, time.Minute, "aws", append(ep, "s3", "cp", small, "s3://bucket/cli-small.txt")...)
-		if got := run(t, time.Minute, "aws", append(ep, "s3", "cp", "s3://bucket/cli-small.txt", "-")...); got != "hello from the aws cli" {
-			t.Fatalf("get: %q", got)
-		}
-		// README.md's command.
-		if got := run(t, time.Minute, "aws", append(ep, "s3", "ls", "s3://bucket/")...); !strings.Contains(got, "cli-small.txt") {
-			t.Fatalf("list: %s", got)
-		}
-		run(t, 5*time.Minute, "aws", append(ep, "s3", "cp", big, "s3://bucket/cli-big")...)
-		intact(t, "cli-big")
-		url := run(t, time.Minute, "aws", append(ep, "s3", "presign", "s3://bucket/cli-small.txt", "--expires-in", "300")...)
-		presignedGet(t, url, "hello from the aws cli")
-	})
-
-	t.Run("boto3", func(t *testing.T) {
-		if exec.Command("/usr/bin/python3", "-c", "import boto3").Run() != nil {
-			skipUnlessCI(t, "boto3 (Debian python3-boto3) is not installed")
-		}
-		out := run(t, 5*time.Minute, "/usr/bin/python3", "-c", boto3Script, endpoint, big)
-		var got struct{ Text, Presigned string }
-		if err := json.Unmarshal([]byte(out), &got); err != nil || got.Text != "hello from boto3" || got.Presigned != "hello from boto3" {
-			t.Fatalf("boto3: %v %s", err, redact(out))
-		}
-		intact(t, "py-big")
-	})
-
+	c := newS3Clients(t, s3, http.DefaultClient, append(os.Environ(), "AWS_ACCESS_KEY_ID="+inv, "AWS_SECRET_ACCESS_KEY=not-the-real-secret"))
+	t.Run("aws cli", func(t *testing.T) { c.awsCLI(t, endpoint) })
+	t.Run("boto3", func(t *testing.T) { c.boto3(t, endpoint) })
 	t.Run("aws-sdk js", func(t *testing.T) {
 		client := npmInstall(t, "@aws-sdk/client-s3", jsSDKVersion)
 		presigner := npmInstall(t, "@aws-sdk/s3-request-presigner", jsSDKVersion)
-		clientEnv = append(clientEnv, "NODE_PATH="+filepath.Join(client, "node_modules")+":"+filepath.Join(presigner, "node_modules"))
-		out := run(t, 5*time.Minute, "node", "-e", jsScript, endpoint, big)
+		c.env = append(c.env, "NODE_PATH="+filepath.Join(client, "node_modules")+":"+filepath.Join(presigner, "node_modules"))
+		out := c.run(t, 5*time.Minute, "node", "-e", jsScript, endpoint, c.big)
 		var got struct {
 			Text, Presigned string
 			Keys            []string
@@ -293,7 +220,7 @@ func TestSigV4(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &got); err != nil || got.Text != "hello from js" || got.Presigned != "hello from js" {
 			t.Fatalf("js: %v %s", err, redact(out))
 		}
-		intact(t, "js-big")
+		c.intact(t, "js-big")
 	})
 
 	t.Run("signed aws-chunked upload", func(t *testing.T) {
@@ -379,6 +306,102 @@ func TestSigV4(t *testing.T) {
 	}
 	AssertNotContains(t, "real secret access key", s3.secret, outputs)
 	AssertNotContains(t, "invocation token", inv, outputs)
+}
+
+// s3Clients runs the AWS CLI and boto3 against an S3 endpoint with env
+// (their credentials, and for the proxy site its environment) and checks
+// what arrived in the S3 server's directory.
+type s3Clients struct {
+	s3          *s3Server
+	env         []string
+	big, bigSHA string       // a 64 MiB file to upload
+	fetch       *http.Client // fetches presigned URLs
+}
+
+func newS3Clients(t *testing.T, s3 *s3Server, fetch *http.Client, env []string) *s3Clients {
+	t.Helper()
+	c := &s3Clients{s3: s3, fetch: fetch, big: filepath.Join(t.TempDir(), "big.bin")}
+	writeRandom(t, c.big, 64<<20)
+	c.bigSHA = fileSHA(t, c.big)
+	home := t.TempDir()
+	// The CLI presigns with SigV2 unless told s3v4.
+	awsConfig := filepath.Join(home, "config")
+	os.WriteFile(awsConfig, []byte("[default]\ns3 =\n    signature_version = s3v4\n    addressing_style = path\n"), 0o600)
+	c.env = append(env, "AWS_DEFAULT_REGION=us-east-1", "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true", "HOME="+home,
+		"AWS_CONFIG_FILE="+awsConfig, "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, "none"))
+	return c
+}
+
+func (c *s3Clients) run(t *testing.T, timeout time.Duration, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = c.env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v: %s", name, redact(strings.Join(args, " ")), err, redact(tail(stderr.String(), 2000)))
+	}
+	return string(out)
+}
+
+func (c *s3Clients) presignedGet(t *testing.T, url, want string) {
+	t.Helper()
+	res, err := c.fetch.Get(strings.TrimSpace(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || string(b) != want {
+		t.Fatalf("presigned GET: %d %s", res.StatusCode, redact(string(b)))
+	}
+}
+
+// intact checks that key holds the 64 MiB file as it was sent.
+func (c *s3Clients) intact(t *testing.T, key string) {
+	t.Helper()
+	if got := fileSHA(t, filepath.Join(c.s3.root, "bucket", key)); got != c.bigSHA {
+		t.Fatalf("%s arrived changed", key)
+	}
+}
+
+// awsCLI: put, get, list, the 64 MiB upload, a presigned GET.
+func (c *s3Clients) awsCLI(t *testing.T, endpoint string) {
+	if _, err := exec.LookPath("aws"); err != nil {
+		skipUnlessCI(t, "the AWS CLI (Debian awscli) is not installed")
+	}
+	small := filepath.Join(t.TempDir(), "small.txt")
+	os.WriteFile(small, []byte("hello from the aws cli"), 0o644)
+	ep := []string{"--endpoint-url", endpoint}
+	c.run(t, time.Minute, "aws", append(ep, "s3", "cp", small, "s3://bucket/cli-small.txt")...)
+	if got := c.run(t, time.Minute, "aws", append(ep, "s3", "cp", "s3://bucket/cli-small.txt", "-")...); got != "hello from the aws cli" {
+		t.Fatalf("get: %q", got)
+	}
+	// README.md's command.
+	if got := c.run(t, time.Minute, "aws", append(ep, "s3", "ls", "s3://bucket/")...); !strings.Contains(got, "cli-small.txt") {
+		t.Fatalf("list: %s", got)
+	}
+	c.run(t, 5*time.Minute, "aws", append(ep, "s3", "cp", c.big, "s3://bucket/cli-big")...)
+	c.intact(t, "cli-big")
+	url := c.run(t, time.Minute, "aws", append(ep, "s3", "presign", "s3://bucket/cli-small.txt", "--expires-in", "300")...)
+	c.presignedGet(t, url, "hello from the aws cli")
+}
+
+// boto3 runs boto3Script, which fetches its presigned URL with urllib
+// (through HTTPS_PROXY where it is set).
+func (c *s3Clients) boto3(t *testing.T, endpoint string) {
+	if exec.Command("/usr/bin/python3", "-c", "import boto3").Run() != nil {
+		skipUnlessCI(t, "boto3 (Debian python3-boto3) is not installed")
+	}
+	out := c.run(t, 5*time.Minute, "/usr/bin/python3", "-c", boto3Script, endpoint, c.big)
+	var got struct{ Text, Presigned string }
+	if err := json.Unmarshal([]byte(out), &got); err != nil || got.Text != "hello from boto3" || got.Presigned != "hello from boto3" {
+		t.Fatalf("boto3: %v %s", err, redact(out))
+	}
+	c.intact(t, "py-big")
 }
 
 // jsSDKVersion pins @aws-sdk/client-s3 and @aws-sdk/s3-request-presigner.
