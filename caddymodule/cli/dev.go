@@ -51,8 +51,10 @@ Ctrl-C stops it.
 runs the command as the package's code instead: behind a proxy site of the
 dev gateway, with the environment of "keygate proxy env" and each key's
 placeholder under the key's own name (OPENAI_API_KEY=kgph_...), so an
-unmodified SDK works; they are worth an hour. keygate stops when the
-command ends (exit status 1 if it failed).
+unmodified SDK works; they are worth an hour. The first key signed with
+sigv4 (its KEYGATE_SECRET_<NAME> is AWS credentials as JSON) also gives
+its placeholder pair as AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+keygate stops when the command ends (exit status 1 if it failed).
 
   keygate dev sign-webhook <name> <body-file>
 prints a curl command that posts body-file to the running dev gateway as
