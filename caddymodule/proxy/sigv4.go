@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -118,18 +117,10 @@ func (s *substitution) sigv4(out *http.Request) *gateway.Problem {
 			return gateway.ToProblem(err)
 		}
 	}
-	secret := s.codec.SigV4Secret(ph)
-	now := time.Now()
-	if err := sg.Verify(out, secret, now); err != nil {
-		return signatureRefusal(err)
-	}
 	// The scrubber has the transport ask for what it can decode: the
 	// client's Accept-Encoding is left out of the new signature.
-	if i := slices.Index(sg.SignedHeaders, "accept-encoding"); i >= 0 {
-		sg.SignedHeaders = slices.Delete(slices.Clone(sg.SignedHeaders), i, i+1)
-	}
-	out.Host = s.tgt.authority()
-	if err := k.signer.Resign(out, sg, k.creds, secret); err != nil {
+	on := sign.Onward{Host: s.tgt.authority(), Drop: []string{"accept-encoding"}}
+	if err := sg.VerifyAndResign(out, s.codec.SigV4Secret(ph), k.creds, k.signer, on, time.Now()); err != nil {
 		return signatureRefusal(err)
 	}
 	s.signed = true
