@@ -18,6 +18,7 @@ type keySpec struct {
 	Required    bool     `json:"required"`
 	Description string   `json:"description,omitempty"`
 	Hosts       []string `json:"hosts,omitempty"`
+	Placement   any      `json:"placement,omitempty"`
 }
 
 // testManifest is a package manifest.

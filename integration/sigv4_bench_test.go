@@ -75,20 +75,7 @@ http://:{{index .Extra 1}} {
 	// upload is the body and headers an SDK sends, signed with c for the
 	// host it is sent to.
 	upload := func(c sign.Credentials, port int) (*http.Request, []byte) {
-		v4, _ := sign.NewSigV4("s3", "us-east-1")
-		now := time.Now()
-		r, _ := http.NewRequest("PUT", "http://127.0.0.1:"+strconv.Itoa(port)+"/bucket/big", nil)
-		r.Header.Set("Content-Encoding", "aws-chunked")
-		r.Header.Set("X-Amz-Decoded-Content-Length", strconv.Itoa(size))
-		r.ContentLength = sign.ChunkedLength(size, chunk)
-		v4.Sign(r, c, sign.StreamingPayload, now)
-		sg, _ := sign.ParseSigned(r)
-		body, err := io.ReadAll(sign.NewChunkResigner(io.NopCloser(sign.FrameChunked(bytes.NewReader(data), chunk)), nil,
-			sign.NewChain(c.SecretAccessKey, now, "us-east-1", "s3", sg.Signature), false, size))
-		if err != nil {
-			b.Fatal(err)
-		}
-		return r, body
+		return chunkedUpload(b, c, "http://127.0.0.1:"+strconv.Itoa(port)+"/bucket/big", data, chunk)
 	}
 	put := func(b *testing.B, proto *http.Request, body []byte) {
 		r, _ := http.NewRequest("PUT", proto.URL.String(), bytes.NewReader(body))
@@ -119,6 +106,25 @@ http://:{{index .Extra 1}} {
 		}
 		b.ReportMetric(float64(peakRSS(b, w.in)), "peak-RSS-KiB")
 	})
+}
+
+// chunkedUpload is the request and aws-chunked body an SDK sends to put
+// data to u in chunks of chunk bytes, signed with c.
+func chunkedUpload(b testing.TB, c sign.Credentials, u string, data []byte, chunk int) (*http.Request, []byte) {
+	v4, _ := sign.NewSigV4("s3", "us-east-1")
+	now := time.Now()
+	r, _ := http.NewRequest("PUT", u, nil)
+	r.Header.Set("Content-Encoding", "aws-chunked")
+	r.Header.Set("X-Amz-Decoded-Content-Length", strconv.Itoa(len(data)))
+	r.ContentLength = sign.ChunkedLength(int64(len(data)), chunk)
+	v4.Sign(r, c, sign.StreamingPayload, now)
+	sg, _ := sign.ParseSigned(r)
+	body, err := io.ReadAll(sign.NewChunkResigner(io.NopCloser(sign.FrameChunked(bytes.NewReader(data), chunk)), nil,
+		sign.NewChain(c.SecretAccessKey, now, "us-east-1", "s3", sg.Signature), false, int64(len(data))))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return r, body
 }
 
 // peakRSS is the keygate process's VmHWM in KiB.

@@ -33,11 +33,13 @@ const versitygwVersion = "v1.8.0"
 type s3Server struct {
 	url, root      string
 	access, secret string
+	client         *http.Client // trusts its certificate when it serves TLS
 }
 
 // startVersity builds versitygw (or skips when the module proxy cannot
-// be reached, unless CI=true) and serves a fresh directory with it.
-func startVersity(t testing.TB) *s3Server {
+// be reached, unless CI=true) and serves a fresh directory with it; tls
+// (a certificate and key file) makes it serve HTTPS.
+func startVersity(t testing.TB, tls ...string) *s3Server {
 	t.Helper()
 	bin := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -51,11 +53,16 @@ func startVersity(t testing.TB) *s3Server {
 		}
 		t.Skipf("versitygw could not be built (module proxy unreachable?): %v", err)
 	}
-	s := &s3Server{root: t.TempDir(), access: "AKIAKEYGATEREAL01", secret: RandomToken(t, "real/secret+")}
+	s := &s3Server{root: t.TempDir(), access: "AKIAKEYGATEREAL01", secret: RandomToken(t, "real/secret+"), client: http.DefaultClient}
 	noteSensitive(s.secret)
 	port := FreePorts(t, 1)[0]
 	s.url = "http://127.0.0.1:" + strconv.Itoa(port)
-	srv := exec.Command(filepath.Join(bin, "versitygw"), "--port", "127.0.0.1:"+strconv.Itoa(port), "posix", s.root)
+	args := []string{"--port", "127.0.0.1:" + strconv.Itoa(port)}
+	if len(tls) == 2 {
+		s.url = "https://127.0.0.1:" + strconv.Itoa(port)
+		args = append(args, "--cert", tls[0], "--key", tls[1])
+	}
+	srv := exec.Command(filepath.Join(bin, "versitygw"), append(args, "posix", s.root)...)
 	srv.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.access, "ROOT_SECRET_KEY="+s.secret)
 	var out syncBuffer
 	srv.Stdout, srv.Stderr = &out, &out
@@ -67,7 +74,7 @@ func startVersity(t testing.TB) *s3Server {
 		srv.Wait()
 	})
 	deadline := time.Now().Add(30 * time.Second)
-	for !dialOK(s.url) {
+	for !dialOK("http://127.0.0.1:" + strconv.Itoa(port)) {
 		if time.Now().After(deadline) {
 			t.Fatalf("versitygw did not listen: %s", tail(out.String(), 2000))
 		}
@@ -88,7 +95,7 @@ func (s *s3Server) direct(t testing.TB, method, path, secret string, body []byte
 			t.Fatal(err)
 		}
 	}
-	res, err := http.DefaultClient.Do(r)
+	res, err := s.client.Do(r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,87 +205,14 @@ func TestSigV4(t *testing.T) {
 
 	inv := w.in.mintInvocation(t, w.pkgCode, w.host, w.token)
 	endpoint := "http://127.0.0.1:" + strconv.Itoa(w.in.Ports.Extra[0])
-	big := filepath.Join(t.TempDir(), "big.bin")
-	writeRandom(t, big, 64<<20)
-	bigSHA := fileSHA(t, big)
-	home := t.TempDir()
-	// The CLI presigns with SigV2 unless told s3v4.
-	awsConfig := filepath.Join(home, "config")
-	os.WriteFile(awsConfig, []byte("[default]\ns3 =\n    signature_version = s3v4\n    addressing_style = path\n"), 0o600)
-	clientEnv := append(os.Environ(), "AWS_ACCESS_KEY_ID="+inv, "AWS_SECRET_ACCESS_KEY=not-the-real-secret",
-		"AWS_DEFAULT_REGION=us-east-1", "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true", "HOME="+home,
-		"AWS_CONFIG_FILE="+awsConfig, "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, "none"))
-	run := func(t *testing.T, timeout time.Duration, name string, args ...string) string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, name, args...)
-		cmd.Env = clientEnv
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("%s %s: %v: %s", name, redact(strings.Join(args, " ")), err, redact(tail(stderr.String(), 2000)))
-		}
-		return string(out)
-	}
-	presignedGet := func(t *testing.T, url, want string) {
-		t.Helper()
-		res, err := http.Get(strings.TrimSpace(url))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if res.StatusCode != 200 || string(b) != want {
-			t.Fatalf("presigned GET: %d %s", res.StatusCode, redact(string(b)))
-		}
-	}
-	intact := func(t *testing.T, key string) {
-		t.Helper()
-		if got := fileSHA(t, filepath.Join(s3.root, "bucket", key)); got != bigSHA {
-			t.Fatalf("%s arrived changed", key)
-		}
-	}
-
-	t.Run("aws cli", func(t *testing.T) {
-		if _, err := exec.LookPath("aws"); err != nil {
-			skipUnlessCI(t, "the AWS CLI (Debian awscli) is not installed")
-		}
-		small := filepath.Join(t.TempDir(), "small.txt")
-		os.WriteFile(small, []byte("hello from the aws cli"), 0o644)
-		ep := []string{"--endpoint-url", endpoint}
-		run(t, time.Minute, "aws", append(ep, "s3", "cp", small, "s3://bucket/cli-small.txt")...)
-		if got := run(t, time.Minute, "aws", append(ep, "s3", "cp", "s3://bucket/cli-small.txt", "-")...); got != "hello from the aws cli" {
-			t.Fatalf("get: %q", got)
-		}
-		// README.md's command.
-		if got := run(t, time.Minute, "aws", append(ep, "s3", "ls", "s3://bucket/")...); !strings.Contains(got, "cli-small.txt") {
-			t.Fatalf("list: %s", got)
-		}
-		run(t, 5*time.Minute, "aws", append(ep, "s3", "cp", big, "s3://bucket/cli-big")...)
-		intact(t, "cli-big")
-		url := run(t, time.Minute, "aws", append(ep, "s3", "presign", "s3://bucket/cli-small.txt", "--expires-in", "300")...)
-		presignedGet(t, url, "hello from the aws cli")
-	})
-
-	t.Run("boto3", func(t *testing.T) {
-		if exec.Command("/usr/bin/python3", "-c", "import boto3").Run() != nil {
-			skipUnlessCI(t, "boto3 (Debian python3-boto3) is not installed")
-		}
-		out := run(t, 5*time.Minute, "/usr/bin/python3", "-c", boto3Script, endpoint, big)
-		var got struct{ Text, Presigned string }
-		if err := json.Unmarshal([]byte(out), &got); err != nil || got.Text != "hello from boto3" || got.Presigned != "hello from boto3" {
-			t.Fatalf("boto3: %v %s", err, redact(out))
-		}
-		intact(t, "py-big")
-	})
-
+	c := newS3Clients(t, s3, http.DefaultClient, append(os.Environ(), "AWS_ACCESS_KEY_ID="+inv, "AWS_SECRET_ACCESS_KEY=not-the-real-secret"))
+	t.Run("aws cli", func(t *testing.T) { c.awsCLI(t, endpoint) })
+	t.Run("boto3", func(t *testing.T) { c.boto3(t, endpoint) })
 	t.Run("aws-sdk js", func(t *testing.T) {
 		client := npmInstall(t, "@aws-sdk/client-s3", jsSDKVersion)
 		presigner := npmInstall(t, "@aws-sdk/s3-request-presigner", jsSDKVersion)
-		clientEnv = append(clientEnv, "NODE_PATH="+filepath.Join(client, "node_modules")+":"+filepath.Join(presigner, "node_modules"))
-		out := run(t, 5*time.Minute, "node", "-e", jsScript, endpoint, big)
+		c.env = append(c.env, "NODE_PATH="+filepath.Join(client, "node_modules")+":"+filepath.Join(presigner, "node_modules"))
+		out := c.run(t, 5*time.Minute, "node", "-e", jsScript, endpoint, c.big)
 		var got struct {
 			Text, Presigned string
 			Keys            []string
@@ -286,7 +220,7 @@ func TestSigV4(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &got); err != nil || got.Text != "hello from js" || got.Presigned != "hello from js" {
 			t.Fatalf("js: %v %s", err, redact(out))
 		}
-		intact(t, "js-big")
+		c.intact(t, "js-big")
 	})
 
 	t.Run("signed aws-chunked upload", func(t *testing.T) {
@@ -372,6 +306,102 @@ func TestSigV4(t *testing.T) {
 	}
 	AssertNotContains(t, "real secret access key", s3.secret, outputs)
 	AssertNotContains(t, "invocation token", inv, outputs)
+}
+
+// s3Clients runs the AWS CLI and boto3 against an S3 endpoint with env
+// (their credentials, and for the proxy site its environment) and checks
+// what arrived in the S3 server's directory.
+type s3Clients struct {
+	s3          *s3Server
+	env         []string
+	big, bigSHA string       // a 64 MiB file to upload
+	fetch       *http.Client // fetches presigned URLs
+}
+
+func newS3Clients(t *testing.T, s3 *s3Server, fetch *http.Client, env []string) *s3Clients {
+	t.Helper()
+	c := &s3Clients{s3: s3, fetch: fetch, big: filepath.Join(t.TempDir(), "big.bin")}
+	writeRandom(t, c.big, 64<<20)
+	c.bigSHA = fileSHA(t, c.big)
+	home := t.TempDir()
+	// The CLI presigns with SigV2 unless told s3v4.
+	awsConfig := filepath.Join(home, "config")
+	os.WriteFile(awsConfig, []byte("[default]\ns3 =\n    signature_version = s3v4\n    addressing_style = path\n"), 0o600)
+	c.env = append(env, "AWS_DEFAULT_REGION=us-east-1", "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true", "HOME="+home,
+		"AWS_CONFIG_FILE="+awsConfig, "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, "none"))
+	return c
+}
+
+func (c *s3Clients) run(t *testing.T, timeout time.Duration, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = c.env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v: %s", name, redact(strings.Join(args, " ")), err, redact(tail(stderr.String(), 2000)))
+	}
+	return string(out)
+}
+
+func (c *s3Clients) presignedGet(t *testing.T, url, want string) {
+	t.Helper()
+	res, err := c.fetch.Get(strings.TrimSpace(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || string(b) != want {
+		t.Fatalf("presigned GET: %d %s", res.StatusCode, redact(string(b)))
+	}
+}
+
+// intact checks that key holds the 64 MiB file as it was sent.
+func (c *s3Clients) intact(t *testing.T, key string) {
+	t.Helper()
+	if got := fileSHA(t, filepath.Join(c.s3.root, "bucket", key)); got != c.bigSHA {
+		t.Fatalf("%s arrived changed", key)
+	}
+}
+
+// awsCLI: put, get, list, the 64 MiB upload, a presigned GET.
+func (c *s3Clients) awsCLI(t *testing.T, endpoint string) {
+	if _, err := exec.LookPath("aws"); err != nil {
+		skipUnlessCI(t, "the AWS CLI (Debian awscli) is not installed")
+	}
+	small := filepath.Join(t.TempDir(), "small.txt")
+	os.WriteFile(small, []byte("hello from the aws cli"), 0o644)
+	ep := []string{"--endpoint-url", endpoint}
+	c.run(t, time.Minute, "aws", append(ep, "s3", "cp", small, "s3://bucket/cli-small.txt")...)
+	if got := c.run(t, time.Minute, "aws", append(ep, "s3", "cp", "s3://bucket/cli-small.txt", "-")...); got != "hello from the aws cli" {
+		t.Fatalf("get: %q", got)
+	}
+	// README.md's command.
+	if got := c.run(t, time.Minute, "aws", append(ep, "s3", "ls", "s3://bucket/")...); !strings.Contains(got, "cli-small.txt") {
+		t.Fatalf("list: %s", got)
+	}
+	c.run(t, 5*time.Minute, "aws", append(ep, "s3", "cp", c.big, "s3://bucket/cli-big")...)
+	c.intact(t, "cli-big")
+	url := c.run(t, time.Minute, "aws", append(ep, "s3", "presign", "s3://bucket/cli-small.txt", "--expires-in", "300")...)
+	c.presignedGet(t, url, "hello from the aws cli")
+}
+
+// boto3 runs boto3Script, which fetches its presigned URL with urllib
+// (through HTTPS_PROXY where it is set).
+func (c *s3Clients) boto3(t *testing.T, endpoint string) {
+	if exec.Command("/usr/bin/python3", "-c", "import boto3").Run() != nil {
+		skipUnlessCI(t, "boto3 (Debian python3-boto3) is not installed")
+	}
+	out := c.run(t, 5*time.Minute, "/usr/bin/python3", "-c", boto3Script, endpoint, c.big)
+	var got struct{ Text, Presigned string }
+	if err := json.Unmarshal([]byte(out), &got); err != nil || got.Text != "hello from boto3" || got.Presigned != "hello from boto3" {
+		t.Fatalf("boto3: %v %s", err, redact(out))
+	}
+	c.intact(t, "py-big")
 }
 
 // jsSDKVersion pins @aws-sdk/client-s3 and @aws-sdk/s3-request-presigner.
@@ -465,18 +495,7 @@ func chunkedPut(t *testing.T, endpoint, inv, key string, data []byte, breakAt in
 func trailerPut(t *testing.T, endpoint, inv, key string, data []byte, badCRC bool) (int, string) {
 	t.Helper()
 	const chunk = 64 << 10
-	zero := strings.Repeat("0", 64)
-	var framed bytes.Buffer
-	for off := 0; off < len(data); off += chunk {
-		part := data[off:min(off+chunk, len(data))]
-		fmt.Fprintf(&framed, "%x;chunk-signature=%s\r\n%s\r\n", len(part), zero, part)
-	}
-	crc := make([]byte, 4)
-	binary.BigEndian.PutUint32(crc, crc32.ChecksumIEEE(data))
-	if badCRC {
-		crc[0] ^= 0xff
-	}
-	fmt.Fprintf(&framed, "0;chunk-signature=%s\r\nx-amz-checksum-crc32:%s\r\nx-amz-trailer-signature:%s\r\n\r\n", zero, base64.StdEncoding.EncodeToString(crc), zero)
+	framed := bytes.NewBuffer(trailerFramed(data, chunk, badCRC))
 	r, _ := http.NewRequest("PUT", endpoint+"/bucket/"+key, nil)
 	r.Header.Set("Content-Encoding", "aws-chunked")
 	r.Header.Set("X-Amz-Decoded-Content-Length", strconv.Itoa(len(data)))
@@ -489,7 +508,7 @@ func trailerPut(t *testing.T, endpoint, inv, key string, data []byte, badCRC boo
 		t.Fatal(err)
 	}
 	sg, _ := sign.ParseSigned(r)
-	body, err := io.ReadAll(sign.NewChunkResigner(io.NopCloser(&framed), nil,
+	body, err := io.ReadAll(sign.NewChunkResigner(io.NopCloser(framed), nil,
 		sign.NewChain(client.SecretAccessKey, now, "us-east-1", "s3", sg.Signature), true, int64(len(data))))
 	if err != nil {
 		t.Fatal(err)
@@ -502,6 +521,24 @@ func trailerPut(t *testing.T, endpoint, inv, key string, data []byte, badCRC boo
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(b)
+}
+
+// trailerFramed frames data in chunks with a CRC32 checksum trailer
+// (wrong with badCRC), every signature zeros for a ChunkResigner to fill.
+func trailerFramed(data []byte, chunk int, badCRC bool) []byte {
+	zero := strings.Repeat("0", 64)
+	var framed bytes.Buffer
+	for off := 0; off < len(data); off += chunk {
+		part := data[off:min(off+chunk, len(data))]
+		fmt.Fprintf(&framed, "%x;chunk-signature=%s\r\n%s\r\n", len(part), zero, part)
+	}
+	crc := make([]byte, 4)
+	binary.BigEndian.PutUint32(crc, crc32.ChecksumIEEE(data))
+	if badCRC {
+		crc[0] ^= 0xff
+	}
+	fmt.Fprintf(&framed, "0;chunk-signature=%s\r\nx-amz-checksum-crc32:%s\r\nx-amz-trailer-signature:%s\r\n\r\n", zero, base64.StdEncoding.EncodeToString(crc), zero)
+	return framed.Bytes()
 }
 
 // replyOf sends r and reads the answer.

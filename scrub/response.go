@@ -168,7 +168,10 @@ func codingToUndo(values []string) (string, bool) {
 		for _, c := range strings.Split(v, ",") {
 			c = strings.ToLower(strings.TrimSpace(c))
 			switch {
-			case c == "" || c == "identity":
+			// aws-chunked is an upload's framing, which some S3 servers
+			// store with the object and name again in its answers; the
+			// body they send is the object as it is.
+			case c == "" || c == "identity" || c == "aws-chunked":
 			case coding == "" && (c == "gzip" || c == "x-gzip" || c == "deflate"):
 				coding = c
 			default:

@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"strconv"
+	"sync"
 	"time"
 )
 
@@ -61,7 +61,12 @@ func NewChain(secret string, t time.Time, region, service, seed string) *Chain {
 
 // signingKey derives the SigV4 signing key of a date, region and service.
 func signingKey(secret string, t time.Time, region, service string) []byte {
-	k := hmacSum([]byte("AWS4"+secret), []byte(t.UTC().Format("20060102")))
+	return deriveKey(secret, t.UTC().Format("20060102"), region, service)
+}
+
+// deriveKey derives the signing key of a date (YYYYMMDD).
+func deriveKey(secret, date, region, service string) []byte {
+	k := hmacSum([]byte("AWS4"+secret), []byte(date))
 	k = hmacSum(k, []byte(region))
 	k = hmacSum(k, []byte(service))
 	return hmacSum(k, []byte("aws4_request"))
@@ -73,14 +78,17 @@ func hmacSum(key, data []byte) []byte {
 	return m.Sum(nil)
 }
 
-var emptyHashLine = []byte(EmptyPayload + "\n")
+var (
+	emptyHashLine = []byte(EmptyPayload + "\n")
+	newline       = []byte{'\n'}
+)
 
 // next signs a chunk's data and makes its signature the previous one.
 func (c *Chain) next(dataHash []byte) []byte {
 	c.mac.Reset()
 	c.mac.Write(c.prefix)
 	c.mac.Write(c.prev[:])
-	c.mac.Write([]byte{'\n'})
+	c.mac.Write(newline)
 	c.mac.Write(emptyHashLine)
 	hex.Encode(c.stsHashed[:], dataHash)
 	c.mac.Write(c.stsHashed[:])
@@ -94,7 +102,7 @@ func (c *Chain) trailer(canonical []byte) []byte {
 	c.mac.Reset()
 	c.mac.Write(c.tprefix)
 	c.mac.Write(c.prev[:])
-	c.mac.Write([]byte{'\n'})
+	c.mac.Write(newline)
 	hex.Encode(c.stsHashed[:], h[:])
 	c.mac.Write(c.stsHashed[:])
 	hex.Encode(c.prev[:], c.mac.Sum(c.sum[:0]))
@@ -102,9 +110,16 @@ func (c *Chain) trailer(canonical []byte) []byte {
 }
 
 // ChunkResigner reads a signed aws-chunked body and yields the same body
-// with every chunk (and the trailer) signed by another chain. It holds one
-// chunk at a time, so its memory is bounded by the chunk size, whatever
-// the upload's. Its output has the input's exact length.
+// with every chunk (and the trailer) signed by another chain. It holds a
+// few chunks at a time (aheadFrames), so its memory is bounded by the
+// chunk size, whatever the upload's. Its output has the input's exact
+// length.
+//
+// A goroutine of its own reads, hashes and signs the chunks ahead of the
+// reader: the reader (an HTTP transport writing the upstream request)
+// sends chunk n while chunk n+1 is hashed, so that the one pass of
+// SHA-256 over the data that signing needs runs beside the TLS work on
+// both connections instead of between them.
 type ChunkResigner struct {
 	src     *bufio.Reader
 	body    io.Closer
@@ -115,46 +130,122 @@ type ChunkResigner struct {
 	total   int64
 	n       int // chunks read
 	pend    []byte
-	off     int
 	hash    hash.Hash
 	sum     [sha256.Size]byte
 	done    bool
-	err     error
 	canon   bytes.Buffer
 	size    [8]byte
+
+	// The reader's side.
+	started   bool
+	frames    chan *chunkFrame // filled, in order; closed after the last
+	free      chan *chunkFrame
+	stop      chan struct{}
+	closeOnce sync.Once
+	cur       *chunkFrame
+	off       int
+	err       error
 }
+
+// chunkFrame is one re-signed chunk (header, data, CRLF), or the error
+// that ended the body.
+type chunkFrame struct {
+	b   []byte
+	err error
+}
+
+// aheadFrames is how many chunks are held: one being read, one being
+// signed, one waiting.
+const aheadFrames = 3
 
 // NewChunkResigner re-signs body with out; with in set it verifies each
 // chunk against in first. trailer selects the -TRAILER variant; decoded
 // is x-amz-decoded-content-length, or -1.
 func NewChunkResigner(body io.ReadCloser, in, out *Chain, trailer bool, decoded int64) *ChunkResigner {
-	return &ChunkResigner{src: bufio.NewReaderSize(body, 4096), body: body, in: in, out: out, trailer: trailer, decoded: decoded, hash: sha256.New()}
+	return &ChunkResigner{src: bufio.NewReaderSize(body, 16<<10), body: body, in: in, out: out, trailer: trailer, decoded: decoded, hash: sha256.New()}
 }
 
 // Read implements io.Reader. A chunk that breaks the chain, bad framing
 // or a length other than the declared one makes it fail, so that the
-// request carrying the body is cut off before its end.
+// request carrying the body is cut off before its end; nothing of that
+// chunk is yielded.
 func (r *ChunkResigner) Read(p []byte) (int, error) {
-	for r.off >= len(r.pend) {
+	if !r.started {
+		r.start()
+	}
+	for r.cur == nil || r.off >= len(r.cur.b) {
 		if r.err != nil {
 			return 0, r.err
 		}
-		if r.done {
+		if r.cur != nil {
+			r.free <- r.cur
+			r.cur = nil
+		}
+		f, ok := <-r.frames
+		if !ok {
+			r.err = io.EOF
 			return 0, io.EOF
 		}
-		r.pend, r.off = r.pend[:0], 0
-		if err := r.fill(); err != nil {
-			r.err = err
-			r.pend = r.pend[:0]
+		if f.err != nil {
+			r.err = f.err
+			return 0, f.err
 		}
+		r.cur, r.off = f, 0
 	}
-	n := copy(p, r.pend[r.off:])
+	n := copy(p, r.cur.b[r.off:])
 	r.off += n
 	return n, nil
 }
 
-// Close closes the underlying body.
-func (r *ChunkResigner) Close() error { return r.body.Close() }
+func (r *ChunkResigner) start() {
+	r.started = true
+	r.frames = make(chan *chunkFrame, aheadFrames)
+	r.free = make(chan *chunkFrame, aheadFrames)
+	r.stop = make(chan struct{})
+	for range aheadFrames {
+		r.free <- &chunkFrame{}
+	}
+	go r.produce()
+}
+
+// produce fills frames until the body ends, fails or the reader closes.
+func (r *ChunkResigner) produce() {
+	defer close(r.frames)
+	for {
+		var f *chunkFrame
+		select {
+		case f = <-r.free:
+		case <-r.stop:
+			return
+		}
+		r.pend = f.b[:0]
+		err := r.fill()
+		if err != nil {
+			r.pend = r.pend[:0]
+		}
+		f.b, f.err = r.pend, err
+		select {
+		case r.frames <- f:
+		case <-r.stop:
+			return
+		}
+		if err != nil || r.done {
+			return
+		}
+	}
+}
+
+// Close stops the signing goroutine (without waiting for it: a read of
+// the body in flight ends when the body is closed or gives) and closes
+// the underlying body.
+func (r *ChunkResigner) Close() error {
+	r.closeOnce.Do(func() {
+		if r.stop != nil {
+			close(r.stop)
+		}
+	})
+	return r.body.Close()
+}
 
 func (r *ChunkResigner) fail(what string, err error) error {
 	return fmt.Errorf("aws-chunked chunk %d: %s: %w", r.n, what, err)
@@ -168,15 +259,15 @@ func (r *ChunkResigner) fill() error {
 		return err
 	}
 	sizeText, sigText, ok := bytes.Cut(line, []byte(chunkSigExt))
-	if !ok || len(sigText) != sigLen || !isLowerHex(string(sigText), sigLen) || len(sizeText) == 0 || len(sizeText) > 8 {
+	if !ok || len(sigText) != sigLen || !isLowerHex(sigText, sigLen) || len(sizeText) == 0 || len(sizeText) > 8 {
 		return r.fail("header", ErrMalformed)
 	}
 	// line is the reader's buffer, which reading the data overwrites.
 	var sig [sigLen]byte
 	copy(sig[:], sigText)
 	sizeText = append(r.size[:0], sizeText...)
-	size, err := strconv.ParseUint(string(sizeText), 16, 32)
-	if err != nil {
+	size, ok := parseHexSize(sizeText)
+	if !ok {
 		return r.fail("size", ErrMalformed)
 	}
 	if size > MaxChunk {
@@ -264,7 +355,7 @@ func (r *ChunkResigner) readTrailer() error {
 		name = bytes.ToLower(bytes.TrimSpace(name))
 		value = bytes.TrimSpace(value)
 		if string(name) == trailerSigName {
-			if !isLowerHex(string(value), sigLen) {
+			if !isLowerHex(value, sigLen) {
 				return r.fail("trailer signature", ErrMalformed)
 			}
 			if r.in != nil && !hmac.Equal(r.in.trailer(r.canon.Bytes()), value) {
@@ -303,4 +394,27 @@ func (r *ChunkResigner) line() ([]byte, error) {
 		return nil, r.fail("line", ErrMalformed)
 	}
 	return b[:len(b)-2], nil
+}
+
+// parseHexSize reads a chunk size (at most 8 hex digits), without the
+// allocation strconv's error path costs.
+func parseHexSize(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 8 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		n = n<<4 | uint64(c)
+	}
+	return n, true
 }

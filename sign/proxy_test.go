@@ -26,7 +26,7 @@ func TestVerifyAndResignChunkedExample(t *testing.T) {
 		return r
 	}
 	r := req(exampleChunkedBody())
-	if _, err := VerifyAndResign(r, exampleCreds, actual, s, "", now); err != nil {
+	if err := verifyAndResign(r, exampleCreds.SecretAccessKey, actual, s, now); err != nil {
 		t.Fatal(err)
 	}
 	out, err := io.ReadAll(r.Body)
@@ -49,21 +49,53 @@ func TestVerifyAndResignChunkedExample(t *testing.T) {
 	broken := []byte(exampleChunkedBody())
 	broken[len(broken)-300] = 'b'
 	r = req(string(broken))
-	if _, err := VerifyAndResign(r, exampleCreds, actual, s, "", now); err != nil {
+	if err := verifyAndResign(r, exampleCreds.SecretAccessKey, actual, s, now); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := io.ReadAll(r.Body); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("broken chain: %v", err)
 	}
 
-	// The wrong placeholder secret, another key id, a skewed clock.
-	if _, err := VerifyAndResign(req(""), Credentials{AccessKeyID: exampleCreds.AccessKeyID, SecretAccessKey: "wrong"}, actual, s, "", now); !errors.Is(err, ErrBadSignature) {
+	// The wrong placeholder secret, a skewed clock.
+	if err := verifyAndResign(req(""), "wrong", actual, s, now); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("wrong secret: %v", err)
 	}
-	if _, err := VerifyAndResign(req(""), Credentials{AccessKeyID: "AKIDOTHER", SecretAccessKey: exampleCreds.SecretAccessKey}, actual, s, "", now); !errors.Is(err, ErrOtherKey) {
-		t.Fatalf("other key: %v", err)
-	}
-	if _, err := VerifyAndResign(req(""), exampleCreds, actual, s, "", exampleTime.Add(16*time.Minute)); !errors.Is(err, ErrSkewed) {
+	if err := verifyAndResign(req(""), exampleCreds.SecretAccessKey, actual, s, exampleTime.Add(16*time.Minute)); !errors.Is(err, ErrSkewed) {
 		t.Fatalf("skew: %v", err)
+	}
+}
+
+func verifyAndResign(r *http.Request, secret string, actual Credentials, s *SigV4, now time.Time) error {
+	sg, err := ParseSigned(r)
+	if err != nil {
+		return err
+	}
+	return sg.VerifyAndResign(r, secret, actual, s, Onward{}, now)
+}
+
+// Onward: the Host the request goes on with and the headers dropped are
+// what the new signature covers; it verifies with the real key.
+func TestVerifyAndResignOnward(t *testing.T) {
+	s := mustSigV4(t, "s3", "us-east-1")
+	now := time.Now()
+	r := newReq(t, "GET", "https://bucket.example:443/key.txt")
+	r.Header.Set("Accept-Encoding", "br")
+	if err := s.Sign(r, exampleCreds, EmptyPayload, now); err != nil {
+		t.Fatal(err)
+	}
+	sg, err := ParseSigned(r)
+	if err != nil || !strings.Contains(strings.Join(sg.SignedHeaders, ";"), "accept-encoding") {
+		t.Fatalf("%v %v", sg, err)
+	}
+	actual := Credentials{AccessKeyID: "AKIDREAL", SecretAccessKey: "actual-secret"}
+	if err := sg.VerifyAndResign(r, exampleCreds.SecretAccessKey, actual, s, Onward{Host: "upstream.example:8443", Drop: []string{"accept-encoding"}}, now); err != nil {
+		t.Fatal(err)
+	}
+	again, err := ParseSigned(r)
+	if err != nil || r.Host != "upstream.example:8443" || r.Header.Get("Accept-Encoding") != "" || strings.Contains(strings.Join(again.SignedHeaders, ";"), "accept-encoding") {
+		t.Fatalf("host %s, %v, %v", r.Host, again.SignedHeaders, err)
+	}
+	if err := again.Verify(r, actual.SecretAccessKey, now); err != nil {
+		t.Fatal(err)
 	}
 }

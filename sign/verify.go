@@ -2,6 +2,7 @@ package sign
 
 import (
 	"crypto/hmac"
+	"crypto/sha256"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -26,6 +27,12 @@ type Signed struct {
 	PayloadHash string
 	Presigned   bool
 	Expires     time.Duration // presigned only
+
+	// The canonical request's hash as Verify computed it, and the host
+	// it was computed for: Resign signs the same bytes anew.
+	canon     [sha256.Size * 2]byte
+	canonHost string
+	amzDate   string // X-Amz-Date as sent
 }
 
 // String keeps the key id and signature out of anything printing a
@@ -138,7 +145,7 @@ func (s *Signed) fill(cred, signed, amzDate string) error {
 	if parts[n-4] != t.Format("20060102") {
 		return fmt.Errorf("credential date is not the date of X-Amz-Date: %w", ErrMalformed)
 	}
-	s.Time = t
+	s.Time, s.amzDate = t, amzDate
 	if !isLowerHex(s.Signature, 64) {
 		return fmt.Errorf("signature must be 64 lowercase hex digits: %w", ErrMalformed)
 	}
@@ -186,6 +193,16 @@ func (s *Signed) Verify(req *http.Request, secret string, now time.Time) error {
 	if s.PayloadHash == "" {
 		return fmt.Errorf("no payload hash to verify with: %w", ErrMalformed)
 	}
+	if !s.Presigned {
+		s.canonHost = hostOf(req)
+		canonicalHash(&s.canon, req, s.canonHost, s.SignedHeaders, s.PayloadHash, SingleEncoded(s.Service))
+		got := signCanonical(cachedSigningKey(secret, s.amzDate[:8], s.Region, s.Service), s.amzDate, &s.canon)
+		if !hmac.Equal(got[:], []byte(s.Signature)) {
+			s.canonHost = ""
+			return ErrBadSignature
+		}
+		return nil
+	}
 	signer, err := cachedSigner(s.Service, s.Region)
 	if err != nil {
 		return err
@@ -200,30 +217,25 @@ func (s *Signed) Verify(req *http.Request, secret string, now time.Time) error {
 			clone.Header[http.CanonicalHeaderKey(name)] = v
 		}
 	}
-	var got string
-	if s.Presigned {
-		q := u.Query()
-		if tok := q.Get("X-Amz-Security-Token"); tok != "" {
-			c.SessionToken = tok
-		}
-		if err := signer.Presign(&clone, c, s.Expires, s.SignedHeaders, s.Time); err != nil {
-			return err
-		}
-		got = clone.URL.Query().Get("X-Amz-Signature")
-	} else {
-		c.SessionToken = req.Header.Get("X-Amz-Security-Token")
-		if c.SessionToken != "" {
-			clone.Header["X-Amz-Security-Token"] = []string{c.SessionToken}
-		}
-		if err := signer.sign(&clone, c, s.PayloadHash, s.SignedHeaders, s.Time); err != nil {
-			return err
-		}
-		got = signatureOf(clone.Header.Get("Authorization"))
+	if tok := u.Query().Get("X-Amz-Security-Token"); tok != "" {
+		c.SessionToken = tok
 	}
+	if err := signer.Presign(&clone, c, s.Expires, s.SignedHeaders, s.Time); err != nil {
+		return err
+	}
+	got := clone.URL.Query().Get("X-Amz-Signature")
 	if !hmac.Equal([]byte(got), []byte(s.Signature)) {
 		return ErrBadSignature
 	}
 	return nil
+}
+
+// hostOf is the host header a request is sent with.
+func hostOf(req *http.Request) string {
+	if req.Host != "" {
+		return req.Host
+	}
+	return req.URL.Host
 }
 
 // signers caches one signer per service and region seen, so that their
@@ -234,6 +246,10 @@ var signers struct {
 }
 
 const maxCachedSigners = 256
+
+// Cached is the signer for service in region, shared by every caller
+// that asks for the same two (so that its derived keys are reused).
+func Cached(service, region string) (*SigV4, error) { return cachedSigner(service, region) }
 
 func cachedSigner(service, region string) (*SigV4, error) {
 	k := service + "/" + region
@@ -253,7 +269,7 @@ func cachedSigner(service, region string) (*SigV4, error) {
 	return s, nil
 }
 
-func isLowerHex(s string, n int) bool {
+func isLowerHex[T string | []byte](s T, n int) bool {
 	if len(s) != n {
 		return false
 	}

@@ -51,8 +51,10 @@ Ctrl-C stops it.
 runs the command as the package's code instead: behind a proxy site of the
 dev gateway, with the environment of "keygate proxy env" and each key's
 placeholder under the key's own name (OPENAI_API_KEY=kgph_...), so an
-unmodified SDK works; they are worth an hour. keygate stops when the
-command ends (exit status 1 if it failed).
+unmodified SDK works; they are worth an hour. The first key signed with
+sigv4 (its KEYGATE_SECRET_<NAME> is AWS credentials as JSON) also gives
+its placeholder pair as AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+keygate stops when the command ends (exit status 1 if it failed).
 
   keygate dev sign-webhook <name> <body-file>
 prints a curl command that posts body-file to the running dev gateway as
@@ -219,6 +221,9 @@ func (r *devRun) provision(ctx context.Context) (id, token string, err error) {
 			continue
 		}
 		body := map[string]any{"value": v, "allowed_hosts": k.Hosts}
+		if k.Placement != nil && k.Placement.SigV4 != nil {
+			body["kind"] = store.SecretKindAWS // its value is AWS credentials, checked as such
+		}
 		if _, err := r.api.sendJSON(ctx, http.MethodPut, "/v1/keychains/"+segment(kc.ID)+"/secrets/"+segment(k.Name), body, nil); err != nil {
 			return "", "", fmt.Errorf("setting %s%s: %w", devEnvPrefix, k.Name, err)
 		}

@@ -62,7 +62,7 @@ func (x *devExec) capture(w http.ResponseWriter, r *http.Request) {
 	}
 	x.mu.Lock()
 	for k, v := range r.Header {
-		if strings.HasPrefix(k, "Keygate-Placeholder-") && len(v) == 1 {
+		if (strings.HasPrefix(k, "Keygate-Placeholder-") || strings.HasPrefix(k, "Keygate-Sigv4-Secret-")) && len(v) == 1 {
 			x.placeholders[k] = v[0]
 		}
 	}
@@ -118,18 +118,36 @@ func (x *devExec) run(ctx context.Context, r *devRun, kcToken string) error {
 		return err
 	}
 	x.mu.Lock()
-	placeholders := map[string]string{}
-	for _, k := range append(append([]store.KeySpec(nil), r.dm.m.Keys...), r.dm.m.AppKeys...) {
-		if ph, ok := x.placeholders[http.CanonicalHeaderKey("Keygate-Placeholder-"+strings.ReplaceAll(k.Name, "_", "-"))]; ok {
-			placeholders[k.Name] = ph
-		}
-	}
+	placeholders, aws := x.keyEnvironment(append(append([]store.KeySpec(nil), r.dm.m.Keys...), r.dm.m.AppKeys...))
 	x.mu.Unlock()
 	env, err := behindProxyEnv(vars, placeholders)
 	if err != nil {
 		return err
 	}
-	return runBehindProxy(ctx, x.args, env, r.e.stdout, r.e.stderr)
+	// Later entries win: the caller's own AWS credentials are replaced.
+	return runBehindProxy(ctx, x.args, append(env, aws...), r.e.stdout, r.e.stderr)
+}
+
+// keyEnvironment gives each key's placeholder under the key's name. The
+// first key signed with sigv4 also becomes the AWS SDKs' credentials (aws):
+// its placeholder the access key id, its placeholder secret the secret
+// access key, and no session token of the caller's own environment (an SDK
+// would send it along).
+func (x *devExec) keyEnvironment(keys []store.KeySpec) (placeholders map[string]string, aws []string) {
+	placeholders = map[string]string{}
+	for _, k := range keys {
+		name := strings.ReplaceAll(k.Name, "_", "-")
+		ph, ok := x.placeholders[http.CanonicalHeaderKey("Keygate-Placeholder-"+name)]
+		if !ok {
+			continue
+		}
+		placeholders[k.Name] = ph
+		secret, ok := x.placeholders[http.CanonicalHeaderKey("Keygate-Sigv4-Secret-"+name)]
+		if ok && aws == nil && k.Placement != nil && k.Placement.SigV4 != nil {
+			aws = []string{"AWS_ACCESS_KEY_ID=" + ph, "AWS_SECRET_ACCESS_KEY=" + secret, "AWS_SESSION_TOKEN=", "AWS_SECURITY_TOKEN="}
+		}
+	}
+	return placeholders, aws
 }
 
 // devCommandAfterDash lets keygate dev take a command only after "--": a

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -276,4 +277,27 @@ func between(s, start, end string) string {
 	}
 	v, _, _ := strings.Cut(rest, end)
 	return v
+}
+
+// The first key signed with sigv4 gives the AWS SDKs their credentials
+// (the placeholder pair) and no session token of the caller's; a second
+// one, and a header handed out for no declared key, give nothing more.
+func TestDevKeyEnvironment(t *testing.T) {
+	sigv4 := &store.Placement{SigV4: &store.SigV4Placement{Service: "s3", Region: "us-east-1"}}
+	x := &devExec{placeholders: map[string]string{
+		"Keygate-Placeholder-Api-Key":     "kgph_api",
+		"Keygate-Placeholder-Aws":         "kgph_aws",
+		"Keygate-Sigv4-Secret-Aws":        "kgsk_aws",
+		"Keygate-Placeholder-Aws-Other":   "kgph_other",
+		"Keygate-Sigv4-Secret-Aws-Other":  "kgsk_other",
+		"Keygate-Sigv4-Secret-Undeclared": "kgsk_x",
+	}}
+	phs, aws := x.keyEnvironment([]store.KeySpec{{Name: "API_KEY"}, {Name: "AWS", Placement: sigv4}, {Name: "AWS_OTHER", Placement: sigv4}})
+	if want := map[string]string{"API_KEY": "kgph_api", "AWS": "kgph_aws", "AWS_OTHER": "kgph_other"}; !maps.Equal(phs, want) {
+		t.Fatalf("placeholders %v, want %v", phs, want)
+	}
+	want := []string{"AWS_ACCESS_KEY_ID=kgph_aws", "AWS_SECRET_ACCESS_KEY=kgsk_aws", "AWS_SESSION_TOKEN=", "AWS_SECURITY_TOKEN="}
+	if strings.Join(aws, " ") != strings.Join(want, " ") {
+		t.Fatalf("got %v\nwant %v", aws, want)
+	}
 }

@@ -95,7 +95,7 @@ func (t *Transport) signSigV4(out *http.Request, meta store.SecretMeta, value []
 				return nil, err
 			}
 		}
-		if err := t.sigv4.Resign(out, sg, c, "", now); err != nil {
+		if err := t.sigv4.Resign(out, sg, c, ""); err != nil {
 			return nil, refuse(gateway.NewProblem(http.StatusBadRequest, "malformed_signature", "the request could not be signed again"))
 		}
 	}

@@ -20,6 +20,17 @@ func PlaceholderHeader(key string) string {
 	return http.CanonicalHeaderKey(PlaceholderHeaderPrefix + strings.ReplaceAll(key, "_", "-"))
 }
 
+// SigV4SecretHeaderPrefix names the header with the placeholder secret
+// access key of a key signed with sigv4 (its placeholder is the access key
+// id): Keygate-Sigv4-Secret-AWS for AWS. A prefix of its own, so that it
+// can never be the placeholder header of another key.
+const SigV4SecretHeaderPrefix = "Keygate-Sigv4-Secret-"
+
+// SigV4SecretHeader is the header that carries key's placeholder secret.
+func SigV4SecretHeader(key string) string {
+	return http.CanonicalHeaderKey(SigV4SecretHeaderPrefix + strings.ReplaceAll(key, "_", "-"))
+}
+
 // PlaceholderCodec is the placeholder minter and verifier, built on first
 // use: its key needs the open store.
 type PlaceholderCodec struct {
@@ -40,6 +51,9 @@ func (c *PlaceholderCodec) Get(app *App) (*policy.Placeholders, error) {
 type Placeholder struct {
 	Key   string
 	Value string
+	// SigV4Secret is set for a key signed with sigv4: the placeholder
+	// secret access key that goes with Value (the access key id).
+	SigV4Secret string
 }
 
 // MintPlaceholders mints the placeholders of the call claims stands for:
@@ -55,7 +69,11 @@ func MintPlaceholders(codec *policy.Placeholders, claims *policy.InvocationClaim
 			if err != nil {
 				return err
 			}
-			out = append(out, Placeholder{Key: k.Name, Value: ph})
+			p := Placeholder{Key: k.Name, Value: ph}
+			if k.Placement != nil && k.Placement.SigV4 != nil {
+				p.SigV4Secret = codec.SigV4Secret(ph)
+			}
+			out = append(out, p)
 		}
 		return nil
 	}

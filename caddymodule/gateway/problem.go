@@ -59,12 +59,12 @@ var problemKinds = []ProblemKind{
 	{"unknown_keychain", http.StatusNotFound, nil, []string{FlowWebhooks}},
 	{"method_not_allowed", http.StatusMethodNotAllowed, nil, []string{FlowWebhooks}},
 	{"bad_body", http.StatusBadRequest, nil, []string{FlowWebhooks, FlowEgress, FlowProxy}},
-	{"bad_signature", http.StatusUnauthorized, nil, []string{FlowWebhooks}},
+	{"bad_signature", http.StatusUnauthorized, nil, []string{FlowWebhooks, FlowProxy}},
 	{"stale_webhook", http.StatusUnauthorized, nil, []string{FlowWebhooks}},
-	{"wrong_secret_kind", http.StatusForbidden, nil, []string{FlowEgress}},
-	{"request_time_skewed", http.StatusForbidden, nil, []string{FlowEgress}},
-	{"presign_expired", http.StatusForbidden, nil, []string{FlowEgress}},
-	{"malformed_signature", http.StatusBadRequest, nil, []string{FlowEgress}},
+	{"wrong_secret_kind", http.StatusForbidden, nil, []string{FlowEgress, FlowProxy}},
+	{"request_time_skewed", http.StatusForbidden, nil, []string{FlowEgress, FlowProxy}},
+	{"presign_expired", http.StatusForbidden, nil, []string{FlowEgress, FlowProxy}},
+	{"malformed_signature", http.StatusBadRequest, nil, []string{FlowEgress, FlowProxy}},
 	{"reconnect_required", http.StatusPreconditionRequired, nil, []string{FlowEgress, FlowProxy}},
 	{"not_connected", http.StatusPreconditionRequired, nil, []string{FlowEgress, FlowProxy}},
 	{"oauth_unavailable", http.StatusServiceUnavailable, nil, []string{FlowEgress, FlowProxy, FlowAPI}},
@@ -108,6 +108,28 @@ var problemKinds = []ProblemKind{
 	{"shape_mismatch", http.StatusBadRequest, nil, []string{FlowAPI}},
 	{"not_approvable", http.StatusConflict, nil, []string{FlowAPI}},
 	{"body_unreadable", http.StatusBadRequest, nil, []string{FlowEgress}},
+}
+
+// flowStatus holds the reasons answered with another status than their
+// entry's in some flows: a SigV4 signature that does not verify behind
+// the proxy site is 403, as AWS answers it (SignatureDoesNotMatch), so
+// that an SDK fails as it would against AWS instead of looking for other
+// credentials; a webhook delivery's stays 401.
+var flowStatus = map[string]map[string]int{
+	"bad_signature": {FlowProxy: http.StatusForbidden},
+}
+
+// StatusAt is the status of k's answers in flow.
+func (k ProblemKind) StatusAt(flow string) int {
+	if s, ok := flowStatus[k.Reason][flow]; ok {
+		return s
+	}
+	return k.Status
+}
+
+// ProblemAt builds the problem of reason as flow answers it.
+func ProblemAt(flow, reason, detail string) *Problem {
+	return NewProblem(problemKind(reason).StatusAt(flow), reason, detail)
 }
 
 // ProblemKinds returns a copy of the registry. Kept exported on purpose:

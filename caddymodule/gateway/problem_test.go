@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -28,5 +29,28 @@ func TestProblemBodiesEndWithANewline(t *testing.T) {
 		if err := json.Unmarshal([]byte(body), &v); err != nil {
 			t.Errorf("%s body is not JSON: %v", name, err)
 		}
+	}
+}
+
+// TestFlowStatus: a reason answered with another status in a flow is in
+// the registry, answered in that flow, and ProblemAt builds it so; a
+// webhook's bad signature stays 401.
+func TestFlowStatus(t *testing.T) {
+	for reason, flows := range flowStatus {
+		k := problemKind(reason)
+		for flow, status := range flows {
+			if !slices.Contains(k.Flows, flow) {
+				t.Errorf("%s has a status at %s, where the registry does not answer it", reason, flow)
+			}
+			if p := ProblemAt(flow, reason, "x"); p.Status != status || p.Reason != reason {
+				t.Errorf("%s at %s: %d %s", reason, flow, p.Status, p.Reason)
+			}
+		}
+	}
+	if p := ProblemAt(FlowProxy, "bad_signature", "x"); p.Status != http.StatusForbidden {
+		t.Errorf("proxy bad_signature: %d", p.Status)
+	}
+	if p := ProblemAt(FlowWebhooks, "bad_signature", "x"); p.Status != http.StatusUnauthorized {
+		t.Errorf("webhook bad_signature: %d", p.Status)
 	}
 }

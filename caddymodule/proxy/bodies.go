@@ -90,6 +90,12 @@ func (s *substitution) body(out *http.Request) *gateway.Problem {
 	if out.Body == nil || out.Body == http.NoBody {
 		return nil
 	}
+	if s.signed {
+		// The client's signature covers the body as it is (sigv4.go): it
+		// is never rewritten, only guarded.
+		out.Body = s.guard(out.Body)
+		return nil
+	}
 	switch ce := contentEncoding(out.Header); ce {
 	case "":
 	case "aws-chunked":

@@ -51,7 +51,10 @@ func (h *Handler) prepare(r *http.Request, tgt *target, auth *policy.InvocationC
 	if err != nil {
 		return at, gateway.ToProblem(err)
 	}
-	p := at.sub.apply(out)
+	p := at.sub.sigv4(out)
+	if p == nil {
+		p = at.sub.apply(out)
+	}
 	if at.tap != nil {
 		at.tap.off = true
 	}

@@ -30,6 +30,9 @@ type substitution struct {
 	ev    *store.AuditEvent
 	seen  map[string]*substituted
 	call  string // TokenID of the first placeholder
+	// signed: the request is SigV4-signed anew (sigv4.go), and nothing
+	// more may change in it.
+	signed bool
 	// needles turn values echoed in the answer back into placeholders.
 	needles []scrub.Needle
 	guards  []*placeholderGuard // on bodies that go out unsearched
@@ -39,6 +42,9 @@ type substituted struct {
 	value string
 	body  bool // the key's placeholder may stand in a body
 	spec  store.KeySpec
+	// sigv4 is set for a key signed with sigv4 (sigv4.go): its
+	// placeholder is an access key id, never replaced by the value.
+	sigv4 *signedKey
 }
 
 // problemError carries a refusal through ReplacePlaceholders.
@@ -63,6 +69,9 @@ func (s *substitution) value(ph string, inBody bool) (string, error) {
 			return "", &problemError{p}
 		}
 		s.seen[ph] = sub
+	}
+	if sub.sigv4 != nil || s.signed {
+		return "", &problemError{notSubstituted(sub)}
 	}
 	if inBody && !sub.body {
 		return "", &problemError{forbidden("placement_not_allowed", "a placeholder stands in the body, and its key's manifest entry does not list \"body\" in placement")}
@@ -99,19 +108,20 @@ func (s *substitution) resolve(ph string) (*substituted, *gateway.Problem) {
 	if len(spec.Hosts) > 0 && !policy.HostAllowed(spec.Hosts, s.tgt.host, s.tgt.port) {
 		return nil, notAllowed
 	}
-	var value string
 	if spec.OAuth != nil {
-		if value, p = s.oauthValue(&c, spec, notAllowed); p != nil {
+		value, p := s.oauthValue(&c, spec, notAllowed)
+		if p != nil {
 			return nil, p
 		}
 		s.needles = append(s.needles, scrub.Needle{Find: []byte(value), Replace: ph})
 		return &substituted{value: value, body: spec.AllowsBody(), spec: spec}, nil
 	}
+	var value, kind string
 	open := func(meta store.SecretMeta, v []byte) error {
 		if !policy.HostAllowed(meta.AllowedHosts, s.tgt.host, s.tgt.port) {
 			return errHostNotAllowed
 		}
-		value = string(v)
+		value, kind = string(v), meta.Kind
 		return nil
 	}
 	st := s.h.app.Store()
@@ -127,6 +137,9 @@ func (s *substitution) resolve(ph string) (*substituted, *gateway.Problem) {
 		return nil, s.missing(&c, spec, fmt.Sprintf("secret %s has no value", spec.Name))
 	case err != nil:
 		return nil, gateway.ToProblem(err)
+	}
+	if kind != "" || (spec.Placement != nil && spec.Placement.SigV4 != nil) {
+		return s.signedKey(ph, spec, kind, value)
 	}
 	s.needles = append(s.needles, scrub.Needle{Find: []byte(value), Replace: ph})
 	return &substituted{value: value, body: spec.AllowsBody(), spec: spec}, nil
