@@ -25,7 +25,7 @@ func BenchmarkIngress(b *testing.B) {
 
 func benchIngress(b *testing.B, audit bool) {
 	ba := hotpath.New(b)
-	h := &PackageHandler{app: ba.App, suffix: ".instant.host", Mode: modeSealed, codec: new(placeholderCodec),
+	h := &PackageHandler{app: ba.App, suffix: ".instant.host", Mode: modeSealed, codec: new(placeholderCodec), upstreams: new(upstreamCache), phHeaders: new(headerNames),
 		limiter: (&gateway.RateLimit{Events: 1 << 30, Window: caddy.Duration(time.Second)}).Limiter()}
 	req := httptest.NewRequest("GET", "http://tools.instant.host/x", nil)
 	req.Header.Set("Authorization", "Bearer "+ba.Token)
@@ -38,6 +38,7 @@ func benchIngress(b *testing.B, audit bool) {
 		if p != nil || call.token == "" {
 			b.Fatalf("denied: %v", p)
 		}
+		call.release() // as forward does
 		if !audit {
 			continue
 		}

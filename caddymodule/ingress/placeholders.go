@@ -31,28 +31,24 @@ func (c *placeholderCodec) get(app *gateway.App) (*policy.Placeholders, error) {
 	return c.p, c.err
 }
 
-// placeholders mints the placeholders of a call's usable keys and app keys
-// as header name and value pairs.
-func (h *PackageHandler) placeholders(token string, pkg *store.Manifest) ([][2]string, error) {
+// placeholders appends to out the placeholders of a call's usable keys and
+// app keys, as header name and value pairs; claims are the call's
+// invocation token's.
+func (h *PackageHandler) placeholders(out [][2]string, claims *policy.InvocationClaims, pkg *store.Manifest) ([][2]string, error) {
 	codec, err := h.codec.get(h.app)
 	if err != nil {
 		return nil, err
 	}
-	claims, err := h.app.Tokens().VerifyInvocationToken(token)
-	if err != nil {
-		return nil, err
-	}
-	var out [][2]string
 	add := func(keys []store.KeySpec, usable []string, app bool) error {
 		for i, k := range keys {
 			if !slices.Contains(usable, k.Name) {
 				continue
 			}
-			ph, err := codec.Mint(&claims, k.Name, i, app)
+			ph, err := codec.Mint(claims, k.Name, i, app)
 			if err != nil {
 				return err
 			}
-			out = append(out, [2]string{http.CanonicalHeaderKey(placeholderHeaderPrefix + strings.ReplaceAll(k.Name, "_", "-")), ph})
+			out = append(out, [2]string{h.phHeaders.get(k.Name), ph})
 		}
 		return nil
 	}
@@ -63,4 +59,9 @@ func (h *PackageHandler) placeholders(token string, pkg *store.Manifest) ([][2]s
 		return nil, err
 	}
 	return out, nil
+}
+
+// placeholderHeader names the header of key's placeholder.
+func placeholderHeader(key string) string {
+	return http.CanonicalHeaderKey(placeholderHeaderPrefix + strings.ReplaceAll(key, "_", "-"))
 }
