@@ -31,6 +31,7 @@ func benchIngress(b *testing.B, audit bool) {
 	req.Header.Set("Authorization", "Bearer "+ba.Token)
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer hotpath.CPU(b, ba.App)()
 	for b.Loop() {
 		start := time.Now()
 		ev := store.AuditEvent{Actor: "agent", Action: "ingress"}
