@@ -21,7 +21,9 @@ import (
 // is failing, requests fail closed with 503.
 const (
 	auditQueueSize = 8192
-	auditBatchMax  = 1000
+	// As many as the store puts in one segment (store.auditBatch): under
+	// a backlog, fewer and larger writes (one msync each on Badger).
+	auditBatchMax = 1000
 	// Requests never wait on this: it only sets how many fsyncs a second
 	// the audit log costs under load, and how soon an event is queryable.
 	auditFlushWait = 25 * time.Millisecond
