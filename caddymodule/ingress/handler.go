@@ -320,7 +320,7 @@ func (h *PackageHandler) decide(r *http.Request, ev *store.AuditEvent) (*ingress
 		}
 	}
 	if h.limiter != nil {
-		if ok, wait := h.limiter.Allow(kc.ID + "|" + pkg.Name); !ok {
+		if ok, wait := h.limiter.AllowPair(kc.ID, pkg.Name); !ok {
 			return nil, nil, gateway.TooManyRequests(wait)
 		}
 	}
