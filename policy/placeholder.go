@@ -104,12 +104,16 @@ func (p *Placeholders) Mint(c *InvocationClaims, key string, index int, app bool
 	if key == "" || (app && !c.HasAppKey(key)) || (!app && !c.HasKey(key)) {
 		return "", errors.New("policy: the token does not make that key usable")
 	}
-	sha, err := hex.DecodeString(c.SHA256)
-	if err != nil || len(sha) != sha256.Size || index < 0 {
+	var sha [sha256.Size]byte
+	if len(c.SHA256) != hex.EncodedLen(sha256.Size) || index < 0 {
 		return "", errors.New("policy: the token's code hash or the key index is malformed")
 	}
-	b := make([]byte, 0, 160)
-	b = append(b, placeholderV1)
+	if _, err := hex.Decode(sha[:], []byte(c.SHA256)); err != nil {
+		return "", errors.New("policy: the token's code hash or the key index is malformed")
+	}
+	pb := placeholderBufs.Get().(*placeholderBuf)
+	defer placeholderBufs.Put(pb)
+	b := append(pb.body[:0], placeholderV1)
 	b = binary.AppendUvarint(b, uint64(c.ExpiresAt.Unix()))
 	b = binary.AppendUvarint(b, c.KeychainVersion)
 	b = binary.AppendUvarint(b, c.GrantEpoch)
@@ -120,30 +124,38 @@ func (p *Placeholders) Mint(c *InvocationClaims, key string, index int, app bool
 	}
 	b = append(b, flags)
 	b = binary.AppendUvarint(b, uint64(index))
-	for _, s := range []string{c.Keychain, c.Package, string(sha[:sha256.Size/2]), c.ID} {
+	for _, s := range [...]string{c.Keychain, c.Package, string(sha[:sha256.Size/2]), c.ID} {
 		if len(s) > 255 {
 			return "", errors.New("policy: a placeholder field is longer than 255 bytes")
 		}
 		b = append(b, byte(len(s)))
 		b = append(b, s...)
 	}
-	b = p.appendMAC(b)
-	out := PlaceholderPrefix + base64.RawURLEncoding.EncodeToString(b)
+	m := p.macs.Get().(hash.Hash)
+	m.Write(b)
+	b = append(b, m.Sum(pb.sum[:0])[:placeholderMACLen]...)
+	m.Reset()
+	p.macs.Put(m)
+	pb.body = b
+	out := append(pb.out[:0], PlaceholderPrefix...)
+	out = base64.RawURLEncoding.AppendEncode(out, b)
+	pb.out = out
 	if len(out) > MaxPlaceholderLen {
 		return "", errors.New("policy: placeholder would be longer than 511 bytes")
 	}
-	return out, nil
+	return string(out), nil
 }
 
-func (p *Placeholders) appendMAC(b []byte) []byte {
-	m := p.macs.Get().(hash.Hash)
-	m.Write(b)
-	var sum [sha256.Size]byte
-	out := append(b, m.Sum(sum[:0])[:placeholderMACLen]...)
-	m.Reset()
-	p.macs.Put(m)
-	return out
+// placeholderBuf is the scratch space of one Mint; pooled, since every
+// ingress call mints one placeholder per usable key.
+type placeholderBuf struct {
+	body, out []byte
+	sum       [sha256.Size]byte // the MAC escapes into the hash interface
 }
+
+var placeholderBufs = sync.Pool{New: func() any {
+	return &placeholderBuf{body: make([]byte, 0, 192), out: make([]byte, 0, MaxPlaceholderLen+1)}
+}}
 
 // Parse verifies a placeholder (exactly, nothing around it) and returns its
 // claims. An expired one is refused with ErrPlaceholderExpired; revocation

@@ -3,8 +3,10 @@ package policy
 import (
 	"hash/maphash"
 	"math"
+	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/time/rate"
 )
@@ -95,6 +97,24 @@ func NewLimiter(r rate.Limit, burst int, o LimiterOptions) *Limiter {
 // false and how long until one is available (rounding that up to whole
 // seconds for Retry-After is the caller's job).
 func (l *Limiter) Allow(key string) (ok bool, retryAfter time.Duration) {
+	return l.allow(key)
+}
+
+// AllowPair is Allow(a + "|" + b), without building that key on the heap
+// for a bucket that exists: the package site limits every call by
+// keychain and package.
+func (l *Limiter) AllowPair(a, b string) (ok bool, retryAfter time.Duration) {
+	var buf [128]byte
+	if len(a)+1+len(b) > len(buf) {
+		return l.allow(a + "|" + b)
+	}
+	k := append(append(append(buf[:0], a...), '|'), b...)
+	return l.allow(unsafe.String(&k[0], len(k)))
+}
+
+// allow is Allow. key may point into its caller's stack: a new bucket
+// keeps a copy of it, so key never escapes.
+func (l *Limiter) allow(key string) (ok bool, retryAfter time.Duration) {
 	if l.unlimited {
 		return true, 0
 	}
@@ -117,7 +137,7 @@ func (l *Limiter) Allow(key string) (ok bool, retryAfter time.Duration) {
 			s.evictOne()
 		}
 		b = &bucket{lim: rate.NewLimiter(limit, burst), share: share}
-		s.buckets[key] = b
+		s.buckets[strings.Clone(key)] = b
 	} else if b.share != share {
 		b.lim.SetLimitAt(now, limit)
 		b.lim.SetBurstAt(now, burst)

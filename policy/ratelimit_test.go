@@ -2,6 +2,7 @@ package policy
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -277,5 +278,36 @@ func TestLimiterShare(t *testing.T) {
 	n = 3
 	if got := count("other", 20); got != 4 {
 		t.Fatalf("burst with 3 nodes: %d, want 4 (10/3 rounded up)", got)
+	}
+}
+
+// AllowPair counts in the bucket of a + "|" + b, and a bucket that exists
+// costs it no allocation; a key too long for its stack buffer still works.
+func TestLimiterAllowPair(t *testing.T) {
+	l := NewLimiter(1, 2, LimiterOptions{Now: func() time.Time { return time.Unix(1000, 0) }})
+	if ok, _ := l.AllowPair("kc_1", "@acme/tools"); !ok {
+		t.Fatal("first call refused")
+	}
+	if ok, _ := l.Allow("kc_1|@acme/tools"); !ok {
+		t.Fatal("second call refused")
+	}
+	if ok, _ := l.AllowPair("kc_1", "@acme/tools"); ok {
+		t.Fatal("a third call within the burst of 2 was allowed: AllowPair and Allow count apart")
+	}
+	if l.Len() != 1 {
+		t.Fatalf("%d buckets, want 1", l.Len())
+	}
+	long := strings.Repeat("x", 200)
+	if ok, _ := l.AllowPair(long, "p"); !ok {
+		t.Fatal("a long key was refused")
+	}
+	if ok, _ := l.AllowPair(long, "p"); !ok {
+		t.Fatal("a long key's second call was refused")
+	}
+	if ok, _ := l.Allow(long + "|p"); ok {
+		t.Fatal("a long key's pair and its joined form count apart")
+	}
+	if n := testing.AllocsPerRun(100, func() { l.AllowPair("kc_1", "@acme/tools") }); n != 0 {
+		t.Fatalf("AllowPair on an existing bucket allocates %v times", n)
 	}
 }

@@ -22,6 +22,8 @@ type Standing struct {
 // code must all still stand, so a grant deleted (or a key removed) and made
 // again does not revive tokens minted before. Where the key may be sent is
 // the caller's to check against spec.Hosts and the secret's allowed hosts.
+// The spec's slices are the manifest's (the store's shared, read-only
+// record on the hot path): read them, never change them.
 func Recheck(c *InvocationClaims, now Standing, key string, app bool) (store.KeySpec, *Denial) {
 	if c == nil || now.Keychain == nil || now.Keychain.TokenVersion != c.KeychainVersion {
 		return store.KeySpec{}, &Denial{Reason: TokenRevoked}
@@ -59,9 +61,9 @@ func Recheck(c *InvocationClaims, now Standing, key string, app bool) (store.Key
 		d.GrantedSHA, d.CurrentSHA = g.SHA256, pkg.SHA256
 		return store.KeySpec{}, d
 	}
-	spec, requested := pkg.Key(key)
+	spec, requested := sharedKey(pkg.Keys, key)
 	if app {
-		spec, requested = pkg.AppKey(key)
+		spec, requested = sharedKey(pkg.AppKeys, key)
 	}
 	if !requested {
 		d := notRequested(pkg, key)
@@ -75,4 +77,15 @@ func Recheck(c *InvocationClaims, now Standing, key string, app bool) (store.Key
 		return store.KeySpec{}, d
 	}
 	return spec, nil
+}
+
+// sharedKey is Manifest.Key without the deep copy: every call through
+// egress asks, and only reads the answer.
+func sharedKey(keys []store.KeySpec, name string) (store.KeySpec, bool) {
+	for i := range keys {
+		if keys[i].Name == name {
+			return keys[i], true
+		}
+	}
+	return store.KeySpec{}, false
 }

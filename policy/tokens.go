@@ -9,8 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"io"
-	"strings"
 	"sync"
 	"time"
 
@@ -240,40 +238,46 @@ func (t *Tokens) VerifyKeychainToken(tok string) (KeychainClaims, error) {
 // MintInvocationToken returns a token for one call into a package, valid
 // for the configured TTL. The caller decides the usable keys (Decide).
 func (t *Tokens) MintInvocationToken(in Invocation) (string, error) {
-	if in.Keychain == "" || in.Package == "" || in.SHA256 == "" {
-		return "", errors.New("policy: invocation needs a keychain, a package and its sha256")
-	}
-	w := invocationWire{
-		Package:         in.Package,
-		SHA256:          in.SHA256,
-		KeychainVersion: in.KeychainVersion,
-		GrantEpoch:      in.GrantEpoch,
-		CodeEpoch:       in.CodeEpoch,
-		Keys:            in.Keys,
-		AppKeys:         in.AppKeys,
-		RequestID:       in.RequestID,
-	}
-	t.fill(&w.registered, &t.invocation, in.Keychain, t.ttl)
-	return t.invocation.encode(&w)
+	tok, _, err := t.MintInvocation(in)
+	return tok, err
 }
 
 // VerifyInvocationToken checks an invocation token's signature, type,
 // audience, issuer and expiry and returns its claims. Every error wraps
 // ErrTokenInvalid; an expired token's also wraps ErrTokenExpired.
 func (t *Tokens) VerifyInvocationToken(tok string) (InvocationClaims, error) {
+	c, shared, err := t.verifyInvocation(tok)
+	if shared {
+		c = c.clone()
+	}
+	return c, err
+}
+
+// VerifyInvocationTokenShared is VerifyInvocationToken for a caller that
+// only reads the claims' Keys and AppKeys: they may be the verified-token
+// cache's own, and are never to be changed. It saves their copy on every
+// call of a token seen before.
+func (t *Tokens) VerifyInvocationTokenShared(tok string) (InvocationClaims, error) {
+	c, _, err := t.verifyInvocation(tok)
+	return c, err
+}
+
+// verifyInvocation verifies tok; shared says the claims' slices are the
+// cache's.
+func (t *Tokens) verifyInvocation(tok string) (_ InvocationClaims, shared bool, _ error) {
 	if len(tok) > MaxTokenLen {
-		return InvocationClaims{}, errTooLong
+		return InvocationClaims{}, false, errTooLong
 	}
 	var sum [sha256.Size]byte
 	if t.invCache != nil {
 		sum = tokenSum(tok)
 		if c, ok := t.invCache.get(sum, t.now()); ok {
-			return c.clone(), nil
+			return c, true, nil
 		}
 	}
 	var w invocationWire
 	if err := t.invocation.parse(tok, &w); err != nil {
-		return InvocationClaims{}, err
+		return InvocationClaims{}, false, err
 	}
 	c := InvocationClaims{
 		Invocation: Invocation{
@@ -294,7 +298,7 @@ func (t *Tokens) VerifyInvocationToken(tok string) (InvocationClaims, error) {
 		// The caller owns the slices it gets; the cache keeps its own.
 		t.invCache.put(sum, c.clone(), t.until(w.Expires))
 	}
-	return c, nil
+	return c, false, nil
 }
 
 // until is when a token with this exp stops verifying: exp plus leeway, as
@@ -320,10 +324,15 @@ func (t *Tokens) fill(r *registered, k *tokenKind, sub string, ttl time.Duration
 
 // newJTI returns 128 random bits, base64url.
 func newJTI() string {
-	var b [16]byte
+	b := jtiBufs.Get().(*[16]byte)
+	defer jtiBufs.Put(b)
 	rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
+
+// jtiBufs saves the allocation of the random bytes, which escape into the
+// random reader.
+var jtiBufs = sync.Pool{New: func() any { return new([16]byte) }}
 
 // encode signs claims with the kind's signing key. The header is fixed per
 // Tokens, so it is encoded once in NewTokens instead of per token.
@@ -332,33 +341,22 @@ func (k *tokenKind) encode(claims jwt.Claims) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("policy: encoding claims: %w", err)
 	}
-	enc := base64.RawURLEncoding
-	var b strings.Builder
-	b.Grow(len(k.header) + 2 + enc.EncodedLen(len(payload)) + enc.EncodedLen(sha256.Size))
-	b.WriteString(k.header)
-	b.WriteByte('.')
-	b.Write(enc.AppendEncode(make([]byte, 0, enc.EncodedLen(len(payload))), payload))
-	signing := b.String()
-	sig := k.mac(signing)
-	b.WriteByte('.')
-	b.WriteString(enc.EncodeToString(sig))
-	if b.Len() > MaxTokenLen {
-		return "", errors.New("policy: token would be longer than MaxTokenLen")
-	}
-	return b.String(), nil
+	b := mintBufs.Get().(*mintBuf)
+	defer mintBufs.Put(b)
+	return k.signPayload(b, payload)
 }
 
-// mac is jwt.SigningMethodHS256.Sign(signing, k.sign), on a pooled HMAC.
-func (k *tokenKind) mac(signing string) []byte {
+// macInto appends the HMAC of signing with k.sign to dst, on a pooled HMAC.
+func (k *tokenKind) macInto(dst, signing []byte) []byte {
 	h, _ := k.macs.Get().(hash.Hash)
 	if h == nil {
 		h = hmac.New(sha256.New, k.sign)
 	}
-	io.WriteString(h, signing)
-	sig := h.Sum(nil)
+	h.Write(signing)
+	dst = h.Sum(dst)
 	h.Reset()
 	k.macs.Put(h)
-	return sig
+	return dst
 }
 
 // parse verifies tok into claims with the kind's parser and maps every

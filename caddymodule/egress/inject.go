@@ -21,6 +21,9 @@ var errHostNotAllowed = errors.New("host not allowed")
 // exact header value sent ("" for a query parameter).
 func (t *Transport) inject(out *http.Request, value []byte) (sent string) {
 	h := out.Header
+	// The caller's own values of the header to set, in out's copy
+	// (Header.Clone copies them): reused below instead of a new slice.
+	slot := h[t.Header]
 	gateway.StripKeygateHeaders(h)
 	// The names are canonical: Del would canonicalize them again.
 	delete(h, "Authorization")
@@ -35,7 +38,12 @@ func (t *Transport) inject(out *http.Request, value []byte) (sent string) {
 		b.Write(value)
 		b.WriteString(t.suffix)
 		sent = b.String()
-		h[t.Header] = []string{sent}
+		if len(slot) == 1 {
+			slot[0] = sent
+			h[t.Header] = slot
+		} else {
+			h[t.Header] = []string{sent}
+		}
 	case t.BasicAuthUser != "":
 		user, pass := t.BasicAuthUser, string(value)
 		if user == secretPlaceholder {

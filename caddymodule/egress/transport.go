@@ -224,7 +224,8 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 	if !ok {
 		return nil, nil, nil, gateway.Unauthorized("send the invocation token as Authorization: Bearer <token>" + t.tokenHeaderHint())
 	}
-	claims, err := t.app.Tokens().VerifyInvocationToken(tok)
+	// Read-only claims: this path never changes their key lists.
+	claims, err := t.app.Tokens().VerifyInvocationTokenShared(tok)
 	if err != nil {
 		return nil, nil, nil, t.tokenProblem(tok, err)
 	}
@@ -273,20 +274,30 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 	} else {
 		err = st.OpenSecretContext(req.Context(), claims.Keychain, t.Secret, open)
 	}
+	if err != nil {
+		return nil, nil, nil, t.openRefusal(err, &claims, spec, host)
+	}
+	return out, sc, spec.Approve, nil
+}
+
+// openRefusal answers an error of opening the route's secret. It is its
+// own function so that the target errors.As needs is made on this path
+// only.
+func (t *Transport) openRefusal(err error, claims *policy.InvocationClaims, spec store.KeySpec, host string) *gateway.Problem {
+	deny := func(d *policy.Denial) *gateway.Problem { return t.deny(claims, d) }
 	var refused *signRefusal
 	switch {
 	case errors.As(err, &refused):
-		return nil, nil, nil, refused.p
+		return refused.p
 	case errors.Is(err, errHostNotAllowed):
-		return nil, nil, nil, deny(&policy.Denial{Reason: policy.HostNotAllowed,
+		return deny(&policy.Denial{Reason: policy.HostNotAllowed,
 			Detail: fmt.Sprintf("secret %s may not be sent to %s: not among its allowed_hosts", t.Secret, host)})
 	case errors.Is(err, store.ErrNotFound):
-		return nil, nil, nil, deny(&policy.Denial{Reason: policy.MissingKeys, Missing: []store.KeySpec{spec},
+		return deny(&policy.Denial{Reason: policy.MissingKeys, Missing: []store.KeySpec{spec},
 			Detail: fmt.Sprintf("secret %s has no value", t.Secret)})
-	case err != nil:
-		return nil, nil, nil, gateway.ToProblem(err)
+	default:
+		return gateway.ToProblem(err)
 	}
-	return out, sc, spec.Approve, nil
 }
 
 // deny answers a refusal of the route's key for the token's keychain and

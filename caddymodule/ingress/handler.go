@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -79,6 +80,8 @@ type PackageHandler struct {
 	proxy      *reverseproxy.Handler
 	transport  *ingressTransport // the proxy's, cleaned up with it
 	codec      *gateway.PlaceholderCodec
+	upstreams  *upstreamCache
+	phHeaders  *headerNames
 	logger     *zap.Logger
 }
 
@@ -104,6 +107,7 @@ func (h *PackageHandler) Provision(ctx caddy.Context) error {
 	}
 	h.app = app.(*gateway.App)
 	h.codec = new(gateway.PlaceholderCodec)
+	h.upstreams, h.phHeaders = new(upstreamCache), new(headerNames)
 	if h.Mode == "" {
 		h.Mode = modeSealed
 	}
@@ -185,7 +189,9 @@ func (h *PackageHandler) Cleanup() error {
 	return errors.Join(errs...)
 }
 
-// ingressCall is what the handler decided, handed to the transport.
+// ingressCall is what the handler decided, handed to the transport. It is
+// pooled: taken in newCall, put back by forward once the proxy is done
+// with the request.
 type ingressCall struct {
 	keychain string
 	pkg      string
@@ -200,9 +206,31 @@ type ingressCall struct {
 	// transport audits of it.
 	requestID string
 	hookPath  string // the webhook's path at the package
+
+	phBuf [4][2]string // backs placeholders for up to four keys
 }
 
-type ingressCtxKey struct{}
+// String keeps the call out of any log line: it reaches the transport as
+// a request variable, and a log placeholder could name it.
+func (c *ingressCall) String() string { return "keygate ingress call" }
+
+// GoString is String, for %#v.
+func (c *ingressCall) GoString() string { return c.String() }
+
+var ingressCalls = sync.Pool{New: func() any { return new(ingressCall) }}
+
+func newIngressCall() *ingressCall { return ingressCalls.Get().(*ingressCall) }
+
+// release clears the call (its token with it) and pools it.
+func (c *ingressCall) release() {
+	*c = ingressCall{}
+	ingressCalls.Put(c)
+}
+
+// callVar names the request variable that hands the decided call to the
+// transport: Caddy's variables live in one map the request already has, so
+// no context or request copy is made for it.
+const callVar = "keygate.ingress_call"
 
 func (h *PackageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if err := h.app.AwaitReady(r.Context()); err != nil {
@@ -235,8 +263,11 @@ func (h *PackageHandler) forward(w http.ResponseWriter, r *http.Request, next ca
 	repl.Set(upstreamPlaceholder, u.Host)
 	repl.Set("keygate.package", call.pkg)
 	repl.Set("keygate.keychain", call.keychain)
-	r = r.WithContext(context.WithValue(r.Context(), ingressCtxKey{}, call))
+	caddyhttp.SetVar(r.Context(), callVar, call)
 	err := h.proxy.ServeHTTP(w, r, next)
+	// The transport is done with the call once the proxy returns.
+	caddyhttp.SetVar(r.Context(), callVar, nil)
+	defer call.release()
 	var he caddyhttp.HandlerError
 	if errors.As(err, &he) && he.StatusCode >= 500 {
 		h.logger.Error("package upstream unavailable",
@@ -290,7 +321,7 @@ func (h *PackageHandler) decide(r *http.Request, ev *store.AuditEvent) (*ingress
 		}
 	}
 	if h.limiter != nil {
-		if ok, wait := h.limiter.Allow(kc.ID + "|" + pkg.Name); !ok {
+		if ok, wait := h.limiter.AllowPair(kc.ID, pkg.Name); !ok {
 			return nil, nil, gateway.TooManyRequests(wait)
 		}
 	}
@@ -315,30 +346,27 @@ func (h *PackageHandler) decide(r *http.Request, ev *store.AuditEvent) (*ingress
 // request or a webhook delivery: the upstream's URL, and, when mint is
 // set, the invocation token for keys and appKeys.
 func (h *PackageHandler) newCall(kc *store.Keychain, pkg *store.Manifest, grant *store.Grant, keys, appKeys []string, requestID string, mint bool) (*ingressCall, *url.URL, *gateway.Problem) {
-	u, err := url.Parse(pkg.Upstream)
+	up, err := h.upstreams.get(pkg.Upstream)
 	if err != nil {
 		return nil, nil, gateway.ToProblem(err)
 	}
-	u.Host = gateway.UpstreamHostPort(u)
-	call := &ingressCall{
-		keychain:  kc.ID,
-		pkg:       pkg.Name,
-		keys:      keys,
-		scheme:    u.Scheme,
-		basePath:  strings.TrimRight(u.Path, "/"),
-		requestID: requestID,
-	}
+	call := newIngressCall()
+	call.keychain, call.pkg, call.keys = kc.ID, pkg.Name, keys
+	call.scheme, call.basePath, call.requestID = up.u.Scheme, up.basePath, requestID
 	if !mint {
-		return call, u, nil
+		return call, up.u, nil
 	}
-	call.token, err = h.app.Tokens().MintInvocationToken(invocation(kc, pkg, grant, keys, appKeys, requestID))
+	tok, claims, err := h.app.Tokens().MintInvocation(invocation(kc, pkg, grant, keys, appKeys, requestID))
 	if err != nil {
+		call.release()
 		return nil, nil, gateway.ToProblem(err)
 	}
-	if call.placeholders, err = h.placeholders(call.token, pkg); err != nil {
+	call.token = tok
+	if call.placeholders, err = h.placeholders(call.phBuf[:0], &claims, pkg); err != nil {
+		call.release()
 		return nil, nil, gateway.ToProblem(err)
 	}
-	return call, u, nil
+	return call, up.u, nil
 }
 
 // invocation is what an invocation token minted now for keys and appKeys
@@ -427,8 +455,10 @@ func (h *PackageHandler) explainDenial(err error, kc string) *gateway.Problem {
 // "stripe-tools.instant.host:443" for suffix ".instant.host".
 func packageLabel(hostport, suffix string) (string, bool) {
 	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
+	if strings.IndexByte(hostport, ':') >= 0 { // SplitHostPort allocates its error when there is no port
+		if h, _, err := net.SplitHostPort(hostport); err == nil {
+			host = h
+		}
 	}
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
 	label, ok := strings.CutSuffix(host, suffix)

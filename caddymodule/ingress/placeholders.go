@@ -1,33 +1,43 @@
 package ingress
 
 import (
-	"github.com/keygate/keygate/caddymodule/gateway"
+	"slices"
+
+	"github.com/keygate/keygate/policy"
 	"github.com/keygate/keygate/store"
 )
 
-// placeholders mints the placeholders of a call's usable keys and app keys
-// as Keygate-Placeholder-<NAME> header name and value pairs (and, for a
-// key signed with sigv4, Keygate-Sigv4-Secret-<NAME> with its secret). The package's
-// code gives them to an SDK behind the proxy site where the keys would go.
-func (h *PackageHandler) placeholders(token string, pkg *store.Manifest) ([][2]string, error) {
+// placeholders appends to out the placeholders of a call's usable keys and
+// app keys, as Keygate-Placeholder-<NAME> header name and value pairs (and,
+// for a key signed with sigv4, Keygate-Sigv4-Secret-<NAME> with its
+// secret); claims are the call's invocation token's. The package's code
+// gives them to an SDK behind the proxy site where the keys would go.
+func (h *PackageHandler) placeholders(out [][2]string, claims *policy.InvocationClaims, pkg *store.Manifest) ([][2]string, error) {
 	codec, err := h.codec.Get(h.app)
 	if err != nil {
 		return nil, err
 	}
-	claims, err := h.app.Tokens().VerifyInvocationToken(token)
-	if err != nil {
-		return nil, err
-	}
-	phs, err := gateway.MintPlaceholders(codec, &claims, pkg)
-	if err != nil {
-		return nil, err
-	}
-	out := make([][2]string, 0, len(phs))
-	for _, p := range phs {
-		out = append(out, [2]string{gateway.PlaceholderHeader(p.Key), p.Value})
-		if p.SigV4Secret != "" {
-			out = append(out, [2]string{gateway.SigV4SecretHeader(p.Key), p.SigV4Secret})
+	add := func(keys []store.KeySpec, usable []string, app bool) error {
+		for i, k := range keys {
+			if !slices.Contains(usable, k.Name) {
+				continue
+			}
+			ph, err := codec.Mint(claims, k.Name, i, app)
+			if err != nil {
+				return err
+			}
+			out = append(out, [2]string{h.phHeaders.get(k.Name), ph})
+			if k.Placement != nil && k.Placement.SigV4 != nil {
+				out = append(out, [2]string{h.phHeaders.sigv4(k.Name), codec.SigV4Secret(ph)})
+			}
 		}
+		return nil
+	}
+	if err := add(pkg.Keys, claims.Keys, false); err != nil {
+		return nil, err
+	}
+	if err := add(pkg.AppKeys, claims.AppKeys, true); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

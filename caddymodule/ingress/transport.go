@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"go.uber.org/zap"
 
@@ -43,7 +44,7 @@ var errNoIngressCall = errors.New("keygate: request reached the package transpor
 
 // RoundTrip implements http.RoundTripper.
 func (t *ingressTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	call, ok := req.Context().Value(ingressCtxKey{}).(*ingressCall)
+	call, ok := caddyhttp.GetVar(req.Context(), callVar).(*ingressCall)
 	if !ok {
 		return nil, errNoIngressCall
 	}
