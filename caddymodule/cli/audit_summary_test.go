@@ -10,11 +10,13 @@ import (
 )
 
 func TestAuditSummary(t *testing.T) {
-	const evs = `[` +
-		`{"id":"e1","time":"2026-01-02T15:04:05Z","actor":"agent","action":"ingress","keychain":"kc_1","package":"@acme/tools","keys":["API_KEY","OTHER"],"decision":"allow","status":200},` +
-		`{"id":"e2","time":"2026-01-02T15:04:06Z","actor":"package","action":"egress","keychain":"kc_1","package":"@acme/tools","keys":["API_KEY"],"decision":"allow","status":200},` +
-		`{"id":"e3","time":"2026-01-02T15:04:07Z","actor":"agent","action":"ingress","keychain":"kc_1","package":"@acme/tools","decision":"deny","status":403,"reason":"not_granted"},` +
-		`{"id":"e4","time":"2026-01-02T15:04:08Z","actor":"admin","action":"grant.put","keychain":"kc_1","package":"@acme/tools","decision":"ok"}]`
+	// Yesterday's events: the summary counts the last 30 days only.
+	day := time.Now().UTC().Add(-24 * time.Hour).Format("2006-01-02")
+	evs := strings.ReplaceAll(`[`+
+		`{"id":"e1","time":"2026-01-02T15:04:05Z","actor":"agent","action":"ingress","keychain":"kc_1","package":"@acme/tools","keys":["API_KEY","OTHER"],"decision":"allow","status":200},`+
+		`{"id":"e2","time":"2026-01-02T15:04:06Z","actor":"package","action":"egress","keychain":"kc_1","package":"@acme/tools","keys":["API_KEY"],"decision":"allow","status":200},`+
+		`{"id":"e3","time":"2026-01-02T15:04:07Z","actor":"agent","action":"ingress","keychain":"kc_1","package":"@acme/tools","decision":"deny","status":403,"reason":"not_granted"},`+
+		`{"id":"e4","time":"2026-01-02T15:04:08Z","actor":"admin","action":"grant.put","keychain":"kc_1","package":"@acme/tools","decision":"ok"}]`, "2026-01-02", day)
 	f := newFakeAPI(t)
 	f.on("GET", "/v1/audit", 200, evs)
 	r := runCLI(t, "", "audit", "--summary")
@@ -24,9 +26,9 @@ func TestAuditSummary(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	want := []string{
 		`^PACKAGE\s+KEY\s+ALLOWED\s+DENIED\s+LAST$`,
-		`^@acme/tools\s+-\s+0\s+1\s+2026-01-02T15:04:07Z$`,
-		`^@acme/tools\s+API_KEY\s+2\s+0\s+2026-01-02T15:04:06Z$`,
-		`^@acme/tools\s+OTHER\s+1\s+0\s+2026-01-02T15:04:05Z$`,
+		`^@acme/tools\s+-\s+0\s+1\s+` + day + `T15:04:07Z$`,
+		`^@acme/tools\s+API_KEY\s+2\s+0\s+` + day + `T15:04:06Z$`,
+		`^@acme/tools\s+OTHER\s+1\s+0\s+` + day + `T15:04:05Z$`,
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("summary:\n%s", r.stdout)
@@ -46,6 +48,10 @@ func TestAuditSummary(t *testing.T) {
 	var rows []map[string]any
 	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || len(rows) != 3 || rows[1]["allowed"] != float64(2) {
 		t.Errorf("summary --json: %v %s", err, r.stdout)
+	}
+	// Each row carries its calls per day, the owners' page's chart.
+	if days, _ := rows[1]["days"].([]any); len(days) != 31 || days[29].(map[string]any)["allowed"] != float64(2) {
+		t.Errorf("summary --json days: %v", rows[1]["days"])
 	}
 	if r := runCLI(t, "", "audit", "--summary", "--follow"); r.code != 2 {
 		t.Errorf("--summary --follow: exit %d", r.code)
