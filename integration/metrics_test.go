@@ -40,9 +40,24 @@ http://127.0.0.1:{{index .Extra 0}} {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("metrics: %d", resp.StatusCode)
 	}
-	for _, want := range []string{`keygate_decisions_total{decision="deny",flow="egress",reason="`, `keygate_decision_duration_seconds_bucket{flow="egress"`} {
+	for _, want := range []string{
+		`keygate_decisions_total{decision="deny",flow="egress",reason="`, `keygate_decision_duration_seconds_bucket{flow="egress"`,
+		// Series that exist before their first event.
+		`keygate_oauth_events_total{event="refresh",outcome="ok"} 0`, `keygate_held_calls{kind="approve"} 0`,
+		`keygate_held_calls_ended_total{kind="grant",result="allow"} 0`, `keygate_held_decisions_total{decision="refuse"} 0`,
+		`keygate_scrubbed_responses_total{flow="egress"} 0`, `keygate_scrub_replacements_total{flow="proxy"} 0`,
+		`keygate_proxy_substitutions_total 0`,
+	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %s:\n%s", want, grepLines(text, "keygate_"))
+		}
+	}
+	// The store's round trips are timed: this node has read and written
+	// (single reads may all have come from its cache).
+	for _, op := range []string{"get", "view", "update"} {
+		m := regexp.MustCompile(`(?m)^keygate_store_duration_seconds_count\{backend="badger",op="` + op + `"\} (\d+)$`).FindStringSubmatch(text)
+		if m == nil || (op != "get" && m[1] == "0") {
+			t.Errorf("no store %s timed: %v\n%s", op, m, grepLines(text, "keygate_store"))
 		}
 	}
 	for _, line := range strings.Split(text, "\n") {
@@ -68,6 +83,12 @@ http://127.0.0.1:{{index .Extra 0}} {
 		}
 	}
 
+	for _, m := range regexp.MustCompile("`(keygate_[a-z_]+)`").FindAllStringSubmatch(string(doc), -1) {
+		if !served[m[1]] {
+			t.Errorf("docs/metrics.md lists %s, which keygate does not serve", m[1])
+		}
+	}
+
 	// The dashboard is Grafana JSON over metrics that exist.
 	raw, err := os.ReadFile(filepath.Join(root, "deploy", "grafana", "keygate.json"))
 	if err != nil {
@@ -87,7 +108,11 @@ http://127.0.0.1:{{index .Extra 0}} {
 	for _, p := range dash.Panels {
 		for _, target := range p.Targets {
 			for _, m := range name.FindAllString(target.Expr, -1) {
-				if base := strings.TrimSuffix(m, "_bucket"); !served[base] {
+				base := m
+				for _, suffix := range []string{"_bucket", "_count", "_sum"} {
+					base = strings.TrimSuffix(base, suffix)
+				}
+				if !served[base] {
 					t.Errorf("panel %q queries %s, which keygate does not serve", p.Title, m)
 				}
 			}

@@ -69,7 +69,7 @@ func (b *postgresBackend) leave() {
 // LiveNodes is how many nodes share this store's database, this one
 // included: 1 for a store of its own (Badger, memory).
 func (s *Store) LiveNodes() int {
-	if b, ok := s.be.(*postgresBackend); ok {
+	if b, ok := raw(s.be).(*postgresBackend); ok {
 		return max(int(b.node.count.Load()), 1)
 	}
 	return 1

@@ -39,6 +39,9 @@ type Options struct {
 	// Timeout bounds each PostgreSQL round trip (0 = DefaultTimeout); past
 	// it a call fails with ErrUnavailable.
 	Timeout time.Duration
+	// Observe, when set, is told how long each round trip to the
+	// database took: op is "get", "view" or "update".
+	Observe func(op string, d time.Duration)
 }
 
 // Store is keygate's database. It is safe for concurrent use.
@@ -108,6 +111,9 @@ func Open(opts Options) (*Store, error) {
 		}
 	} else if err := s.openBadger(opts, cacheBytes); err != nil {
 		return nil, err
+	}
+	if opts.Observe != nil {
+		s.be = timedBackend{backend: s.be, observe: opts.Observe}
 	}
 	if err := s.finishPendingDeletes(); err != nil {
 		s.be.Close()

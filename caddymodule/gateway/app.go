@@ -245,6 +245,10 @@ func (a *App) open() error {
 	default:
 		opts.Dir = a.dir
 	}
+	opts.Observe = storeObserver("badger")
+	if a.pgDSN != "" {
+		opts.Observe = storeObserver("postgres")
+	}
 	sh, err := openShared(a.dir, opts, a.logger)
 	if err != nil {
 		return a.masterKeyAdvice(err)
