@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -467,17 +468,31 @@ func (a *App) RecordChange(ctx context.Context, c Change) error {
 }
 
 // expandSecretSetting expands {env.*} and {file.*} placeholders in a
-// setting whose value is secret. The error names the setting only.
+// setting whose value is secret. The error names the setting and the
+// {env.NAME} or {file.PATH} placeholder that failed (the config's text,
+// not the value), never the rest of the setting, which may be inline.
 func expandSecretSetting(repl *caddy.Replacer, name, v string) (string, error) {
 	if v == "" {
 		return "", nil
 	}
 	out, err := repl.ReplaceOrErr(v, true, true)
 	if err != nil {
+		for _, ph := range secretPlaceholder.FindAllString(v, -1) {
+			if _, err := repl.ReplaceOrErr(ph, true, true); err != nil {
+				what := "is unset or empty in keygate's environment"
+				if strings.HasPrefix(ph, "{file.") {
+					what = "names a file keygate cannot read, or an empty one"
+				}
+				return "", fmt.Errorf("keygate: %s: %s %s", name, ph, what)
+			}
+		}
 		return "", fmt.Errorf("keygate: %s: placeholder is unknown or empty", name)
 	}
 	return strings.TrimSpace(out), nil
 }
+
+// secretPlaceholder matches the placeholders a secret setting may hold.
+var secretPlaceholder = regexp.MustCompile(`\{(?:env|file)\.[^{}\s]+\}`)
 
 // ErrAuditUnavailable fails requests closed when the audit sink fails.
 var ErrAuditUnavailable = errors.New("audit log unavailable")
