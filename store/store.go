@@ -65,8 +65,9 @@ type Store struct {
 	witness    atomic.Pointer[AuditWitness] // the newest audit chain head written here
 
 	rewrapMu   sync.Mutex
-	rewrapPage int             // records per Rewrap transaction
-	rewrapHook func(int) error // test hook: called after each page with the running total
+	rewrapPage int                          // records per Rewrap transaction
+	rewrapHook func(int) error              // test hook: called after each page with the running total
+	rewrapNow  atomic.Pointer[RewrapCounts] // the running rewrap's counts so far
 }
 
 // Open opens (or creates) the store. A wrong or missing master key is
