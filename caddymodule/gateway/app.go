@@ -148,7 +148,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.dir = memoryDir
 	case a.StoragePostgres != "":
 		if a.pgDSN, err = expandSecretSetting(repl, "storage postgres", a.StoragePostgres); err != nil {
-			return err
+			return a.lead(err)
 		}
 		target, err := store.PostgresTarget(a.pgDSN)
 		if err != nil {
@@ -159,10 +159,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.dir = filepath.Join(caddy.AppDataDir(), "keygate")
 	}
 	if a.masterSpec, err = expandSecretSetting(repl, "master_key", a.MasterKey); err != nil {
-		return err
+		return a.lead(err)
 	}
 	if a.adminTokenSpec, err = expandSecretSetting(repl, "admin_token", a.AdminToken); err != nil {
-		return err
+		return a.lead(err)
 	}
 	if a.pgDSN != "" && (a.masterSpec == "" || a.adminTokenSpec == "") {
 		return errPostgresKeys
@@ -465,6 +465,13 @@ func (a *App) RecordChange(ctx context.Context, c Change) error {
 		Reason:    c.Reason,
 		RequestID: c.RequestID,
 	})
+}
+
+// lead logs err on its own before Caddy returns it at the end of its
+// provisioning chain, so that the line saying what to do comes first.
+func (a *App) lead(err error) error {
+	a.logger.Error(err.Error())
+	return err
 }
 
 // expandSecretSetting expands {env.*} and {file.*} placeholders in a
