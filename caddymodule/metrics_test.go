@@ -5,11 +5,22 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/keygate/keygate/oauthtest"
 )
 
 // metricValue reads one series of the running config's registry: the
 // value of the gauge or counter whose labels include want.
 func metricValue(t *testing.T, name string, want map[string]string) float64 {
+	t.Helper()
+	v, ok := findMetric(t, name, want)
+	if !ok {
+		t.Fatalf("no series %s %v", name, want)
+	}
+	return v
+}
+
+func findMetric(t *testing.T, name string, want map[string]string) (float64, bool) {
 	t.Helper()
 	ctx := caddy.ActiveContext()
 	fams, err := ctx.GetMetricsRegistry().Gather()
@@ -32,13 +43,12 @@ func metricValue(t *testing.T, name string, want map[string]string) float64 {
 				}
 			}
 			if g := m.GetGauge(); g != nil {
-				return g.GetValue()
+				return g.GetValue(), true
 			}
-			return m.GetCounter().GetValue()
+			return m.GetCounter().GetValue(), true
 		}
 	}
-	t.Fatalf("no series %s %v", name, want)
-	return 0
+	return 0, false
 }
 
 // A held call shows on keygate_held_calls while it waits and is counted
@@ -67,4 +77,33 @@ func TestHeldCallMetrics(t *testing.T) {
 	if n := metricValue(t, "keygate_held_calls", grantKind); n != before {
 		t.Fatalf("keygate_held_calls{kind=grant} = %v after the call went on, want %v", n, before)
 	}
+}
+
+// OAuth events are counted by event and outcome, as the audit trail
+// records them.
+func TestOAuthEventMetrics(t *testing.T) {
+	srv := oauthtest.New()
+	t.Cleanup(srv.Close)
+	g := startConnectGateway(t, srv, srv.AuthorizeURL())
+	kc, _ := g.newKeychain("alice", "")
+	started := map[string]string{"event": "connect", "outcome": "started"}
+	badState := map[string]string{"event": "callback", "outcome": "bad_state"}
+	n0 := metricValue(t, "keygate_oauth_events_total", map[string]string{"event": "refresh", "outcome": "ok"})
+
+	g.mustAdmin(200, "POST", "/v1/keychains/"+kc+"/connect/@acme/mail/MAIL_TOKEN", nil)
+	waitFor(t, "the connect counted", func() bool { return metricValueOr(t, "keygate_oauth_events_total", started) == 1 })
+	if st, _, _ := g.call("GET", g.api+"/oauth/callback?state=forged&code=x", "", map[string]string{"Accept": "application/json"}, nil); st != 400 {
+		t.Fatalf("callback with a forged state: status %d", st)
+	}
+	waitFor(t, "the bad callback counted", func() bool { return metricValueOr(t, "keygate_oauth_events_total", badState) == 1 })
+	if n := metricValue(t, "keygate_oauth_events_total", map[string]string{"event": "refresh", "outcome": "ok"}); n != n0 {
+		t.Errorf("refreshes counted without a refresh: %v", n)
+	}
+}
+
+// metricValueOr is metricValue, 0 while the series does not exist yet.
+func metricValueOr(t *testing.T, name string, want map[string]string) float64 {
+	t.Helper()
+	v, _ := findMetric(t, name, want)
+	return v
 }
