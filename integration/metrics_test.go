@@ -129,3 +129,46 @@ func grepLines(text, prefix string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestMetricsCountInjectionAndScrub: an egress call whose upstream echoes
+// the injected value is counted as an injection and a scrubbed answer;
+// no series holds the value.
+func TestMetricsCountInjectionAndScrub(t *testing.T) {
+	t.Parallel()
+	echo := NewUpstream(t, echoHeaders)
+	in := Start(t, Config{Upstream: echo.Addr, ExtraPorts: 1, ExtraSites: `
+http://127.0.0.1:{{index .Extra 0}} {
+	metrics /metrics
+}`})
+	inv, value := egressWorld(t, in, "127.0.0.1")
+	noteSensitive(inv, value)
+	if r := sendT(t, "GET", in.EgressURL+"/api/echo", "", bearer(inv), nil); r.Status != http.StatusOK {
+		t.Fatalf("egress: %s", r)
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	var text string
+	eventually(5*time.Second, 20*time.Millisecond, func() bool {
+		resp, err := client.Get("http://127.0.0.1:" + strconv.Itoa(in.Ports.Extra[0]) + "/metrics")
+		if err != nil {
+			return false
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		text = string(body)
+		return strings.Contains(text, `keygate_scrubbed_responses_total{flow="egress"} 1`)
+	})
+	for _, want := range []string{
+		`keygate_decisions_total{decision="allow",flow="egress",reason=""} 1`,
+		`keygate_scrubbed_responses_total{flow="egress"} 1`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(text, "keygate_"))
+		}
+	}
+	if !regexp.MustCompile(`(?m)^keygate_scrub_replacements_total\{flow="egress"\} [1-9]`).MatchString(text) {
+		t.Errorf("no replacement counted:\n%s", grepLines(text, "keygate_scrub"))
+	}
+	if strings.Contains(text, value) || strings.Contains(text, inv) {
+		t.Fatal("the metrics hold the value or the invocation token")
+	}
+}
