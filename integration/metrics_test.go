@@ -145,18 +145,7 @@ http://127.0.0.1:{{index .Extra 0}} {
 	if r := sendT(t, "GET", in.EgressURL+"/api/echo", "", bearer(inv), nil); r.Status != http.StatusOK {
 		t.Fatalf("egress: %s", r)
 	}
-	client := &http.Client{Timeout: 5 * time.Second}
-	var text string
-	eventually(5*time.Second, 20*time.Millisecond, func() bool {
-		resp, err := client.Get("http://127.0.0.1:" + strconv.Itoa(in.Ports.Extra[0]) + "/metrics")
-		if err != nil {
-			return false
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		text = string(body)
-		return strings.Contains(text, `keygate_scrubbed_responses_total{flow="egress"} 1`)
-	})
+	text := awaitMetric(in.Ports.Extra[0], `keygate_scrubbed_responses_total{flow="egress"} 1`)
 	for _, want := range []string{
 		`keygate_decisions_total{decision="allow",flow="egress",reason=""} 1`,
 		`keygate_scrubbed_responses_total{flow="egress"} 1`,
@@ -171,4 +160,23 @@ http://127.0.0.1:{{index .Extra 0}} {
 	if strings.Contains(text, value) || strings.Contains(text, inv) {
 		t.Fatal("the metrics hold the value or the invocation token")
 	}
+}
+
+// awaitMetric scrapes the metrics site on port until its text holds want
+// (a scrubbed answer is counted when its body closes, after the client
+// has read it), for a few seconds, and returns the last scrape.
+func awaitMetric(port int, want string) string {
+	client := &http.Client{Timeout: 5 * time.Second}
+	var text string
+	eventually(5*time.Second, 20*time.Millisecond, func() bool {
+		resp, err := client.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/metrics")
+		if err != nil {
+			return false
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		text = string(body)
+		return strings.Contains(text, want)
+	})
+	return text
 }

@@ -4,10 +4,8 @@ import (
 	"io"
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestProxyMetrics: a request through the proxy site with a placeholder
@@ -31,18 +29,7 @@ http://127.0.0.1:{{index .Extra 3}} {
 	if resp.StatusCode != 200 {
 		t.Fatalf("through the proxy: %d", resp.StatusCode)
 	}
-	scrape := &http.Client{Timeout: 5 * time.Second}
-	var text string
-	eventually(5*time.Second, 20*time.Millisecond, func() bool {
-		r, err := scrape.Get("http://127.0.0.1:" + strconv.Itoa(pw.in.Ports.Extra[3]) + "/metrics")
-		if err != nil {
-			return false
-		}
-		b, _ := io.ReadAll(r.Body)
-		r.Body.Close()
-		text = string(b)
-		return strings.Contains(text, `keygate_scrubbed_responses_total{flow="proxy"} 1`)
-	})
+	text := awaitMetric(pw.in.Ports.Extra[3], `keygate_scrubbed_responses_total{flow="proxy"} 1`)
 	for _, want := range []string{
 		`keygate_decisions_total{decision="allow",flow="proxy",reason=""} 1`,
 		`keygate_proxy_substitutions_total 1`,
