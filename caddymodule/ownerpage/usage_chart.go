@@ -16,8 +16,9 @@ import (
 const (
 	usageDays = 30
 	// usageMaxEvents bounds what one page view reads: a keychain busier
-	// than that has its chart drawn from its newest calls, and says so.
-	usageMaxEvents = 100_000
+	// than that has its chart drawn from its newest calls, and says so
+	// (walking 100,000 events took 0.46 s on a 2-core test machine).
+	usageMaxEvents = 50_000
 
 	barWidth, barGap = 6, 2
 	chartHeight      = 40
@@ -46,6 +47,7 @@ type keyChart struct {
 	Allowed, Denied int
 	Last            time.Time
 	Width, Height   int
+	BarWidth        int
 	Bars            []usageBar
 	Busy            []store.DayUsage // the days with calls, for the text table
 }
@@ -94,7 +96,7 @@ func chartOf(u store.KeyUsage, id string) keyChart {
 	}
 	c := keyChart{
 		Key: key, ID: id, Allowed: u.Allowed, Denied: u.Denied, Last: u.Last,
-		Width: chartWidth, Height: chartHeight,
+		Width: chartWidth, Height: chartHeight, BarWidth: barWidth,
 		Title: fmt.Sprintf("Calls of %s with %s, last %d days", u.Package, key, usageDays),
 		Desc:  fmt.Sprintf("%s allowed and %s denied in %d days.", calls(u.Allowed), calls(u.Denied), usageDays),
 	}
