@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/keygate/keygate/store"
@@ -43,13 +44,13 @@ func printSummary(e *env, evs []event, since time.Time, truncated bool) error {
 		e.printJSON(b)
 		return nil
 	}
-	t := newTable(e.stdout, "PACKAGE", "KEY", "ALLOWED", "DENIED", "LAST")
+	t := newTable(e.stdout, "PACKAGE", "KEY", "ALLOWED", "DENIED", "LAST", "DAILY")
 	for _, u := range rows {
 		key := u.Key
 		if key == "" {
 			key = "-"
 		}
-		t.row(u.Package, key, strconv.Itoa(u.Allowed), strconv.Itoa(u.Denied), fmtTime(u.Last))
+		t.row(u.Package, key, strconv.Itoa(u.Allowed), strconv.Itoa(u.Denied), fmtTime(u.Last), sparkline(u.Days))
 	}
 	t.flush()
 	if truncated && len(evs) > 0 {
@@ -57,4 +58,29 @@ func printSummary(e *env, evs []event, since time.Time, truncated bool) error {
 			len(evs), since.UTC().Format(time.RFC3339))
 	}
 	return nil
+}
+
+// sparkDays is how many of the newest days the DAILY column draws.
+const sparkDays = 31
+
+// sparkline draws the calls of each of the newest days, oldest first, as
+// the owners' page's bars in one line: "." for a day without calls, else
+// a block as high as the day's calls against the busiest day's.
+func sparkline(days []store.DayUsage) string {
+	days = days[max(0, len(days)-sparkDays):]
+	peak := 0
+	for _, d := range days {
+		peak = max(peak, d.Allowed+d.Denied)
+	}
+	blocks := []rune("▁▂▃▄▅▆▇█")
+	var b strings.Builder
+	for _, d := range days {
+		n := d.Allowed + d.Denied
+		if n == 0 {
+			b.WriteByte('.')
+			continue
+		}
+		b.WriteRune(blocks[(n*len(blocks)-1)/peak])
+	}
+	return b.String()
 }

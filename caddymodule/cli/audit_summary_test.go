@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keygate/keygate/store"
 )
 
 func TestAuditSummary(t *testing.T) {
@@ -25,10 +27,10 @@ func TestAuditSummary(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	want := []string{
-		`^PACKAGE\s+KEY\s+ALLOWED\s+DENIED\s+LAST$`,
-		`^@acme/tools\s+-\s+0\s+1\s+` + day + `T15:04:07Z$`,
-		`^@acme/tools\s+API_KEY\s+2\s+0\s+` + day + `T15:04:06Z$`,
-		`^@acme/tools\s+OTHER\s+1\s+0\s+` + day + `T15:04:05Z$`,
+		`^PACKAGE\s+KEY\s+ALLOWED\s+DENIED\s+LAST\s+DAILY$`,
+		`^@acme/tools\s+-\s+0\s+1\s+` + day + `T15:04:07Z\s+\.{29}█\.$`,
+		`^@acme/tools\s+API_KEY\s+2\s+0\s+` + day + `T15:04:06Z\s+\.{29}█\.$`,
+		`^@acme/tools\s+OTHER\s+1\s+0\s+` + day + `T15:04:05Z\s+\.{29}█\.$`,
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("summary:\n%s", r.stdout)
@@ -55,5 +57,20 @@ func TestAuditSummary(t *testing.T) {
 	}
 	if r := runCLI(t, "", "audit", "--summary", "--follow"); r.code != 2 {
 		t.Errorf("--summary --follow: exit %d", r.code)
+	}
+}
+
+func TestSparkline(t *testing.T) {
+	var days []store.DayUsage
+	for _, n := range []int{0, 1, 4, 8} {
+		days = append(days, store.DayUsage{Allowed: n / 2, Denied: n - n/2})
+	}
+	if got := sparkline(days); got != ".▁▄█" {
+		t.Errorf("sparkline = %q, want .▁▄█", got)
+	}
+	long := make([]store.DayUsage, 40)
+	long[0].Allowed = 5 // older than the 31 days drawn
+	if got := sparkline(long); got != strings.Repeat(".", 31) {
+		t.Errorf("sparkline of 40 quiet days = %q", got)
 	}
 }
