@@ -252,6 +252,8 @@ func TestOpenAPIMatchesAPI(t *testing.T) {
 	c.do(apiCase{method: "GET", path: "/v1/audit/verify", status: 401, noToken: true})
 	c.do(apiCase{method: "POST", path: "/v1/rewrap", status: 200})
 	c.do(apiCase{method: "POST", path: "/v1/rewrap", status: 401, noToken: true})
+	c.do(apiCase{method: "GET", path: "/v1/rewrap", status: 200})
+	c.do(apiCase{method: "GET", path: "/v1/rewrap", status: 401, noToken: true})
 	c.do(apiCase{method: "GET", path: "/v1/status", status: 200})
 	c.do(apiCase{method: "GET", path: "/v1/status", status: 401, noToken: true})
 	c.do(apiCase{method: "GET", path: "/healthz", status: 200, noToken: true})

@@ -97,6 +97,16 @@ func TestOwnerPageInBrowser(t *testing.T) {
 		wd.navigate(g.api + "/ui/keychains/" + kc + "?package=%40acme%2Ftools")
 		return false
 	})
+	// Today's calls are charted: the inline SVG draws under the page's
+	// CSP, coloured by its own stylesheet.
+	bar := wd.find(`figure.usage svg.chart rect.allowed`)
+	if fill := wd.str("GET", "/element/"+bar+"/css/fill"); fill != "rgb(36, 87, 214)" {
+		t.Errorf("the chart's bar has fill %q, want the stylesheet's accent", fill)
+	}
+	var box struct{ Width, Height float64 }
+	if err := json.Unmarshal(wd.cmd("GET", "/element/"+bar+"/rect", nil), &box); err != nil || box.Width != 6 || box.Height <= 0 {
+		t.Errorf("the chart's bar is drawn %+v (%v), want 6 pixels wide", box, err)
+	}
 	shot := wd.screenshot()
 	saveArtifact(t, "owner-page.png", shot)
 	if os.Getenv(screenshotEnv) == "1" {

@@ -207,13 +207,24 @@ func (s *Store) QueryAudit(q AuditQuery) ([]AuditEvent, error) {
 	case limit > maxAuditLimit:
 		limit = maxAuditLimit
 	}
+	out := []AuditEvent{}
+	err := s.WalkAudit(q, func(ev *AuditEvent) bool {
+		out = append(out, *ev)
+		return len(out) < limit
+	})
+	return out, err
+}
+
+// WalkAudit calls fn with each event q matches (its Limit aside), newest
+// first, until fn returns false: for a caller that counts events rather
+// than keeping them.
+func (s *Store) WalkAudit(q AuditQuery, fn func(ev *AuditEvent) bool) error {
 	if err := s.enter(); err != nil {
-		return nil, err
+		return err
 	}
 	defer s.leave()
-	out := []AuditEvent{}
 	if strings.IndexByte(q.Keychain, sep) >= 0 || strings.IndexByte(q.Package, sep) >= 0 {
-		return out, nil
+		return nil
 	}
 	var prefix []byte
 	switch {
@@ -226,7 +237,7 @@ func (s *Store) QueryAudit(q AuditQuery) ([]AuditEvent, error) {
 	}
 	indexed := q.Keychain != "" || q.Package != ""
 	since := q.Since.UnixNano()
-	err := s.be.View(context.Background(), func(r reader) error {
+	return s.be.View(context.Background(), func(r reader) error {
 		return r.Iterate(iterOptions{Prefix: prefix, Reverse: true, KeysOnly: indexed}, func(k, v []byte) error {
 			rest := k[len(prefix):]
 			if len(rest) < auditTimeLength {
@@ -254,8 +265,7 @@ func (s *Store) QueryAudit(q AuditQuery) ([]AuditEvent, error) {
 				if !q.Since.IsZero() && ev.Time.UnixNano() < since {
 					continue
 				}
-				out = append(out, ev)
-				if len(out) >= limit {
+				if !fn(&ev) {
 					return errStop
 				}
 			}
@@ -267,7 +277,6 @@ func (s *Store) QueryAudit(q AuditQuery) ([]AuditEvent, error) {
 			return nil
 		})
 	})
-	return out, err
 }
 
 // PruneAudit deletes events older than before, in batches of segments,

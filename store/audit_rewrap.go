@@ -11,10 +11,11 @@ import (
 const auditRewrapBytes = 4 << 20
 
 // rewrapAudit re-MACs under kr's current key the chain records made under
-// another, and returns how many it changed. It checks each first: one that
+// another, telling note how many each page changed. It checks each first: one that
 // fails keeps its old MAC, so that verify still names it.
-func (s *Store) rewrapAudit(ctx context.Context, kr *Keyring) (int, error) {
+func (s *Store) rewrapAudit(ctx context.Context, kr *Keyring, note func(changed int)) error {
 	n, _, err := s.rewrapAuditPage(kr, nil, true)
+	note(n)
 	var start []byte
 	for err == nil {
 		if err = ctx.Err(); err != nil {
@@ -22,12 +23,12 @@ func (s *Store) rewrapAudit(ctx context.Context, kr *Keyring) (int, error) {
 		}
 		var changed int
 		changed, start, err = s.rewrapAuditPage(kr, start, false)
-		n += changed
+		note(changed)
 		if start == nil {
 			break
 		}
 	}
-	return n, err
+	return err
 }
 
 // rewrapAuditPage re-MACs the head and anchor (ends) or a page of segments

@@ -38,7 +38,7 @@ func (s *Store) CountRecords() (int, error) {
 
 // badger is the store's Badger backend, for a store kept on disk.
 func (s *Store) badger() (*badgerBackend, error) {
-	bb, ok := s.be.(*badgerBackend)
+	bb, ok := raw(s.be).(*badgerBackend)
 	if !ok || s.kc == nil {
 		return nil, ErrNotBadger
 	}

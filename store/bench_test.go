@@ -46,7 +46,7 @@ func benchSecretName(j int) string { return fmt.Sprintf("SECRET_%03d", j) }
 // per secret), then compacts so reads see a settled LSM tree.
 func bulkLoad(tb testing.TB, s *Store, keychains int) {
 	tb.Helper()
-	db := s.be.(*badgerBackend).db
+	db := raw(s.be).(*badgerBackend).db
 	wb := db.NewWriteBatch()
 	defer wb.Cancel()
 	now := s.now()

@@ -42,7 +42,7 @@ func (s *Store) Health() (Health, error) {
 		return h, err
 	}
 	defer s.leave()
-	if pg, ok := s.be.(*postgresBackend); ok {
+	if pg, ok := raw(s.be).(*postgresBackend); ok {
 		v, nodes, err := pg.schemaAndNodes()
 		if err != nil {
 			return h, err

@@ -70,14 +70,14 @@ func (b *postgresBackend) leave() {
 // same time (PostgreSQL): then counts kept in one node's memory are not
 // the whole count.
 func (s *Store) Shared() bool {
-	_, ok := s.be.(*postgresBackend)
+	_, ok := raw(s.be).(*postgresBackend)
 	return ok
 }
 
 // LiveNodes is how many nodes share this store's database, this one
 // included: 1 for a store of its own (Badger, memory).
 func (s *Store) LiveNodes() int {
-	if b, ok := s.be.(*postgresBackend); ok {
+	if b, ok := raw(s.be).(*postgresBackend); ok {
 		return max(int(b.node.count.Load()), 1)
 	}
 	return 1

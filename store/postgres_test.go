@@ -52,7 +52,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 func listening(s *Store) bool {
-	l := s.be.(*postgresBackend).listener
+	l := raw(s.be).(*postgresBackend).listener
 	if l == nil {
 		return false
 	}

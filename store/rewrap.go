@@ -7,42 +7,71 @@ import (
 	"fmt"
 )
 
-// Rewrap re-wraps every stored data key (user secrets, app secrets,
-// signing keys) under the current master key, re-MACs the audit chain
-// records made under another (rewrapAudit), and returns how many records
-// it changed. It runs online: a page of records per transaction, so reads
-// and writes go on meanwhile (a write that races a page makes the page
-// retry). Each record is rewrapped at most once, so an interrupted run is
-// finished by running it again. When it completes, the key check keeps
-// only the current key: older keys may then leave the configuration.
-func (s *Store) Rewrap(ctx context.Context) (n int, err error) {
+// RewrapCounts are the records a rewrap changed, by kind.
+type RewrapCounts struct {
+	Secrets     int `json:"secrets"`
+	AppSecrets  int `json:"app_secrets"`
+	SigningKeys int `json:"signing_keys"`
+	ProxyCA     int `json:"proxy_ca"`
+	Audit       int `json:"audit_records"` // audit chain records re-MAC'd
+}
+
+// Total is every record changed.
+func (c RewrapCounts) Total() int {
+	return c.Secrets + c.AppSecrets + c.SigningKeys + c.ProxyCA + c.Audit
+}
+
+// Rewrap is RewrapCounted's total.
+func (s *Store) Rewrap(ctx context.Context) (int, error) {
+	c, err := s.RewrapCounted(ctx)
+	return c.Total(), err
+}
+
+// RewrapCounted re-wraps every stored data key (user secrets, app
+// secrets, signing keys, the proxy CA) under the current master key,
+// re-MACs the audit chain records made under another (rewrapAudit), and
+// returns how many records of each kind it changed; RewrapProgress tells
+// the counts so far meanwhile. It runs online: a page of records per
+// transaction, so reads and writes go on meanwhile (a write that races a
+// page makes the page retry). Each record is rewrapped at most once, so an
+// interrupted run is finished by running it again. When it completes, the
+// key check keeps only the current key: older keys may then leave the
+// configuration.
+func (s *Store) RewrapCounted(ctx context.Context) (c RewrapCounts, err error) {
 	s.rewrapMu.Lock()
 	defer s.rewrapMu.Unlock()
+	s.rewrapNow.Store(&RewrapCounts{})
+	defer s.rewrapNow.Store(nil)
 	if err := s.enter(); err != nil {
-		return 0, err
+		return c, err
 	}
 	kr := s.kr
 	err = s.markSealerInUse(kr)
 	s.leave()
 	if err != nil {
-		return 0, err
+		return c, err
 	}
-	for _, sc := range []struct{ prefix, scope string }{
-		{pfxSecret, scopeUser}, {pfxAppSecret, scopeApp}, {pfxSigningKey, scopeSigning}, {pfxProxyCA, scopeProxyCA},
+	for _, sc := range []struct {
+		prefix, scope string
+		count         *int
+	}{
+		{pfxSecret, scopeUser, &c.Secrets}, {pfxAppSecret, scopeApp, &c.AppSecrets},
+		{pfxSigningKey, scopeSigning, &c.SigningKeys}, {pfxProxyCA, scopeProxyCA, &c.ProxyCA},
 	} {
 		var start []byte
 		for {
 			if err := ctx.Err(); err != nil {
-				return n, err
+				return c, err
 			}
 			changed, next, err := s.rewrapPageOf(kr, sc.prefix, sc.scope, start)
-			n += changed
+			*sc.count += changed
+			s.noteRewrap(c)
 			if err != nil {
-				return n, err
+				return c, err
 			}
 			if s.rewrapHook != nil {
-				if err := s.rewrapHook(n); err != nil {
-					return n, err
+				if err := s.rewrapHook(c.Total()); err != nil {
+					return c, err
 				}
 			}
 			if next == nil {
@@ -51,26 +80,36 @@ func (s *Store) Rewrap(ctx context.Context) (n int, err error) {
 			start = next
 		}
 	}
-	changed, err := s.rewrapAudit(ctx, kr)
-	n += changed
+	err = s.rewrapAudit(ctx, kr, func(n int) { c.Audit += n; s.noteRewrap(c) })
 	if err != nil {
-		return n, err
+		return c, err
 	}
 	if s.kc == nil {
-		return n, nil
+		return c, nil
 	}
 	if err := s.enter(); err != nil {
-		return n, err
+		return c, err
 	}
 	defer s.leave()
 	if s.kr != kr {
-		return n, errKeyringChanged
+		return c, errKeyringChanged
 	}
 	if err := keycheckAfterRewrap(s.kc, kr); err != nil {
-		return n, err
+		return c, err
 	}
-	s.infof("keygate store: rewrap done (%d records); key check now lists only master key %q", n, kr.CurrentID())
-	return n, nil
+	s.infof("keygate store: rewrap done (%d records); key check now lists only master key %q", c.Total(), kr.CurrentID())
+	return c, nil
+}
+
+func (s *Store) noteRewrap(c RewrapCounts) { s.rewrapNow.Store(&c) }
+
+// RewrapProgress returns the counts of the rewrap running in this process
+// so far; ok is false when none runs.
+func (s *Store) RewrapProgress() (c RewrapCounts, ok bool) {
+	if p := s.rewrapNow.Load(); p != nil {
+		return *p, true
+	}
+	return c, false
 }
 
 // errKeyringChanged stops a Rewrap that SetKeyring overtook: records it

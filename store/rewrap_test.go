@@ -235,3 +235,42 @@ func TestSealedByKey(t *testing.T) {
 		t.Fatalf("after rewrap: %v %v, want everything under k2", counts, err)
 	}
 }
+
+// RewrapCounted counts what it changed by kind, and RewrapProgress shows
+// the counts so far while it runs.
+func TestRewrapCountsByKind(t *testing.T) {
+	dir := t.TempDir()
+	s := diskStore(t, dir, testKeyring(t, "k1"))
+	fillForRewrap(t, s, 9)
+	if err := s.AppendAudit([]AuditEvent{{Actor: "admin", Action: "secret.put", Decision: "ok"}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = diskStore(t, dir, testKeyring(t, "k2", "k1"))
+	if _, ok := s.RewrapProgress(); ok {
+		t.Fatal("progress before any rewrap")
+	}
+	s.rewrapPage = 4
+	var seen []int
+	s.rewrapHook = func(done int) error {
+		c, ok := s.RewrapProgress()
+		if !ok || c.Total() != done {
+			t.Errorf("progress %+v (%v) at %d done", c, ok, done)
+		}
+		seen = append(seen, c.Secrets)
+		return nil
+	}
+	c, err := s.RewrapCounted(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Secrets != 9 || c.AppSecrets != 1 || c.SigningKeys != 1 || c.Audit == 0 || c.Total() != 11+c.Audit {
+		t.Fatalf("counts %+v", c)
+	}
+	if len(seen) < 3 || seen[0] != 4 {
+		t.Fatalf("progress of the secrets, page by page: %v", seen)
+	}
+	if _, ok := s.RewrapProgress(); ok {
+		t.Fatal("progress after the rewrap ended")
+	}
+}

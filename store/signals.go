@@ -17,7 +17,7 @@ const (
 // Signal sends msg (at most 1000 bytes, never a secret) to every node
 // listening on this database, this one included.
 func (s *Store) Signal(msg string) error {
-	b, ok := s.be.(*postgresBackend)
+	b, ok := raw(s.be).(*postgresBackend)
 	if !ok {
 		return nil
 	}
@@ -39,7 +39,7 @@ func (s *Store) Signal(msg string) error {
 // ListenSignals calls fn with each signal any node sends, until stop is
 // called. fn runs on the listener's goroutine and must not block long.
 func (s *Store) ListenSignals(fn func(msg string)) (stop func()) {
-	b, ok := s.be.(*postgresBackend)
+	b, ok := raw(s.be).(*postgresBackend)
 	if !ok || b.listener == nil {
 		return func() {}
 	}

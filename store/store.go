@@ -40,6 +40,9 @@ type Options struct {
 	// Timeout bounds each PostgreSQL round trip (0 = DefaultTimeout); past
 	// it a call fails with ErrUnavailable.
 	Timeout time.Duration
+	// Observe, when set, is told how long each round trip to the
+	// database took: op is "get", "view" or "update".
+	Observe func(op string, d time.Duration)
 }
 
 // Store is keygate's database. It is safe for concurrent use.
@@ -63,8 +66,9 @@ type Store struct {
 	witness    atomic.Pointer[AuditWitness] // the newest audit chain head written here
 
 	rewrapMu   sync.Mutex
-	rewrapPage int             // records per Rewrap transaction
-	rewrapHook func(int) error // test hook: called after each page with the running total
+	rewrapPage int                          // records per Rewrap transaction
+	rewrapHook func(int) error              // test hook: called after each page with the running total
+	rewrapNow  atomic.Pointer[RewrapCounts] // the running rewrap's counts so far
 }
 
 // Open opens (or creates) the store. A wrong or missing master key is
@@ -109,6 +113,9 @@ func Open(opts Options) (*Store, error) {
 		}
 	} else if err := s.openBadger(opts, cacheBytes); err != nil {
 		return nil, err
+	}
+	if opts.Observe != nil {
+		s.be = timedBackend{backend: s.be, observe: opts.Observe}
 	}
 	if err := s.finishPendingDeletes(); err != nil {
 		s.be.Close()

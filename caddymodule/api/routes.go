@@ -39,6 +39,7 @@ func (h *APIHandler) routes() {
 	m.HandleFunc("GET /v1/audit", h.admin(h.queryAudit))
 	m.HandleFunc("GET /v1/audit/verify", h.admin(h.verifyAudit))
 	m.HandleFunc("POST /v1/rewrap", h.admin(h.rewrap))
+	m.HandleFunc("GET /v1/rewrap", h.admin(h.rewrapProgress))
 	h.oauthRoutes(m)
 	h.healthRoutes(m)
 	h.proxyRoutes(m)
@@ -488,7 +489,7 @@ type witnessReport struct {
 }
 
 func (h *APIHandler) rewrap(r *http.Request) (int, any, error) {
-	n, err := h.app.Store().Rewrap(r.Context())
+	counts, err := h.app.Store().RewrapCounted(r.Context())
 	if err != nil {
 		return 0, nil, err
 	}
@@ -501,8 +502,15 @@ func (h *APIHandler) rewrap(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, map[string]any{"rewrapped": n, "master_key_id": h.app.MasterKeyID(),
+	return http.StatusOK, map[string]any{"rewrapped": counts.Total(), "by_kind": counts, "master_key_id": h.app.MasterKeyID(),
 		"master_key_ids": h.app.Store().Keyring().IDs(), "sealed_by_key": sealed}, nil
+}
+
+// rewrapProgress tells how far the rewrap running on this node got, for
+// the CLI's progress bar.
+func (h *APIHandler) rewrapProgress(r *http.Request) (int, any, error) {
+	counts, running := h.app.Store().RewrapProgress()
+	return http.StatusOK, map[string]any{"running": running, "by_kind": counts}, nil
 }
 
 func fieldProblem(field, detail string) *gateway.Problem {

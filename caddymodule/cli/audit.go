@@ -62,8 +62,10 @@ duration back from now (1h, 30m); --limit is 1 to 1000 (default 100).
 --follow keeps printing new events as they are written, until interrupted.
 --summary prints a table instead: each package's calls with each key,
 allowed and denied, and the last one, over the last 30 days unless --since
-says otherwise (from the newest 1000 events, which it says when it is cut).
-With --json, events are printed as the API's JSON: one array, or with
+says otherwise (from the newest 1000 events, which it says when it is cut),
+and its DAILY column draws the newest 31 days' calls, one character a day:
+the owners' page charts the same counts. With --json its rows also hold
+the counts per UTC day. With --json, events are printed as the API's JSON: one array, or with
 --follow one object per line.
 
 keygate audit verify checks the whole trail's HMAC chain (keyed from the

@@ -3,71 +3,39 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/keygate/keygate/store"
 )
 
 // summaryWindow is how far back keygate audit --summary looks by default:
 // the owners' page's 30 days.
 const summaryWindow = 30 * 24 * time.Hour
 
-// usage is one package's use of one key in a summary.
-type usage struct {
-	Package string    `json:"package"`
-	Key     string    `json:"key"`
-	Allowed int       `json:"allowed"`
-	Denied  int       `json:"denied"`
-	Last    time.Time `json:"last"`
-}
-
-// summarize counts events by package and key: allowed and denied calls
-// and the last one. Events that name no package (changes by the admin,
-// sign-ins) are left out; a call that names no key counts under "-".
-func summarize(evs []event) []usage {
-	byKey := map[[2]string]*usage{}
+// summarize tallies the events by package, key and day
+// (store.UsageTally, which the owners' page charts too), from since's day
+// to the newest event's or today.
+func summarize(evs []event, since time.Time) []store.KeyUsage {
+	until := time.Now()
 	for _, ev := range evs {
-		if ev.Package == "" || (ev.Action != "ingress" && ev.Action != "egress") {
-			continue
-		}
-		keys := ev.Keys
-		if len(keys) == 0 {
-			keys = []string{""}
-		}
-		for _, k := range keys {
-			u := byKey[[2]string{ev.Package, k}]
-			if u == nil {
-				u = &usage{Package: ev.Package, Key: k}
-				byKey[[2]string{ev.Package, k}] = u
-			}
-			if ev.Decision == "allow" {
-				u.Allowed++
-			} else {
-				u.Denied++
-			}
-			if ev.Time.After(u.Last) {
-				u.Last = ev.Time
-			}
+		if ev.Time.After(until) {
+			until = ev.Time
 		}
 	}
-	out := make([]usage, 0, len(byKey))
-	for _, u := range byKey {
-		out = append(out, *u)
+	t := store.NewUsageTally(since, until)
+	for _, ev := range evs {
+		t.Add(&store.AuditEvent{Time: ev.Time, Action: ev.Action, Package: ev.Package, Keys: ev.Keys, Decision: ev.Decision})
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Package != out[j].Package {
-			return out[i].Package < out[j].Package
-		}
-		return out[i].Key < out[j].Key
-	})
-	return out
+	return t.Rows()
 }
 
 // printSummary prints the table of keygate audit --summary (with --json,
 // its rows); truncated says the API's page was full, so older events were
 // left out.
 func printSummary(e *env, evs []event, since time.Time, truncated bool) error {
-	rows := summarize(evs)
+	rows := summarize(evs, since)
 	if e.json {
 		b, err := json.Marshal(rows)
 		if err != nil {
@@ -76,9 +44,13 @@ func printSummary(e *env, evs []event, since time.Time, truncated bool) error {
 		e.printJSON(b)
 		return nil
 	}
-	t := newTable(e.stdout, "PACKAGE", "KEY", "ALLOWED", "DENIED", "LAST")
+	t := newTable(e.stdout, "PACKAGE", "KEY", "ALLOWED", "DENIED", "LAST", "DAILY")
 	for _, u := range rows {
-		t.row(u.Package, u.Key, strconv.Itoa(u.Allowed), strconv.Itoa(u.Denied), fmtTime(u.Last))
+		key := u.Key
+		if key == "" {
+			key = "-"
+		}
+		t.row(u.Package, key, strconv.Itoa(u.Allowed), strconv.Itoa(u.Denied), fmtTime(u.Last), sparkline(u.Days))
 	}
 	t.flush()
 	if truncated && len(evs) > 0 {
@@ -86,4 +58,29 @@ func printSummary(e *env, evs []event, since time.Time, truncated bool) error {
 			len(evs), since.UTC().Format(time.RFC3339))
 	}
 	return nil
+}
+
+// sparkDays is how many of the newest days the DAILY column draws.
+const sparkDays = 31
+
+// sparkline draws the calls of each of the newest days, oldest first, as
+// the owners' page's bars in one line: "." for a day without calls, else
+// a block as high as the day's calls against the busiest day's.
+func sparkline(days []store.DayUsage) string {
+	days = days[max(0, len(days)-sparkDays):]
+	peak := 0
+	for _, d := range days {
+		peak = max(peak, d.Allowed+d.Denied)
+	}
+	blocks := []rune("▁▂▃▄▅▆▇█")
+	var b strings.Builder
+	for _, d := range days {
+		n := d.Allowed + d.Denied
+		if n == 0 {
+			b.WriteByte('.')
+			continue
+		}
+		b.WriteRune(blocks[(n*len(blocks)-1)/peak])
+	}
+	return b.String()
 }

@@ -187,6 +187,9 @@ func setupCommon(cmd *cobra.Command) {
 
 // setupLocal is setupCommon for commands that do not talk to the API.
 func setupLocal(cmd *cobra.Command) {
+	// Caddy makes Use of name + " " + usage: a command without arguments
+	// would show "keygate rewrap  [flags]".
+	cmd.Use = strings.TrimSpace(cmd.Use)
 	cmd.SetHelpTemplate(helpTemplate)
 	cmd.SetFlagErrorFunc(flagError)
 	cmd.SilenceErrors = true

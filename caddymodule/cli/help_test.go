@@ -47,6 +47,9 @@ func TestHelpTexts(t *testing.T) {
 			if strings.Contains(help, "caddyserver.com") {
 				t.Errorf("keygate %s --help links Caddy's docs:\n%s", strings.Join(p, " "), help)
 			}
+			if strings.Contains(help, "  [flags]") {
+				t.Errorf("keygate %s --help has a doubled space in its usage line:\n%s", strings.Join(p, " "), help)
+			}
 			if !strings.Contains(help, "Reference: docs/cli.md") {
 				t.Errorf("keygate %s --help lacks keygate's reference", strings.Join(p, " "))
 			}

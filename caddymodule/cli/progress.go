@@ -1,14 +1,16 @@
 package cli
 
 import (
+	"context"
 	"io"
 	"os"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 )
 
-// progress shows long work (store copy, backup, restore) as a bar on
+// progress shows long work (store copy, backup, restore, rewrap) as a bar on
 // stderr when stderr is a terminal; otherwise it shows nothing, and the
 // command's final counts are the report.
 type progress struct {
@@ -55,6 +57,34 @@ func (p *progress) reader(r io.Reader) io.Reader {
 		return r
 	}
 	return io.TeeReader(r, p.bar)
+}
+
+// poll asks check every interval until stop is called, and shows what it
+// says (a description and a count) while ok: for work done by the server,
+// whose progress is asked for. Off a terminal it asks nothing.
+func (p *progress) poll(ctx context.Context, every time.Duration, check func(context.Context) (desc string, n int, ok bool)) (stop func()) {
+	if p.bar == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if desc, n, ok := check(ctx); ok && ctx.Err() == nil {
+				p.bar.Describe(desc)
+				p.bar.Set(n)
+			}
+		}
+	}()
+	return func() { cancel(); <-finished }
 }
 
 // done clears the bar, before the final counts are printed.

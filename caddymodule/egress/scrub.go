@@ -134,6 +134,7 @@ func (b *auditedBody) Close() error {
 	err := b.counted.Close()
 	b.once.Do(func() {
 		if n := b.counted.Count(); n > 0 {
+			b.app.NoteScrubbed("egress", n)
 			b.change.Reason = fmt.Sprintf("scrubbed: %d", n)
 			// Best effort: the answer is already on its way.
 			_ = b.app.RecordChange(b.req.Context(), b.change)

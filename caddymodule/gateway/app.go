@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -147,7 +148,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.dir = memoryDir
 	case a.StoragePostgres != "":
 		if a.pgDSN, err = expandSecretSetting(repl, "storage postgres", a.StoragePostgres); err != nil {
-			return err
+			return a.lead(err)
 		}
 		target, err := store.PostgresTarget(a.pgDSN)
 		if err != nil {
@@ -158,10 +159,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.dir = filepath.Join(caddy.AppDataDir(), "keygate")
 	}
 	if a.masterSpec, err = expandSecretSetting(repl, "master_key", a.MasterKey); err != nil {
-		return err
+		return a.lead(err)
 	}
 	if a.adminTokenSpec, err = expandSecretSetting(repl, "admin_token", a.AdminToken); err != nil {
-		return err
+		return a.lead(err)
 	}
 	if a.pgDSN != "" && (a.masterSpec == "" || a.adminTokenSpec == "") {
 		return errPostgresKeys
@@ -244,6 +245,10 @@ func (a *App) open() error {
 		opts.Postgres, opts.Timeout = a.pgDSN, storeTimeout
 	default:
 		opts.Dir = a.dir
+	}
+	opts.Observe = storeObserver("badger")
+	if a.pgDSN != "" {
+		opts.Observe = storeObserver("postgres")
 	}
 	sh, err := openShared(a.dir, opts, a.logger)
 	if err != nil {
@@ -462,18 +467,39 @@ func (a *App) RecordChange(ctx context.Context, c Change) error {
 	})
 }
 
+// lead logs err on its own before Caddy returns it at the end of its
+// provisioning chain, so that the line saying what to do comes first.
+func (a *App) lead(err error) error {
+	a.logger.Error(err.Error())
+	return err
+}
+
 // expandSecretSetting expands {env.*} and {file.*} placeholders in a
-// setting whose value is secret. The error names the setting only.
+// setting whose value is secret. The error names the setting and the
+// {env.NAME} or {file.PATH} placeholder that failed (the config's text,
+// not the value), never the rest of the setting, which may be inline.
 func expandSecretSetting(repl *caddy.Replacer, name, v string) (string, error) {
 	if v == "" {
 		return "", nil
 	}
 	out, err := repl.ReplaceOrErr(v, true, true)
 	if err != nil {
+		for _, ph := range secretPlaceholder.FindAllString(v, -1) {
+			if _, err := repl.ReplaceOrErr(ph, true, true); err != nil {
+				what := "is unset or empty in keygate's environment"
+				if strings.HasPrefix(ph, "{file.") {
+					what = "names a file keygate cannot read, or an empty one"
+				}
+				return "", fmt.Errorf("keygate: %s: %s %s", name, ph, what)
+			}
+		}
 		return "", fmt.Errorf("keygate: %s: placeholder is unknown or empty", name)
 	}
 	return strings.TrimSpace(out), nil
 }
+
+// secretPlaceholder matches the placeholders a secret setting may hold.
+var secretPlaceholder = regexp.MustCompile(`\{(?:env|file)\.[^{}\s]+\}`)
 
 // ErrAuditUnavailable fails requests closed when the audit sink fails.
 var ErrAuditUnavailable = errors.New("audit log unavailable")

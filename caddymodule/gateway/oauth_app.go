@@ -72,6 +72,7 @@ func (a *App) OAuth() *oauth.Manager { return a.oauth }
 
 // recordOAuth queues one manager event on the audit queue.
 func (a *App) recordOAuth(event, kc, pkg, key, outcome string) {
+	a.metrics.oauthEvent(event, outcome)
 	decision := "deny"
 	if slices.Contains(oauthOKOutcomes, outcome) {
 		decision = "ok"

@@ -142,8 +142,8 @@ const decisionGrace = 2 * time.Second
 
 // beginHold records rec for the owner to see and parks a waiter for it
 // until deadline fires; its ID, Created and Expires are set here. end
-// unparks it.
-func (a *App) beginHold(rec *store.HeldCall, wait time.Duration) (w *heldWaiter, deadline <-chan time.Time, end func(), p *Problem) {
+// unparks it and counts the call's answer (nil: it went on).
+func (a *App) beginHold(rec *store.HeldCall, wait time.Duration) (w *heldWaiter, deadline <-chan time.Time, end func(answer *Problem), p *Problem) {
 	reg := a.shared.held
 	rec.ID = "hc_" + RandomID(12)
 	now := a.Now()
@@ -170,7 +170,18 @@ func (a *App) beginHold(rec *store.HeldCall, wait time.Duration) (w *heldWaiter,
 	}
 	a.notifyHeld(*rec)
 	t := time.NewTimer(wait)
-	return w, t.C, func() { t.Stop(); reg.remove(rec.ID) }, nil
+	held := heldNow.WithLabelValues(rec.Kind)
+	held.Inc()
+	return w, t.C, func(answer *Problem) {
+		t.Stop()
+		reg.remove(rec.ID)
+		held.Dec()
+		result := "allow"
+		if answer != nil {
+			result = answer.Reason
+		}
+		a.metrics.heldEnd(rec.Kind, result)
+	}, nil
 }
 
 func (a *App) tooManyHeld() *Problem {

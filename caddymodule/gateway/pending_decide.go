@@ -100,6 +100,7 @@ func (a *App) DecideHeld(ctx context.Context, actor, kc, id string, d HeldDecisi
 	if err := a.shared.held.send(strings.Join([]string{sigDecision, kc, id, word}, " ")); err != nil {
 		return taken, fmt.Errorf("sending the decision to the other nodes: %w", err)
 	}
+	a.metrics.heldDecision(word)
 	return taken, auditErr
 }
 

@@ -49,7 +49,7 @@ func Holdable(p *Problem) bool {
 // it runs decide again, as if the call had just arrived; it returns
 // decide's answer once that is no longer holdable, or the last answer when
 // the wait runs out or the owner refuses.
-func (a *App) HoldRetry(ctx context.Context, rec store.HeldCall, prob *Problem, wait time.Duration, decide func() *Problem) *Problem {
+func (a *App) HoldRetry(ctx context.Context, rec store.HeldCall, prob *Problem, wait time.Duration, decide func() *Problem) (answer *Problem) {
 	rec.Kind, rec.Reason = heldGrant, prob.Reason
 	if prob.Status == http.StatusPreconditionRequired {
 		rec.Kind = heldValue
@@ -58,7 +58,7 @@ func (a *App) HoldRetry(ctx context.Context, rec store.HeldCall, prob *Problem, 
 	if p != nil {
 		return p
 	}
-	defer end()
+	defer func() { end(answer) }()
 	// A change signalled by another node may arrive before that node's
 	// cache notification does: after a change that did not let the call
 	// through, decide again a few times in the next seconds. The first
@@ -94,7 +94,7 @@ var recheckAfter = []time.Duration{50 * time.Millisecond, 200 * time.Millisecond
 // HoldApproval holds a call that an approve rule of the manifest covers
 // until the owner decides; nil means approved. A shape the owner approved
 // for a time passes at once.
-func (a *App) HoldApproval(ctx context.Context, rec store.HeldCall, wait time.Duration) *Problem {
+func (a *App) HoldApproval(ctx context.Context, rec store.HeldCall, wait time.Duration) (answer *Problem) {
 	if ok, err := a.Store().ShapeApproved(rec.Keychain, rec.Shape); err != nil {
 		return ToProblem(err)
 	} else if ok {
@@ -105,7 +105,7 @@ func (a *App) HoldApproval(ctx context.Context, rec store.HeldCall, wait time.Du
 	if p != nil {
 		return p
 	}
-	defer end()
+	defer func() { end(answer) }()
 	for {
 		switch a.park(ctx, &rec, w, deadline, nil) {
 		case holdChanged:

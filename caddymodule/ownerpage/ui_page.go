@@ -33,7 +33,8 @@ type kcDetail struct {
 	Secrets  []*secretRow
 	Packages []*pkgView
 	Audit    []store.AuditEvent
-	Focus    *pkgView // the package of ?package=, shown first
+	Usage    *usageView // the last 30 days' calls, charted
+	Focus    *pkgView   // the package of ?package=, shown first
 }
 
 // secretRow is a stored secret or a key some package asks for. It holds
@@ -216,9 +217,13 @@ func (h *Page) keychainDetail(kc store.Keychain, focus string) (*kcDetail, error
 	if err != nil {
 		return nil, err
 	}
-	det := &kcDetail{Keychain: kc, Audit: events}
-
 	now := h.app.Now()
+	usage, err := h.keychainUsage(kc.ID, now)
+	if err != nil {
+		return nil, err
+	}
+	det := &kcDetail{Keychain: kc, Audit: events, Usage: usage}
+
 	rows := map[string]*secretRow{}
 	byName := map[string]*store.SecretMeta{}
 	for i, m := range metas {

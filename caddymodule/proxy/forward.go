@@ -36,6 +36,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, tgt *target, a
 		gateway.WriteProblem(w, prob)
 		return
 	}
+	h.app.NoteSubstituted(len(sub.seen))
 	var sc *scrub.Scrubber
 	if len(sub.needles) > 0 {
 		sc = scrub.New(sub.needles...)
@@ -88,6 +89,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, tgt *target, a
 
 // recordScrubbed audits how many echoed values an answer had.
 func (h *Handler) recordScrubbed(r *http.Request, ev store.AuditEvent, n int) {
+	h.app.NoteScrubbed("proxy", n)
 	_ = h.app.RecordChange(r.Context(), gateway.Change{Actor: ev.Actor, Action: gateway.ActionProxyScrubbed, Keychain: ev.Keychain,
 		Package: ev.Package, Keys: ev.Keys, Reason: fmt.Sprintf("scrubbed: %d", n), RequestID: ev.RequestID})
 }
