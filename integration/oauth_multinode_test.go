@@ -38,7 +38,9 @@ func TestOAuthTwoNodesOneRefresh(t *testing.T) {
 	n2 := Start(t, cfg)
 	nodes := []*Instance{n1, n2}
 
-	w := &oauthWorld{in: n1, srv: srv, pkgCode: NewUpstream(t, nil)}
+	// The owner's confirmation lands on the other node: the pending
+	// connect is in the shared store.
+	w := &oauthWorld{in: n1, srv: srv, pkgCode: NewUpstream(t, nil), confirmVia: n2}
 	w.install(t)
 	states := []string{mustQuery(t, w.connect(t), "state")}
 	inv := n1.mintInvocation(t, w.pkgCode, "mail", w.kcToken)

@@ -14,9 +14,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Mode is how the token endpoint fails.
@@ -55,6 +58,9 @@ type Server struct {
 	issued    []string        // every code and token handed out
 	revoked   []string
 	calls     map[string]int
+	access    map[string]bool // live access tokens, for /userinfo
+	idClaims  map[string]any  // claims of the id_token a code grant returns; nil: none
+	userinfo  map[string]any  // /userinfo's answer; nil: 404
 }
 
 type codeGrant struct {
@@ -72,11 +78,13 @@ func New() *Server {
 		codes:        map[string]codeGrant{},
 		refresh:      map[string]bool{},
 		calls:        map[string]int{},
+		access:       map[string]bool{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /authorize", s.authorize)
 	mux.HandleFunc("POST /token", s.token)
 	mux.HandleFunc("POST /revoke", s.revoke)
+	mux.HandleFunc("GET /userinfo", s.userinfoHandler)
 	s.Server = httptest.NewServer(mux)
 	return s
 }
@@ -85,6 +93,15 @@ func New() *Server {
 func (s *Server) AuthorizeURL() string { return s.URL + "/authorize" }
 func (s *Server) TokenURL() string     { return s.URL + "/token" }
 func (s *Server) RevokeURL() string    { return s.URL + "/revoke" }
+func (s *Server) UserinfoURL() string  { return s.URL + "/userinfo" }
+
+// SetIDToken makes code grants return an id_token with these claims
+// (signed with a key nobody checks); nil: no id_token.
+func (s *Server) SetIDToken(claims map[string]any) { s.mu.Lock(); s.idClaims = claims; s.mu.Unlock() }
+
+// SetUserinfo sets what /userinfo answers to a live access token; nil:
+// 404.
+func (s *Server) SetUserinfo(info map[string]any) { s.mu.Lock(); s.userinfo = info; s.mu.Unlock() }
 
 // SetFail switches the token endpoint's failure mode (OK to recover).
 func (s *Server) SetFail(m Mode) { s.mu.Lock(); s.fail = m; s.mu.Unlock() }
@@ -237,7 +254,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 			oauthError(w, http.StatusBadRequest, "invalid_grant")
 			return
 		}
-		s.issue(w, true, g.scope)
+		s.issue(w, true, g.scope, s.idClaims)
 	case GrantRefreshToken:
 		rt := r.PostForm.Get("refresh_token")
 		if !s.refresh[rt] {
@@ -245,9 +262,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		delete(s.refresh, rt) // rotation: the old one stops working
-		s.issue(w, true, "")
+		s.issue(w, true, "", nil)
 	case GrantClientCredentials:
-		s.issue(w, false, r.PostForm.Get("scope"))
+		s.issue(w, false, r.PostForm.Get("scope"), nil)
 	default:
 		oauthError(w, http.StatusBadRequest, "unsupported_grant_type")
 	}
@@ -263,9 +280,20 @@ func pkceMatches(challenge, verifier string) bool {
 }
 
 // issue writes a token response; s.mu is held.
-func (s *Server) issue(w http.ResponseWriter, withRefresh bool, scope string) {
-	body := map[string]any{"access_token": "at-" + randomString(16), "token_type": "Bearer"}
-	s.issued = append(s.issued, body["access_token"].(string))
+func (s *Server) issue(w http.ResponseWriter, withRefresh bool, scope string, idClaims map[string]any) {
+	at := "at-" + randomString(16)
+	body := map[string]any{"access_token": at, "token_type": "Bearer"}
+	s.issued = append(s.issued, at)
+	s.access[at] = true
+	if idClaims != nil {
+		idt, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims(idClaims)).SignedString([]byte(randomString(32)))
+		if err != nil {
+			http.Error(w, "id_token", http.StatusInternalServerError)
+			return
+		}
+		s.issued = append(s.issued, idt)
+		body["id_token"] = idt
+	}
 	if s.expiresIn > 0 {
 		body["expires_in"] = s.expiresIn
 	}
@@ -296,6 +324,21 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	s.revoked = append(s.revoked, tok)
 	delete(s.refresh, tok)
 	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Server) userinfoHandler(w http.ResponseWriter, r *http.Request) {
+	at, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	s.mu.Lock()
+	live, info := s.access[at], s.userinfo
+	s.mu.Unlock()
+	switch {
+	case !ok || !live:
+		oauthError(w, http.StatusUnauthorized, "invalid_token")
+	case info == nil:
+		http.NotFound(w, r)
+	default:
+		writeJSON(w, http.StatusOK, info)
+	}
 }
 
 func oauthError(w http.ResponseWriter, status int, code string) {

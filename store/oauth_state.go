@@ -201,7 +201,8 @@ func (s *Store) TakeOAuthState(state string, now time.Time) (OAuthState, error) 
 		Verifier: string(verifier), RedirectURI: m.RedirectURI, ExpiresAt: m.ExpiresAt}, nil
 }
 
-// PruneOAuthStates deletes every state expired at now and reports how many.
+// PruneOAuthStates deletes every state and pending connect expired at
+// now and reports how many.
 func (s *Store) PruneOAuthStates(now time.Time) (int, error) {
 	if err := s.enter(); err != nil {
 		return 0, err
@@ -213,6 +214,11 @@ func (s *Store) PruneOAuthStates(now time.Time) (int, error) {
 		err := s.update(func(w writer) error {
 			var err error
 			n, err = pruneOAuthStates(w, now, s.rewrapPage)
+			if err == nil && n < s.rewrapPage {
+				var more int
+				more, err = pruneOAuthPending(w, now, s.rewrapPage-n)
+				n += more
+			}
 			return err
 		})
 		total += n

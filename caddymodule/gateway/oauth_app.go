@@ -19,7 +19,7 @@ import (
 // answer. The manager itself is package oauth.
 
 // OAuth audit decisions: an outcome that is not a success is a denial.
-var oauthOKOutcomes = []string{"ok", "started", "revoked"}
+var oauthOKOutcomes = []string{"ok", "started", "revoked", "pending", "cancelled"}
 
 // oauthAuditTimeout bounds how long a provider event waits on a full
 // audit queue; it is reported, never the reason a request hangs.
@@ -146,6 +146,10 @@ func oauthProblem(err error) *Problem {
 		return p
 	case errors.Is(err, oauth.ErrState):
 		return NewProblem(http.StatusBadRequest, "oauth_state", err.Error())
+	case errors.Is(err, oauth.ErrPending):
+		return NewProblem(http.StatusBadRequest, "oauth_pending", err.Error())
+	case errors.Is(err, oauth.ErrBrowser):
+		return NewProblem(http.StatusBadRequest, "oauth_browser", err.Error())
 	case errors.Is(err, oauth.ErrBadCallback):
 		return NewProblem(http.StatusBadRequest, "oauth_bad_callback", err.Error())
 	case errors.Is(err, oauth.ErrDenied):

@@ -2,7 +2,9 @@
 // keygate's OAuth keys without a real one: it approves every authorization
 // at once (no login page), checks PKCE (S256) and the client's
 // credentials, and issues access tokens that expire and refresh tokens
-// that rotate. It keeps everything in memory and listens on loopback only.
+// that rotate. Its /userinfo names the one account (-account) to an access
+// token it issued, so keygate can show the owner which account is being
+// connected. It keeps everything in memory and listens on loopback only.
 //
 //	go run ./examples/oauth-provider            # 127.0.0.1:9300, client "demo-client"
 //
@@ -11,6 +13,7 @@
 //	oauth_provider demo {
 //		authorize_url http://127.0.0.1:9300/authorize
 //		token_url http://127.0.0.1:9300/token
+//		userinfo_url http://127.0.0.1:9300/userinfo email
 //	}
 package main
 
@@ -25,17 +28,20 @@ import (
 	"log"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 )
 
 type provider struct {
 	clientID, clientSecret string
+	account                string
 	ttl                    time.Duration
 
 	mu      sync.Mutex
 	codes   map[string]grant // authorization codes, used once
 	refresh map[string]bool  // live refresh tokens, used once
+	access  map[string]bool  // access tokens issued, for /userinfo
 }
 
 type grant struct{ redirectURI, challenge string }
@@ -45,13 +51,15 @@ func main() {
 	clientID := flag.String("client-id", "demo-client", "the one client's id")
 	clientSecret := flag.String("client-secret", "demo-client-secret", "the one client's secret (a stand-in: not a secret)")
 	ttl := flag.Duration("ttl", time.Hour, "lifetime of access tokens")
+	account := flag.String("account", "demo@example.test", "the account /userinfo names")
 	flag.Parse()
-	p := &provider{clientID: *clientID, clientSecret: *clientSecret, ttl: *ttl,
-		codes: map[string]grant{}, refresh: map[string]bool{}}
+	p := &provider{clientID: *clientID, clientSecret: *clientSecret, account: *account, ttl: *ttl,
+		codes: map[string]grant{}, refresh: map[string]bool{}, access: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /authorize", p.authorize)
 	mux.HandleFunc("POST /token", p.token)
-	log.Printf("oauth-provider: http://%s/authorize and /token, client %s", *listen, *clientID)
+	mux.HandleFunc("GET /userinfo", p.userinfo)
+	log.Printf("oauth-provider: http://%s/authorize, /token and /userinfo, client %s", *listen, *clientID)
 	srv := &http.Server{Addr: *listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	log.Fatal(srv.ListenAndServe())
 }
@@ -109,12 +117,26 @@ func (p *provider) token(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, http.StatusBadRequest, "unsupported_grant_type")
 		return
 	}
-	rt := random("rt_")
-	p.refresh[rt] = true
+	rt, at := random("rt_"), random("at_")
+	p.refresh[rt], p.access[at] = true, true
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	json.NewEncoder(w).Encode(map[string]any{"access_token": random("at_"), "token_type": "Bearer",
+	json.NewEncoder(w).Encode(map[string]any{"access_token": at, "token_type": "Bearer",
 		"expires_in": int(p.ttl.Seconds()), "refresh_token": rt})
+}
+
+// userinfo names the account to an access token this provider issued.
+func (p *provider) userinfo(w http.ResponseWriter, r *http.Request) {
+	at, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	p.mu.Lock()
+	live := ok && p.access[at]
+	p.mu.Unlock()
+	if !live {
+		tokenError(w, http.StatusUnauthorized, "invalid_token")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]string{"sub": "demo-1", "email": p.account})
 }
 
 // client accepts HTTP Basic or client_id and client_secret in the body.
