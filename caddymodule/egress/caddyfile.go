@@ -2,6 +2,8 @@ package egress
 
 import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/keygate/keygate/caddymodule/gateway"
 )
 
 // UnmarshalCaddyfile reads the keygate transport:
@@ -13,6 +15,7 @@ import (
 //		query <param>
 //		token_header <Header>
 //		scrub on|off
+//		rate <events>/<window> [burst <n>]   # per keychain and package, see rate.go
 //		sigv4 { ... } | hmac { ... }   # see sign_caddyfile.go
 //		# ...and any option of the http transport
 //	}
@@ -59,6 +62,15 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			on := v == "on"
 			t.Scrub = &on
+		case "rate":
+			if t.Rate != nil {
+				return d.Err("rate is set twice")
+			}
+			rl, err := gateway.RateArgs(d)
+			if err != nil {
+				return err
+			}
+			t.Rate = rl
 		case "sigv4", "hmac":
 			if err := t.unmarshalSigning(d); err != nil {
 				return err

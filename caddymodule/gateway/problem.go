@@ -75,7 +75,7 @@ var problemKinds = []ProblemKind{
 	{"oauth_config", http.StatusBadRequest, nil, []string{FlowAPI}},
 	{"upstream_unreachable", http.StatusBadGateway, nil, []string{FlowEgress}},
 	{"unscrubbable_encoding", http.StatusBadGateway, nil, []string{FlowEgress, FlowProxy}},
-	{"rate_limited", http.StatusTooManyRequests, []string{"retry_after"}, []string{FlowIngress, FlowWebhooks}},
+	{"rate_limited", http.StatusTooManyRequests, []string{"retry_after"}, []string{FlowIngress, FlowWebhooks, FlowEgress}},
 	{"secret_kind", http.StatusConflict, []string{"key"}, []string{FlowEgress}},
 	{"oauth_browser", http.StatusBadRequest, nil, []string{FlowCallback}},
 	{"oauth_pending", http.StatusBadRequest, nil, []string{FlowCallback}},
