@@ -70,11 +70,15 @@ func (a *App) startOAuth() error {
 // OAuth is the OAuth manager; nil before the store opens (see AwaitReady).
 func (a *App) OAuth() *oauth.Manager { return a.oauth }
 
-// recordOAuth queues one manager event on the audit queue.
+// recordOAuth queues one manager event on the audit queue; a connect
+// that stored a token releases the keychain's held calls to decide again.
 func (a *App) recordOAuth(event, kc, pkg, key, outcome string) {
 	decision := "deny"
 	if slices.Contains(oauthOKOutcomes, outcome) {
 		decision = "ok"
+	}
+	if outcome == "ok" {
+		defer a.keychainChanged(event, kc)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), oauthAuditTimeout)
 	defer cancel()
