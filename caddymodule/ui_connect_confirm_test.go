@@ -16,6 +16,17 @@ import (
 
 var pendingField = regexp.MustCompile(`name="pending" value="([^"]+)"`)
 
+// cookieNamed is the last cookie hdr sets whose name starts with prefix.
+func cookieNamed(hdr http.Header, prefix string) *http.Cookie {
+	var found *http.Cookie
+	for _, ck := range (&http.Response{Header: hdr}).Cookies() {
+		if strings.HasPrefix(ck.Name, prefix) {
+			found = ck
+		}
+	}
+	return found
+}
+
 // ownerCallback runs an owner's connect on the page up to keygate's
 // callback in c's browser and returns the confirmation page's pending id
 // and body.
@@ -33,12 +44,7 @@ func ownerCallback(t *testing.T, g *gateway, srv *oauthtest.Server, c *ownerClie
 	if st != 200 || p == nil {
 		t.Fatalf("callback: status %d: %s", st, body)
 	}
-	var cookie *http.Cookie
-	for _, ck := range (&http.Response{Header: hdr}).Cookies() {
-		if strings.HasPrefix(ck.Name, "keygate_pending_") {
-			cookie = ck
-		}
-	}
+	cookie := cookieNamed(hdr, "keygate_pending_")
 	if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode || cookie.Path != "/oauth/callback" {
 		t.Fatalf("pending cookie %+v: want HttpOnly, SameSite=Strict, Path=/oauth/callback", cookie)
 	}

@@ -31,12 +31,7 @@ func TestOAuthConnectBoundToBrowser(t *testing.T) {
 	if st != 200 || m == nil || !strings.Contains(body, "You are connecting") {
 		t.Fatalf("connect: status %d: %s", st, body)
 	}
-	var binding *http.Cookie
-	for _, ck := range (&http.Response{Header: hdr}).Cookies() {
-		if strings.HasPrefix(ck.Name, "keygate_connect_") {
-			binding = ck
-		}
-	}
+	binding := cookieNamed(hdr, "keygate_connect_")
 	if binding == nil || !binding.HttpOnly || binding.SameSite != http.SameSiteLaxMode || binding.Path != "/oauth/callback" {
 		t.Fatalf("binding cookie %+v: want HttpOnly, SameSite=Lax, Path=/oauth/callback", binding)
 	}

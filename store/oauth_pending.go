@@ -67,10 +67,6 @@ func oauthPendingSealContext(id string, meta []byte) sealContext {
 	return sealContext{Scope: scopeOAuthPending, Owner: id, Name: oauthPendingSealTag, Version: 1, Meta: meta}
 }
 
-func oauthPendingExpiryKey(t time.Time, id string) []byte {
-	return append(append([]byte(pfxOAuthPendingExpiry), auditTime(t)...), id...)
-}
-
 // PutOAuthPending records an exchanged connect that expires
 // OAuthPendingTTL from now, and prunes a few expired ones.
 func (s *Store) PutOAuthPending(p OAuthPending) error {
@@ -119,20 +115,7 @@ func (s *Store) PutOAuthPending(p OAuthPending) error {
 		return err
 	}
 	return s.update(func(w writer) error {
-		if _, err := pruneOAuthPending(w, now, oauthPrunePerPut); err != nil {
-			return err
-		}
-		k := key(pfxOAuthPending, id)
-		switch ok, err := exists(w, k); {
-		case err != nil:
-			return err
-		case ok:
-			return fmt.Errorf("pending connection already exists: %w", ErrConflict)
-		}
-		if err := w.Set(oauthPendingExpiryKey(now.Add(OAuthPendingTTL), id), nil); err != nil {
-			return err
-		}
-		return w.Set(k, encodeRecord(1, meta, blob))
+		return oauthPending.put(w, now, now.Add(OAuthPendingTTL), id, encodeRecord(1, meta, blob))
 	})
 }
 
@@ -175,7 +158,7 @@ func (s *Store) TakeOAuthPending(id, browser string, now time.Time, withToken bo
 		} else if subtle.ConstantTimeCompare([]byte(m.Browser), []byte(browser)) != 1 {
 			return ErrOAuthPendingBrowser
 		}
-		return deletePending(w, hid, m.ExpiresAt)
+		return oauthPending.remove(w, hid, m.ExpiresAt)
 	})
 	switch {
 	case err != nil:
@@ -198,37 +181,4 @@ func (s *Store) TakeOAuthPending(id, browser string, now time.Time, withToken bo
 		return OAuthPending{}, err
 	}
 	return p, nil
-}
-
-func deletePending(w writer, hid string, expires time.Time) error {
-	if err := w.Delete(key(pfxOAuthPending, hid)); err != nil {
-		return err
-	}
-	return w.Delete(oauthPendingExpiryKey(expires, hid))
-}
-
-// pruneOAuthPending deletes up to max expired pending connects, oldest
-// first, with their index entries.
-func pruneOAuthPending(w writer, now time.Time, max int) (int, error) {
-	var idx [][]byte
-	err := w.Iterate(iterOptions{Prefix: []byte(pfxOAuthPendingExpiry), KeysOnly: true}, func(k, _ []byte) error {
-		rest := k[len(pfxOAuthPendingExpiry):]
-		if len(rest) < auditTimeLength || auditKeyTime(rest) > now.UnixNano() || len(idx) >= max {
-			return errStop
-		}
-		idx = append(idx, append([]byte(nil), k...))
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStop) {
-		return 0, err
-	}
-	for _, k := range idx {
-		if err := w.Delete(key(pfxOAuthPending, string(k[len(pfxOAuthPendingExpiry)+auditTimeLength:]))); err != nil {
-			return 0, err
-		}
-		if err := w.Delete(k); err != nil {
-			return 0, err
-		}
-	}
-	return len(idx), nil
 }
