@@ -53,12 +53,12 @@ func (e expiring) remove(w writer, id string, expires time.Time) error {
 	return w.Delete(e.expiryKey(expires, id))
 }
 
-// prune deletes up to max records expired at now, oldest first.
-func (e expiring) prune(w writer, now time.Time, max int) (int, error) {
+// prune deletes up to limit records expired at now, oldest first.
+func (e expiring) prune(w writer, now time.Time, limit int) (int, error) {
 	var idx [][]byte
 	err := w.Iterate(iterOptions{Prefix: []byte(e.exp), KeysOnly: true}, func(k, _ []byte) error {
 		rest := k[len(e.exp):]
-		if len(rest) < auditTimeLength || auditKeyTime(rest) > now.UnixNano() || len(idx) >= max {
+		if len(rest) < auditTimeLength || auditKeyTime(rest) > now.UnixNano() || len(idx) >= limit {
 			return errStop
 		}
 		idx = append(idx, append([]byte(nil), k...))
