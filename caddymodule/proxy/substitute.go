@@ -98,6 +98,9 @@ func (s *substitution) resolve(ph string) (*substituted, *gateway.Problem) {
 	if len(spec.Hosts) > 0 && !policy.HostAllowed(spec.Hosts, s.tgt.host, s.tgt.port) {
 		return nil, notAllowed
 	}
+	if p := cleartextRefusal(s.tgt, spec.Name); p != nil {
+		return nil, p
+	}
 	if spec.OAuth != nil {
 		return nil, forbidden("not_supported", fmt.Sprintf("key %s is an OAuth key; the proxy site substitutes static keys only", spec.Name))
 	}
