@@ -47,7 +47,8 @@ const (
 )
 
 // AuditFunc receives one OAuth event. keychain is empty for app keys;
-// outcome is a short word ("ok", "denied", "bad_state", "unavailable",
+// outcome is a short word ("ok", "pending", "cancelled", "denied",
+// "bad_state", "bad_pending", "other_browser", "unavailable",
 // "bad_response", "rejected", "reconnect_required", "revoked",
 // "revoke_failed", ...), never a value.
 type AuditFunc func(event, keychain, pkg, key, outcome string)
