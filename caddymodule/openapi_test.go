@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -32,6 +33,8 @@ type apiCase struct {
 	bearer       string // sent instead of the admin token
 	badRequest   bool
 	accept       string
+	form         url.Values        // a form body instead of JSON
+	header       map[string]string // more request headers
 }
 
 // openAPIChecker sends requests to a running keygate and validates each
@@ -43,6 +46,7 @@ type openAPIChecker struct {
 	ok     map[string]bool // operationId -> answered 2xx
 	failed map[string]bool // operationId -> answered a problem
 	doc    *openapi3.T
+	header http.Header // the last answer's headers
 }
 
 func newOpenAPIChecker(t *testing.T, g *gateway) *openAPIChecker {
@@ -69,6 +73,9 @@ func newOpenAPIChecker(t *testing.T, g *gateway) *openAPIChecker {
 func (c *openAPIChecker) do(tc apiCase) []byte {
 	c.t.Helper()
 	var raw []byte
+	if tc.form != nil {
+		raw = []byte(tc.form.Encode())
+	}
 	switch b := tc.body.(type) {
 	case nil:
 	case string:
@@ -84,8 +91,13 @@ func (c *openAPIChecker) do(tc apiCase) []byte {
 		if err != nil {
 			c.t.Fatal(err)
 		}
-		if raw != nil {
+		if tc.form != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		} else if raw != nil {
 			req.Header.Set("Content-Type", "application/json")
+		}
+		for k, v := range tc.header {
+			req.Header.Set(k, v)
 		}
 		switch {
 		case tc.bearer != "":
@@ -137,6 +149,7 @@ func (c *openAPIChecker) do(tc apiCase) []byte {
 		c.t.Fatal(err)
 	}
 	c.g.bodies.Write(body)
+	c.header = res.Header
 	if res.StatusCode != tc.status {
 		c.t.Fatalf("%s: status %d, want %d: %s", name, res.StatusCode, tc.status, body)
 	}
@@ -234,8 +247,17 @@ func TestOpenAPIMatchesAPI(t *testing.T) {
 	c.do(apiCase{method: "POST", path: kcPath + "/connect/%40acme%2Fmail/API_KEY", status: 400})
 	callback := srv.Authorize(t, conn.AuthorizeURL)
 	_, query, _ := strings.Cut(callback, "?")
-	c.do(apiCase{method: "GET", path: "/oauth/callback?" + query, status: 200, noToken: true, accept: "application/json"})
+	var pending struct{ Pending string }
+	json.Unmarshal(c.do(apiCase{method: "GET", path: "/oauth/callback?" + query, status: 200, noToken: true, accept: "application/json"}), &pending)
+	cookies := (&http.Response{Header: c.header}).Cookies()
 	c.do(apiCase{method: "GET", path: "/oauth/callback?" + query, status: 400, noToken: true, accept: "application/json"})
+	confirm := apiCase{method: "POST", path: "/oauth/callback", status: 200, noToken: true, accept: "application/json",
+		form: url.Values{"pending": {pending.Pending}, "action": {"confirm"}}, header: map[string]string{"Sec-Fetch-Site": "same-origin"}}
+	if len(cookies) == 1 {
+		confirm.header["Cookie"] = cookies[0].Name + "=" + cookies[0].Value
+	}
+	c.do(confirm)
+	c.do(apiCase{method: "POST", path: "/oauth/callback", status: 400, noToken: true, accept: "application/json", form: confirm.form, header: confirm.header})
 	c.do(apiCase{method: "GET", path: "/oauth/callback?state=nope&code=nope", status: 400, noToken: true})
 	if st, _, b := g.agent("mail", kc.Token, nil); st != 200 {
 		t.Fatalf("agent call: %d %s", st, b)

@@ -56,13 +56,16 @@ func browserSignIn(wd *webDriver, link, owner string) {
 // TestOAuthConnectCSRFInBrowser: an attacker starts connecting their own
 // keychain in their browser and sends the provider's page to a victim;
 // the victim's approval lands on a callback keygate refuses, and the
-// attacker's keychain gets nothing. The victim's own connect works.
+// attacker's keychain gets nothing. The victim's own connect shows her
+// the account the provider connected and stores nothing until she
+// confirms it.
 func TestOAuthConnectCSRFInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
 	srv := oauthtest.New()
 	t.Cleanup(srv.Close)
+	srv.SetIDToken(map[string]any{"sub": "u-1", "email": "alice@example.test"})
 	g := startConnectGateway(t, srv, consentProvider(t, srv))
 	alice, _ := g.newKeychain("alice", "")
 	mallory, _ := g.newKeychain("mallory", "")
@@ -92,16 +95,58 @@ func TestOAuthConnectCSRFInBrowser(t *testing.T) {
 		t.Fatal("the victim's approval connected an account to the attacker's keychain")
 	}
 
-	// The victim's own connect goes through in her browser.
+	// The victim's own connect, in her browser, names the account and
+	// waits for her.
 	connect(victim, alice)
 	victim.click(victim.find("#approve"))
-	victim.waitFor("the victim's own connect", func() bool { return strings.Contains(victim.source(), "is connected") })
+	victim.waitFor("the confirmation page", func() bool {
+		return strings.Contains(victim.source(), `id="account">alice@example.test<`)
+	})
+	if slices.Contains(g.secretNames(alice), "MAIL_TOKEN") {
+		t.Fatal("the callback stored the token before the owner confirmed")
+	}
+	// Another site's page that posts the confirmation (even knowing the
+	// pending id) in her browser is refused: the cookie is SameSite=Strict
+	// and the origin is not keygate's.
+	m := pendingField.FindStringSubmatch(victim.source())
+	if m == nil {
+		t.Fatal("no pending id on the confirmation page")
+	}
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<form id="f" method="post" action="%s/oauth/callback"><input name="pending" value="%s"><input name="action" value="confirm"></form><script>document.getElementById("f").submit()</script>`,
+			g.api, m[1])
+	}))
+	t.Cleanup(evil.Close)
+	victim.navigate(evil.URL)
+	victim.waitFor("the refused cross-site confirmation", func() bool {
+		return strings.Contains(victim.currentURL(), "/oauth/callback") && strings.Contains(victim.source(), "Not connected")
+	})
+	if slices.Contains(g.secretNames(alice), "MAIL_TOKEN") {
+		t.Fatal("a cross-site post confirmed the connect")
+	}
+	// Her page is gone with the navigation: she connects again.
+	connect(victim, alice)
+	victim.click(victim.find("#approve"))
+	victim.waitFor("the confirmation page", func() bool { return strings.Contains(victim.source(), `id="confirm"`) })
+	victim.click(victim.find("#confirm"))
+	victim.waitFor("the victim's own connect", func() bool { return strings.Contains(victim.source(), "is connected to alice@example.test") })
 	if !slices.Contains(g.secretNames(alice), "MAIL_TOKEN") {
 		t.Fatal("the victim's own connect stored nothing")
 	}
 	// And the attacker's, in the attacker's browser (the refused callback
-	// left its state there).
+	// left its state there); cancelling it stores nothing.
 	attacker.click(attacker.find("#approve"))
+	attacker.waitFor("the attacker's confirmation page", func() bool { return strings.Contains(attacker.source(), `id="cancel"`) })
+	attacker.click(attacker.find("#cancel"))
+	attacker.waitFor("the attacker's cancel", func() bool { return strings.Contains(attacker.source(), "nothing was saved") })
+	if slices.Contains(g.secretNames(mallory), "MAIL_TOKEN") {
+		t.Fatal("a cancelled connect stored a token")
+	}
+	connect(attacker, mallory)
+	attacker.click(attacker.find("#approve"))
+	attacker.waitFor("the attacker's confirmation page", func() bool { return strings.Contains(attacker.source(), `id="confirm"`) })
+	attacker.click(attacker.find("#confirm"))
 	attacker.waitFor("the attacker's own connect", func() bool { return strings.Contains(attacker.source(), "is connected") })
 	if !slices.Contains(g.secretNames(mallory), "MAIL_TOKEN") {
 		t.Fatal("the connect's own browser could not finish it")

@@ -31,12 +31,7 @@ func TestOAuthConnectBoundToBrowser(t *testing.T) {
 	if st != 200 || m == nil || !strings.Contains(body, "You are connecting") {
 		t.Fatalf("connect: status %d: %s", st, body)
 	}
-	var binding *http.Cookie
-	for _, ck := range (&http.Response{Header: hdr}).Cookies() {
-		if strings.HasPrefix(ck.Name, "keygate_connect_") {
-			binding = ck
-		}
-	}
+	binding := cookieNamed(hdr, "keygate_connect_")
 	if binding == nil || !binding.HttpOnly || binding.SameSite != http.SameSiteLaxMode || binding.Path != "/oauth/callback" {
 		t.Fatalf("binding cookie %+v: want HttpOnly, SameSite=Lax, Path=/oauth/callback", binding)
 	}
@@ -64,9 +59,10 @@ func TestOAuthConnectBoundToBrowser(t *testing.T) {
 		t.Errorf("callback page headers: CSP %q, X-Frame-Options %q", hd.Get("Content-Security-Policy"), hd.Get("X-Frame-Options"))
 	}
 
-	// The browser that started it finishes it.
+	// The browser that started it finishes the callback; the connect
+	// then waits for that browser's confirmation.
 	st, _, b := g.call("GET", callback, "", map[string]string{"Accept": "application/json", "Cookie": binding.Name + "=" + binding.Value}, nil)
-	if st != 200 || !slices.Contains(g.secretNames(kc), "MAIL_TOKEN") {
+	if st != 200 || !strings.Contains(string(b), `"status":"pending"`) || slices.Contains(g.secretNames(kc), "MAIL_TOKEN") {
 		t.Fatalf("callback from the right browser: status %d: %s", st, b)
 	}
 }

@@ -94,6 +94,14 @@ http://:{{.EgressPort}} {
 			}
 		}
 	}
+	route /limited/* {
+		reverse_proxy {{.Upstream}} {
+			transport keygate {
+				secret API_KEY
+				rate 1/h burst 1
+			}
+		}
+	}
 }
 `
 
@@ -291,6 +299,10 @@ func captureAnswers(t *testing.T) captured {
 		st, h, b = s.egressCall(path, tok)
 		s.capture(c, "egress", st, h, b)
 	}
+	for range 2 { // a rate limit of one call an hour
+		st, h, b = s.egressCall("/limited/x", tok)
+	}
+	s.capture(c, "egress", st, h, b)
 	s.admin(200, "PUT", "/v1/packages/@acme/tools", s.manifest(captureOtherSHA, "API_KEY"))
 	st, h, b = s.egressCall("/api/x", tok) // stale_grant
 	s.capture(c, "egress", st, h, b)

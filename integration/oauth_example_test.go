@@ -15,8 +15,9 @@ import (
 
 // TestOAuthExampleProvider runs examples/oauth-provider, the stand-in
 // provider the README offers for trying OAuth keys, and connects an
-// account through it: the authorize URL, its approval, keygate's callback;
-// the key then shows as an OAuth key with its scopes and expiry.
+// account through it: the authorize URL, its approval, keygate's callback
+// and its confirmation page naming the account (from the provider's
+// userinfo_url); the key then shows as an OAuth key with its scopes and expiry.
 func TestOAuthExampleProvider(t *testing.T) {
 	root, err := repoRoot()
 	if err != nil {
@@ -52,6 +53,7 @@ func TestOAuthExampleProvider(t *testing.T) {
 		oauth_provider demo {
 			authorize_url http://` + addr + `/authorize
 			token_url http://` + addr + `/token
+			userinfo_url http://` + addr + `/userinfo email
 		}`})
 	key := map[string]any{"name": "MAIL_TOKEN", "required": true, "hosts": []string{"127.0.0.1"},
 		"oauth": map[string]any{"provider": "demo", "scopes": []string{"mail.read"}, "client_id": "CLIENT_ID", "client_secret": "CLIENT_SECRET"}}
@@ -87,8 +89,14 @@ func TestOAuthExampleProvider(t *testing.T) {
 		t.Fatalf("authorize: %d to %q", resp.StatusCode, callback)
 	}
 	cb := sendT(t, "GET", callback, "", nil, nil)
-	if cb.Status != http.StatusOK || !strings.Contains(string(cb.Body), "connected") {
-		t.Fatalf("callback: %d %s", cb.Status, cb.Body)
+	if cb.Status != http.StatusOK || !strings.Contains(string(cb.Body), `id="account">demo@example.test<`) {
+		t.Fatalf("callback: the confirmation page does not name the account: %s", cb)
+	}
+	if list := in.MustCLI("", "secret", "list", kc); strings.Contains(list.Stdout, "MAIL_TOKEN") {
+		t.Fatalf("stored before the owner confirmed:\n%s", list.Stdout)
+	}
+	if ok := confirmConnect(t, in, in.APIURL, cb); ok.Status != http.StatusOK || !strings.Contains(string(ok.Body), "is connected to demo@example.test") {
+		t.Fatalf("confirm: %s", ok)
 	}
 	list := in.MustCLI("", "secret", "list", kc)
 	if !strings.Contains(list.Stdout, "MAIL_TOKEN") || !strings.Contains(list.Stdout, "oauth (mail.read)") {

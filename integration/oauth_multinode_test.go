@@ -38,10 +38,20 @@ func TestOAuthTwoNodesOneRefresh(t *testing.T) {
 	n2 := Start(t, cfg)
 	nodes := []*Instance{n1, n2}
 
-	w := &oauthWorld{in: n1, srv: srv, pkgCode: NewUpstream(t, nil)}
+	// The owner's confirmation lands on the other node: the pending
+	// connect is in the shared store.
+	w := &oauthWorld{in: n1, srv: srv, pkgCode: NewUpstream(t, nil), confirmVia: n2}
 	w.install(t)
 	states := []string{mustQuery(t, w.connect(t), "state")}
-	inv := n1.mintInvocation(t, w.pkgCode, "mail", w.kcToken)
+	// Node 1 learns of the token node 2 stored by notification.
+	var inv string
+	if !eventually(5*time.Second, 20*time.Millisecond, func() bool {
+		inv = n1.mintInvocationOK(w.pkgCode, "mail", w.kcToken)
+		return inv != ""
+	}) {
+		t.Fatal("node 1 never saw the connect confirmed on node 2")
+	}
+	w.confirmVia = nil // the reconnects below are confirmed on node 1, as they start there
 
 	// Connected on node 1, served with no refresh. Only node 1 serves it:
 	// node 2 would cache the record, and learn of the reconnect below by

@@ -24,6 +24,8 @@ type oauthWorld struct {
 	kc      string
 	kcToken string
 	bodies  strings.Builder // every API answer, for the leak scan
+	// confirmVia is the node that takes the owner's confirmation (nil: in).
+	confirmVia *Instance
 }
 
 const oauthPkg = "@it/mail"
@@ -116,7 +118,7 @@ func (w *oauthWorld) api(t *testing.T, method, path string, body any) reply {
 }
 
 // connect runs the owner's whole connect: the API's authorize URL, the
-// provider's approval, keygate's callback.
+// provider's approval, keygate's callback and the owner's confirmation.
 func (w *oauthWorld) connect(t *testing.T) string {
 	t.Helper()
 	r := w.api(t, "POST", "/v1/keychains/"+w.kc+"/connect/"+url.PathEscape(oauthPkg)+"/MAIL_TOKEN", nil)
@@ -132,8 +134,17 @@ func (w *oauthWorld) connect(t *testing.T) string {
 	}
 	cb := sendT(t, "GET", callback, "", nil, nil)
 	w.bodies.Write(cb.Body)
-	if cb.Status != http.StatusOK || !strings.Contains(string(cb.Body), "connected") {
-		t.Fatalf("callback: %d %s", cb.Status, cb.Body)
+	if !strings.Contains(string(cb.Body), "Is this the account") {
+		t.Fatalf("callback: %s", cb)
+	}
+	via := w.confirmVia
+	if via == nil {
+		via = w.in
+	}
+	ok := confirmConnect(t, via, w.in.APIURL, cb)
+	w.bodies.Write(ok.Body)
+	if ok.Status != http.StatusOK || !strings.Contains(string(ok.Body), "is connected") {
+		t.Fatalf("confirm: %s", ok)
 	}
 	return callback
 }

@@ -42,7 +42,7 @@ func TestConnectCallbackAccessToken(t *testing.T) {
 	if h.srv.Calls(oauthtest.GrantAuthorizationCode) != 1 || h.srv.Calls(oauthtest.GrantRefreshToken) != 0 {
 		t.Fatal("unexpected token calls")
 	}
-	if !h.audit.has(EventConnect, "started") || !h.audit.has(EventCallback, "ok") {
+	if !h.audit.has(EventConnect, "started") || !h.audit.has(EventCallback, "pending") || !h.audit.has(EventConfirm, "ok") {
 		t.Fatalf("audit: %v", h.audit.all())
 	}
 }
@@ -122,7 +122,7 @@ func TestCallbackStateChecks(t *testing.T) {
 
 	// Forged, empty and oversized states.
 	for _, bad := range []string{strings.Repeat("A", 43), "", "x", strings.Repeat("s", 5000)} {
-		if _, err := h.m.Callback(context.Background(), "code", bad, ""); !errors.Is(err, ErrState) {
+		if _, err := h.m.Callback(context.Background(), "code", bad, "", testBrowser); !errors.Is(err, ErrState) {
 			t.Errorf("state of %d bytes: %v", len(bad), err)
 		}
 	}
@@ -146,13 +146,13 @@ func TestCallbackDenied(t *testing.T) {
 	}
 	// The state was used up by the refusal.
 	h.srv.SetDeny(false)
-	if _, err := h.m.Callback(context.Background(), "code", q.Get("state"), ""); !errors.Is(err, ErrState) {
+	if _, err := h.m.Callback(context.Background(), "code", q.Get("state"), "", testBrowser); !errors.Is(err, ErrState) {
 		t.Fatalf("reuse after denial: %v", err)
 	}
 	// Some other provider error code, and a hostile one that is not echoed.
 	for _, e := range []string{"server_error", "<script>alert(1)</script>"} {
 		q := h.begin(h.kc)
-		_, err := h.m.Callback(context.Background(), "", q.Get("state"), e)
+		_, err := h.m.Callback(context.Background(), "", q.Get("state"), e, testBrowser)
 		if !errors.Is(err, ErrDenied) || strings.Contains(err.Error(), "<script>") {
 			t.Fatalf("error=%s: %v", e, err)
 		}
@@ -165,7 +165,7 @@ func TestCallbackDenied(t *testing.T) {
 func TestCallbackMissingCode(t *testing.T) {
 	h := newHarness(t)
 	q := h.begin(h.kc)
-	if _, err := h.m.Callback(context.Background(), "", q.Get("state"), ""); !errors.Is(err, ErrBadCallback) {
+	if _, err := h.m.Callback(context.Background(), "", q.Get("state"), "", testBrowser); !errors.Is(err, ErrBadCallback) {
 		t.Fatalf("err = %v", err)
 	}
 	if h.hasToken(h.kc) {

@@ -10,6 +10,12 @@ var (
 	ErrConfig = errors.New("oauth is not set up for this key")
 	// ErrState: a callback's state is missing, unknown, used or expired (400).
 	ErrState = errors.New("oauth state is not valid")
+	// ErrPending: a confirmation names no pending connect, or one already
+	// confirmed, cancelled or expired (400).
+	ErrPending = errors.New("the connection is not waiting for confirmation")
+	// ErrBrowser: a confirmation from another browser than the one that
+	// finished the callback (400); the connect stays pending.
+	ErrBrowser = errors.New("the connection was started in another browser")
 	// ErrBadCallback: a callback without a code or otherwise malformed (400).
 	ErrBadCallback = errors.New("oauth callback is malformed")
 	// ErrDenied: the owner (or the provider) refused the authorization.

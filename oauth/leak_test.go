@@ -27,7 +27,7 @@ func TestNothingLeaks(t *testing.T) {
 	q := h.begin(h.kc)
 	keep(h.finish(q))
 	keep(h.finish(q)) // replay
-	keep(h.m.Callback(ctx, q.Get("code"), q.Get("state")+"x", ""))
+	keep(h.m.Callback(ctx, q.Get("code"), q.Get("state")+"x", "", testBrowser))
 	for _, mode := range []oauthtest.Mode{oauthtest.Down, oauthtest.Slow, oauthtest.HTML, oauthtest.NotJSON, oauthtest.NoAccessToken, oauthtest.InvalidGrant} {
 		q := h.begin(h.kc)
 		h.srv.SetFail(mode)
@@ -38,7 +38,19 @@ func TestNothingLeaks(t *testing.T) {
 	keep(h.finish(h.begin(h.kc)))
 	h.srv.SetDeny(false)
 	q = h.begin(h.kc)
-	keep(h.m.Callback(ctx, "", q.Get("state"), ""))
+	keep(h.m.Callback(ctx, "", q.Get("state"), "", testBrowser))
+	h.srv.SetIDToken(map[string]any{"sub": "s-1", "email": "alice@example.test"})
+	p, err := h.exchange(h.begin(h.kc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv.SetIDToken(nil)
+	h.states = append(h.states, p.ID)
+	keep(h.m.Confirm(p.ID, strings.Repeat("0f", 32)))
+	keep(h.m.Cancel(p.ID, strings.Repeat("0f", 32)))
+	keep(h.m.Confirm(p.ID, testBrowser))
+	keep(h.m.Confirm(p.ID, testBrowser)) // replay
+	keep(h.m.Confirm(p.ID+"x", testBrowser))
 
 	for _, mode := range []oauthtest.Mode{oauthtest.Down, oauthtest.Slow, oauthtest.HTML, oauthtest.NotJSON, oauthtest.NoAccessToken, oauthtest.InvalidGrant} {
 		h.connect()

@@ -41,12 +41,14 @@ const (
 const (
 	EventConnect    = "oauth.connect"
 	EventCallback   = "oauth.callback"
+	EventConfirm    = "oauth.confirm"
 	EventRefresh    = "oauth.refresh"
 	EventDisconnect = "oauth.disconnect"
 )
 
 // AuditFunc receives one OAuth event. keychain is empty for app keys;
-// outcome is a short word ("ok", "denied", "bad_state", "unavailable",
+// outcome is a short word ("ok", "pending", "cancelled", "denied",
+// "bad_state", "bad_pending", "other_browser", "unavailable",
 // "bad_response", "rejected", "reconnect_required", "revoked",
 // "revoke_failed", ...), never a value.
 type AuditFunc func(event, keychain, pkg, key, outcome string)
@@ -275,34 +277,47 @@ func (m *Manager) Connect(kc, pkg, key string) (string, error) {
 	return t.config(st.RedirectURI).AuthCodeURL(st.State, opts...), nil
 }
 
-// CallbackResult says which key a callback connected.
+// CallbackResult says which key a confirmation connected.
 type CallbackResult struct {
 	Keychain, Package, Key string
+	Account                string    // "" when the provider did not name the account
 	ExpiresAt              time.Time // zero: the provider gave no expiry
 	Scopes                 []string
 }
 
-// Callback finishes a connect: it takes the state (once), exchanges the
-// code and seals the token as the keychain's secret, allowed only to the
-// manifest key's hosts. errParam is the callback's "error" parameter.
-// Nothing is stored unless every step succeeds.
-func (m *Manager) Callback(ctx context.Context, code, state, errParam string) (CallbackResult, error) {
+// Pending is a connect whose code was exchanged, waiting for the owner to
+// confirm the account (see Confirm).
+type Pending struct {
+	// ID is the confirmation's handle: only the browser that finished the
+	// callback may see it.
+	ID                     string
+	Keychain, Package, Key string
+	Account                string // "" when the provider did not name the account
+	ExpiresAt              time.Time
+	Scopes                 []string
+}
+
+// Callback exchanges a connect's code: it takes the state (once),
+// exchanges the code, learns which account the provider connected and
+// keeps the token sealed as a pending connect that only the browser whose
+// nonce digest is browser can confirm. errParam is the callback's "error"
+// parameter. Nothing is stored as a secret until Confirm.
+func (m *Manager) Callback(ctx context.Context, code, state, errParam, browser string) (Pending, error) {
 	if state == "" || len(state) > maxCallbackParam {
 		m.audit(EventCallback, "", "", "", "bad_state")
-		return CallbackResult{}, fmt.Errorf("%w: missing or oversized state", ErrState)
+		return Pending{}, fmt.Errorf("%w: missing or oversized state", ErrState)
 	}
 	st, err := m.st.TakeOAuthState(state, m.now())
 	if err != nil {
 		m.audit(EventCallback, "", "", "", "bad_state")
 		if errors.Is(err, store.ErrOAuthState) {
-			return CallbackResult{}, fmt.Errorf("%w: %w", ErrState, err)
+			return Pending{}, fmt.Errorf("%w: %w", ErrState, err)
 		}
-		return CallbackResult{}, err
+		return Pending{}, err
 	}
-	res := CallbackResult{Keychain: st.Keychain, Package: st.Package, Key: st.Key}
-	fail := func(outcome string, err error) (CallbackResult, error) {
+	fail := func(outcome string, err error) (Pending, error) {
 		m.audit(EventCallback, st.Keychain, st.Package, st.Key, outcome)
-		return CallbackResult{}, err
+		return Pending{}, err
 	}
 	if errParam != "" {
 		if errParam == "access_denied" {
@@ -334,14 +349,56 @@ func (m *Manager) Callback(ctx context.Context, code, state, errParam string) (C
 	}
 	stored := storedToken(tok, now, t.spec.Scopes)
 	stored.ConnectedAt = now
-	meta, err := m.st.PutOAuthToken(st.Keychain, st.Key, stored, t.hosts, 0)
-	if err != nil {
+	p := store.OAuthPending{ID: randomString(32), Keychain: st.Keychain, Package: st.Package, Key: st.Key,
+		Account: m.account(ctx, t.provider, tok), AllowedHosts: t.hosts, Browser: browser, Token: stored}
+	if err := m.st.PutOAuthPending(p); err != nil {
 		return fail("store_error", err)
 	}
-	m.forget(userRef(st.Keychain, st.Package, st.Key))
-	m.audit(EventCallback, st.Keychain, st.Package, st.Key, "ok")
-	res.ExpiresAt, res.Scopes = meta.ExpiresAt, meta.Scopes
-	return res, nil
+	m.audit(EventCallback, st.Keychain, st.Package, st.Key, "pending")
+	return Pending{ID: p.ID, Keychain: p.Keychain, Package: p.Package, Key: p.Key, Account: p.Account,
+		ExpiresAt: now.Add(store.OAuthPendingTTL), Scopes: stored.Scopes}, nil
+}
+
+// Confirm stores the pending connect id as the keychain's secret, allowed
+// only to the manifest key's hosts, when browser is the one that finished
+// its callback. It works once.
+func (m *Manager) Confirm(id, browser string) (CallbackResult, error) {
+	p, err := m.takePending(id, browser, true)
+	if err != nil {
+		return CallbackResult{}, err
+	}
+	meta, err := m.st.PutOAuthToken(p.Keychain, p.Key, p.Token, p.AllowedHosts, 0)
+	if err != nil {
+		m.audit(EventConfirm, p.Keychain, p.Package, p.Key, "store_error")
+		return CallbackResult{}, err
+	}
+	m.forget(userRef(p.Keychain, p.Package, p.Key))
+	m.audit(EventConfirm, p.Keychain, p.Package, p.Key, "ok")
+	return CallbackResult{Keychain: p.Keychain, Package: p.Package, Key: p.Key, Account: p.Account,
+		ExpiresAt: meta.ExpiresAt, Scopes: meta.Scopes}, nil
+}
+
+// Cancel discards the pending connect id, as Confirm would take it.
+func (m *Manager) Cancel(id, browser string) (CallbackResult, error) {
+	p, err := m.takePending(id, browser, false)
+	if err != nil {
+		return CallbackResult{}, err
+	}
+	m.audit(EventConfirm, p.Keychain, p.Package, p.Key, "cancelled")
+	return CallbackResult{Keychain: p.Keychain, Package: p.Package, Key: p.Key, Account: p.Account}, nil
+}
+
+func (m *Manager) takePending(id, browser string, withToken bool) (store.OAuthPending, error) {
+	p, err := m.st.TakeOAuthPending(id, browser, m.now(), withToken)
+	switch {
+	case errors.Is(err, store.ErrOAuthPending):
+		m.audit(EventConfirm, "", "", "", "bad_pending")
+		return p, fmt.Errorf("%w: it was already confirmed or cancelled, or has expired", ErrPending)
+	case errors.Is(err, store.ErrOAuthPendingBrowser):
+		m.audit(EventConfirm, "", "", "", "other_browser")
+		return p, fmt.Errorf("%w: confirm it in the browser that came back from the provider", ErrBrowser)
+	}
+	return p, err
 }
 
 // Disconnect deletes the keychain's token and, when the provider has a

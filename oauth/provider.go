@@ -27,6 +27,13 @@ type Provider struct {
 	// PKCE (S256) is on unless set to false.
 	PKCE                 *bool             `json:"pkce,omitempty"`
 	ExtraAuthorizeParams map[string]string `json:"extra_authorize_params,omitempty"`
+	// UserinfoURL, when set, is asked (with the new access token) who the
+	// account is, to show the owner before the connect is stored, when the
+	// token endpoint returned no ID token naming it. UserinfoFields are
+	// the answer's top-level fields to read, first non-empty wins
+	// (default email, preferred_username, login, name, sub).
+	UserinfoURL    string   `json:"userinfo_url,omitempty"`
+	UserinfoFields []string `json:"userinfo_fields,omitempty"`
 }
 
 // reservedParams are set by keygate itself on the authorize URL.
@@ -46,6 +53,20 @@ func (p *Provider) Validate() error {
 	}
 	if err := checkEndpoint(field("revoke_url"), p.RevokeURL, false); err != nil {
 		return err
+	}
+	if err := checkEndpoint(field("userinfo_url"), p.UserinfoURL, false); err != nil {
+		return err
+	}
+	if len(p.UserinfoFields) > 0 && p.UserinfoURL == "" {
+		return fmt.Errorf("%s need userinfo_url", field("userinfo_fields"))
+	}
+	if len(p.UserinfoFields) > maxUserinfoFields {
+		return fmt.Errorf("%s: at most %d", field("userinfo_fields"), maxUserinfoFields)
+	}
+	for _, f := range p.UserinfoFields {
+		if !userinfoField.MatchString(f) {
+			return fmt.Errorf("%s: %q is not a field name (letters, digits, _ . -, up to 64)", field("userinfo_fields"), f)
+		}
 	}
 	switch p.AuthStyle {
 	case "", "header", "params":

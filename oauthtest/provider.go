@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Mode is how the token endpoint fails.
@@ -52,7 +55,14 @@ type Provider struct {
 	issued    []string        // every code and token handed out, when record
 	revoked   []string
 	calls     map[string]int
+	access    map[string]bool // live access tokens, for /userinfo (bounded)
+	idClaims  map[string]any  // claims of the id_token a code grant returns; nil: none
+	userinfo  map[string]any  // /userinfo's answer; nil: 404
 }
+
+// maxAccess bounds the access tokens /userinfo remembers, so that a
+// provider run as a program stays small.
+const maxAccess = 10000
 
 type codeGrant struct {
 	clientID, redirectURI, challenge, scope string
@@ -70,12 +80,37 @@ func NewProvider(clientID, clientSecret string) *Provider {
 		codes:        map[string]codeGrant{},
 		refresh:      map[string]bool{},
 		calls:        map[string]int{},
+		access:       map[string]bool{},
 	}
 	p.mux = http.NewServeMux()
 	p.mux.HandleFunc("GET /authorize", p.authorize)
 	p.mux.HandleFunc("POST /token", p.token)
 	p.mux.HandleFunc("POST /revoke", p.revoke)
+	p.mux.HandleFunc("GET /userinfo", p.userinfoHandler)
 	return p
+}
+
+// SetIDToken makes code grants return an id_token with these claims
+// (signed with a key nobody checks); nil: no id_token.
+func (p *Provider) SetIDToken(claims map[string]any) { p.mu.Lock(); p.idClaims = claims; p.mu.Unlock() }
+
+// SetUserinfo sets what /userinfo answers to a live access token; nil:
+// 404.
+func (p *Provider) SetUserinfo(info map[string]any) { p.mu.Lock(); p.userinfo = info; p.mu.Unlock() }
+
+func (p *Provider) userinfoHandler(w http.ResponseWriter, r *http.Request) {
+	at, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	p.mu.Lock()
+	live, info := p.access[at], p.userinfo
+	p.mu.Unlock()
+	switch {
+	case !ok || !live:
+		oauthError(w, http.StatusUnauthorized, "invalid_token")
+	case info == nil:
+		http.NotFound(w, r)
+	default:
+		writeJSON(w, http.StatusOK, info)
+	}
 }
 
 func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.mux.ServeHTTP(w, r) }
@@ -212,7 +247,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 			oauthError(w, http.StatusBadRequest, "invalid_grant")
 			return
 		}
-		p.issue(w, true, g.scope)
+		p.issue(w, true, g.scope, p.idClaims)
 	case GrantRefreshToken:
 		rt := r.PostForm.Get("refresh_token")
 		if !p.refresh[rt] {
@@ -220,9 +255,9 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		delete(p.refresh, rt) // rotation: the old one stops working
-		p.issue(w, true, "")
+		p.issue(w, true, "", nil)
 	case GrantClientCredentials:
-		p.issue(w, false, r.PostForm.Get("scope"))
+		p.issue(w, false, r.PostForm.Get("scope"), nil)
 	default:
 		oauthError(w, http.StatusBadRequest, "unsupported_grant_type")
 	}
@@ -245,9 +280,23 @@ func (p *Provider) note(v string) {
 }
 
 // issue writes a token response; p.mu is held.
-func (p *Provider) issue(w http.ResponseWriter, withRefresh bool, scope string) {
-	body := map[string]any{"access_token": "at-" + randomString(16), "token_type": "Bearer"}
-	p.note(body["access_token"].(string))
+func (p *Provider) issue(w http.ResponseWriter, withRefresh bool, scope string, idClaims map[string]any) {
+	at := "at-" + randomString(16)
+	body := map[string]any{"access_token": at, "token_type": "Bearer"}
+	p.note(at)
+	if len(p.access) >= maxAccess {
+		clear(p.access)
+	}
+	p.access[at] = true
+	if idClaims != nil {
+		idt, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims(idClaims)).SignedString([]byte(randomString(32)))
+		if err != nil {
+			http.Error(w, "id_token", http.StatusInternalServerError)
+			return
+		}
+		p.note(idt)
+		body["id_token"] = idt
+	}
 	if p.expiresIn > 0 {
 		body["expires_in"] = p.expiresIn
 	}

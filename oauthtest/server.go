@@ -30,6 +30,7 @@ func New() *Server {
 func (s *Server) AuthorizeURL() string { return s.URL + "/authorize" }
 func (s *Server) TokenURL() string     { return s.URL + "/token" }
 func (s *Server) RevokeURL() string    { return s.URL + "/revoke" }
+func (s *Server) UserinfoURL() string  { return s.URL + "/userinfo" }
 
 // TB is what Authorize needs of a test (testing.TB has it); the package
 // does not import testing, so that a program may serve its Provider.

@@ -84,10 +84,12 @@ func isToken(s string) bool {
 // ApproveMatch reports whether a call with method to host:port at path
 // falls under one of rules, and so needs the owner's decision each time.
 // path is compared as sent, unescaped by nobody: "/v1/charges*" matches
-// "/v1/charges/ch_1" but a rule "/v1/charges" only that path.
+// "/v1/charges/ch_1" but a rule "/v1/charges" only that path. Methods are
+// compared ignoring case: "post" is another method to RFC 9110, but POST
+// to any upstream that folds case, and a rule must not be stepped around.
 func ApproveMatch(rules []store.ApproveRule, method, host, port, path string) bool {
 	for _, r := range rules {
-		if r.Method != "*" && r.Method != method {
+		if r.Method != "*" && !strings.EqualFold(r.Method, method) {
 			continue
 		}
 		if r.Host != "" && !MatchHost(r.Host, host, port) {

@@ -71,6 +71,9 @@ func TestApproveMatch(t *testing.T) {
 		{"POST", "api.stripe.com", "/v1/charge", false},
 		{"DELETE", "anything.example", "/v1/refunds", true},
 		{"DELETE", "anything.example", "/v1/refunds/re_1", false},
+		// A server that folds method case reads these as POST.
+		{"post", "api.stripe.com", "/v1/charges", true},
+		{"Post", "api.stripe.com", "/v1/charges", true},
 	}
 	for _, tt := range tests {
 		if got := ApproveMatch(rules, tt.method, tt.host, "443", tt.path); got != tt.want {

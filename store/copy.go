@@ -260,6 +260,7 @@ var kindNames = []struct{ prefix, name string }{
 	{pfxOwnerLink, "owner sign-in links"},
 	{pfxOwnerSession, "owner sessions"},
 	{pfxOAuthState, "OAuth connect states"},
+	{pfxOAuthPending, "OAuth connects awaiting confirmation"},
 	{pfxLease, "leases"},
 }
 

@@ -33,35 +33,39 @@ import (
 //	oss/<sha256 hex>             owner session JSON, by hash of its cookie token
 //	oas/<sha256 of state>        OAuth connect state: sealed record (verifier)
 //	oax/<time8><sha256 of state> states by expiry, for pruning (empty value)
+//	oap/<sha256 of id>           OAuth connect awaiting the owner's confirmation: sealed record (token)
+//	opx/<time8><sha256 of id>    pending connects by expiry, for pruning (empty value)
 //	lse/<name>                   lease JSON (holder, expiry)
 //	pca/<id>                     proxy site CA: sealed record (key; certificate in meta)
 const (
-	pfxKeychain        = "kc/"
-	pfxOwner           = "kco/"
-	pfxSecret          = "sec/"
-	pfxAppSecret       = "app/"
-	pfxPackage         = "pkg/"
-	pfxPackageHost     = "pkh/"
-	pfxGrant           = "gr/"
-	pfxGrantByPkg      = "grp/"
-	pfxGrantEpoch      = "gre/"
-	pfxAudit           = "au/"
-	pfxAuditByKC       = "auk/"
-	pfxAuditByPkg      = "aup/"
-	pfxAuditBySeq      = "aus/"
-	keyAuditHead       = "auh/"
-	keyAuditAnchor     = "aua/"
-	pfxSigningKey      = "sk/"
-	pfxWebhookDelivery = "whd/"
-	pfxOwnerLink       = "osl/"
-	pfxOwnerSession    = "oss/"
-	pfxOAuthState      = "oas/"
-	pfxOAuthExpiry     = "oax/"
-	pfxOAuthBinding    = "oab/"
-	pfxLease           = "lse/"
-	pfxProxyCA         = "pca/"
-	sep                = 0
-	auditTimeLength    = 8
+	pfxKeychain           = "kc/"
+	pfxOwner              = "kco/"
+	pfxSecret             = "sec/"
+	pfxAppSecret          = "app/"
+	pfxPackage            = "pkg/"
+	pfxPackageHost        = "pkh/"
+	pfxGrant              = "gr/"
+	pfxGrantByPkg         = "grp/"
+	pfxGrantEpoch         = "gre/"
+	pfxAudit              = "au/"
+	pfxAuditByKC          = "auk/"
+	pfxAuditByPkg         = "aup/"
+	pfxAuditBySeq         = "aus/"
+	keyAuditHead          = "auh/"
+	keyAuditAnchor        = "aua/"
+	pfxSigningKey         = "sk/"
+	pfxWebhookDelivery    = "whd/"
+	pfxOwnerLink          = "osl/"
+	pfxOwnerSession       = "oss/"
+	pfxOAuthState         = "oas/"
+	pfxOAuthExpiry        = "oax/"
+	pfxOAuthBinding       = "oab/"
+	pfxOAuthPending       = "oap/"
+	pfxOAuthPendingExpiry = "opx/"
+	pfxLease              = "lse/"
+	pfxProxyCA            = "pca/"
+	sep                   = 0
+	auditTimeLength       = 8
 )
 
 // cacheablePrefixes are the records the metadata cache may hold.

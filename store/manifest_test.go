@@ -144,6 +144,13 @@ func TestUpstreamAddrClass(t *testing.T) {
 		"127.0.0.1": UpstreamLoopback, "127.8.9.10": UpstreamLoopback, "::1": UpstreamLoopback,
 		"10.1.2.3": UpstreamPrivate, "172.16.0.1": UpstreamPrivate, "192.168.1.1": UpstreamPrivate, "fd12::1": UpstreamPrivate, "100.64.0.1": UpstreamPrivate,
 		"93.184.216.34": UpstreamPublic, "2606:4700::1111": UpstreamPublic, "172.32.0.1": UpstreamPublic,
+		// IPv6 forms that carry an IPv4 address, which a NAT64 gateway,
+		// a 6to4 relay or the host itself may route to: classed as it.
+		"64:ff9b::a9fe:a9fe": UpstreamMetadata, "64:ff9b::7f00:1": UpstreamLoopback, "64:ff9b::a00:1": UpstreamPrivate,
+		"64:ff9b::5db8:d822": UpstreamPublic, "64:ff9b:1::1": UpstreamPrivate,
+		"::a9fe:a9fe": UpstreamMetadata, "::7f00:1": UpstreamLoopback, "::a00:1": UpstreamPrivate,
+		"2002:a9fe:a9fe::1": UpstreamMetadata, "2002:7f00:1::1": UpstreamLoopback, "2002:c0a8:101::1": UpstreamPrivate,
+		"2002:5db8:d822::1": UpstreamPublic, "fec0::1": UpstreamPrivate,
 	} {
 		if got := UpstreamAddrClass(netip.MustParseAddr(ip)); got != want {
 			t.Errorf("%s: %s, want %s", ip, got, want)

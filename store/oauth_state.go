@@ -76,10 +76,6 @@ func oauthStateSealContext(id string, meta []byte) sealContext {
 	return sealContext{Scope: scopeOAuthState, Owner: id, Name: oauthStateSealTag, Version: 1, Meta: meta}
 }
 
-func oauthExpiryKey(t time.Time, id string) []byte {
-	return append(append([]byte(pfxOAuthExpiry), auditTime(t)...), id...)
-}
-
 func checkOAuthStateInput(st *OAuthState) error {
 	switch {
 	case len(st.State) < minOAuthState || len(st.State) > maxOAuthState:
@@ -123,20 +119,7 @@ func (s *Store) PutOAuthState(st OAuthState) error {
 		return err
 	}
 	return s.update(func(w writer) error {
-		if _, err := pruneOAuthStates(w, now, oauthPrunePerPut); err != nil {
-			return err
-		}
-		k := key(pfxOAuthState, id)
-		switch ok, err := exists(w, k); {
-		case err != nil:
-			return err
-		case ok:
-			return fmt.Errorf("oauth state already exists: %w", ErrConflict)
-		}
-		if err := w.Set(oauthExpiryKey(now.Add(OAuthStateTTL), id), nil); err != nil {
-			return err
-		}
-		return w.Set(k, encodeRecord(1, meta, blob))
+		return oauthStates.put(w, now, now.Add(OAuthStateTTL), id, encodeRecord(1, meta, blob))
 	})
 }
 
@@ -163,17 +146,15 @@ func (s *Store) TakeOAuthState(state string, now time.Time) (OAuthState, error) 
 			return err
 		}
 		raw = v
+		var m oauthStateMeta
+		if rec, err := decodeRecord(v); err == nil && json.Unmarshal(rec.meta, &m) == nil {
+			return oauthStates.remove(w, id, m.ExpiresAt)
+		}
+		// The index entry goes when pruning reaches it.
 		if err := w.Delete(k); err != nil {
 			return err
 		}
-		if err := w.Delete(key(pfxOAuthBinding, id)); err != nil {
-			return err
-		}
-		var m oauthStateMeta
-		if rec, err := decodeRecord(v); err == nil && json.Unmarshal(rec.meta, &m) == nil {
-			return w.Delete(oauthExpiryKey(m.ExpiresAt, id))
-		}
-		return nil // the index entry goes when pruning reaches it
+		return w.Delete(key(pfxOAuthBinding, id))
 	})
 	if err != nil {
 		return OAuthState{}, err
@@ -202,7 +183,8 @@ func (s *Store) TakeOAuthState(state string, now time.Time) (OAuthState, error) 
 		Verifier: string(verifier), RedirectURI: m.RedirectURI, ExpiresAt: m.ExpiresAt}, nil
 }
 
-// PruneOAuthStates deletes every state expired at now and reports how many.
+// PruneOAuthStates deletes every state and pending connect expired at
+// now and reports how many.
 func (s *Store) PruneOAuthStates(now time.Time) (int, error) {
 	if err := s.enter(); err != nil {
 		return 0, err
@@ -213,7 +195,12 @@ func (s *Store) PruneOAuthStates(now time.Time) (int, error) {
 		var n int
 		err := s.update(func(w writer) error {
 			var err error
-			n, err = pruneOAuthStates(w, now, s.rewrapPage)
+			n, err = oauthStates.prune(w, now, s.rewrapPage)
+			if err == nil && n < s.rewrapPage {
+				var more int
+				more, err = oauthPending.prune(w, now, s.rewrapPage-n)
+				n += more
+			}
 			return err
 		})
 		total += n
@@ -221,36 +208,6 @@ func (s *Store) PruneOAuthStates(now time.Time) (int, error) {
 			return total, err
 		}
 	}
-}
-
-// pruneOAuthStates walks the expiry index oldest first and deletes up
-// to max expired states with their index entries.
-func pruneOAuthStates(w writer, now time.Time, max int) (int, error) {
-	var idx [][]byte
-	err := w.Iterate(iterOptions{Prefix: []byte(pfxOAuthExpiry), KeysOnly: true}, func(k, _ []byte) error {
-		rest := k[len(pfxOAuthExpiry):]
-		if len(rest) < auditTimeLength || auditKeyTime(rest) > now.UnixNano() || len(idx) >= max {
-			return errStop
-		}
-		idx = append(idx, append([]byte(nil), k...))
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStop) {
-		return 0, err
-	}
-	for _, k := range idx {
-		id := string(k[len(pfxOAuthExpiry)+auditTimeLength:])
-		if err := w.Delete(key(pfxOAuthState, id)); err != nil {
-			return 0, err
-		}
-		if err := w.Delete(key(pfxOAuthBinding, id)); err != nil {
-			return 0, err
-		}
-		if err := w.Delete(k); err != nil {
-			return 0, err
-		}
-	}
-	return len(idx), nil
 }
 
 // A connect started in a browser is bound to it: the owners' page sets a

@@ -42,6 +42,8 @@ type APIHandler struct {
 	page   *ownerpage.Page
 	mux    *http.ServeMux
 	logger *zap.Logger
+	// confirmOrigin refuses a connect confirmation posted from another site.
+	confirmOrigin *http.CrossOriginProtection
 }
 
 // CaddyModule returns the Caddy module information.

@@ -4,11 +4,13 @@ import (
 	"html/template"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/keygate/keygate/caddymodule/gateway"
 	"github.com/keygate/keygate/oauth"
+	"github.com/keygate/keygate/store"
 	"go.uber.org/zap"
 )
 
@@ -20,6 +22,12 @@ func (h *APIHandler) oauthRoutes(m *http.ServeMux) {
 		m.HandleFunc("POST /v1/keychains/{id}/connect/"+p+"/{key}", h.admin(h.connectOAuth))
 	}
 	m.HandleFunc("GET "+oauth.CallbackPath, h.oauthCallback)
+	m.HandleFunc("POST "+oauth.CallbackPath, h.oauthConfirm)
+	h.confirmOrigin = http.NewCrossOriginProtection()
+	if u, err := url.Parse(h.app.PublicURL); err == nil && u.Scheme != "" && u.Host != "" {
+		// Behind a proxy that rewrites Host, the browser's Origin is public_url's.
+		_ = h.confirmOrigin.AddTrustedOrigin(u.Scheme + "://" + u.Host)
+	}
 }
 
 func (h *APIHandler) connectOAuth(r *http.Request) (int, any, error) {
@@ -31,9 +39,13 @@ func (h *APIHandler) connectOAuth(r *http.Request) (int, any, error) {
 	return http.StatusOK, map[string]string{"authorize_url": u}, nil
 }
 
-// oauthCallback finishes a connect and shows the owner a short page (a
-// problem document to a client that asks for JSON). Its answers name the
-// key and package, never the code or state.
+// oauthCallback exchanges a connect's code and shows the owner which
+// account the provider connected, with a form that confirms it (a
+// problem document or JSON to a client that asks for JSON): nothing is
+// stored until that same browser confirms (oauthConfirm). Every callback
+// is confirmed so, whoever started the connect: the person in the browser
+// is the one who knows which account they meant. Its answers name the
+// key, package and account, never the code or state.
 //
 // Caddy's access line would carry the request URI, code and state
 // included, so it is skipped; keygate logs the callback itself without
@@ -55,7 +67,8 @@ func (h *APIHandler) oauthCallback(w http.ResponseWriter, r *http.Request) {
 		writeOAuthPage(w, p.Status, oauthPage{Title: "Not connected", Message: oauthFailureMessage(p)})
 		return
 	}
-	res, err := h.app.OAuth().Callback(r.Context(), q.Get("code"), q.Get("state"), q.Get("error"))
+	nonce, browser := gateway.NewConnectNonce()
+	p, err := h.app.OAuth().Callback(r.Context(), q.Get("code"), q.Get("state"), q.Get("error"), browser)
 	if err != nil {
 		p := gateway.ToProblem(err)
 		if wantsJSON(r) {
@@ -65,16 +78,13 @@ func (h *APIHandler) oauthCallback(w http.ResponseWriter, r *http.Request) {
 		writeOAuthPage(w, p.Status, oauthPage{Title: "Not connected", Message: oauthFailureMessage(p)})
 		return
 	}
+	http.SetCookie(w, gateway.PendingCookieFor(p.ID, nonce, h.overTLS(r), int(store.OAuthPendingTTL.Seconds())))
 	if wantsJSON(r) {
-		writeJSON(w, http.StatusOK, map[string]any{"keychain": res.Keychain, "package": res.Package, "key": res.Key,
-			"expires_at": res.ExpiresAt, "scopes": res.Scopes})
+		writeJSON(w, http.StatusOK, map[string]any{"status": "pending", "pending": p.ID, "keychain": p.Keychain, "package": p.Package,
+			"key": p.Key, "account": p.Account, "confirm_by": p.ExpiresAt, "scopes": p.Scopes})
 		return
 	}
-	writeOAuthPage(w, http.StatusOK, oauthPage{
-		Title:   "Connected",
-		Message: res.Key + " of " + res.Package + " is connected. You can close this page.",
-		Link:    h.app.OwnerPageURL(res.Keychain, res.Package),
-	})
+	h.writeConfirmPage(w, p)
 }
 
 // checkConnectBinding refuses the callback of a connect that the owners'
@@ -91,8 +101,14 @@ func (h *APIHandler) checkConnectBinding(w http.ResponseWriter, r *http.Request,
 		return gateway.NewProblem(http.StatusBadRequest, "oauth_browser",
 			"this connect was started in another browser; start connecting again from the owners' page in this one")
 	}
-	http.SetCookie(w, gateway.ConnectBindingCookieFor(state, "", r.TLS != nil || strings.HasPrefix(h.app.PublicURL, "https://"), 0))
+	http.SetCookie(w, gateway.ConnectBindingCookieFor(state, "", h.overTLS(r), 0))
 	return nil
+}
+
+// overTLS reports whether the browser reached keygate over TLS: Caddy
+// terminated it, or public_url says a proxy in front did.
+func (h *APIHandler) overTLS(r *http.Request) bool {
+	return r.TLS != nil || strings.HasPrefix(h.app.PublicURL, "https://")
 }
 
 // oauthFailureMessage says what went wrong in the owner's words.
@@ -102,6 +118,12 @@ func oauthFailureMessage(p *gateway.Problem) string {
 		return "This link has expired or was already used. Start connecting again from the owners' page. Nothing was saved."
 	case "oauth_browser":
 		return "This connect was started in another browser, so it cannot be finished in this one. If you meant to connect an account, start again from your owners' page. Nothing was saved."
+	case "oauth_pending":
+		return "This connection is no longer waiting: it was already confirmed or cancelled, or it waited more than 10 minutes. Start connecting again from the owners' page if you still need it."
+	case "cross_origin":
+		return "This confirmation did not come from keygate's own page, so it was refused. Nothing was saved."
+	case "oauth_bad_confirm":
+		return "This confirmation was incomplete. Nothing was saved."
 	case "oauth_denied":
 		return "The provider did not grant access (the request was declined). Nothing was saved."
 	case "oauth_bad_callback":
@@ -132,16 +154,21 @@ var oauthPageTmpl = template.Must(template.New("oauth").Parse(`<!doctype html>
 `))
 
 func writeOAuthPage(w http.ResponseWriter, status int, p oauthPage) {
+	setOAuthPageHeaders(w)
+	w.WriteHeader(status)
+	_ = oauthPageTmpl.Execute(w, p)
+}
+
+func setOAuthPageHeaders(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer") // the URL held the code
-	// No other site may frame it: the page is the end of a connect.
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	// No other site may frame it (its confirm button is the end of a
+	// connect), and its one form posts back to keygate only.
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
 	h.Set("X-Frame-Options", "DENY")
-	w.WriteHeader(status)
-	_ = oauthPageTmpl.Execute(w, p)
 }
 
 // remoteIP is the caller's address without the port.

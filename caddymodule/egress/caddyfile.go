@@ -3,6 +3,7 @@ package egress
 import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/keygate/keygate/caddymodule/gateway"
 	"github.com/keygate/keygate/preset"
 )
 
@@ -16,6 +17,7 @@ import (
 //		query <param>
 //		token_header <Header>
 //		scrub on|off
+//		rate <events>/<window> [burst <n>]   # per keychain and package, see rate.go
 //		sigv4 { ... } | hmac { ... }   # see sign_caddyfile.go
 //		# ...and any option of the http transport
 //	}
@@ -69,6 +71,15 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			on := v == "on"
 			t.Scrub = &on
+		case "rate":
+			if t.Rate != nil {
+				return d.Err("rate is set twice")
+			}
+			rl, err := gateway.RateArgs(d)
+			if err != nil {
+				return err
+			}
+			t.Rate = rl
 		case "sigv4", "hmac":
 			if err := t.unmarshalSigning(d); err != nil {
 				return err

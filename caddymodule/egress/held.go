@@ -31,7 +31,7 @@ const (
 func (t *Transport) holdIfAsked(req *http.Request, headerTok string, ev *store.AuditEvent, host, port string,
 	out *http.Request, sc *scrub.Scrubber, approve []store.ApproveRule, prob *gateway.Problem) (*http.Request, *scrub.Scrubber, *gateway.Problem, bool) {
 	if prob == nil {
-		return t.holdForApproval(req, ev, host, port, out, sc, approve)
+		return t.holdForApproval(req, headerTok, ev, host, port, out, sc, approve)
 	}
 	if !gateway.Holdable(prob) || ev.Keychain == "" {
 		return out, sc, prob, false
@@ -48,15 +48,18 @@ func (t *Transport) holdIfAsked(req *http.Request, headerTok string, ev *store.A
 		return p
 	})
 	if prob == nil {
-		out, sc, prob, _ = t.holdForApproval(req, ev, host, port, out, sc, approve)
+		out, sc, prob, _ = t.holdForApproval(req, headerTok, ev, host, port, out, sc, approve)
 	}
 	return out, sc, gateway.MarkWaited(prob), true
 }
 
 // holdForApproval holds an authorized call that one of its key's approve
 // rules (as authorize read them) covers until the owner decides, showing
-// them the request.
-func (t *Transport) holdForApproval(req *http.Request, ev *store.AuditEvent, host, port string, out *http.Request, sc *scrub.Scrubber, approve []store.ApproveRule) (*http.Request, *scrub.Scrubber, *gateway.Problem, bool) {
+// them the request. An approved call is authorized again, with the body
+// the owner saw: it goes on as things stand at the decision (a grant
+// revoked or a value deleted meanwhile stops it; a value rotated is the
+// new one), not as they stood when it was held.
+func (t *Transport) holdForApproval(req *http.Request, headerTok string, ev *store.AuditEvent, host, port string, out *http.Request, sc *scrub.Scrubber, approve []store.ApproveRule) (*http.Request, *scrub.Scrubber, *gateway.Problem, bool) {
 	if len(approve) == 0 || !policy.ApproveMatch(approve, req.Method, host, port, req.URL.Path) {
 		return out, sc, nil, false
 	}
@@ -82,7 +85,9 @@ func (t *Transport) holdForApproval(req *http.Request, ev *store.AuditEvent, hos
 	if p := t.app.HoldApproval(req.Context(), rec, wait); p != nil {
 		return nil, nil, gateway.MarkWaited(p), true
 	}
-	return out, sc, nil, true
+	req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	out, sc, _, p = t.authorize(req, headerTok, ev, host, port)
+	return out, sc, gateway.MarkWaited(p), true
 }
 
 // readApproveBody reads out's body whole and puts it back, so that what

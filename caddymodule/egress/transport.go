@@ -71,12 +71,18 @@ type Transport struct {
 	SigV4 *SigV4Route `json:"sigv4,omitempty"`
 	HMAC  *sign.HMAC  `json:"hmac,omitempty"`
 
+	// Calls per keychain and package through this route (rate.go). Unset
+	// means none.
+	Rate *gateway.RateLimit `json:"rate,omitempty"`
+
 	app            *gateway.App
 	httpLog        *zap.Logger // the http app's loggers, for tokenLog
 	scrubbers      *scrubberCache
 	prefix, suffix string
 	sigv4          *sign.SigV4
 	awsKeys        *awsKeys
+	limiter        *policy.Limiter
+	limiterKey     string
 }
 
 // CaddyModule returns the Caddy module information.
@@ -125,6 +131,9 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 	if err := t.provisionSigning(); err != nil {
 		return err
 	}
+	if err := t.provisionRate(); err != nil {
+		return err
+	}
 	if err := refuseForwardProxy(&t.HTTPTransport); err != nil {
 		return err
 	}
@@ -151,6 +160,9 @@ func (t *Transport) Validate() error {
 		}
 	}
 	if err := t.validateTokenHeader(); err != nil {
+		return err
+	}
+	if err := t.validateRate(); err != nil {
 		return err
 	}
 	if modes != 1 {
@@ -238,6 +250,10 @@ func (t *Transport) authorize(req *http.Request, headerTok string, ev *store.Aud
 	if len(spec.Hosts) > 0 && !policy.HostAllowed(spec.Hosts, host, port) {
 		return nil, nil, nil, deny(&policy.Denial{Reason: policy.HostNotAllowed,
 			Detail: fmt.Sprintf("key %s may not be sent to %s: not among the package's hosts for it", t.Secret, host)})
+	}
+
+	if p := t.allowRate(&claims); p != nil {
+		return nil, nil, nil, p
 	}
 
 	out := gateway.OutboundCopy(req)

@@ -30,8 +30,8 @@ const (
 )
 
 // The actions an audit event names, all in one place. OAuth's own events
-// (oauth.connect, oauth.callback, oauth.refresh, oauth.disconnect) are
-// named beside its manager.
+// (oauth.connect, oauth.callback, oauth.confirm, oauth.refresh,
+// oauth.disconnect) are named beside its manager.
 const (
 	ActionIngress         = "ingress"
 	ActionEgress          = "egress"

@@ -65,3 +65,33 @@ func ConnectBindingCookieFor(state, nonce string, secure bool, maxAge int) *http
 		SameSite: http.SameSiteLaxMode,
 	}
 }
+
+// After the callback the exchanged connect waits for the owner's
+// confirmation (store.OAuthPending), bound to the browser that finished
+// the callback by a second cookie of the same kind: SameSite=Strict, since
+// the confirmation is a same-origin POST and no other site's request may
+// carry it.
+
+// PendingCookie names the cookie of the pending connect id.
+func PendingCookie(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return "keygate_pending_" + hex.EncodeToString(sum[:8])
+}
+
+// PendingCookieFor binds the pending connect id to this browser (nonce
+// set) or forgets it (nonce empty).
+func PendingCookieFor(id, nonce string, secure bool, maxAge int) *http.Cookie {
+	c := ConnectBindingCookieFor(id, nonce, secure, maxAge)
+	c.Name, c.SameSite = PendingCookie(id), http.SameSiteStrictMode
+	return c
+}
+
+// PendingBrowser is the nonce digest r's cookie for the pending connect id
+// carries, "" when it carries none.
+func PendingBrowser(r *http.Request, id string) string {
+	c, err := r.Cookie(PendingCookie(id))
+	if err != nil || c.Value == "" || len(c.Value) > 128 {
+		return ""
+	}
+	return ConnectNonceDigest(c.Value)
+}

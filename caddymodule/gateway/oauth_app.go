@@ -19,7 +19,7 @@ import (
 // answer. The manager itself is package oauth.
 
 // OAuth audit decisions: an outcome that is not a success is a denial.
-var oauthOKOutcomes = []string{"ok", "started", "revoked"}
+var oauthOKOutcomes = []string{"ok", "started", "revoked", "pending", "cancelled"}
 
 // oauthAuditTimeout bounds how long a provider event waits on a full
 // audit queue; it is reported, never the reason a request hangs.
@@ -70,12 +70,16 @@ func (a *App) startOAuth() error {
 // OAuth is the OAuth manager; nil before the store opens (see AwaitReady).
 func (a *App) OAuth() *oauth.Manager { return a.oauth }
 
-// recordOAuth queues one manager event on the audit queue.
+// recordOAuth queues one manager event on the audit queue; a connect
+// that stored a token releases the keychain's held calls to decide again.
 func (a *App) recordOAuth(event, kc, pkg, key, outcome string) {
 	a.metrics.oauthEvent(event, outcome)
 	decision := "deny"
 	if slices.Contains(oauthOKOutcomes, outcome) {
 		decision = "ok"
+	}
+	if outcome == "ok" {
+		defer a.keychainChanged(event, kc)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), oauthAuditTimeout)
 	defer cancel()
@@ -147,6 +151,10 @@ func oauthProblem(err error) *Problem {
 		return p
 	case errors.Is(err, oauth.ErrState):
 		return NewProblem(http.StatusBadRequest, "oauth_state", err.Error())
+	case errors.Is(err, oauth.ErrPending):
+		return NewProblem(http.StatusBadRequest, "oauth_pending", err.Error())
+	case errors.Is(err, oauth.ErrBrowser):
+		return NewProblem(http.StatusBadRequest, "oauth_browser", err.Error())
 	case errors.Is(err, oauth.ErrBadCallback):
 		return NewProblem(http.StatusBadRequest, "oauth_bad_callback", err.Error())
 	case errors.Is(err, oauth.ErrDenied):

@@ -38,6 +38,7 @@ func TestOAuthCaddyfile(t *testing.T) {
 			auth_style params
 			pkce off
 			extra_authorize_params access_type=offline prompt=consent
+			userinfo_url https://openidconnect.example.com/v1/userinfo email login
 		}
 		oauth_provider stub {
 			token_url http://127.0.0.1:9/token
@@ -50,7 +51,8 @@ func TestOAuthCaddyfile(t *testing.T) {
 	}
 	g := app.OAuthProviders[0]
 	if g.Name != "google" || g.AuthStyle != "params" || g.PKCE == nil || *g.PKCE || g.RevokeURL == "" ||
-		g.ExtraAuthorizeParams["access_type"] != "offline" || g.ExtraAuthorizeParams["prompt"] != "consent" {
+		g.ExtraAuthorizeParams["access_type"] != "offline" || g.ExtraAuthorizeParams["prompt"] != "consent" ||
+		g.UserinfoURL != "https://openidconnect.example.com/v1/userinfo" || strings.Join(g.UserinfoFields, ",") != "email,login" {
 		t.Fatalf("google: %+v", g)
 	}
 	if err := app.validateOAuth(); err != nil {
@@ -67,6 +69,8 @@ func TestOAuthCaddyfileBad(t *testing.T) {
 		{"pkce", "oauth_provider a {\npkce yes\n}", "on or off"},
 		{"extra no equals", "oauth_provider a {\nextra_authorize_params prompt\n}", "k=v"},
 		{"refresh before", "oauth_refresh_before soon", "duration"},
+		{"userinfo no url", "oauth_provider a {\nuserinfo_url\n}", "userinfo_url <url>"},
+		{"userinfo twice", "oauth_provider a {\nuserinfo_url https://a.example/u\nuserinfo_url https://b.example/u\n}", "want one"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseKeygateBlock(t, tc.body)
@@ -89,6 +93,8 @@ func TestOAuthValidateApp(t *testing.T) {
 		{"http authorize_url", &App{PublicURL: "https://k.example.com", OAuthProviders: oauth.Providers{{Name: "x", TokenURL: good.TokenURL, AuthorizeURL: "http://10.0.0.1/auth"}}}, "authorize_url must be https"},
 		{"twice", &App{PublicURL: "https://k.example.com", OAuthProviders: oauth.Providers{good, good}}, "defined twice"},
 		{"bad name", &App{PublicURL: "https://k.example.com", OAuthProviders: oauth.Providers{{Name: "Bad", TokenURL: good.TokenURL}}}, "oauth_provider name"},
+		{"http userinfo_url", &App{PublicURL: "https://k.example.com", OAuthProviders: oauth.Providers{{Name: "x", TokenURL: good.TokenURL, UserinfoURL: "http://idp.example.com/userinfo"}}}, "userinfo_url must be https"},
+		{"userinfo field", &App{PublicURL: "https://k.example.com", OAuthProviders: oauth.Providers{{Name: "x", TokenURL: good.TokenURL, UserinfoURL: "https://idp.example.com/u", UserinfoFields: []string{"a<b"}}}}, "not a field name"},
 		{"negative", &App{OAuthRefreshBefore: caddy.Duration(-time.Second)}, "negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

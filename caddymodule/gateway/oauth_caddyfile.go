@@ -18,6 +18,7 @@ import (
 //		auth_style header|params
 //		pkce on|off
 //		extra_authorize_params k=v [k=v ...]
+//		userinfo_url <url> [field ...]
 //	}
 //
 // The URLs are checked by oauth.Provider.Validate when the app is validated.
@@ -70,6 +71,12 @@ func parseOAuthProvider(d *caddyfile.Dispenser) (oauth.Provider, error) {
 			default:
 				return p, d.Errf("oauth_provider %s: pkce must be on or off, got %q", p.Name, v)
 			}
+		case "userinfo_url":
+			args := d.RemainingArgs()
+			if len(args) == 0 || p.UserinfoURL != "" {
+				return p, d.Errf("oauth_provider %s: want one 'userinfo_url <url> [field ...]'", p.Name)
+			}
+			p.UserinfoURL, p.UserinfoFields = args[0], args[1:]
 		case "extra_authorize_params":
 			args := d.RemainingArgs()
 			if len(args) == 0 {

@@ -109,8 +109,9 @@ func heldNotFound(id string) *Problem {
 }
 
 // heldChangeActions are the changes that may let a held call go on: a
-// value set, a grant made, an OAuth connection.
-var heldChangeActions = map[string]bool{ActionSecretPut: true, ActionGrantPut: true, oauth.EventCallback: true, oauth.EventConnect: true}
+// value set, a grant made, an OAuth connection confirmed (the one OAuth
+// event that stores a token for the owner).
+var heldChangeActions = map[string]bool{ActionSecretPut: true, ActionGrantPut: true, oauth.EventConfirm: true}
 
 // keychainChanged releases, on every node, the calls of kc held for a
 // value or a grant, to decide again.

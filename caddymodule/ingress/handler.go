@@ -134,8 +134,8 @@ func (h *PackageHandler) Provision(ctx caddy.Context) error {
 	if allowed == nil {
 		allowed = defaultAllowUpstreams
 	}
-	guardDials(tr.plain, allowed)
-	guardDials(tr.tls, allowed)
+	guardDials(tr.plain, allowed, true)
+	guardDials(tr.tls, allowed, false)
 	h.proxy = &reverseproxy.Handler{
 		Upstreams: reverseproxy.UpstreamPool{{Dial: "{" + upstreamPlaceholder + "}"}},
 		Transport: tr,

@@ -35,14 +35,24 @@ func (e *upstreamRefused) Error() string {
 	return "keygate: the package's upstream resolved to a " + e.class + " address, which this site does not allow"
 }
 
-// guardDials makes every connection rt opens pass allowed.
-func guardDials(rt *reverseproxy.HTTPTransport, allowed []string) {
+// classCleartextPublic names a public address reached over plain HTTP.
+const classCleartextPublic = "public address over plain http"
+
+// guardDials makes every connection rt opens pass allowed. A cleartext
+// transport (http:// upstreams) dials no public address at all: the
+// invocation token, placeholders and, in plaintext mode, the values would
+// cross the network unencrypted.
+func guardDials(rt *reverseproxy.HTTPTransport, allowed []string, cleartext bool) {
 	tr := rt.Transport
 	check := func(conn net.Conn, err error) (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
 		class := peerClass(conn.RemoteAddr())
+		if class == store.UpstreamPublic && cleartext {
+			conn.Close()
+			return nil, &upstreamRefused{class: classCleartextPublic}
+		}
 		if class != store.UpstreamPublic && !slices.Contains(allowed, class) {
 			conn.Close()
 			return nil, &upstreamRefused{class: class}
@@ -106,8 +116,12 @@ func upstreamRefusal(err error) *gateway.Problem {
 	if !errors.As(err, &ur) {
 		return nil
 	}
-	if ur.class == "keygate listener" {
+	switch ur.class {
+	case "keygate listener":
 		return gateway.NewProblem(http.StatusForbidden, "upstream_not_allowed", "the package's upstream is one of keygate's own sites")
+	case classCleartextPublic:
+		return gateway.NewProblem(http.StatusForbidden, "upstream_not_allowed",
+			"the package's upstream is a public address named with http://: the call's token and values go to a public address only over https://")
 	}
 	return gateway.NewProblem(http.StatusForbidden, "upstream_not_allowed",
 		fmt.Sprintf("the package's upstream is a %s address, which this site does not allow (keygate_package allow_upstreams)", ur.class))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/caddymodule/gateway"
+	"github.com/keygate/keygate/store"
 )
 
 // target is where every request of a tunnel (or one absolute-form request)
@@ -87,8 +88,10 @@ var metadataAddrs = []netip.Addr{
 var sharedAddressSpace = netip.MustParsePrefix("100.64.0.0/10")
 
 // addrAllowed reports whether keygate may dial a.
+// An IPv6 address that carries an IPv4 one (NAT64, 6to4) is judged as
+// the address it reaches.
 func (h *Handler) addrAllowed(a netip.Addr) bool {
-	a = a.Unmap()
+	a = store.EmbeddedIPv4(a)
 	for _, m := range metadataAddrs {
 		if a == m {
 			return false
@@ -101,7 +104,7 @@ func (h *Handler) addrAllowed(a netip.Addr) bool {
 		return true
 	}
 	return !(a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsInterfaceLocalMulticast() || sharedAddressSpace.Contains(a) ||
-		(a.Is4() && a.As4()[0] == 0))
+		(a.Is4() && a.As4()[0] == 0)) && store.UpstreamAddrClass(a) == store.UpstreamPublic
 }
 
 // resolve checks an authority and finds the address to dial. Every address

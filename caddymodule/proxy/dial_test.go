@@ -32,6 +32,17 @@ func TestAddrAllowed(t *testing.T) {
 		{"::", false, false},
 		{"224.0.0.1", false, false},
 		{"::ffff:127.0.0.1", false, true},
+		// IPv6 forms carrying an IPv4 address a NAT64 gateway, a 6to4
+		// relay or the host may route them to: as that address.
+		{"64:ff9b::a9fe:a9fe", false, false},
+		{"64:ff9b::7f00:1", false, true},
+		{"64:ff9b::a00:1", false, true},
+		{"64:ff9b::5db8:d70e", true, true},
+		{"::a9fe:a9fe", false, false},
+		{"::7f00:1", false, true},
+		{"2002:a9fe:a9fe::1", false, false},
+		{"2002:c0a8:101::1", false, true},
+		{"64:ff9b:1::a00:1", false, true},
 	} {
 		a := netip.MustParseAddr(c.addr)
 		if got := strict.addrAllowed(a); got != c.strict {

@@ -108,6 +108,9 @@ func (s *substitution) resolve(ph string) (*substituted, *gateway.Problem) {
 	if len(spec.Hosts) > 0 && !policy.HostAllowed(spec.Hosts, s.tgt.host, s.tgt.port) {
 		return nil, notAllowed
 	}
+	if p := cleartextRefusal(s.tgt, spec.Name); p != nil {
+		return nil, p
+	}
 	if spec.OAuth != nil {
 		value, p := s.oauthValue(&c, spec, notAllowed)
 		if p != nil {
