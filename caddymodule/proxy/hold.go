@@ -66,7 +66,7 @@ func (h *Handler) prepare(r *http.Request, tgt *target, auth *policy.InvocationC
 // waited says it was held.
 func (h *Handler) holdIfAsked(r *http.Request, tgt *target, auth *policy.InvocationClaims, ev *store.AuditEvent, at *attempt, prob *gateway.Problem) (*attempt, *gateway.Problem, bool) {
 	if prob == nil {
-		return h.holdForApproval(r, tgt, ev, at)
+		return h.holdForApproval(r, tgt, auth, ev, at)
 	}
 	if !gateway.Holdable(prob) || ev.Keychain == "" {
 		return at, prob, false
@@ -90,15 +90,16 @@ func (h *Handler) holdIfAsked(r *http.Request, tgt *target, auth *policy.Invocat
 		return p
 	})
 	if prob == nil {
-		at, prob, _ = h.holdForApproval(r, tgt, ev, at)
+		at, prob, _ = h.holdForApproval(r, tgt, auth, ev, at)
 	}
 	return at, gateway.MarkWaited(prob), true
 }
 
 // holdForApproval holds a request that an approve rule of one of its
 // substituted keys covers until the owner decides, showing them the
-// request as the caller sent it: placeholders, never values.
-func (h *Handler) holdForApproval(r *http.Request, tgt *target, ev *store.AuditEvent, at *attempt) (*attempt, *gateway.Problem, bool) {
+// request as the caller sent it: placeholders, never values. An approved
+// request is substituted anew.
+func (h *Handler) holdForApproval(r *http.Request, tgt *target, auth *policy.InvocationClaims, ev *store.AuditEvent, at *attempt) (*attempt, *gateway.Problem, bool) {
 	key := at.sub.approveKey(r.Method, tgt, r.URL.Path)
 	if key == "" {
 		return at, nil, false
@@ -124,7 +125,11 @@ func (h *Handler) holdForApproval(r *http.Request, tgt *target, ev *store.AuditE
 	if p := h.app.HoldApproval(r.Context(), rec, wait); p != nil {
 		return at, gateway.MarkWaited(p), true
 	}
-	return at, nil, true
+	// The owner approved what they were shown; what the call may do is
+	// decided again now (a grant revoked or a value deleted during the
+	// hold stops it), from the body they saw.
+	at, p = h.prepare(r, tgt, auth, ev, body)
+	return at, p, true
 }
 
 // approveKey is the substituted key whose approve rules cover the
