@@ -17,6 +17,9 @@ type placeholdersView struct {
 	Package      string            `json:"package"`
 	ExpiresAt    time.Time         `json:"expires_at"`
 	Placeholders map[string]string `json:"placeholders"`
+	// SigV4Secrets holds, for each key signed with sigv4, the placeholder
+	// secret access key that goes with its placeholder (the access key id).
+	SigV4Secrets map[string]string `json:"sigv4_secrets,omitempty"`
 }
 
 // proxyPlaceholders answers GET /v1/proxy/placeholders: the placeholders
@@ -76,6 +79,12 @@ func (h *APIHandler) placeholdersFor(r *http.Request) (*placeholdersView, *gatew
 	var keys []string
 	for _, p := range phs {
 		view.Placeholders[p.Key] = p.Value
+		if p.SigV4Secret != "" {
+			if view.SigV4Secrets == nil {
+				view.SigV4Secrets = map[string]string{}
+			}
+			view.SigV4Secrets[p.Key] = p.SigV4Secret
+		}
 		keys = append(keys, p.Key)
 	}
 	if err := h.app.RecordChange(r.Context(), gateway.Change{Actor: "package", Action: gateway.ActionProxyPlaceholders,

@@ -128,13 +128,10 @@ func (x *devExec) run(ctx context.Context, r *devRun, kcToken string) error {
 	return runBehindProxy(ctx, x.args, append(env, aws...), r.e.stdout, r.e.stderr)
 }
 
-// keyEnvironment gives each key's placeholder under the key's name. The
-// first key signed with sigv4 also becomes the AWS SDKs' credentials (aws):
-// its placeholder the access key id, its placeholder secret the secret
-// access key, and no session token of the caller's own environment (an SDK
-// would send it along).
+// keyEnvironment gives each key's placeholder under the key's name, and
+// the AWS SDKs' credentials of the keys signed with sigv4 (awsEnvironment).
 func (x *devExec) keyEnvironment(keys []store.KeySpec) (placeholders map[string]string, aws []string) {
-	placeholders = map[string]string{}
+	placeholders, secrets := map[string]string{}, map[string]string{}
 	for _, k := range keys {
 		name := strings.ReplaceAll(k.Name, "_", "-")
 		ph, ok := x.placeholders[http.CanonicalHeaderKey("Keygate-Placeholder-"+name)]
@@ -142,12 +139,11 @@ func (x *devExec) keyEnvironment(keys []store.KeySpec) (placeholders map[string]
 			continue
 		}
 		placeholders[k.Name] = ph
-		secret, ok := x.placeholders[http.CanonicalHeaderKey("Keygate-Sigv4-Secret-"+name)]
-		if ok && aws == nil && k.Placement != nil && k.Placement.SigV4 != nil {
-			aws = []string{"AWS_ACCESS_KEY_ID=" + ph, "AWS_SECRET_ACCESS_KEY=" + secret, "AWS_SESSION_TOKEN=", "AWS_SECURITY_TOKEN="}
+		if secret, ok := x.placeholders[http.CanonicalHeaderKey("Keygate-Sigv4-Secret-"+name)]; ok && k.Placement != nil && k.Placement.SigV4 != nil {
+			secrets[k.Name] = secret
 		}
 	}
-	return placeholders, aws
+	return placeholders, awsEnvironment(placeholders, secrets)
 }
 
 // devCommandAfterDash lets keygate dev take a command only after "--": a

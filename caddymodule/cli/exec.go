@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -108,6 +110,7 @@ func runExec(e *env, args []string) error {
 	}
 	var got struct {
 		Placeholders map[string]string `json:"placeholders"`
+		SigV4Secrets map[string]string `json:"sigv4_secrets"`
 	}
 	if _, err := c.getJSON(e.ctx, "/v1/proxy/placeholders", nil, &got); err != nil {
 		return fmt.Errorf("asking for the call's placeholders: %w", err)
@@ -124,7 +127,8 @@ func runExec(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return runBehindProxy(e.ctx, args, env, e.stdout, e.stderr)
+	// Later entries win: the caller's own AWS credentials are replaced.
+	return runBehindProxy(e.ctx, args, append(env, awsEnvironment(got.Placeholders, got.SigV4Secrets)...), e.stdout, e.stderr)
 }
 
 // invocationToken reads the token from --token-file or $KEYGATE_TOKEN. It
@@ -231,6 +235,19 @@ func runBehindProxy(ctx context.Context, args, env []string, stdout, stderr io.W
 	case err != nil:
 		// exec's errors name the program, never its arguments.
 		return fmt.Errorf("running the command: %v", err)
+	}
+	return nil
+}
+
+// awsEnvironment makes the first key (by name) signed with sigv4 the AWS
+// SDKs' credentials: its placeholder the access key id, its placeholder
+// secret the secret access key, and no session token of the caller's own
+// environment (an SDK would send it along).
+func awsEnvironment(placeholders, sigv4Secrets map[string]string) []string {
+	for _, k := range slices.Sorted(maps.Keys(sigv4Secrets)) {
+		if ph, ok := placeholders[k]; ok {
+			return []string{"AWS_ACCESS_KEY_ID=" + ph, "AWS_SECRET_ACCESS_KEY=" + sigv4Secrets[k], "AWS_SESSION_TOKEN=", "AWS_SECURITY_TOKEN="}
+		}
 	}
 	return nil
 }

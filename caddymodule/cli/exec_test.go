@@ -39,3 +39,17 @@ func TestBehindProxyEnv(t *testing.T) {
 		}
 	}
 }
+
+// exec gives the AWS SDKs the pair of the first sigv4 key by name, and
+// nothing for keys without a placeholder secret.
+func TestExecAWSEnvironment(t *testing.T) {
+	got := awsEnvironment(map[string]string{"API_KEY": "kgph_a", "S3_B": "kgph_b", "S3_A": "kgph_c"},
+		map[string]string{"S3_B": "kgsk_b", "S3_A": "kgsk_c", "GONE": "kgsk_x"})
+	want := []string{"AWS_ACCESS_KEY_ID=kgph_c", "AWS_SECRET_ACCESS_KEY=kgsk_c", "AWS_SESSION_TOKEN=", "AWS_SECURITY_TOKEN="}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	if got := awsEnvironment(map[string]string{"API_KEY": "kgph_a"}, nil); got != nil {
+		t.Fatalf("no sigv4 key: got %v", got)
+	}
+}
