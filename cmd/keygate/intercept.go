@@ -13,7 +13,7 @@ import (
 // a test checks that together with refused they are every registered
 // command, so a new one is never missing from help.
 var (
-	keygateCommands = []string{"keychain", "secret", "package", "app-secret", "grant", "grants", "revoke", "connect", "pending", "audit", "rewrap", "status", "dev", "proxy", "store"}
+	keygateCommands = []string{"keychain", "secret", "package", "app-secret", "grant", "grants", "revoke", "connect", "pending", "audit", "rewrap", "status", "dev", "exec", "proxy", "preset", "store"}
 	caddyCommands   = []string{"run", "start", "stop", "reload", "validate", "adapt", "fmt", "environ",
 		"list-modules", "build-info", "version", "hash-password", "trust", "untrust",
 		"file-server", "reverse-proxy", "respond", "storage", "manpage", "completion"}
