@@ -53,6 +53,9 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, tgt *target, a
 		FlushInterval: -1,
 		ErrorLog:      h.shared.upstreamLog,
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			if sub.signed && h.chunkRefusal(r.Context(), w, ev, err) {
+				return
+			}
 			h.logger.Debug("upstream failed", zap.String("host", tgt.host), zap.Error(err))
 			reason, detail := "upstream_unavailable", "the upstream could not be reached or did not answer in time"
 			if errors.Is(err, scrub.ErrEncoding) {
