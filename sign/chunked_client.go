@@ -9,7 +9,9 @@ import (
 // FrameChunked is what a client sends as a STREAMING-AWS4-HMAC-SHA256-PAYLOAD
 // body: data framed in chunks of chunk bytes, with placeholder
 // signatures. A ChunkResigner without an incoming chain writes the real
-// ones; ChunkedLength is its length, for Content-Length.
+// ones; ChunkedLength is its length, for Content-Length. Only tests (of
+// this package and of the egress and proxy paths) frame bodies: kept
+// exported on purpose.
 func FrameChunked(data io.Reader, chunk int) io.Reader {
 	return &framer{src: data, buf: make([]byte, chunk)}
 }

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -243,13 +242,6 @@ func isPresignParam(k string) bool {
 // scope is the credential scope of a signature made at t.
 func scope(t time.Time, region, service string) string {
 	return t.UTC().Format("20060102") + "/" + region + "/" + service + "/aws4_request"
-}
-
-// signatureOf returns the Signature= part of an Authorization value the
-// SDK built.
-func signatureOf(auth string) string {
-	_, sig, _ := strings.Cut(auth, "Signature=")
-	return sig
 }
 
 // ValidScopeName reports whether v can be the service or region of a

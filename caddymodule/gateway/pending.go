@@ -86,7 +86,7 @@ func (r *heldRegistry) remove(id string) {
 	}
 }
 
-// count is the number of calls parked on this node.
+// count is the number of calls parked on this node (tests ask it).
 func (r *heldRegistry) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
