@@ -13,7 +13,7 @@ import (
 // as a scrubbed answer.
 func TestProxyMetrics(t *testing.T) {
 	pw := newProxyWorld(t, nil, Config{ExtraPorts: 1, ExtraSites: `
-http://127.0.0.1:{{index .Extra 3}} {
+http://127.0.0.1:{{index .Extra 4}} {
 	metrics /metrics
 }`})
 	_, ph := pw.call(t)
@@ -29,7 +29,7 @@ http://127.0.0.1:{{index .Extra 3}} {
 	if resp.StatusCode != 200 {
 		t.Fatalf("through the proxy: %d", resp.StatusCode)
 	}
-	text := awaitMetric(pw.in.Ports.Extra[3], `keygate_scrubbed_responses_total{flow="proxy"} 1`)
+	text := awaitMetric(pw.in.Ports.Extra[proxySitePorts], `keygate_scrubbed_responses_total{flow="proxy"} 1`)
 	for _, want := range []string{
 		`keygate_decisions_total{decision="allow",flow="proxy",reason=""} 1`,
 		`keygate_proxy_substitutions_total 1`,

@@ -20,7 +20,7 @@ import (
 // refused and nothing is sent, no refresh spent.
 func TestProxyOAuthKey(t *testing.T) {
 	up := newTLSUpstream(t, echoAPI)
-	w := newOAuthWorldWith(t, NewUpstream(t, echoAuthorization).Addr, Config{ExtraPorts: 3, ExtraSites: fmt.Sprintf(proxySites, up.CAFile, up.Port)})
+	w := newOAuthWorldWith(t, NewUpstream(t, echoAuthorization).Addr, Config{ExtraPorts: proxySitePorts, ExtraSites: fmt.Sprintf(proxySites, up.CAFile, up.Port)})
 	pw := &proxyWorld{up: up, proxyURL: fmt.Sprintf("http://127.0.0.1:%d", w.in.Ports.Extra[0])}
 	ca := sendT(t, "GET", w.in.APIURL+"/v1/proxy/ca.pem", "", nil, nil)
 	pw.caFile = filepath.Join(w.in.Dir, "keygate-ca.pem")
