@@ -403,7 +403,7 @@ func (s *Store) PutAppSecret(pkg, name string, value []byte) (SecretMeta, error)
 		}
 		o := SecretOptions{AllowedHosts: spec.Hosts, RotationHintDays: spec.RotationHintDays}
 		// An app key signed with sigv4 holds AWS credentials.
-		if spec.Placement != nil && spec.Placement.SigV4 != nil {
+		if spec.SignsWithSigV4() {
 			if err := checkSecretKind(SecretKindAWS, value); err != nil {
 				return SecretOptions{}, err
 			}

@@ -87,6 +87,10 @@ type KeySpec struct {
 // AllowsBody reports whether k's placeholder may stand in a request body.
 func (k KeySpec) AllowsBody() bool { return k.Placement.AllowsBody() }
 
+// SignsWithSigV4 reports whether requests with k are SigV4-signed (its
+// placeholder is then an access key id, one half of a pair).
+func (k *KeySpec) SignsWithSigV4() bool { return k.Placement != nil && k.Placement.SigV4 != nil }
+
 // WebhookSpec is a webhook a package takes: deliveries to
 // /_keygate/webhooks/<keychain>/<name> on its site are verified with the
 // secret (one of its keys or app keys) and forwarded to Path.

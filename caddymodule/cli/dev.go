@@ -221,7 +221,7 @@ func (r *devRun) provision(ctx context.Context) (id, token string, err error) {
 			continue
 		}
 		body := map[string]any{"value": v, "allowed_hosts": k.Hosts}
-		if k.Placement != nil && k.Placement.SigV4 != nil {
+		if k.SignsWithSigV4() {
 			body["kind"] = store.SecretKindAWS // its value is AWS credentials, checked as such
 		}
 		if _, err := r.api.sendJSON(ctx, http.MethodPut, "/v1/keychains/"+segment(kc.ID)+"/secrets/"+segment(k.Name), body, nil); err != nil {

@@ -139,7 +139,7 @@ func (x *devExec) keyEnvironment(keys []store.KeySpec) (placeholders map[string]
 			continue
 		}
 		placeholders[k.Name] = ph
-		if secret, ok := x.placeholders[http.CanonicalHeaderKey("Keygate-Sigv4-Secret-"+name)]; ok && k.Placement != nil && k.Placement.SigV4 != nil {
+		if secret, ok := x.placeholders[http.CanonicalHeaderKey("Keygate-Sigv4-Secret-"+name)]; ok && k.SignsWithSigV4() {
 			secrets[k.Name] = secret
 		}
 	}

@@ -56,34 +56,41 @@ type Placeholder struct {
 	SigV4Secret string
 }
 
-// MintPlaceholders mints the placeholders of the call claims stands for:
-// one per usable key and app key of pkg, in manifest order.
-func MintPlaceholders(codec *policy.Placeholders, claims *policy.InvocationClaims, pkg *store.Manifest) ([]Placeholder, error) {
-	var out []Placeholder
+// EachPlaceholder mints the placeholder of each usable key and app key of
+// pkg for the call claims stands for, in manifest order, and gives it to
+// fn with its key.
+func EachPlaceholder(codec *policy.Placeholders, claims *policy.InvocationClaims, pkg *store.Manifest, fn func(k *store.KeySpec, ph string)) error {
 	add := func(keys []store.KeySpec, usable []string, app bool) error {
-		for i, k := range keys {
-			if !slices.Contains(usable, k.Name) {
+		for i := range keys {
+			if !slices.Contains(usable, keys[i].Name) {
 				continue
 			}
-			ph, err := codec.Mint(claims, k.Name, i, app)
+			ph, err := codec.Mint(claims, keys[i].Name, i, app)
 			if err != nil {
 				return err
 			}
-			p := Placeholder{Key: k.Name, Value: ph}
-			if k.Placement != nil && k.Placement.SigV4 != nil {
-				p.SigV4Secret = codec.SigV4Secret(ph)
-			}
-			out = append(out, p)
+			fn(&keys[i], ph)
 		}
 		return nil
 	}
 	if err := add(pkg.Keys, claims.Keys, false); err != nil {
-		return nil, err
+		return err
 	}
-	if err := add(pkg.AppKeys, claims.AppKeys, true); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return add(pkg.AppKeys, claims.AppKeys, true)
+}
+
+// MintPlaceholders is EachPlaceholder's placeholders as a list, with the
+// secret half of each sigv4 key's pair.
+func MintPlaceholders(codec *policy.Placeholders, claims *policy.InvocationClaims, pkg *store.Manifest) ([]Placeholder, error) {
+	var out []Placeholder
+	err := EachPlaceholder(codec, claims, pkg, func(k *store.KeySpec, ph string) {
+		p := Placeholder{Key: k.Name, Value: ph}
+		if k.SignsWithSigV4() {
+			p.SigV4Secret = codec.SigV4Secret(ph)
+		}
+		out = append(out, p)
+	})
+	return out, err
 }
 
 // ActionProxyPlaceholders audits placeholders handed out through the API

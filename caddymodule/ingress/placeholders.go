@@ -1,8 +1,7 @@
 package ingress
 
 import (
-	"slices"
-
+	"github.com/keygate/keygate/caddymodule/gateway"
 	"github.com/keygate/keygate/policy"
 	"github.com/keygate/keygate/store"
 )
@@ -17,26 +16,13 @@ func (h *PackageHandler) placeholders(out [][2]string, claims *policy.Invocation
 	if err != nil {
 		return nil, err
 	}
-	add := func(keys []store.KeySpec, usable []string, app bool) error {
-		for i, k := range keys {
-			if !slices.Contains(usable, k.Name) {
-				continue
-			}
-			ph, err := codec.Mint(claims, k.Name, i, app)
-			if err != nil {
-				return err
-			}
-			out = append(out, [2]string{h.phHeaders.get(k.Name), ph})
-			if k.Placement != nil && k.Placement.SigV4 != nil {
-				out = append(out, [2]string{h.phHeaders.sigv4(k.Name), codec.SigV4Secret(ph)})
-			}
+	err = gateway.EachPlaceholder(codec, claims, pkg, func(k *store.KeySpec, ph string) {
+		out = append(out, [2]string{h.phHeaders.get(k.Name), ph})
+		if k.SignsWithSigV4() {
+			out = append(out, [2]string{h.phHeaders.sigv4(k.Name), codec.SigV4Secret(ph)})
 		}
-		return nil
-	}
-	if err := add(pkg.Keys, claims.Keys, false); err != nil {
-		return nil, err
-	}
-	if err := add(pkg.AppKeys, claims.AppKeys, true); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -141,7 +141,7 @@ func (s *substitution) resolve(ph string) (*substituted, *gateway.Problem) {
 	case err != nil:
 		return nil, gateway.ToProblem(err)
 	}
-	if kind != "" || (spec.Placement != nil && spec.Placement.SigV4 != nil) {
+	if kind != "" || (spec.SignsWithSigV4()) {
 		return s.signedKey(ph, spec, kind, value)
 	}
 	s.needles = append(s.needles, scrub.Needle{Find: []byte(value), Replace: ph})
