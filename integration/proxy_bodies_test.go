@@ -147,6 +147,21 @@ func TestProxyBodyKinds(t *testing.T) {
 		}
 	}
 
+	// The same in a header (a cookie, say): refused, nothing sent.
+	hreq, _ := http.NewRequest("GET", pass, nil)
+	hreq.Header.Set("Cookie", "k=%6B"+ph[1:])
+	if resp, err := c.Do(hreq); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var p problem
+		json.Unmarshal(b, &p)
+		if resp.StatusCode != http.StatusForbidden || p.Reason != "placement_not_allowed" || pw.up.Count() != sent {
+			t.Errorf("a percent-encoded placeholder in a header: %d %s", resp.StatusCode, redact(string(b)))
+		}
+	}
+
 	// A stream of unknown length is guarded: cut before the placeholder.
 	big := strings.Repeat("0123456789abcdef", 16<<10)
 	// The client may see its upload cut before the answer; what matters is

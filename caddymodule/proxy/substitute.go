@@ -177,6 +177,11 @@ func (s *substitution) apply(out *http.Request) *gateway.Problem {
 			if p != nil {
 				return p
 			}
+			if strings.IndexByte(nv, '%') >= 0 && hiddenPlaceholder(bodyForm, []byte(nv)) {
+				// A cookie or a header an upstream URL-decodes would
+				// carry the placeholder on; only plain ones are substituted.
+				return forbidden("placement_not_allowed", "a percent-encoded placeholder in a header: write it as it is")
+			}
 			vals[i] = nv
 		}
 		if policy.ContainsPlaceholder(name) {
