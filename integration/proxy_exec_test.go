@@ -76,6 +76,22 @@ func TestProxyExec(t *testing.T) {
 		t.Fatal("keychain 2's call did not get keychain 2's value")
 	}
 
+	// A site with proxy_auth required: --proxy-auth puts the token in the
+	// command's proxy URL, so curl's CONNECT carries it; without it, 407.
+	curlOnly := `curl -sS --fail-with-body -o /dev/null -H "Authorization: Bearer $API_KEY" "$0"`
+	args := append([]string{"exec", "--proxy-auth"}, execArgs(pw.authed, "sh", "-c", curlOnly, pw.upstreamURL("/v1/echo"))[1:]...)
+	if r = pw.in.CLIEnv([]string{"KEYGATE_TOKEN=" + tok}, "", args...); r.Code != 0 {
+		t.Fatalf("exec --proxy-auth: %s", redact(r.String()))
+	}
+	clean(r)
+	if last := pw.up.Last(t); last.Header.Get("Authorization") != "Bearer "+pw.value {
+		t.Fatal("through proxy_auth: the upstream did not get the value")
+	}
+	sent := pw.up.Count()
+	if r = pw.in.CLIEnv([]string{"KEYGATE_TOKEN=" + tok}, "", execArgs(pw.authed, "sh", "-c", curlOnly, pw.upstreamURL("/v1/echo"))...); r.Code == 0 || pw.up.Count() != sent {
+		t.Fatalf("exec without --proxy-auth to a proxy_auth site went through: %s", redact(r.String()))
+	}
+
 	// Refusals: one line, exit 1 or 2, nothing run, nothing echoed.
 	marker := filepath.Join(dir, "ran")
 	touch := []string{"sh", "-c", "touch " + marker}

@@ -45,12 +45,17 @@ Authorization. It is read from $KEYGATE_TOKEN, or from the file
 machine can read), and is never printed; the command does not inherit
 KEYGATE_TOKEN. The placeholders are worth as long as the token.
 
+For a proxy site with "proxy_auth required", --proxy-auth puts the token in
+the proxy URL the command gets (http://keygate:<token>@host:port), so its
+CONNECTs carry Proxy-Authorization: the command then holds the token, as
+the package's code that was sent it does.
+
 keygate exec ends with the command's exit status.`
 
 func execCommand() caddycmd.Command {
 	l := leaf{
 		name:    "exec",
-		usage:   "[--proxy URL] [--api URL] [--token-file F] [--dir DIR] [--no-proxy LIST] -- command args...",
+		usage:   "[--proxy URL] [--api URL] [--token-file F] [--proxy-auth] [--dir DIR] [--no-proxy LIST] -- command args...",
 		short:   "Runs a command behind the proxy site with a call's placeholders in its environment",
 		long:    execLong,
 		maxArgs: -1,
@@ -58,6 +63,7 @@ func execCommand() caddycmd.Command {
 			proxyEnvFlags(fs)
 			fs.String("api", "", "keygate API URL (default $KEYGATE_API, else "+defaultAPI+")")
 			fs.String("token-file", "", "file holding the invocation token (default: $"+envInvocationToken+")")
+			fs.Bool("proxy-auth", false, "put the token in the command's proxy URL, for a proxy site with proxy_auth required")
 		},
 		run: runExec,
 	}
@@ -122,6 +128,9 @@ func runExec(e *env, args []string) error {
 	vars, err := proxyEnvironment(proxy, noProxy, dir, pem)
 	if err != nil {
 		return err
+	}
+	if auth, _ := e.flags.GetBool("proxy-auth"); auth {
+		withProxyAuth(vars, tok)
 	}
 	env, err := behindProxyEnv(vars, got.Placeholders, envInvocationToken)
 	if err != nil {
@@ -250,4 +259,18 @@ func awsEnvironment(placeholders, sigv4Secrets map[string]string) []string {
 		}
 	}
 	return nil
+}
+
+// withProxyAuth puts the invocation token in the proxy variables' URLs as
+// Basic userinfo (keygate:<token>), what proxy_auth required asks of a
+// CONNECT; clients send it as Proxy-Authorization.
+func withProxyAuth(vars map[string]string, tok string) {
+	for _, k := range []string{"HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"} {
+		u, err := url.Parse(vars[k])
+		if err != nil || u.Host == "" {
+			continue
+		}
+		u.User = url.UserPassword("keygate", tok)
+		vars[k] = u.String()
+	}
 }
