@@ -36,13 +36,14 @@ http://:{{index .Extra 0}} {
 }
 `
 
-// TestProxySigV4 drives the AWS CLI and boto3, unmodified, behind the
-// proxy site with nothing but their environment (keygate proxy env, and
-// the key's placeholder pair as AWS_ACCESS_KEY_ID and
-// AWS_SECRET_ACCESS_KEY) against a verifying S3 server over TLS: keygate
-// checks each client signature with the placeholder secret and signs
-// anew with the real key. Then an aws-chunked upload with its chunk
-// chain, one whose chain breaks mid-way, and the refusals.
+// TestProxySigV4 drives the AWS CLI, boto3 and the AWS JS SDK (with
+// global-agent preloaded), unmodified, behind the proxy site with nothing
+// but their environment (keygate proxy env, and the key's placeholder
+// pair as AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) against a
+// verifying S3 server over TLS: keygate checks each client signature
+// with the placeholder secret and signs anew with the real key. Then an
+// aws-chunked upload with its chunk chain, one whose chain breaks
+// mid-way, and the refusals.
 func TestProxySigV4(t *testing.T) {
 	t.Parallel()
 	caFile, certFile, keyFile, _, _ := writeUpstreamCert(t, t.TempDir())
@@ -72,6 +73,24 @@ func TestProxySigV4(t *testing.T) {
 	c := newS3Clients(t, s3, client, env)
 	t.Run("aws cli", func(t *testing.T) { c.awsCLI(t, s3.url) })
 	t.Run("boto3", func(t *testing.T) { c.boto3(t, s3.url) })
+	t.Run("aws-sdk js", func(t *testing.T) {
+		// The SDK makes its own https.Agent and so ignores HTTPS_PROXY;
+		// global-agent, preloaded, replaces it with one that tunnels
+		// through the proxy with CONNECT.
+		js := *c
+		js.env = append(append([]string(nil), c.env...), "NODE_PATH="+strings.Join(jsModules(t, "global-agent@"+globalAgentVersion), ":"),
+			"NODE_OPTIONS=-r global-agent/bootstrap", "GLOBAL_AGENT_HTTP_PROXY="+proxy)
+		js.awsJS(t, s3.url)
+
+		js.env = append(js.env, "AWS_SECRET_ACCESS_KEY="+phSecret+"x")
+		out := js.run(t, time.Minute, "node", "-e", jsRefusedScript, s3.url)
+		if strings.TrimSpace(out) != "403 bad_signature" {
+			t.Fatalf("a wrong placeholder secret: %s", redact(out))
+		}
+		if _, err := os.Stat(filepath.Join(s3.root, "bucket", "js-wrong")); err == nil {
+			t.Fatal("a put signed with a wrong placeholder secret reached the server")
+		}
+	})
 
 	pair := sign.Credentials{AccessKeyID: ph, SecretAccessKey: phSecret}
 	t.Run("aws-chunked uploads, the chain verified and signed anew", func(t *testing.T) {
@@ -155,6 +174,24 @@ func TestProxySigV4(t *testing.T) {
 	AssertNotContains(t, "placeholder secret", phSecret, outputs)
 	AssertNotContains(t, "placeholder access key id", ph, outputs)
 }
+
+// globalAgentVersion pins global-agent, which puts Node's http and https
+// behind the proxy from NODE_OPTIONS.
+const globalAgentVersion = "4.1.6"
+
+// jsRefusedScript puts one object with the SDK and prints the status the
+// SDK was answered with (0 if none) and keygate's problem reason.
+const jsRefusedScript = `
+const { S3Client, PutObjectCommand } = require("@aws-sdk/client-s3");
+const s3 = new S3Client({ endpoint: process.argv[1], region: "us-east-1", forcePathStyle: true, maxAttempts: 1 });
+s3.send(new PutObjectCommand({ Bucket: "bucket", Key: "js-wrong", Body: "refused" }))
+  .then(() => console.log("200"), (e) => {
+    // keygate's problem+json is no S3 XML: the SDK keeps the raw body.
+    let reason = "";
+    try { reason = JSON.parse(e.$response.body).reason; } catch (_) {}
+    console.log(((e.$metadata && e.$metadata.httpStatusCode) || 0) + " " + reason);
+  });
+`
 
 // writeUpstreamCert writes upstreamCert's CA, certificate and key as PEM
 // files into dir.
