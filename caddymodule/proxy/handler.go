@@ -69,6 +69,7 @@ type Handler struct {
 	transports *transportCache
 	shared     *shared
 	dns        *dnsCache
+	scrubbers  *scrubberCache
 }
 
 // lazyCodec is the placeholder verifier, built on first use: its key needs
@@ -141,6 +142,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.sources = newSourceLimits(h.MaxTunnelsPerClient)
 	h.shared = newShared(h)
 	h.dns = new(dnsCache)
+	h.scrubbers = new(scrubberCache)
 	return nil
 }
 

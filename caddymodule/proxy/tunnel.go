@@ -71,14 +71,22 @@ func (h *Handler) serveConnect(w http.ResponseWriter, r *http.Request, auth *pol
 		h.shared.h2.ServeConn(tc, &http2.ServeConnOpts{Context: r.Context(), Handler: t})
 		return
 	}
-	srv := &http.Server{
-		Handler:           t,
+	_ = h.tunnelServer(r.Context(), t).Serve(newOneConnListener(tc))
+}
+
+// tunnelServer serves a tunnel's HTTP/1.1 requests. Its TLSNextProto is
+// empty: the connection it gets is already TLS and its protocol chosen,
+// and otherwise every tunnel's Serve would set up an HTTP/2 server of its
+// own that nothing uses.
+func (h *Handler) tunnelServer(ctx context.Context, handler http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           handler,
 		ReadHeaderTimeout: handshakeTimeout,
 		IdleTimeout:       tunnelIdleTimeout,
 		ErrorLog:          h.shared.tunnelLog,
-		BaseContext:       func(net.Listener) context.Context { return r.Context() },
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){},
 	}
-	_ = srv.Serve(newOneConnListener(tc))
 }
 
 // connectConn takes the client's connection and says 200 on it: hijacked

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -101,5 +103,31 @@ func TestDNSCache(t *testing.T) {
 	}
 	if _, err := (*dnsCache)(nil).lookup(context.Background(), "localhost", now); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// BenchmarkTunnelServer: a tunnel's HTTP/1.1 server, from its Serve to
+// one request answered and the connection closed.
+func BenchmarkTunnelServer(b *testing.B) {
+	h := &Handler{logger: zap.NewNop()}
+	h.shared = newShared(h)
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	req := []byte("GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+	b.ReportAllocs()
+	for b.Loop() {
+		cli, srv := net.Pipe()
+		done := make(chan struct{})
+		go func() {
+			_ = h.tunnelServer(context.Background(), ok).Serve(newOneConnListener(srv))
+			close(done)
+		}()
+		if _, err := cli.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, cli); err != nil {
+			b.Fatal(err)
+		}
+		cli.Close()
+		<-done
 	}
 }

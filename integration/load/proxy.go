@@ -26,7 +26,10 @@ import (
 	"time"
 )
 
-var proxyMode = flag.Bool("proxy", false, "measure the proxy site instead: 1 KiB answers over keep-alive against a plain Caddy site that terminates TLS and reverse_proxies to the same TLS upstream, a new tunnel's added p99, and leaf minting")
+var (
+	proxyMode  = flag.Bool("proxy", false, "measure the proxy site instead: 1 KiB answers over keep-alive against a plain Caddy site that terminates TLS and reverse_proxies to the same TLS upstream, a new tunnel's added p99, and leaf minting")
+	proxyPprof = flag.String("pprof", "", "with -proxy: write CPU profiles of the keygate process (both sites are in it) during round 1 of each target to this directory, P.pprof and Q.pprof")
+)
 
 // runProxyLoad measures issue 27's targets with Go clients (wrk speaks no
 // CONNECT): keep-alive throughput through the proxy site against a plain
@@ -49,7 +52,12 @@ func runProxyLoad(bin, work string) {
 		captured.Store(r.Header.Get("Keygate-Placeholder-API-KEY"))
 	}))
 
-	ports := freePorts(5) // api, ingress, proxy, plain TLS site, unused
+	ports := freePorts(5) // api, ingress, proxy, plain TLS site, admin (-pprof)
+	admAddr := "off"
+	if *proxyPprof != "" {
+		check(os.MkdirAll(*proxyPprof, 0o755))
+		admAddr = fmt.Sprintf("127.0.0.1:%d", ports[4])
+	}
 	admin := "kgadm_" + randHex(16)
 	master := make([]byte, 32)
 	rand.Read(master)
@@ -60,7 +68,7 @@ func runProxyLoad(bin, work string) {
 	certFile, keyFile := filepath.Join(dir, "site.pem"), filepath.Join(dir, "site.key")
 	writePair(certFile, keyFile, upCert)
 	caddyfile := fmt.Sprintf(`{
-	admin off
+	admin %[12]s
 	auto_https off
 	keygate {
 		storage badger %[1]s
@@ -97,7 +105,7 @@ https://:%[7]d {
 	}
 }
 `, filepath.Join(dir, "store"), base64.StdEncoding.EncodeToString(master), admin, ports[0], ports[1], ports[2], ports[3],
-		caFile, certFile, keyFile, upAddr)
+		caFile, certFile, keyFile, upAddr, admAddr)
 	runKeygate(bin, dir, caddyfile)
 	api := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
 	waitUp(api+"/v1/packages", filepath.Join(dir, "keygate.log"))
@@ -153,7 +161,14 @@ https://:%[7]d {
 			a, b = b, a
 		}
 		for _, t := range []loadTarget{a, b} {
+			var prof chan struct{}
+			if *proxyPprof != "" && round == 0 {
+				prof = cpuProfile(admAddr, filepath.Join(*proxyPprof, t.name[:1]+".pprof"), *duration-time.Second)
+			}
 			rps, p99 := t.drive(*duration)
+			if prof != nil {
+				<-prof
+			}
 			fmt.Printf("round %d  %-28s %9.0f req/s  p99 %s\n", round+1, t.name, rps, p99)
 			if t.name == proxyTarget.name {
 				pr = append(pr, rps)
@@ -182,8 +197,8 @@ https://:%[7]d {
 	// do not unless told), so that each new tunnel resumes.
 	const samples = 400
 	keptRT := viaProxy()
-	newTunnels := func(mk func() *http.Transport) (fresh, kept []time.Duration) {
-		for i := 0; i < samples; i++ {
+	newTunnels := func(mk func() *http.Transport, n int) (fresh, kept []time.Duration) {
+		for i := 0; i < n; i++ {
 			rt := mk()
 			t0 := time.Now()
 			if s, err := (loadTarget{url: proxyTarget.url, auth: proxyTarget.auth, rt: rt}).once(); err != nil || s != 200 {
@@ -199,6 +214,14 @@ https://:%[7]d {
 		}
 		return fresh, kept
 	}
+	if *proxyPprof != "" {
+		// New tunnels (full handshakes) alone, for as long as a profile.
+		prof := cpuProfile(admAddr, filepath.Join(*proxyPprof, "T.pprof"), 4*time.Second)
+		for stop := time.Now().Add(4 * time.Second); time.Now().Before(stop); {
+			newTunnels(viaProxy, 20)
+		}
+		<-prof
+	}
 	sessions := tls.NewLRUClientSessionCache(64)
 	for _, c := range []struct {
 		name string
@@ -211,7 +234,7 @@ https://:%[7]d {
 			return rt
 		}},
 	} {
-		fresh, kept := newTunnels(c.mk)
+		fresh, kept := newTunnels(c.mk, samples)
 		fp99, kp99 := pct(fresh, 0.99), pct(kept, 0.99)
 		verdict = "MET"
 		if fp99-kp99 >= 2*time.Millisecond {
@@ -249,6 +272,27 @@ https://:%[7]d {
 	}
 	fmt.Printf("CONNECT + TLS handshake: leaf minted p50 %s p99 %s; leaf cached p50 %s p99 %s (no target)\n",
 		pct(minted, 0.5), pct(minted, 0.99), pct(cached, 0.5), pct(cached, 0.99))
+}
+
+// cpuProfile takes a CPU profile of d from Caddy's admin endpoint into
+// file, in the background; the channel closes when it is written.
+func cpuProfile(admin, file string, d time.Duration) chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		res, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", admin, int(d.Seconds())))
+		check(err)
+		defer res.Body.Close()
+		if res.StatusCode != 200 {
+			fatal("profile: %s", res.Status)
+		}
+		f, err := os.Create(file)
+		check(err)
+		_, err = io.Copy(f, res.Body)
+		check(err)
+		check(f.Close())
+	}()
+	return done
 }
 
 type loadTarget struct {
