@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,5 +110,55 @@ func TestCacheDisabled(t *testing.T) {
 		if _, err := tk.VerifyInvocationToken(tok); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A hit needs the very bytes that verified: the signature of a cached
+// token over claims of the caller's own, or over the same claims with a
+// byte more or less, is verified in full and refused.
+func TestCacheHitNeedsTheSameBytes(t *testing.T) {
+	tk := mustTokens(t, newClock(), keyA)
+	tok, _ := tk.MintInvocationToken(testCall)
+	other := testCall
+	other.Keys = []string{"ANTHROPIC_API_KEY"}
+	tok2, _ := tk.MintInvocationToken(other)
+	if _, err := tk.VerifyInvocationToken(tok); err != nil {
+		t.Fatal(err)
+	}
+	dot := strings.LastIndexByte(tok, '.')
+	dot2 := strings.LastIndexByte(tok2, '.')
+	forged := []string{
+		tok2[:dot2] + tok[dot:],                 // another token's claims, the cached MAC
+		tok[:dot-1] + tok[dot:],                 // a byte shorter
+		tok[:dot] + "A" + tok[dot:],             // a byte longer, in the claims
+		tok[:dot] + tok[dot:] + "\n",            // a CR/LF the decoder would skip
+		tok[:dot] + "." + tok[dot+1:len(tok)-1], // the MAC cut
+	}
+	for i, f := range forged {
+		if _, err := tk.VerifyInvocationToken(f); !errors.Is(err, ErrTokenInvalid) {
+			t.Fatalf("forgery %d verified: %v", i, err)
+		}
+	}
+	// The real ones still verify, from the cache and not.
+	for _, s := range []string{tok, tok2, tok} {
+		if _, err := tk.VerifyInvocationToken(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kc, _ := tk.IssueKeychainToken(testKC)
+	if _, err := tk.VerifyKeychainToken(kc); err != nil {
+		t.Fatal(err)
+	}
+	d := strings.LastIndexByte(kc, '.')
+	if _, err := tk.VerifyKeychainToken(tok[:dot] + kc[d:]); !errors.Is(err, ErrTokenInvalid) {
+		t.Fatalf("keychain MAC over invocation claims verified: %v", err)
+	}
+}
+
+func TestCacheKeyAllocs(t *testing.T) {
+	tk := mustTokens(t, newClock(), keyA)
+	tok, _ := tk.MintInvocationToken(testCall)
+	if n := testing.AllocsPerRun(100, func() { _ = tk.invCache.key(tok) }); n != 0 {
+		t.Fatalf("the cache key allocates %v times", n)
 	}
 }

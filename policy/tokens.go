@@ -217,10 +217,10 @@ func (t *Tokens) VerifyKeychainToken(tok string) (KeychainClaims, error) {
 	if len(tok) > MaxTokenLen {
 		return KeychainClaims{}, errTooLong
 	}
-	var sum [sha256.Size]byte
+	var key cacheKey
 	if t.kcCache != nil {
-		sum = tokenSum(tok)
-		if c, ok := t.kcCache.get(sum, t.now()); ok {
+		key = t.kcCache.key(tok)
+		if c, ok := t.kcCache.get(key, t.now()); ok {
 			return c, nil
 		}
 	}
@@ -230,7 +230,7 @@ func (t *Tokens) VerifyKeychainToken(tok string) (KeychainClaims, error) {
 	}
 	c := KeychainClaims{Keychain: w.Subject, Version: w.Version, ID: w.ID}
 	if t.kcCache != nil {
-		t.kcCache.put(sum, c, t.until(w.Expires))
+		t.kcCache.put(key, c, t.until(w.Expires))
 	}
 	return c, nil
 }
@@ -268,10 +268,10 @@ func (t *Tokens) verifyInvocation(tok string) (_ InvocationClaims, shared bool, 
 	if len(tok) > MaxTokenLen {
 		return InvocationClaims{}, false, errTooLong
 	}
-	var sum [sha256.Size]byte
+	var key cacheKey
 	if t.invCache != nil {
-		sum = tokenSum(tok)
-		if c, ok := t.invCache.get(sum, t.now()); ok {
+		key = t.invCache.key(tok)
+		if c, ok := t.invCache.get(key, t.now()); ok {
 			return c, true, nil
 		}
 	}
@@ -296,7 +296,7 @@ func (t *Tokens) verifyInvocation(tok string) (_ InvocationClaims, shared bool, 
 	}
 	if t.invCache != nil {
 		// The caller owns the slices it gets; the cache keeps its own.
-		t.invCache.put(sum, c.clone(), t.until(w.Expires))
+		t.invCache.put(key, c.clone(), t.until(w.Expires))
 	}
 	return c, false, nil
 }
