@@ -16,6 +16,7 @@ import (
 
 	"github.com/keygate/keygate/caddymodule/gateway"
 	"github.com/keygate/keygate/policy"
+	"github.com/keygate/keygate/scrub"
 	"github.com/keygate/keygate/store"
 )
 
@@ -69,7 +70,7 @@ type Handler struct {
 	transports *transportCache
 	shared     *shared
 	dns        *dnsCache
-	scrubbers  *scrubberCache
+	scrubbers  *scrub.Cache
 }
 
 // lazyCodec is the placeholder verifier, built on first use: its key needs
@@ -142,7 +143,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.sources = newSourceLimits(h.MaxTunnelsPerClient)
 	h.shared = newShared(h)
 	h.dns = new(dnsCache)
-	h.scrubbers = new(scrubberCache)
+	h.scrubbers = new(scrub.Cache)
 	return nil
 }
 
