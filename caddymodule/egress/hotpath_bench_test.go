@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	"github.com/keygate/keygate/caddymodule/internal/hotpath"
+	"github.com/keygate/keygate/scrub"
 	"github.com/keygate/keygate/store"
 )
 
@@ -25,7 +26,7 @@ func BenchmarkEgress(b *testing.B) {
 
 func benchEgress(b *testing.B, audit bool) {
 	ba := hotpath.New(b)
-	t := &Transport{app: ba.App, Secret: "API_KEY", Scope: scopeUser, Header: "Authorization", prefix: "Bearer ", scrubbers: new(scrubberCache)}
+	t := &Transport{app: ba.App, Secret: "API_KEY", Scope: scopeUser, Header: "Authorization", prefix: "Bearer ", scrubbers: new(scrub.Cache)}
 	req := httptest.NewRequest("POST", "http://api.example.com/v1/charges", nil)
 	req.Header.Set("Authorization", "Bearer "+ba.Inv)
 	req = req.WithContext(context.WithValue(req.Context(), caddy.CtxKey("reverse_proxy.dial_info"), reverseproxy.DialInfo{Host: "api.example.com", Port: "443"}))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/keygate/keygate/caddymodule/internal/hotpath"
 	"github.com/keygate/keygate/policy"
+	"github.com/keygate/keygate/scrub"
 	"github.com/keygate/keygate/store"
 )
 
@@ -21,8 +22,8 @@ func BenchmarkEgressOAuth(b *testing.B) {
 	ba := hotpath.New(b)
 	req := httptest.NewRequest("GET", "http://api.example.com/v1/messages", nil)
 	req = req.WithContext(context.WithValue(req.Context(), caddy.CtxKey("reverse_proxy.dial_info"), reverseproxy.DialInfo{Host: "api.example.com", Port: "443"}))
-	static := &Transport{app: ba.App, Secret: "API_KEY", Scope: scopeUser, Header: "Authorization", prefix: "Bearer ", scrubbers: new(scrubberCache)}
-	oauth := &Transport{app: ba.App, Secret: "MAIL_TOKEN", Scope: scopeUser, Header: "Authorization", prefix: "Bearer ", scrubbers: new(scrubberCache)}
+	static := &Transport{app: ba.App, Secret: "API_KEY", Scope: scopeUser, Header: "Authorization", prefix: "Bearer ", scrubbers: new(scrub.Cache)}
+	oauth := &Transport{app: ba.App, Secret: "MAIL_TOKEN", Scope: scopeUser, Header: "Authorization", prefix: "Bearer ", scrubbers: new(scrub.Cache)}
 	oauthInv := oauthFixture(b, ba)
 
 	run := func(b *testing.B, t *Transport, inv string) {

@@ -1,13 +1,12 @@
 package egress
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"net/http"
 	"sync"
+	"unsafe"
 
 	"github.com/keygate/keygate/caddymodule/gateway"
 	"github.com/keygate/keygate/scrub"
@@ -24,49 +23,13 @@ func (t *Transport) scrubbing() bool { return t.Scrub == nil || *t.Scrub }
 // scrubberFor returns the scrubber for one request: it looks for the
 // value injected and for the exact header value that carried it (a
 // template's or the Basic credentials). With scrubbing off it still
-// scrubs the answer's headers (see scrubResponse).
+// scrubs the answer's headers (see scrubResponse). The route's cache
+// builds it once per value and header.
 func (t *Transport) scrubberFor(value []byte, sent string) *scrub.Scrubber {
-	return t.scrubbers.get(value, sent)
-}
-
-// scrubberCache keeps the scrubbers of recent values: building one
-// (every encoding of every needle) costs far more than an egress request.
-// It is keyed by a seeded hash of value and header, checked against both
-// on a hit, and emptied when full rather than tracking use.
-type scrubberCache struct {
-	mu   sync.Mutex
-	seed maphash.Seed
-	m    map[uint64]*scrubberEntry
-}
-
-// scrubberEntry holds its value and header only to tell a hash collision
-// from a hit; the scrubber holds them as needles anyway.
-type scrubberEntry struct {
-	value, sent string
-	sc          *scrub.Scrubber
-}
-
-const scrubberCacheMax = 1024
-
-func (c *scrubberCache) get(value []byte, sent string) *scrub.Scrubber {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.seed = maphash.MakeSeed()
-	}
-	key := maphash.Bytes(c.seed, value)*31 + maphash.String(c.seed, sent)
-	if e, ok := c.m[key]; ok && e.sent == sent && e.value == string(value) {
-		return e.sc
-	}
-	if c.m == nil || len(c.m) >= scrubberCacheMax {
-		c.m = make(map[uint64]*scrubberEntry)
-	}
-	// A copy: scrub.New keeps what it is given as far as the compiler can
-	// tell, and value would otherwise be moved to the heap on every call,
-	// hit or miss.
-	sc := scrub.New(scrub.Needle{Find: bytes.Clone(value), Replace: redacted}, scrub.Needle{Find: []byte(sent), Replace: redacted})
-	c.m[key] = &scrubberEntry{value: string(value), sent: sent, sc: sc}
-	return sc
+	// []byte(sent) would copy the header to the heap on every request;
+	// the cache only reads its needles and copies them before keeping them.
+	return t.scrubbers.Get(scrub.Needle{Find: value, Replace: redacted},
+		scrub.Needle{Find: unsafe.Slice(unsafe.StringData(sent), len(sent)), Replace: redacted})
 }
 
 // askIdentity asks the upstream for an answer the scrubber can read as it

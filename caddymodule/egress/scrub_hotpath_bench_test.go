@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	"github.com/keygate/keygate/caddymodule/internal/hotpath"
+	"github.com/keygate/keygate/scrub"
 	"github.com/keygate/keygate/store"
 )
 
@@ -30,9 +31,9 @@ func BenchmarkEgressScrub(b *testing.B) {
 	}
 }
 
-func benchEgressScrub(b *testing.B, scrub, echo bool) {
+func benchEgressScrub(b *testing.B, scrubbing, echo bool) {
 	ba := hotpath.New(b)
-	t := &Transport{app: ba.App, Secret: "API_KEY", Scope: scopeUser, Header: "Authorization", prefix: "Bearer ", scrubbers: new(scrubberCache), Scrub: &scrub}
+	t := &Transport{app: ba.App, Secret: "API_KEY", Scope: scopeUser, Header: "Authorization", prefix: "Bearer ", scrubbers: new(scrub.Cache), Scrub: &scrubbing}
 	req := httptest.NewRequest("POST", "http://api.example.com/v1/charges", nil)
 	req.Header.Set("Authorization", "Bearer "+ba.Inv)
 	req = req.WithContext(context.WithValue(req.Context(), caddy.CtxKey("reverse_proxy.dial_info"), reverseproxy.DialInfo{Host: "api.example.com", Port: "443"}))

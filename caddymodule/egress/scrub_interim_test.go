@@ -22,7 +22,7 @@ func TestScrubInterim(t *testing.T) {
 	}}
 	req := httptest.NewRequest("GET", "http://api.example.com/", nil)
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), caller))
-	sc := new(scrubberCache).get([]byte(value), "Bearer "+value)
+	sc := (&Transport{scrubbers: new(scrub.Cache)}).scrubberFor([]byte(value), "Bearer "+value)
 	out := scrub.Interim(req, sc)
 	upstream := textproto.MIMEHeader{"Link": {"</x?k=" + value + ">; rel=preload"}, "X-Echo": {"Bearer " + value}}
 	if err := httptrace.ContextClientTrace(out.Context()).Got1xxResponse(http.StatusEarlyHints, upstream); err != nil {

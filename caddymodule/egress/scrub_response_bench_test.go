@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/keygate/keygate/scrub"
 	"github.com/keygate/keygate/store"
 )
 
@@ -21,7 +22,7 @@ func BenchmarkScrubResponse(b *testing.B) {
 		for _, on := range []bool{false, true} {
 			name := strconv.Itoa(size>>10) + "KiB/scrub=" + strconv.FormatBool(on)
 			b.Run(name, func(b *testing.B) {
-				t := &Transport{scrubbers: new(scrubberCache)}
+				t := &Transport{scrubbers: new(scrub.Cache)}
 				if !on {
 					off := false
 					t.Scrub = &off

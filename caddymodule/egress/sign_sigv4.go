@@ -105,7 +105,7 @@ func (t *Transport) signSigV4(out *http.Request, meta store.SecretMeta, value []
 // awsKeys keeps recent AWS credentials decoded, with the scrubber that
 // looks for their key id, secret and session token in answers (S3 names
 // the key id in its errors): decoding the JSON and building the scrubber
-// cost more than signing. Like scrubberCache, it holds what the value
+// cost more than signing. Like scrub.Cache, it holds what the value
 // holds anyway, and is emptied when full.
 type awsKeys struct {
 	mu sync.Mutex

@@ -77,7 +77,7 @@ type Transport struct {
 
 	app            *gateway.App
 	httpLog        *zap.Logger // the http app's loggers, for tokenLog
-	scrubbers      *scrubberCache
+	scrubbers      *scrub.Cache
 	prefix, suffix string
 	sigv4          *sign.SigV4
 	awsKeys        *awsKeys
@@ -122,7 +122,7 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 		t.Template = secretPlaceholder
 	}
 	t.Header = http.CanonicalHeaderKey(t.Header)
-	t.scrubbers = new(scrubberCache)
+	t.scrubbers = new(scrub.Cache)
 	if t.TokenHeader != "" || t.SigV4 != nil {
 		t.TokenHeader = http.CanonicalHeaderKey(t.TokenHeader)
 		t.httpLog = ctx.Logger(&caddyhttp.App{})

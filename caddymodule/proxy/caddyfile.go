@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -29,6 +30,7 @@ func init() {
 //		response_header_timeout <duration>
 //		max_body <size>              # e.g. 10MiB
 //		max_tunnels_per_client <n>
+//		curves <name>...             # e.g. x25519
 //	}
 func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	ph := new(Handler)
@@ -99,6 +101,15 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("max_tunnels_per_client: want a whole number above 0, got %q", v)
 			}
 			h.MaxTunnelsPerClient = n
+		case "curves":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.Errf("keygate_proxy curves: want one or more of %s", strings.Join(curveNames(), ", "))
+			}
+			if _, err := curveIDs(args); err != nil {
+				return d.Errf("keygate_proxy curves: %v", err)
+			}
+			h.Curves = append(h.Curves, args...)
 		default:
 			return d.Errf("unknown keygate_proxy option %q", d.Val())
 		}

@@ -39,7 +39,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, tgt *target, a
 	h.app.NoteSubstituted(len(sub.seen))
 	var sc *scrub.Scrubber
 	if len(sub.needles) > 0 {
-		sc = h.scrubbers.get(sub.needles)
+		sc = h.scrubbers.Get(sub.needles...)
 		// The transport then asks for gzip and decodes it itself, so the
 		// answer comes back in a form the scrubber reads.
 		delete(out.Header, "Accept-Encoding")

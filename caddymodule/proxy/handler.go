@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/keygate/keygate/caddymodule/gateway"
 	"github.com/keygate/keygate/policy"
+	"github.com/keygate/keygate/scrub"
 	"github.com/keygate/keygate/store"
 )
 
@@ -59,6 +61,14 @@ type Handler struct {
 	// Open tunnels allowed per client address. Default 256.
 	MaxTunnelsPerClient int `json:"max_tunnels_per_client,omitempty"`
 
+	// Key exchanges the TLS server of a tunnel accepts from clients,
+	// named as Caddy's `tls { curves }` names them (x25519mlkem768,
+	// x25519, secp256r1, secp384r1, secp521r1); Go picks among them, the
+	// order is ignored. Default Go's: the post-quantum hybrid
+	// X25519MLKEM768 first. `x25519` alone makes a new tunnel's handshake
+	// cheaper, and the client's leg no longer post-quantum.
+	Curves []string `json:"curves,omitempty"`
+
 	app     *gateway.App
 	logger  *zap.Logger
 	roots   *x509.CertPool
@@ -69,7 +79,8 @@ type Handler struct {
 	transports *transportCache
 	shared     *shared
 	dns        *dnsCache
-	scrubbers  *scrubberCache
+	scrubbers  *scrub.Cache
+	curves     []tls.CurveID
 }
 
 // lazyCodec is the placeholder verifier, built on first use: its key needs
@@ -136,13 +147,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("keygate_proxy: upstream_ca: %s holds no PEM certificate", h.UpstreamCA)
 		}
 	}
+	if h.curves, err = curveIDs(h.Curves); err != nil {
+		return fmt.Errorf("keygate_proxy: curves: %w", err)
+	}
 	h.certs = newLeafCache(h.app)
 	h.codec = new(lazyCodec)
 	h.transports = new(transportCache)
 	h.sources = newSourceLimits(h.MaxTunnelsPerClient)
 	h.shared = newShared(h)
 	h.dns = new(dnsCache)
-	h.scrubbers = new(scrubberCache)
+	h.scrubbers = new(scrub.Cache)
 	return nil
 }
 
@@ -163,6 +177,9 @@ func (h *Handler) Validate() error {
 		if err := store.ValidateHostPattern(p); err != nil {
 			return fmt.Errorf("keygate_proxy: pass_hosts: %w", err)
 		}
+	}
+	if _, err := curveIDs(h.Curves); err != nil {
+		return fmt.Errorf("keygate_proxy: curves: %w", err)
 	}
 	if h.MaxBody < 0 || h.MaxTunnelsPerClient < 0 {
 		return errors.New("keygate_proxy: max_body and max_tunnels_per_client must not be negative")

@@ -4,12 +4,16 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log"
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/caddyserver/caddy/v2/modules/caddytls"
 	"golang.org/x/net/http2"
 )
 
@@ -29,6 +33,8 @@ func newShared(h *Handler) *shared {
 		tls: &tls.Config{
 			MinVersion: tls.VersionTLS12,
 			NextProtos: []string{"h2", "http/1.1"},
+			// nil (no curves set): Go's defaults, X25519MLKEM768 first.
+			CurvePreferences: h.curves,
 			// The leaf is the CONNECT host's, whatever the client's SNI
 			// says (a differing SNI is refused 421 on the first request).
 			GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
@@ -42,6 +48,31 @@ func newShared(h *Handler) *shared {
 		tunnelLog:   debugLog(h.logger.Named("tunnel")),
 		upstreamLog: debugLog(h.logger.Named("upstream")),
 	}
+}
+
+// curveIDs maps curves' names, as Caddy's `tls { curves }` spells them, to
+// the key exchanges a tunnel's TLS server accepts (crypto/tls ignores
+// their order). None: nil, Go's defaults.
+func curveIDs(names []string) ([]tls.CurveID, error) {
+	var ids []tls.CurveID
+	for _, n := range names {
+		id, ok := caddytls.SupportedCurves[n]
+		if !ok {
+			return nil, fmt.Errorf("unknown curve %q; valid: %s", n, strings.Join(curveNames(), ", "))
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// curveNames lists the names curves takes, sorted.
+func curveNames() []string {
+	names := make([]string, 0, len(caddytls.SupportedCurves))
+	for n := range caddytls.SupportedCurves {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // leafConn is a tunnel's client connection, carrying the leaf its TLS

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 )
 
@@ -67,14 +68,46 @@ func TestSharedTLSResumes(t *testing.T) {
 	}
 }
 
+// TestTunnelCurves: a tunnel's handshake with Go's client defaults
+// negotiates the post-quantum hybrid unless curves says otherwise, and
+// then what curves says.
+func TestTunnelCurves(t *testing.T) {
+	_, leaf, roots := sharedForTest(t)
+	for _, tc := range []struct {
+		caddyfile string
+		want      tls.CurveID
+	}{
+		{"keygate_proxy", tls.X25519MLKEM768},
+		{"keygate_proxy {\n curves x25519\n}", tls.X25519},
+	} {
+		h := &Handler{logger: zap.NewNop()}
+		if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.caddyfile)); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if h.curves, err = curveIDs(h.Curves); err != nil {
+			t.Fatal(err)
+		}
+		if st := handshake(t, newShared(h).tls, leaf, roots, nil); st.CurveID != tc.want {
+			t.Errorf("%q: negotiated %v, want %v", tc.caddyfile, st.CurveID, tc.want)
+		}
+	}
+}
+
 // BenchmarkTunnelHandshake: a new tunnel's TLS handshake, both ends in
-// this process, with a full handshake each time and with the client's
-// sessions resumed.
+// this process, with a full handshake each time (Go's curves, and
+// `curves x25519`) and with the client's sessions resumed.
 func BenchmarkTunnelHandshake(b *testing.B) {
 	sh, leaf, roots := sharedForTest(b)
 	b.Run("full", func(b *testing.B) {
 		for b.Loop() {
 			handshake(b, sh.tls, leaf, roots, nil)
+		}
+	})
+	b.Run("full/x25519", func(b *testing.B) {
+		x := newShared(&Handler{logger: zap.NewNop(), curves: []tls.CurveID{tls.X25519}})
+		for b.Loop() {
+			handshake(b, x.tls, leaf, roots, nil)
 		}
 	})
 	b.Run("resumed", func(b *testing.B) {
