@@ -43,30 +43,57 @@ http://:{{index .Extra 1}} {
 `
 
 // BenchmarkProxySigV4Upload sends a 64 MiB aws-chunked upload (64 KiB
-// chunks, STREAMING-AWS4-HMAC-SHA256-PAYLOAD) to a TLS sink that discards
-// it, through a plain Caddy site that terminates TLS and reverse_proxies
+// chunks, STREAMING-AWS4-HMAC-SHA256-PAYLOAD) to a TLS upstream (a sink
+// that discards it, or versitygw, which verifies the chain as S3 does), through a plain Caddy site that terminates TLS and reverse_proxies
 // (the client signing with the real key), and through the proxy site (the
 // client signing with the placeholder pair: keygate verifies every chunk
 // against the client's chain and signs it anew). The same bytes through
-// the proxy site unsigned (a pass_hosts request: the tunnel's own cost)
-// tell the signing's share. All in one keygate process; keygate's peak
+// the proxy site unsigned (a pass_hosts request: the tunnel's own cost,
+// to the sink only) tell the signing's share. All in one keygate process; keygate's peak
 // RSS is reported after the runs.
 //
 //	go test ./integration -run '^$' -bench ProxySigV4Upload -benchtime 6x
 func BenchmarkProxySigV4Upload(b *testing.B) {
 	dir := b.TempDir()
 	caFile, certFile, keyFile, der, key := writeUpstreamCert(b, dir)
-	sink := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-	}))
-	sink.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-	sink.StartTLS()
-	b.Cleanup(sink.Close)
-	sinkAddr := strings.TrimPrefix(sink.URL, "https://")
+	b.Run("sink", func(b *testing.B) {
+		sink := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+		}))
+		sink.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+		sink.StartTLS()
+		b.Cleanup(sink.Close)
+		benchProxyUpload(b, dir, caFile, certFile, keyFile, strings.TrimPrefix(sink.URL, "https://"), "AKIDBENCH", "bench-secret", nil)
+	})
+	// versitygw over TLS verifies every chunk's signature as S3 does; the
+	// object is read back once, outside the timed runs, so a refused or
+	// garbled upload fails the benchmark.
+	b.Run("versitygw", func(b *testing.B) {
+		s3 := startVersity(b, certFile, keyFile)
+		s3.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: poolOf(b, caFile)}}}
+		if st, _ := s3.direct(b, "PUT", "/bucket", s3.secret, nil); st != 200 {
+			b.Fatalf("create bucket: %d", st)
+		}
+		check := func(b *testing.B, data []byte) {
+			st, got := s3.direct(b, "GET", "/bucket/big", s3.secret, nil)
+			if st != 200 || got != string(data) {
+				b.Fatalf("the object on versitygw: status %d, %d bytes, want %d intact", st, len(got), len(data))
+			}
+			if st, _ := s3.direct(b, "DELETE", "/bucket/big", s3.secret, nil); st != 204 {
+				b.Fatalf("delete: %d", st)
+			}
+		}
+		benchProxyUpload(b, dir, caFile, certFile, keyFile, strings.TrimPrefix(s3.url, "https://"), s3.access, s3.secret, check)
+	})
+}
 
-	sites := strings.NewReplacer("CERT", certFile, "KEY", keyFile, "CA", caFile, "SINK", sinkAddr).Replace(proxyUploadSites)
+// benchProxyUpload runs the uploads against the TLS upstream at addr,
+// whose real key is accessKey and secret; check, when set, is called
+// after the first upload of each run to see the object arrived.
+func benchProxyUpload(b *testing.B, dir, caFile, certFile, keyFile, addr, accessKey, secret string, check func(*testing.B, []byte)) {
+	sites := strings.NewReplacer("CERT", certFile, "KEY", keyFile, "CA", caFile, "SINK", addr).Replace(proxyUploadSites)
 	w := newWorld(b, Config{ExtraPorts: 2, ExtraSites: sites})
-	addAWSKey(b, w, "AKIDBENCH", "bench-secret")
+	addAWSKey(b, w, accessKey, secret)
 	ph, phSecret := sigv4Pair(b, w)
 	r := sendT(b, "GET", w.in.APIURL+"/v1/proxy/ca.pem", "", nil, nil)
 	kgCA := filepath.Join(dir, "keygate-ca.pem")
@@ -95,8 +122,8 @@ func BenchmarkProxySigV4Upload(b *testing.B) {
 	plainClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: poolOf(b, caFile)}}}
 	pu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", w.in.Ports.Extra[1]))
 	proxyClient := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu), TLSClientConfig: &tls.Config{RootCAs: poolOf(b, kgCA)}}}
-	plainReq, plainBody := upload(sign.Credentials{AccessKeyID: "AKIDBENCH", SecretAccessKey: "bench-secret"}, plainURL)
-	kgReq, kgBody := upload(sign.Credentials{AccessKeyID: ph, SecretAccessKey: phSecret}, sink.URL)
+	plainReq, plainBody := upload(sign.Credentials{AccessKeyID: accessKey, SecretAccessKey: secret}, plainURL)
+	kgReq, kgBody := upload(sign.Credentials{AccessKeyID: ph, SecretAccessKey: phSecret}, "https://"+addr)
 	// On a shared machine the wall time counts the waits for a core:
 	// keygate's own CPU time per upload is reported beside it.
 	run := func(b *testing.B, c *http.Client, r *http.Request, body []byte) {
@@ -105,16 +132,23 @@ func BenchmarkProxySigV4Upload(b *testing.B) {
 		n := 0
 		for b.Loop() {
 			put(b, c, r, body)
+			if n == 0 && check != nil {
+				b.StopTimer()
+				check(b, data)
+				b.StartTimer()
+			}
 			n++
 		}
 		b.ReportMetric(float64((processCPU(b, w.in)-before).Milliseconds())/float64(n), "keygate-cpu-ms/op")
 	}
 	b.Run("plain-caddy", func(b *testing.B) { run(b, plainClient, plainReq, plainBody) })
-	b.Run("keygate-proxy-unsigned", func(b *testing.B) {
-		r := kgReq.Clone(kgReq.Context())
-		r.Header.Del("Authorization")
-		run(b, proxyClient, r, kgBody)
-	})
+	if check == nil { // an S3 server refuses the unsigned upload
+		b.Run("keygate-proxy-unsigned", func(b *testing.B) {
+			r := kgReq.Clone(kgReq.Context())
+			r.Header.Del("Authorization")
+			run(b, proxyClient, r, kgBody)
+		})
+	}
 	b.Run("keygate-proxy", func(b *testing.B) {
 		run(b, proxyClient, kgReq, kgBody)
 		b.ReportMetric(float64(peakRSS(b, w.in)), "peak-RSS-KiB")
